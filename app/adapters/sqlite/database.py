@@ -1,0 +1,228 @@
+"""One SQLite database file shared by the embedded store and the local secret box.
+
+Two connections: a writer, used under an asyncio lock so a transaction never interleaves with
+another coroutine's statements, and a reader, which only ever sees committed data. WAL mode lets
+several calbot processes use the same file; `BEGIN IMMEDIATE` plus a busy timeout serialises
+their writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from app.errors import StorageUnavailable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(account_id),
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS connections (
+    account_id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    primary_calendar_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    connected_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS secrets (
+    account_id TEXT PRIMARY KEY,
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calendars (
+    account_id TEXT NOT NULL,
+    calendar_id TEXT NOT NULL,
+    summary TEXT,
+    is_primary INTEGER NOT NULL,
+    time_zone TEXT,
+    access_role TEXT,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (account_id, calendar_id)
+);
+CREATE TABLE IF NOT EXISTS sync_state (
+    account_id TEXT NOT NULL,
+    calendar_id TEXT NOT NULL,
+    sync_token TEXT,
+    last_synced_at TEXT,
+    generation INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, calendar_id)
+);
+CREATE TABLE IF NOT EXISTS events (
+    account_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    calendar_id TEXT NOT NULL,
+    google_event_id TEXT NOT NULL,
+    summary TEXT,
+    status TEXT NOT NULL,
+    start_time TEXT NOT NULL,
+    end_time TEXT NOT NULL,
+    all_day INTEGER NOT NULL,
+    time_zone TEXT NOT NULL,
+    recurrence TEXT NOT NULL,
+    meeting_link TEXT,
+    meeting_platform TEXT,
+    self_declined INTEGER NOT NULL,
+    updated TEXT,
+    recurring_enabled INTEGER NOT NULL DEFAULT 1,
+    schedule_status TEXT NOT NULL DEFAULT 'unscheduled',
+    next_occurrence_start TEXT,
+    next_occurrence_end TEXT,
+    generation INTEGER NOT NULL,
+    PRIMARY KEY (account_id, event_id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_google_id
+    ON events (account_id, calendar_id, google_event_id);
+CREATE INDEX IF NOT EXISTS events_by_start ON events (account_id, calendar_id, start_time);
+CREATE TABLE IF NOT EXISTS event_overrides (
+    account_id TEXT NOT NULL,
+    calendar_id TEXT NOT NULL,
+    series_google_event_id TEXT NOT NULL,
+    original_start TEXT NOT NULL,
+    cancelled INTEGER NOT NULL,
+    start_time TEXT,
+    end_time TEXT,
+    meeting_link TEXT,
+    meeting_platform TEXT,
+    google_event_id TEXT,
+    generation INTEGER NOT NULL,
+    PRIMARY KEY (account_id, calendar_id, series_google_event_id, original_start)
+);
+CREATE TABLE IF NOT EXISTS bots (
+    bot_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    calendar_id TEXT NOT NULL,
+    google_event_id TEXT NOT NULL,
+    occurrence_start TEXT NOT NULL,
+    occurrence_end TEXT NOT NULL,
+    join_at TEXT NOT NULL,
+    meeting_link TEXT NOT NULL,
+    meeting_platform TEXT NOT NULL,
+    bot_config TEXT NOT NULL,
+    bot_name TEXT,
+    custom_attributes TEXT,
+    source TEXT NOT NULL,
+    status TEXT NOT NULL,
+    external_bot_id TEXT,
+    last_error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+-- At most one pending bot per (account, event, occurrence): deduplication lives here.
+CREATE UNIQUE INDEX IF NOT EXISTS bots_pending_dedup
+    ON bots (account_id, event_id, occurrence_start) WHERE status IN ('scheduled', 'launching');
+CREATE INDEX IF NOT EXISTS bots_by_status_join_at ON bots (status, join_at);
+CREATE INDEX IF NOT EXISTS bots_by_account ON bots (account_id, join_at);
+CREATE INDEX IF NOT EXISTS bots_by_event ON bots (account_id, event_id, status);
+"""
+
+
+def to_text(when: datetime) -> str:
+    """UTC, second precision, `Z`: sorts as text in time order."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_text_or_none(when: datetime | None) -> str | None:
+    return None if when is None else to_text(when)
+
+
+def from_text(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def from_text_or_none(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+class Database:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._writer.executescript(SCHEMA)
+        self._reader = await self._connect()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        connection = await aiosqlite.connect(self.path, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA busy_timeout=10000",
+            "PRAGMA foreign_keys=ON",
+        ):
+            await connection.execute(pragma)
+        return connection
+
+    async def close(self) -> None:
+        for connection in (self._reader, self._writer):
+            if connection is not None:
+                await connection.close()
+        self._reader = self._writer = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction; rolled back on any error, storage errors become 503s."""
+        writer = self._require(self._writer)
+        async with self._write_lock:
+            try:
+                await writer.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                raise StorageUnavailable() from error
+            try:
+                yield writer
+            except BaseException as error:
+                await writer.execute("ROLLBACK")
+                if isinstance(error, sqlite3.OperationalError):
+                    raise StorageUnavailable() from error
+                raise
+            else:
+                await writer.execute("COMMIT")
+
+    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        reader = self._require(self._reader)
+        try:
+            async with reader.execute(sql, tuple(params)) as cursor:
+                return list(await cursor.fetchall())
+        except sqlite3.OperationalError as error:
+            raise StorageUnavailable() from error
+
+    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    async def ping(self) -> bool:
+        try:
+            await self.fetch_one("SELECT 1")
+        except StorageUnavailable:
+            return False
+        return True
+
+    @staticmethod
+    def _require(connection: aiosqlite.Connection | None) -> aiosqlite.Connection:
+        if connection is None:
+            raise StorageUnavailable("Storage is not open.")
+        return connection

@@ -1,0 +1,105 @@
+"""Local SecretBox: Google credentials sealed with AES-256-GCM in the SQLite database.
+
+The key comes from `ENCRYPTION_KEY` (URL-safe base64 of 32 bytes) or from a key file generated
+once under `DATA_DIR` with mode 0600. The account id is bound in as associated data, so a
+ciphertext copied onto another account's row does not decrypt.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from pathlib import Path
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from app.adapters.sqlite.database import Database
+from app.domain import GoogleCredentials
+from app.errors import StorageUnavailable
+
+KEY_FILE_NAME = "encryption.key"
+
+
+class InvalidEncryptionKey(ValueError):
+    """ENCRYPTION_KEY is not URL-safe base64 of 32 bytes."""
+
+
+def decode_key(text: str) -> bytes:
+    try:
+        key = base64.urlsafe_b64decode(text.strip().encode() + b"==")
+    except (binascii.Error, ValueError) as error:
+        raise InvalidEncryptionKey(
+            "ENCRYPTION_KEY must be URL-safe base64 of 32 random bytes."
+        ) from error
+    if len(key) != 32:
+        raise InvalidEncryptionKey("ENCRYPTION_KEY must be URL-safe base64 of 32 random bytes.")
+    return key
+
+
+def generate_key_text() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def load_or_create_key(configured: str | None, data_dir: Path) -> bytes:
+    """The configured key, else the key file under `data_dir`, created (0600) on first use."""
+    if configured:
+        return decode_key(configured)
+    path = data_dir / KEY_FILE_NAME
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return decode_key(path.read_text())
+    with os.fdopen(descriptor, "w") as key_file:
+        key_file.write(generate_key_text() + "\n")
+    return decode_key(path.read_text())
+
+
+class LocalSecretBox:
+    def __init__(self, database: Database, key: bytes) -> None:
+        self._db = database
+        self._aead = AESGCM(key)
+
+    async def put(self, account_id: str, credentials: GoogleCredentials) -> None:
+        nonce = secrets.token_bytes(12)
+        plaintext = orjson.dumps(
+            {
+                "client_id": credentials.client_id,
+                "client_secret": credentials.client_secret,
+                "refresh_token": credentials.refresh_token,
+            }
+        )
+        ciphertext = self._aead.encrypt(nonce, plaintext, account_id.encode())
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT OR REPLACE INTO secrets (account_id, nonce, ciphertext) VALUES (?, ?, ?)",
+                (account_id, nonce, ciphertext),
+            )
+
+    async def get(self, account_id: str) -> GoogleCredentials | None:
+        row = await self._db.fetch_one(
+            "SELECT nonce, ciphertext FROM secrets WHERE account_id = ?", (account_id,)
+        )
+        if row is None:
+            return None
+        try:
+            plaintext = self._aead.decrypt(row["nonce"], row["ciphertext"], account_id.encode())
+        except InvalidTag as error:
+            raise StorageUnavailable(
+                "Stored credentials cannot be decrypted: ENCRYPTION_KEY changed since they "
+                "were saved. Restore the old key or reconnect the calendar."
+            ) from error
+        fields = orjson.loads(plaintext)
+        return GoogleCredentials(
+            client_id=fields["client_id"],
+            client_secret=fields["client_secret"],
+            refresh_token=fields["refresh_token"],
+        )
+
+    async def delete(self, account_id: str) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute("DELETE FROM secrets WHERE account_id = ?", (account_id,))

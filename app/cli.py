@@ -1,0 +1,111 @@
+"""The `calbot` command: serve the API and manage API keys, through the same services."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+
+from app.config import Settings
+from app.errors import CalbotError
+from app.main import ConfigurationError, Container, check_backends, create_app, open_container
+
+T = TypeVar("T")
+
+cli = typer.Typer(
+    name="calbot",
+    help="calbot: meeting bots that join every meeting on your Google Calendar.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+api_key_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+cli.add_typer(api_key_cli, name="api-key")
+
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_CONFIG = 4
+
+
+def _run(work: Callable[[Container], Awaitable[T]]) -> T:
+    """Open the configured backends, run one piece of work, close them; errors become exits."""
+
+    async def main() -> T:
+        async with open_container(Settings()) as container:
+            return await work(container)
+
+    try:
+        return asyncio.run(main())
+    except ConfigurationError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from error
+    except CalbotError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(EXIT_NOT_FOUND if error.status_code == 404 else 1) from error
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Overrides HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides PORT.")] = None,
+) -> None:
+    """Run the HTTP API (and the in-process scheduler) until interrupted."""
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        check_backends(settings)
+    except ConfigurationError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from error
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+@api_key_cli.command("create")
+def api_key_create(
+    name: Annotated[str, typer.Option("--name", help="A label for the key (and its account).")],
+    account: Annotated[
+        str | None,
+        typer.Option("--account", help="Add the key to this existing account instead of a new one."),
+    ] = None,
+) -> None:
+    """Make a new API key and print it alone on one line (it is shown only this once)."""
+    if not name.strip():
+        typer.echo("error: --name must not be empty.", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    issued = _run(lambda c: c.api_keys.create(name.strip(), account))
+    typer.echo(f"created key {issued.key.key_id} for account {issued.key.account_id}", err=True)
+    typer.echo(issued.secret)
+
+
+@api_key_cli.command("list")
+def api_key_list() -> None:
+    """List every key (never the key itself): id, account, name, created, revoked."""
+    keys = _run(lambda c: c.api_keys.list())
+    for key in keys:
+        revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
+        typer.echo(
+            f"{key.key_id}\t{key.account_id}\t{key.name}\t{key.created_at.isoformat()}\t{revoked}"
+        )
+
+
+@api_key_cli.command("revoke")
+def api_key_revoke(key_id: Annotated[str, typer.Argument(help="The key id from `list`.")]) -> None:
+    """Revoke a key: requests that send it get 401 from now on."""
+    _run(lambda c: c.api_keys.revoke(key_id))
+    typer.echo(f"revoked {key_id}", err=True)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Dependency aliases for the routers: the container, the caller's account, each service."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from app.errors import NotAuthenticated
+
+if TYPE_CHECKING:
+    from app.main import Container
+
+api_key_header = APIKeyHeader(
+    name="Authorization",
+    scheme_name="Token",
+    description="Your calbot API key as `Token <API_KEY>` (make one with `calbot api-key create`).",
+    auto_error=False,
+)
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated["Container", Depends(get_container)]
+
+
+async def current_account(
+    container: ContainerDep,
+    authorization: Annotated[str | None, Security(api_key_header)],
+) -> str:
+    """The account of the `Authorization: Token <API_KEY>` header, else 401."""
+    if not authorization:
+        raise NotAuthenticated("Missing 'Authorization: Token <API_KEY>' header.")
+    scheme, _, secret = authorization.strip().partition(" ")
+    if scheme.lower() != "token" or not secret.strip():
+        raise NotAuthenticated("Malformed Authorization header: send 'Token <API_KEY>'.")
+    return await container.api_keys.authenticate(secret.strip())
+
+
+CurrentAccount = Annotated[str, Depends(current_account)]

@@ -1,0 +1,233 @@
+"""The nouns of calbot: plain data, no I/O, no wire concerns.
+
+Every datetime here is timezone-aware and in UTC unless a field says otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Platform(enum.StrEnum):
+    GOOGLE_MEET = "google_meet"
+    ZOOM = "zoom"
+    MICROSOFT_TEAMS = "microsoft_teams"
+    WEBEX = "webex"
+    GOTOMEETING = "gotomeeting"
+    BLUEJEANS = "bluejeans"
+    WHEREBY = "whereby"
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingLink:
+    """A join URL in canonical form (https, wrappers removed, the meeting's own query kept)."""
+
+    url: str
+    platform: Platform
+
+
+class EventStatus(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    TENTATIVE = "tentative"
+    CANCELLED = "cancelled"
+
+
+class ScheduleStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    UNSCHEDULED = "unscheduled"
+    CANCELLED = "cancelled"
+
+
+class ConnectionStatus(enum.StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class BotStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    LAUNCHING = "launching"
+    LAUNCHED = "launched"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+
+
+PENDING_BOT_STATUSES = (BotStatus.SCHEDULED, BotStatus.LAUNCHING)
+
+
+class BotSource(enum.StrEnum):
+    MANUAL = "manual"
+    AUTO_SCHEDULE = "auto_schedule"
+    RECURRENCE = "recurrence"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_id: str
+    account_id: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleCredentials:
+    """What the user gave us to reach their calendar. Lives only in the SecretBox."""
+
+    client_id: str
+    client_secret: str
+    refresh_token: str
+
+    def __repr__(self) -> str:  # never let a secret reach a log line through repr()
+        return (
+            f"GoogleCredentials(client_id={self.client_id!r}, client_secret=***, refresh_token=***)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    token: str
+    expires_at: datetime
+    scopes: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"AccessToken(token=***, expires_at={self.expires_at.isoformat()})"
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    account_id: str
+    client_id: str
+    primary_calendar_id: str
+    status: ConnectionStatus
+    connected_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    calendar_id: str
+    summary: str | None
+    primary: bool
+    time_zone: str | None
+    access_role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    calendar_id: str
+    sync_token: str | None
+    last_synced_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One instance of an event. `original_start` identifies it even when it was moved."""
+
+    original_start: datetime
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OccurrenceOverride:
+    """A Google exception of a recurring series: one occurrence moved, edited or cancelled."""
+
+    original_start: datetime
+    cancelled: bool
+    start: datetime | None = None
+    end: datetime | None = None
+    meeting_link: MeetingLink | None = None
+    google_event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSpec:
+    """What recurrence needs to expand a Google series.
+
+    `first_start` is the series' first start as a wall-clock-aware datetime in `time_zone`
+    (for an all-day series, midnight of its first date in the calendar's zone).
+    """
+
+    recurrence: tuple[str, ...]
+    first_start: datetime
+    duration_seconds: float
+    time_zone: str
+    all_day: bool
+
+
+@dataclass(slots=True)
+class Event:
+    """One stored Google event; a recurring series is one Event with `recurrence` set."""
+
+    event_id: str
+    calendar_id: str
+    google_event_id: str
+    summary: str | None
+    status: EventStatus
+    start_time: datetime
+    end_time: datetime
+    all_day: bool
+    time_zone: str
+    recurrence: tuple[str, ...] = ()
+    meeting_link: MeetingLink | None = None
+    self_declined: bool = False
+    updated: str | None = None
+    recurring_enabled: bool = True
+    schedule_status: ScheduleStatus = ScheduleStatus.UNSCHEDULED
+    next_occurrence_start: datetime | None = None
+    next_occurrence_end: datetime | None = None
+
+    @property
+    def is_recurring(self) -> bool:
+        return bool(self.recurrence)
+
+
+@dataclass(slots=True)
+class ScheduledBot:
+    bot_id: str
+    account_id: str
+    event_id: str
+    calendar_id: str
+    google_event_id: str
+    occurrence_start: datetime
+    occurrence_end: datetime
+    join_at: datetime
+    meeting_link: str
+    meeting_platform: Platform
+    bot_config: dict[str, Any]
+    source: BotSource
+    status: BotStatus
+    created_at: datetime
+    updated_at: datetime
+    bot_name: str | None = None
+    custom_attributes: dict[str, Any] | None = None
+    external_bot_id: str | None = None
+    last_error: str | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AutoScheduleSettings:
+    enabled: bool = False
+    default_bot_config: dict[str, Any] = field(default_factory=dict)
+    last_run_at: datetime | None = None
+
+
+def event_id_for(account_id: str, calendar_id: str, google_event_id: str) -> str:
+    """calbot's event id: stable across syncs and full resyncs, opaque, scoped to the account."""
+    digest = hashlib.blake2b(
+        f"{account_id}\x1f{calendar_id}\x1f{google_event_id}".encode(), digest_size=12
+    ).digest()
+    return "evt_" + base64.b32encode(digest).decode().rstrip("=").lower()

@@ -1,0 +1,166 @@
+"""Wiring: the only module that names concrete adapters.
+
+`open_container` builds every client and service once (used by the HTTP app's lifespan and by the
+CLI) and closes them on the way out; `create_app` builds the FastAPI application around it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from app.adapters.bot_api import HttpBotApi
+from app.adapters.clock import SystemClock
+from app.adapters.google import HttpGoogleCalendar
+from app.adapters.ports import BotApi, Clock, GoogleCalendar, SecretBox, Store
+from app.adapters.sqlite.database import Database
+from app.adapters.sqlite.secrets import LocalSecretBox, load_or_create_key
+from app.adapters.sqlite.store import SqliteStore
+from app.config import Settings
+from app.errors import CalbotError
+from app.routers import connection, events, health
+from app.services.api_keys import ApiKeyService
+from app.services.connection import ConnectionService
+from app.services.events import EventService
+from app.services.sync import SyncService
+
+log = logging.getLogger(__name__)
+
+GOOGLE_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+BOT_API_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+
+class ConfigurationError(RuntimeError):
+    """The settings ask for something this build cannot do; the message says what to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    settings: Settings
+    clock: Clock
+    store: Store
+    secrets: SecretBox
+    google: GoogleCalendar
+    bot_api: BotApi
+    database: Database
+    api_keys: ApiKeyService
+    connections: ConnectionService
+    sync: SyncService
+    events: EventService
+
+
+def check_backends(settings: Settings) -> None:
+    chosen = {
+        "STORAGE_BACKEND": (settings.storage_backend, "sqlite"),
+        "SECRETS_BACKEND": (settings.secrets_backend, "local"),
+        "SCHEDULER_BACKEND": (settings.scheduler_backend, "local"),
+    }
+    for variable, (value, embedded) in chosen.items():
+        if value != embedded:
+            raise ConfigurationError(
+                f"{variable}={value} is not available in this version of calbot yet; "
+                f"use {variable}={embedded} (the embedded default)."
+            )
+
+
+@asynccontextmanager
+async def open_container(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+) -> AsyncIterator[Container]:
+    check_backends(settings)
+    clock = clock or SystemClock()
+    async with AsyncExitStack() as stack:
+        database = Database(settings.database_path)
+        await database.open()
+        stack.push_async_callback(database.close)
+        key_text = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+        store = SqliteStore(database)
+        secrets = LocalSecretBox(database, load_or_create_key(key_text, settings.data_dir))
+
+        google_http = await stack.enter_async_context(httpx.AsyncClient(timeout=GOOGLE_TIMEOUT))
+        bot_http = await stack.enter_async_context(httpx.AsyncClient(timeout=BOT_API_TIMEOUT))
+        google = HttpGoogleCalendar(
+            google_http,
+            clock,
+            token_url=settings.google_oauth_token_url,
+            api_base_url=settings.google_calendar_api_url,
+        )
+        bot_api = HttpBotApi(
+            bot_http,
+            clock,
+            url=settings.bot_api_url,
+            api_key=settings.bot_api_key.get_secret_value() if settings.bot_api_key else None,
+        )
+        connections = ConnectionService(store, secrets, google, clock)
+        sync = SyncService(store, secrets, google, clock)
+        yield Container(
+            settings=settings,
+            clock=clock,
+            store=store,
+            secrets=secrets,
+            google=google,
+            bot_api=bot_api,
+            database=database,
+            api_keys=ApiKeyService(store, clock),
+            connections=connections,
+            sync=sync,
+            events=EventService(store, connections, sync),
+        )
+
+
+async def _calbot_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, CalbotError)
+    return JSONResponse(
+        status_code=error.status_code, content={"detail": error.detail, "error": error.code}
+    )
+
+
+async def _unexpected_error(_: Request, error: Exception) -> JSONResponse:
+    log.error("unhandled %s", type(error).__name__, exc_info=error)
+    return JSONResponse(
+        status_code=500,
+        content={
+            "detail": "calbot hit an unexpected error; it has been logged.",
+            "error": "internal_error",
+        },
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_container(settings, clock=clock) as container:
+            app.state.container = container
+            yield
+
+    app = FastAPI(
+        title="calbot",
+        version="0.1.0",
+        summary="Connect a Google Calendar and have meeting bots join every meeting on time.",
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "Connect your Google Calendar", "description": "Connect, list, disconnect."},
+            {"name": "Sync and view your events", "description": "Events with meeting links."},
+            {"name": "Operations", "description": "Liveness and readiness."},
+        ],
+    )
+    app.add_exception_handler(CalbotError, _calbot_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.include_router(connection.router)
+    app.include_router(events.router)
+    app.include_router(health.router)
+    return app

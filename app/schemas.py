@@ -1,0 +1,161 @@
+"""The wire: request and response models of the public API, with examples for /docs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.domain import BotSource, BotStatus, ConnectionStatus, Platform, ScheduleStatus
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(examples=["No calendar connected"])
+    error: str | None = Field(default=None, examples=["no_calendar_connected"])
+
+
+class CreateCalendarRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "google_client_id": "1234-abc.apps.googleusercontent.com",
+                    "google_client_secret": "GOCSPX-...",
+                    "google_refresh_token": "1//0g...",
+                }
+            ]
+        }
+    )
+
+    google_client_id: NonEmpty
+    google_client_secret: NonEmpty
+    google_refresh_token: NonEmpty
+
+
+class CalendarRead(BaseModel):
+    id: str
+    summary: str | None
+    primary: bool
+    time_zone: str | None = None
+    access_role: str | None = None
+    connection_status: ConnectionStatus
+
+
+class CalendarList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "calendars": [
+                        {
+                            "id": "user@example.com",
+                            "summary": "My Calendar",
+                            "primary": True,
+                            "time_zone": "Europe/Berlin",
+                            "access_role": "owner",
+                            "connection_status": "active",
+                        },
+                        {
+                            "id": "team-meetings@group.calendar.google.com",
+                            "summary": "Team Meetings",
+                            "primary": False,
+                            "time_zone": "Europe/Berlin",
+                            "access_role": "reader",
+                            "connection_status": "active",
+                        },
+                    ],
+                    "primary_calendar_id": "user@example.com",
+                    "connection_status": "active",
+                }
+            ]
+        }
+    )
+
+    calendars: list[CalendarRead]
+    primary_calendar_id: str
+    connection_status: ConnectionStatus = Field(
+        description="`revoked` when Google no longer accepts the stored refresh token: reconnect."
+    )
+
+
+class EventRead(BaseModel):
+    event_id: str = Field(description="calbot's id of the event, stable across syncs.")
+    google_event_id: str
+    calendar_id: str
+    summary: str | None
+    start_time: datetime = Field(
+        description="For an all-day event, midnight of its first date in the calendar's zone."
+    )
+    end_time: datetime
+    all_day: bool
+    meeting_link: str | None
+    meeting_platform: Platform | None
+    is_recurring: bool
+    recurring_enabled: bool
+    next_occurrence_start: datetime | None = Field(
+        description="For a recurring series, the start of the next occurrence that has not ended."
+    )
+    bot_join_status: bool = Field(description="True while a bot is scheduled for the event.")
+    schedule_status: ScheduleStatus
+    status: str = Field(description="Google's status: confirmed, tentative or cancelled.")
+
+
+class EventList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {
+                            "event_id": "evt_k3j5x2m4q6w8e0r2t4y6u8i0",
+                            "google_event_id": "5s9l2h0c3b1v7n4m8k6j0d2f1a",
+                            "calendar_id": "user@example.com",
+                            "summary": "Weekly sync",
+                            "start_time": "2026-11-30T09:00:00Z",
+                            "end_time": "2026-11-30T09:30:00Z",
+                            "all_day": False,
+                            "meeting_link": "https://meet.google.com/abc-defg-hij",
+                            "meeting_platform": "google_meet",
+                            "is_recurring": True,
+                            "recurring_enabled": True,
+                            "next_occurrence_start": "2026-11-30T09:00:00Z",
+                            "bot_join_status": False,
+                            "schedule_status": "unscheduled",
+                            "status": "confirmed",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    events: list[EventRead]
+
+
+class DisconnectResult(BaseModel):
+    disconnected: bool = True
+    channels_stopped: int
+    bots_cancelled: int
+
+
+class ScheduledBotRead(BaseModel):
+    bot_id: str
+    event_id: str
+    calendar_id: str
+    google_event_id: str
+    occurrence_start: datetime
+    join_at: datetime
+    meeting_link: str
+    meeting_platform: Platform
+    bot_name: str | None
+    custom_attributes: dict[str, Any] | None
+    bot_config: dict[str, Any]
+    source: BotSource
+    status: BotStatus
+    external_bot_id: str | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,119 @@
+"""Connecting and disconnecting a Google account."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from app.adapters.ports import Clock, GoogleCalendar, SecretBox, Store
+from app.domain import Calendar, Connection, ConnectionStatus, GoogleCredentials
+from app.errors import (
+    CalendarNotFound,
+    CredentialsRevoked,
+    InvalidGoogleCredentials,
+    NoCalendarConnected,
+)
+
+log = logging.getLogger(__name__)
+
+# calendarList.list needs one of these (discovery: calendarList.list.scopes).
+CALENDAR_LIST_SCOPES = frozenset(
+    {
+        "https://www.googleapis.com/auth/calendar.readonly",
+        "https://www.googleapis.com/auth/calendar",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectedCalendars:
+    calendars: list[Calendar]
+    primary_calendar_id: str
+    connection_status: ConnectionStatus
+    replaced: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    channels_stopped: int
+    bots_cancelled: int
+
+
+class ConnectionService:
+    def __init__(
+        self, store: Store, secrets: SecretBox, google: GoogleCalendar, clock: Clock
+    ) -> None:
+        self._store = store
+        self._secrets = secrets
+        self._google = google
+        self._clock = clock
+
+    async def connect(self, account_id: str, credentials: GoogleCredentials) -> ConnectedCalendars:
+        """Check the credentials with Google, list the calendars, then store everything.
+
+        Nothing is stored unless Google accepted the credentials and listed the calendars.
+        """
+        try:
+            token = await self._google.refresh_access_token(credentials)
+        except CredentialsRevoked as error:
+            raise InvalidGoogleCredentials(
+                "Google rejected the refresh token (invalid_grant: the token is expired, revoked "
+                "or was issued to another OAuth client). Run the consent flow again for a new one."
+            ) from error
+        if token.scopes and not CALENDAR_LIST_SCOPES & set(token.scopes):
+            raise InvalidGoogleCredentials(
+                "The refresh token was granted without the calendar.readonly scope. Run the "
+                "consent flow again and allow calbot to see your calendars."
+            )
+        calendars = await self._google.list_calendars(credentials)
+        if not calendars:
+            raise InvalidGoogleCredentials("This Google account has no calendar calbot can read.")
+        primary = next((c for c in calendars if c.primary), calendars[0])
+        connection = Connection(
+            account_id=account_id,
+            client_id=credentials.client_id,
+            primary_calendar_id=primary.calendar_id,
+            status=ConnectionStatus.ACTIVE,
+            connected_at=self._clock.now(),
+        )
+        previous = await self._secrets.get(account_id)
+        await self._secrets.put(account_id, credentials)
+        try:
+            replaced = await self._store.save_connection(connection, calendars)
+        except BaseException:
+            # Leave the secret store as it was: no half-made connection.
+            if previous is None:
+                await self._secrets.delete(account_id)
+            else:
+                await self._secrets.put(account_id, previous)
+            raise
+        return ConnectedCalendars(calendars, primary.calendar_id, ConnectionStatus.ACTIVE, replaced)
+
+    async def calendars(self, account_id: str) -> ConnectedCalendars:
+        connection = await self._store.get_connection(account_id)
+        if connection is None:
+            raise NoCalendarConnected()
+        return ConnectedCalendars(
+            await self._store.list_calendars(account_id),
+            connection.primary_calendar_id,
+            connection.status,
+        )
+
+    async def resolve_calendar(self, account_id: str, calendar_id: str | None) -> Calendar:
+        """The named calendar of the account, or its primary one when none is named."""
+        connected = await self.calendars(account_id)
+        wanted = calendar_id or connected.primary_calendar_id
+        for calendar in connected.calendars:
+            if calendar.calendar_id == wanted:
+                return calendar
+        raise CalendarNotFound(f"No connected calendar has id {wanted!r}.")
+
+    async def disconnect(self, account_id: str) -> Disconnected:
+        """Forget everything of the connection; pending bots are cancelled."""
+        connection = await self._store.get_connection(account_id)
+        if connection is None:
+            await self._secrets.delete(account_id)
+            raise NoCalendarConnected()
+        bots_cancelled = await self._store.delete_connection(account_id, self._clock.now())
+        await self._secrets.delete(account_id)
+        return Disconnected(channels_stopped=0, bots_cancelled=bots_cancelled)

@@ -1,0 +1,201 @@
+"""Turn Google Calendar Event resources into calbot's events, exceptions and deletions.
+
+The shapes follow the discovery document's `Event` schema; the rules follow Google's sync guide:
+an item with `recurringEventId` is an exception of a series (moved, edited or cancelled single
+occurrence), any other `cancelled` item is a deletion, everything else is an event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from app.adapters.ports import SeriesOverride
+from app.domain import (
+    Event,
+    EventStatus,
+    OccurrenceOverride,
+    SeriesSpec,
+    event_id_for,
+)
+from app.services.meeting_links import detect_meeting_link
+
+log = logging.getLogger(__name__)
+
+# Not meetings a bot could join; Google's eventType values (discovery: Event.eventType).
+NON_MEETING_EVENT_TYPES = frozenset({"workingLocation", "outOfOffice", "focusTime", "birthday"})
+
+
+@lru_cache(maxsize=512)
+def zone(name: str | None) -> ZoneInfo:
+    """An IANA zone; an unknown or missing name falls back to UTC rather than failing a sync."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("unknown time zone %r, using UTC", name)
+    return ZoneInfo("UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class EventTime:
+    utc: datetime
+    all_day: bool
+
+
+def parse_event_time(value: Mapping[str, Any], default_zone: str) -> EventTime | None:
+    """Google's EventDateTime: `dateTime` (offset, or wall time in `timeZone`) or `date`."""
+    if not isinstance(value, Mapping):
+        return None
+    if date_time := value.get("dateTime"):
+        moment = datetime.fromisoformat(date_time)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=zone(value.get("timeZone") or default_zone))
+        return EventTime(moment.astimezone(UTC), all_day=False)
+    if day := value.get("date"):
+        # All-day: midnight of the date in the calendar's zone ("the timezone field has no
+        # significance for all-day events", discovery: EventDateTime.timeZone).
+        midnight = datetime.combine(
+            date.fromisoformat(day), datetime.min.time(), zone(default_zone)
+        )
+        return EventTime(midnight.astimezone(UTC), all_day=True)
+    return None
+
+
+def series_spec(event: Event) -> SeriesSpec:
+    tz = zone(event.time_zone)
+    return SeriesSpec(
+        recurrence=event.recurrence,
+        first_start=event.start_time.astimezone(tz),
+        duration_seconds=(event.end_time - event.start_time).total_seconds(),
+        time_zone=event.time_zone,
+        all_day=event.all_day,
+    )
+
+
+def _self_declined(item: Mapping[str, Any]) -> bool:
+    attendees = item.get("attendees")
+    if not isinstance(attendees, list):
+        return False
+    return any(
+        isinstance(attendee, Mapping)
+        and attendee.get("self")
+        and attendee.get("responseStatus") == "declined"
+        for attendee in attendees
+    )
+
+
+def _status(item: Mapping[str, Any]) -> EventStatus:
+    try:
+        return EventStatus(item.get("status") or "confirmed")
+    except ValueError:
+        return EventStatus.CONFIRMED
+
+
+@dataclass(slots=True)
+class MappedPage:
+    upserts: list[Event] = field(default_factory=list)
+    overrides: list[SeriesOverride] = field(default_factory=list)
+    cancelled_google_ids: list[str] = field(default_factory=list)
+
+
+def map_items(
+    account_id: str,
+    calendar_id: str,
+    items: Iterable[Mapping[str, Any]],
+    *,
+    calendar_zone: str,
+    keep_after: datetime,
+) -> MappedPage:
+    """Sort one page's items into upserts, series exceptions and deletions.
+
+    One-off events that ended before `keep_after` are left out (outside the kept window).
+    """
+    page = MappedPage()
+    for item in items:
+        google_id = item.get("id")
+        if not isinstance(google_id, str) or not google_id:
+            continue
+        status = _status(item)
+        series_id = item.get("recurringEventId")
+        if isinstance(series_id, str) and series_id:
+            override = _override(item, status, calendar_zone)
+            if override is not None:
+                page.overrides.append(SeriesOverride(series_id, override))
+            continue
+        if status is EventStatus.CANCELLED:
+            page.cancelled_google_ids.append(google_id)
+            continue
+        if item.get("eventType") in NON_MEETING_EVENT_TYPES:
+            continue
+        event = _event(account_id, calendar_id, google_id, item, status, calendar_zone)
+        if event is None or (not event.is_recurring and event.end_time <= keep_after):
+            continue
+        page.upserts.append(event)
+    return page
+
+
+def _event(
+    account_id: str,
+    calendar_id: str,
+    google_id: str,
+    item: Mapping[str, Any],
+    status: EventStatus,
+    calendar_zone: str,
+) -> Event | None:
+    start_value = item.get("start") or {}
+    start = parse_event_time(start_value, calendar_zone)
+    end = parse_event_time(item.get("end") or {}, calendar_zone)
+    if start is None:
+        log.warning("event %s has no usable start; skipped", google_id)
+        return None
+    if end is None or end.utc < start.utc:
+        end = EventTime(start.utc + (timedelta(days=1) if start.all_day else timedelta()), False)
+    recurrence = item.get("recurrence")
+    lines = tuple(line for line in recurrence if isinstance(line, str)) if recurrence else ()
+    time_zone = calendar_zone if start.all_day else (start_value.get("timeZone") or calendar_zone)
+    summary = item.get("summary")
+    updated = item.get("updated")
+    return Event(
+        event_id=event_id_for(account_id, calendar_id, google_id),
+        calendar_id=calendar_id,
+        google_event_id=google_id,
+        summary=summary if isinstance(summary, str) else None,
+        status=status,
+        start_time=start.utc,
+        end_time=end.utc,
+        all_day=start.all_day,
+        time_zone=time_zone,
+        recurrence=lines,
+        meeting_link=detect_meeting_link(item),
+        self_declined=_self_declined(item),
+        updated=updated if isinstance(updated, str) else None,
+    )
+
+
+def _override(
+    item: Mapping[str, Any], status: EventStatus, calendar_zone: str
+) -> OccurrenceOverride | None:
+    original = parse_event_time(item.get("originalStartTime") or {}, calendar_zone)
+    if original is None:
+        log.warning("exception %s has no originalStartTime; skipped", item.get("id"))
+        return None
+    if status is EventStatus.CANCELLED:
+        return OccurrenceOverride(
+            original_start=original.utc, cancelled=True, google_event_id=item.get("id")
+        )
+    start = parse_event_time(item.get("start") or {}, calendar_zone)
+    end = parse_event_time(item.get("end") or {}, calendar_zone)
+    return OccurrenceOverride(
+        original_start=original.utc,
+        cancelled=False,
+        start=start.utc if start else None,
+        end=end.utc if end else None,
+        meeting_link=detect_meeting_link(item),
+        google_event_id=item.get("id"),
+    )
