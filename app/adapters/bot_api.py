@@ -83,6 +83,10 @@ class HttpBotApi:
                     f"Create Bot API unreachable until the meeting ended ({type(exc).__name__})."
                 )
             ) from exc
+        except httpx.TransportError as exc:  # misconfiguration (bad URL, proxy): not transient
+            raise BotApiUnavailable(
+                f"Create Bot API cannot be called ({type(exc).__name__})."
+            ) from exc
         status = response.status_code
         if status < 500 and status not in RETRYABLE_STATUSES:
             return response

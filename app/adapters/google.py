@@ -131,12 +131,11 @@ class HttpGoogleCalendar:
         return token
 
     def _forget_expired_tokens(self) -> None:
+        """Keep the cache to live tokens. Locks stay: one per connection is cheap, and dropping
+        one while a waiter is being woken would let two refreshes run."""
         now = self._clock.now()
         for key in [key for key, token in self._tokens.items() if token.expires_at <= now]:
             del self._tokens[key]
-            lock = self._locks.get(key)
-            if lock is not None and not lock.locked():
-                del self._locks[key]
 
     async def _request_token(self, credentials: GoogleCredentials) -> AccessToken:
         """POST the refresh grant [WEB][NATIVE]; retries 408/429/5xx and network errors."""
@@ -345,7 +344,9 @@ class HttpGoogleCalendar:
                 return response
         elif status < 500 and status not in RETRYABLE_STATUSES:
             return response  # Google's client retries every 5xx, not only 500/502/503/504
-        logger.warning("%s answered %s %s; will retry if attempts remain", service, status, reason)
+        logger.warning(
+            "%s answered %s %s; will retry if attempts remain", service, status, reason or "-"
+        )
         give_up_with: CalbotError
         if status in (403, 429):
             give_up_with = GoogleRateLimited(

@@ -5,11 +5,11 @@ Invitations can be written by anyone, so this module is an allow-list: it only e
 taken from an event. Everything else (help pages, dial-in pages, `aka.ms/JoinTeamsMeeting`,
 pricing pages, registration forms, `tel:`/`sip:` URIs) is ignored.
 
-Canonical form: `https://`, lower-cased host without port, tracking wrappers (Outlook Safe
-Links, `google.com/url` redirects) removed, no fragment, the meeting's own query kept
-(Zoom `pwd`, Teams `context`, Teams `p`, Webex `MTID`, ...) minus `utm_*` parameters.
-Google Meet is the exception: its query (`authuser`, `hs`, `pli`) only steers the browser
-of whoever clicks, so it is dropped and the link is `https://meet.google.com/abc-defg-hij`.
+Canonical form: `https://`, lower-cased host without port, redirect wrappers (Outlook Safe
+Links, `google.com/url`) removed, no fragment, no trailing slash, the meeting's own query
+kept (Zoom `pwd`, Teams `context`, Teams `p`, Webex `MTID`, ...) minus `utm_*` parameters.
+Google Meet is the exception: its query (`authuser`, `hs`, `pli`) only steers the browser of
+whoever clicks, so it is dropped and the link is `https://meet.google.com/abc-defg-hij`.
 
 Decisions on borderline URL forms:
 - Meet `meet.google.com/lookup/<name>` (legacy nickname links) is a join link: accepted.
@@ -20,18 +20,20 @@ Decisions on borderline URL forms:
 - GoTo `app.gotomeeting.com/?meetingId=<digits>` (browser join) is accepted.
 - Whereby accepts one-segment room paths except a list of Whereby's own site pages.
 
-Performance: this runs for every event of a sync, so all regexes are compiled once, text
-without any meeting-host keyword is rejected by one regex search, and HTML is handled with
-regexes only (no parser). Work is linear in the size of the text.
+Performance: this runs for every event of a sync. Texts are scanned with `str.find` only
+(a regex search over a whole description costs ~10x more in CPython), regexes are compiled
+once and only `.match`ed at found positions, and no HTML parser is involved. Work is linear
+in the size of the text.
 """
 
 from __future__ import annotations
 
+import bisect
 import html
 import re
-from collections.abc import Mapping
-from typing import Any, Final
-from urllib.parse import SplitResult, parse_qs, quote, urlsplit
+from collections.abc import Iterator, Mapping
+from typing import Any, Final, NamedTuple
+from urllib.parse import quote, unquote_plus
 
 from app.domain import MeetingLink, Platform
 
@@ -41,49 +43,53 @@ __all__ = ["canonical_meeting_link", "detect_meeting_link", "find_meeting_link"]
 # not a real invitation.
 _MAX_UNWRAP_DEPTH: Final = 4
 
+# --- finding URLs in text ----------------------------------------------------------------
+
 # A character that can be part of a URL written in text: printable ASCII except the
 # delimiters RFC 3986 appendix C names for URLs in context (`<`, `>`, `"`), plus `'` and a
 # backtick (HTML attribute quotes, Markdown). Whitespace, NBSP, zero-width spaces and any
 # other non-ASCII character end a URL (Japanese text often follows a URL without a space).
 _URL_CHAR: Final = r"[^\x00-\x20\x7f-\U0010ffff<>\"'`]"
 
-# Hosts recognised even when written without a scheme ("zoom.us/j/123" in a location),
-# each with the `/` that must follow it.
-_BARE_HOSTS: Final = (
-    "zoom.us/",
-    "zoomgov.com/",
-    "meet.google.com/",
-    "teams.microsoft.com/",
-    "teams.live.com/",
-    "teams.microsoft.us/",
-    "webex.com/",
-    "gotomeeting.com/",
-    "meet.goto.com/",
-    "gotomeet.me/",
-    "bluejeans.com/",
-    "whereby.com/",
+# Hosts recognised even when written without a scheme ("zoom.us/j/123" in a location), with
+# their subdomains. Each ends in one of `_BARE_HOST_ENDINGS`, which is what the text is
+# scanned for.
+_BARE_HOSTS: Final = frozenset(
+    {
+        "zoom.us",
+        "zoomgov.com",
+        "meet.google.com",
+        "teams.microsoft.com",
+        "teams.live.com",
+        "teams.microsoft.us",
+        "webex.com",
+        "gotomeeting.com",
+        "meet.goto.com",
+        "gotomeet.me",
+        "bluejeans.com",
+        "whereby.com",
+    }
 )
-_BARE_HOSTS_PATTERN: Final = "|".join(re.escape(host) for host in _BARE_HOSTS)
-_HOST_LABEL_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
-# What may precede a scheme-less URL: not a word, host, path or e-mail address character.
-_BARE_URL_FORBIDDEN_BEFORE: Final = frozenset(
+_BARE_HOST_SUFFIXES: Final = tuple(sorted("." + host for host in _BARE_HOSTS))
+_BARE_HOST_ENDINGS: Final = (".us/", ".com/", ".me/")
+_HOST_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+# What may not precede a scheme-less URL: a word, host, path or e-mail address character.
+_NOT_BEFORE_BARE_URL: Final = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@.:/%-"
 )
 
-# One URL as written at a given position of a text. Only ever used with `.match` at
-# positions found by `str.find`: scanning a whole text with a regex costs far more than
-# `str.find` (Python's `re` has no fast search for case-insensitive alternations).
+# One URL as written at a known position. Only ever `.match`ed at positions found with
+# `str.find`, never used to search.
 _HTTP_URL_RE: Final = re.compile(rf"https?://{_URL_CHAR}+", re.IGNORECASE | re.ASCII)
-_BARE_URL_RE: Final = re.compile(
-    rf"(?:[a-z0-9-]+\.)*(?:{_BARE_HOSTS_PATTERN}){_URL_CHAR}*", re.IGNORECASE | re.ASCII
-)
+_BARE_URL_RE: Final = re.compile(rf"(?:[a-z0-9-]+\.)+[a-z]+/{_URL_CHAR}*", re.IGNORECASE | re.ASCII)
 _URL_RE: Final = re.compile(
     f"{_HTTP_URL_RE.pattern}|{_BARE_URL_RE.pattern}", re.IGNORECASE | re.ASCII
 )
 
-# Cheap pre-check on the lower-cased text: a text mentioning none of these cannot hold a
-# supported link, wrapped or not (Safe Links and Google redirects percent-encode `:` and
-# `/` but never the dots of the host, so the inner host name stays visible).
+# A URL that mentions none of these (lower-cased) cannot be a supported link, wrapped or not
+# (Safe Links and Google redirects percent-encode `:` and `/` but never the dots of the
+# host, so the inner host name stays visible). Lets most URLs of an invitation (help pages,
+# dial-in numbers) be dropped without parsing.
 _HOST_HINTS: Final = ("zoom", "meet.google", "teams.", "webex", "goto", "bluejeans", "whereby")
 
 # Only entities terminated by `;`. `html.unescape` on a whole text would also decode the
@@ -97,15 +103,27 @@ _TRAILING_PUNCTUATION: Final = ".,;:!?)]*"
 _TRAILING_ENTITIES: Final = ("&nbsp;", "&gt;", "&lt;", "&quot;", "&apos;", "&#39;", "&#x27;")
 _LEADING_JUNK: Final = " \t\r\n\f\v<([{\"'`"
 
-_SCHEME_RE: Final = re.compile(r"([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
-# `tel:`, `sip:`, `mailto:`, `javascript:` ... (but not `zoom.us:443/...`).
-_OTHER_SCHEME_RE: Final = re.compile(r"[a-z][a-z0-9+.-]*:(?![0-9])", re.IGNORECASE)
-_HOSTNAME_RE: Final = re.compile(
-    r"(?=.{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.ASCII
+# --- parsing one URL ---------------------------------------------------------------------
+
+# The whole of an http(s) or scheme-less URL in RFC 3986 section 3 shape, with a DNS host
+# name (at most 253 characters, RFC 1035), at most a default port, and no user info: the
+# `@` of user info cannot match, which matters because `https://evil.com\@zoom.us/` means
+# zoom.us to Python's urlsplit and evil.com to browsers (WHATWG URL treats `\` as `/`).
+# Any other scheme (`tel:`, `sip:`, `mailto:`, `javascript:`) cannot match either.
+_URL_PARTS_RE: Final = re.compile(
+    r"(?:https?://)?"
+    r"(?=[a-z0-9.-]{1,254}(?![a-z0-9.-]))"
+    r"(?P<host>(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})\.?"
+    r"(?::(?:80|443)?)?"
+    r"(?P<path>/[^?#]*)?"
+    r"(?:\?(?P<query>[^#]*))?"
+    r"(?:#.*)?",
+    re.IGNORECASE | re.ASCII | re.DOTALL,
 )
-# RFC 3986 reserved + `%`: characters `quote` must leave alone in an already-formed URL.
+# RFC 3986 reserved characters and `%`: what `quote` must leave alone in a formed URL.
 _URL_SAFE_CHARS: Final = "!#$%&'()*+,/:;=?@[]~"
 _QUERY_SAFE_CHARS: Final = "!$%&'()*+,/:;=?@~"
+_QUERY_UNSAFE_CHAR_RE: Final = re.compile(r"[^A-Za-z0-9\-._~!$%&'()*+,/:;=?@]")
 
 # One path segment of RFC 3986 `pchar`s (no `/`, no `\`, nothing outside ASCII).
 _SEGMENT: Final = r"[\w.~%!$&'()*+,;=:@-]+"
@@ -115,10 +133,10 @@ _SLASH: Final = r"/?"  # an optional trailing slash, dropped from the canonical 
 
 # Outlook Safe Links: https://<region>.safelinks.protection.outlook.com/?url=<encoded>&data=...
 # (GCC High tenants use *.safelinks.protection.office365.us).
-_SAFELINKS_DOMAINS: Final = (
-    "safelinks.protection.outlook.com",
-    "safelinks.protection.office365.us",
+_SAFELINKS_DOMAINS: Final = frozenset(
+    {"safelinks.protection.outlook.com", "safelinks.protection.office365.us"}
 )
+_SAFELINKS_SUFFIXES: Final = tuple(sorted("." + domain for domain in _SAFELINKS_DOMAINS))
 _GOOGLE_REDIRECT_HOSTS: Final = frozenset({"www.google.com", "google.com"})
 
 # --- platforms ---------------------------------------------------------------------------
@@ -128,7 +146,8 @@ _MEET_HOST: Final = "meet.google.com"
 _MEET_CODE_PATH_RE: Final = re.compile(rf"/([a-z]{{3}}-[a-z]{{4}}-[a-z]{{3}}){_SLASH}", re.I)
 _MEET_LOOKUP_PATH_RE: Final = re.compile(rf"/lookup/([a-z0-9_-]+){_SLASH}", re.I)
 
-_ZOOM_DOMAINS: Final = ("zoom.us", "zoomgov.com")
+_ZOOM_DOMAINS: Final = frozenset({"zoom.us", "zoomgov.com"})
+_ZOOM_SUFFIXES: Final = (".zoom.us", ".zoomgov.com")
 _ZOOM_NON_MEETING_SUBDOMAINS: Final = frozenset(
     {
         "support",
@@ -167,7 +186,7 @@ _TEAMS_PATH_RE: Final = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 
-_WEBEX_DOMAIN: Final = "webex.com"
+_WEBEX_SUFFIX: Final = ".webex.com"
 _WEBEX_NON_MEETING_SUBDOMAINS: Final = frozenset(
     {
         "www",
@@ -182,7 +201,6 @@ _WEBEX_NON_MEETING_SUBDOMAINS: Final = frozenset(
         "settings",
         "pricing",
         "cart",
-        "ciscospark",
     }
 )
 _WEBEX_PATH_RE: Final = re.compile(
@@ -209,13 +227,15 @@ _GOTO_RESERVED_PATHS: Final = frozenset(
 )
 
 _BLUEJEANS_DOMAIN: Final = "bluejeans.com"
+_BLUEJEANS_SUFFIX: Final = ".bluejeans.com"
 _BLUEJEANS_NON_MEETING_SUBDOMAINS: Final = frozenset(
-    {"support", "help", "status", "blog", "community", "developer", "store", "www2"}
+    {"support", "help", "status", "blog", "community", "developer", "store"}
 )
 # bluejeans.com/<meeting id>[/<participant passcode>]
 _BLUEJEANS_PATH_RE: Final = re.compile(rf"/[0-9]{{6,12}}(?:/[0-9]{{2,12}})?{_SLASH}")
 
 _WHEREBY_DOMAIN: Final = "whereby.com"
+_WHEREBY_SUFFIX: Final = ".whereby.com"
 _WHEREBY_NON_MEETING_SUBDOMAINS: Final = frozenset(
     {"help", "blog", "docs", "api", "status", "support", "developer", "developers", "careers"}
 )
@@ -307,15 +327,23 @@ def find_meeting_link(text: str) -> MeetingLink | None:
     if not isinstance(text, str):
         return None
     lowered = _lower_ascii(text)
-    if not _mentions_meeting_host(lowered):
-        return None
-    for start, end in _url_spans(text, lowered):
-        # Most URLs in an invitation (aka.ms help, dial-in pages) are dropped here unparsed.
+    http_spans: list[tuple[int, int]] = []
+    http_link: MeetingLink | None = None
+    for start, end in _http_url_spans(text, lowered):
+        http_spans.append((start, end))
+        # Most URLs of an invitation (help pages, dial-in pages) are dropped here, unparsed.
         if _mentions_meeting_host(lowered[start:end]):
-            link = _link_from_written_url(text[start:end])
-            if link is not None:
-                return link
-    return None
+            http_link = _link_from_written_url(text[start:end])
+            if http_link is not None:
+                break
+    # A scheme-less link wins only if it comes first, so only the text before the first
+    # http(s) link is scanned for one.
+    scan_end = http_spans[-1][0] if http_link is not None else len(text)
+    for start, end in _bare_url_spans(text, lowered, scan_end, http_spans):
+        bare_link = _link_from_written_url(text[start:end])
+        if bare_link is not None:
+            return bare_link
+    return http_link
 
 
 def canonical_meeting_link(url: str) -> MeetingLink | None:
@@ -333,6 +361,12 @@ def canonical_meeting_link(url: str) -> MeetingLink | None:
 
 
 # --- internals ---------------------------------------------------------------------------
+
+
+class _UrlParts(NamedTuple):
+    host: str  # lower-case, validated, no port
+    path: str  # as written
+    query: str  # as written, without `?`
 
 
 def _link_from_conference_data(conference_data: object) -> MeetingLink | None:
@@ -365,41 +399,66 @@ def _mentions_meeting_host(lowered: str) -> bool:
     return any(hint in lowered for hint in _HOST_HINTS)
 
 
-def _url_spans(text: str, lowered: str) -> list[tuple[int, int]]:
-    """(start, end) of every http(s) URL and scheme-less meeting-host URL, in text order."""
-    http_spans: list[tuple[int, int]] = []
+def _http_url_spans(text: str, lowered: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of every http(s) URL, in text order."""
     position = lowered.find("http")
     while position >= 0:
         url = _HTTP_URL_RE.match(text, position)
         if url is None:
             position = lowered.find("http", position + 4)
         else:
-            http_spans.append(url.span())
+            yield url.span()
             position = lowered.find("http", url.end())
-    bare_spans: set[tuple[int, int]] = set()
-    for bare_host in _BARE_HOSTS:
-        position = lowered.find(bare_host)
+
+
+def _bare_url_spans(
+    text: str, lowered: str, scan_end: int, http_spans: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """(start, end) of scheme-less meeting-host URLs starting before `scan_end`, in order.
+
+    Hosts inside the http(s) URLs of `http_spans` (sorted, covering the text up to
+    `scan_end`) are skipped.
+    """
+    http_starts = [start for start, _ in http_spans]
+    bare_spans: list[tuple[int, int]] = []
+    for host_ending in _BARE_HOST_ENDINGS:
+        position = lowered.find(host_ending, 0, scan_end)
         while position >= 0:
-            start = position
-            while start > 0 and lowered[start - 1] in _HOST_LABEL_CHARS:
-                start -= 1
-            if (start == 0 or text[start - 1] not in _BARE_URL_FORBIDDEN_BEFORE) and not any(
-                http_start <= start < http_end for http_start, http_end in http_spans
-            ):
-                url = _BARE_URL_RE.match(text, start)
-                if url is not None:
-                    bare_spans.add(url.span())
-            position = lowered.find(bare_host, position + len(bare_host))
-    if not bare_spans:
-        return http_spans
-    return sorted([*http_spans, *bare_spans])
+            http_index = bisect.bisect_right(http_starts, position) - 1
+            if http_index >= 0 and position < http_spans[http_index][1]:
+                next_position = http_spans[http_index][1]  # skip the rest of that URL
+            else:
+                next_position = position + len(host_ending)
+                bare_span = _bare_url_span(text, lowered, next_position - 1)
+                if bare_span is not None and bare_span[0] < scan_end:
+                    bare_spans.append(bare_span)
+            position = lowered.find(host_ending, next_position, scan_end)
+    bare_spans.sort()
+    return bare_spans
+
+
+def _bare_url_span(text: str, lowered: str, host_end: int) -> tuple[int, int] | None:
+    """Span of the scheme-less meeting URL whose host ends at `host_end`, if there is one."""
+    host_start = host_end
+    while host_start > 0 and lowered[host_start - 1] in _HOST_CHARS:
+        host_start -= 1
+    host = lowered[host_start:host_end]
+    if host not in _BARE_HOSTS and not host.endswith(_BARE_HOST_SUFFIXES):
+        return None
+    if host_start > 0 and text[host_start - 1] in _NOT_BEFORE_BARE_URL:
+        return None  # part of a longer URL, a path or an e-mail address
+    url = _BARE_URL_RE.match(text, host_start)
+    return None if url is None else url.span()
 
 
 def _link_from_written_url(written_url: str) -> MeetingLink | None:
     """Canonical link of a URL cut out of text, after decoding its HTML entities."""
     if "&" in written_url:
+        decoded = written_url.replace("&amp;", "&")
+        if ";" in decoded:  # other entities: decode all of them in one pass
+            decoded = _ENTITY_RE.sub(_decode_entity, written_url)
         # Decoding can reveal where the URL really ends (`&quot;`, `&nbsp;`, `&lt;`).
-        decoded_url = _URL_RE.match(_ENTITY_RE.sub(_decode_entity, written_url))
+        decoded_url = _URL_RE.match(decoded)
         if decoded_url is None:
             return None
         written_url = decoded_url.group()
@@ -411,15 +470,14 @@ def _decode_entity(entity: re.Match[str]) -> str:
 
 
 def _strip_trailing_junk(url: str) -> str:
-    while True:
-        stripped = url.rstrip(_TRAILING_PUNCTUATION)
+    while url and url[-1] in _TRAILING_PUNCTUATION:
         for entity in _TRAILING_ENTITIES:
-            if stripped[-len(entity) :].lower() == entity:
-                stripped = stripped[: -len(entity)]
+            if url[-len(entity) :].lower() == entity:
+                url = url[: -len(entity)]
                 break
-        if stripped == url:
-            return url
-        url = stripped
+        else:
+            url = url.rstrip(_TRAILING_PUNCTUATION)
+    return url
 
 
 def _canonicalize(candidate: str) -> MeetingLink | None:
@@ -436,50 +494,26 @@ def _canonicalize(candidate: str) -> MeetingLink | None:
             return None
         # Query values arrive fully decoded; re-escape what a URL cannot hold literally
         # (spaces, quotes, braces of an unencoded Teams context) without touching `%XX`.
-        candidate = quote(inner.strip(), safe=_URL_SAFE_CHARS)
+        candidate = quote(inner, safe=_URL_SAFE_CHARS)
     return None
 
 
-def _split(url: str) -> SplitResult | None:
-    """Parse an http(s) or scheme-less URL into https with a validated, lower-case host.
-
-    Returns the parts with `netloc` reduced to the bare host: user info is refused outright
-    (`https://zoom.us\\@evil.com/` and `https://evil.com\\@zoom.us/` disagree between
-    parsers and browsers), and only default ports are allowed.
-    """
-    scheme = _SCHEME_RE.match(url)
-    if scheme is not None:
-        if scheme.group(1).lower() not in ("http", "https"):
-            return None
-    elif _OTHER_SCHEME_RE.match(url):
+def _split(url: str) -> _UrlParts | None:
+    parts = _URL_PARTS_RE.fullmatch(url)
+    if parts is None:
         return None
-    else:
-        url = "https://" + url
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    if "@" in parts.netloc or port not in (None, 80, 443):
-        return None
-    host = (parts.hostname or "").rstrip(".")
-    if not _HOSTNAME_RE.fullmatch(host):
-        return None
-    return SplitResult("https", host, parts.path, parts.query, "")
-
-
-def _is_domain_or_subdomain(host: str, domain: str) -> bool:
-    return host == domain or host.endswith("." + domain)
+    host, path, query = parts.group("host", "path", "query")
+    return _UrlParts(host.lower(), path or "", query or "")
 
 
 def _first_label(host: str) -> str:
     return host.partition(".")[0]
 
 
-def _wrapper_target_params(parts: SplitResult) -> tuple[str, ...]:
+def _wrapper_target_params(parts: _UrlParts) -> tuple[str, ...]:
     """Query parameters holding the real URL if `parts` is a redirect wrapper, else ()."""
-    host = parts.netloc
-    if any(_is_domain_or_subdomain(host, domain) for domain in _SAFELINKS_DOMAINS):
+    host = parts.host
+    if host in _SAFELINKS_DOMAINS or host.endswith(_SAFELINKS_SUFFIXES):
         return ("url",)
     if host in _GOOGLE_REDIRECT_HOSTS and parts.path == "/url":
         return ("q", "url")
@@ -487,34 +521,36 @@ def _wrapper_target_params(parts: SplitResult) -> tuple[str, ...]:
 
 
 def _first_query_value(query: str, names: tuple[str, ...]) -> str | None:
-    values = parse_qs(query)
-    for name in names:
-        for value in values.get(name, ()):
-            if value.strip():
-                return value
+    """Decoded value of the first non-empty `names` parameter (form encoding, as wrappers use)."""
+    for param in query.split("&"):
+        name, _, value = param.partition("=")
+        if name in names:
+            decoded = unquote_plus(value).strip()
+            if decoded:
+                return decoded
     return None
 
 
-def _identify_platform(parts: SplitResult) -> MeetingLink | None:
-    host, path, query = parts.netloc, parts.path, parts.query
+def _identify_platform(parts: _UrlParts) -> MeetingLink | None:
+    host, path = parts.host, parts.path
     if host == _MEET_HOST:
         return _google_meet_link(path)
-    if any(_is_domain_or_subdomain(host, domain) for domain in _ZOOM_DOMAINS):
+    if host in _ZOOM_DOMAINS or host.endswith(_ZOOM_SUFFIXES):
         if _first_label(host) in _ZOOM_NON_MEETING_SUBDOMAINS:
             return None
-        return _link_if(_ZOOM_PATH_RE.fullmatch(path), Platform.ZOOM, host, path, query)
+        return _link_if(_ZOOM_PATH_RE.fullmatch(path), Platform.ZOOM, parts)
     if host in _TEAMS_HOSTS:
-        return _link_if(_TEAMS_PATH_RE.fullmatch(path), Platform.MICROSOFT_TEAMS, host, path, query)
-    if host.endswith("." + _WEBEX_DOMAIN):
-        return _webex_link(host, path, query)
+        return _link_if(_TEAMS_PATH_RE.fullmatch(path), Platform.MICROSOFT_TEAMS, parts)
+    if host.endswith(_WEBEX_SUFFIX):
+        return _webex_link(parts)
     if host in _GOTOMEETING_JOIN_HOSTS or host == _GOTOMEETING_APP_HOST or host in _GOTO_ROOM_HOSTS:
-        return _gotomeeting_link(host, path, query)
-    if _is_domain_or_subdomain(host, _BLUEJEANS_DOMAIN):
+        return _gotomeeting_link(parts)
+    if host == _BLUEJEANS_DOMAIN or host.endswith(_BLUEJEANS_SUFFIX):
         if _first_label(host) in _BLUEJEANS_NON_MEETING_SUBDOMAINS:
             return None
-        return _link_if(_BLUEJEANS_PATH_RE.fullmatch(path), Platform.BLUEJEANS, host, path, query)
-    if _is_domain_or_subdomain(host, _WHEREBY_DOMAIN):
-        return _whereby_link(host, path, query)
+        return _link_if(_BLUEJEANS_PATH_RE.fullmatch(path), Platform.BLUEJEANS, parts)
+    if host == _WHEREBY_DOMAIN or host.endswith(_WHEREBY_SUFFIX):
+        return _whereby_link(parts)
     return None
 
 
@@ -528,53 +564,55 @@ def _google_meet_link(path: str) -> MeetingLink | None:
     return None
 
 
-def _webex_link(host: str, path: str, query: str) -> MeetingLink | None:
-    if _first_label(host) in _WEBEX_NON_MEETING_SUBDOMAINS:
+def _webex_link(parts: _UrlParts) -> MeetingLink | None:
+    if _first_label(parts.host) in _WEBEX_NON_MEETING_SUBDOMAINS:
         return None
-    if _WEBEX_PATH_RE.fullmatch(path) or (
-        _WEBEX_PHP_PATH_RE.fullmatch(path) and _WEBEX_MTID_RE.search(query)
+    if _WEBEX_PATH_RE.fullmatch(parts.path) or (
+        _WEBEX_PHP_PATH_RE.fullmatch(parts.path) and _WEBEX_MTID_RE.search(parts.query)
     ):
-        return _build_link(Platform.WEBEX, host, path, query)
+        return _build_link(Platform.WEBEX, parts)
     return None
 
 
-def _gotomeeting_link(host: str, path: str, query: str) -> MeetingLink | None:
+def _gotomeeting_link(parts: _UrlParts) -> MeetingLink | None:
+    host, path, query = parts
     if host in _GOTOMEETING_JOIN_HOSTS:
-        return _link_if(
-            _GOTOMEETING_JOIN_PATH_RE.fullmatch(path), Platform.GOTOMEETING, host, path, query
-        )
+        return _link_if(_GOTOMEETING_JOIN_PATH_RE.fullmatch(path), Platform.GOTOMEETING, parts)
     if host == _GOTOMEETING_APP_HOST:
         if _GOTOMEETING_APP_PATH_RE.fullmatch(path) and _GOTOMEETING_APP_QUERY_RE.search(query):
-            return _build_link(Platform.GOTOMEETING, host, "/", query)
+            return _build_link(Platform.GOTOMEETING, parts._replace(path="/"))
         return None
     room = _GOTO_ROOM_PATH_RE.fullmatch(path)
     if room is None or room.group(1).lower() in _GOTO_RESERVED_PATHS:
         return None
-    return _build_link(Platform.GOTOMEETING, host, path, query)
+    return _build_link(Platform.GOTOMEETING, parts)
 
 
-def _whereby_link(host: str, path: str, query: str) -> MeetingLink | None:
-    if _first_label(host) in _WHEREBY_NON_MEETING_SUBDOMAINS:
+def _whereby_link(parts: _UrlParts) -> MeetingLink | None:
+    if _first_label(parts.host) in _WHEREBY_NON_MEETING_SUBDOMAINS:
         return None
-    room = _WHEREBY_ROOM_PATH_RE.fullmatch(path)
+    room = _WHEREBY_ROOM_PATH_RE.fullmatch(parts.path)
     if room is None or room.group(1).lower() in _WHEREBY_RESERVED_PATHS:
         return None
-    return _build_link(Platform.WHEREBY, host, path, query)
+    return _build_link(Platform.WHEREBY, parts)
 
 
 def _link_if(
-    path_match: re.Match[str] | None, platform: Platform, host: str, path: str, query: str
+    path_match: re.Match[str] | None, platform: Platform, parts: _UrlParts
 ) -> MeetingLink | None:
-    return None if path_match is None else _build_link(platform, host, path, query)
+    return None if path_match is None else _build_link(platform, parts)
 
 
-def _build_link(platform: Platform, host: str, path: str, query: str) -> MeetingLink:
+def _build_link(platform: Platform, parts: _UrlParts) -> MeetingLink:
     """Assemble the canonical URL: no trailing slash, no fragment, no `utm_*` tracking."""
-    canonical_path = path.rstrip("/") or "/"
-    kept_params = [
-        param for param in query.split("&") if param and not param.lower().startswith("utm_")
-    ]
-    url = f"https://{host}{canonical_path}"
-    if kept_params:
-        url += "?" + quote("&".join(kept_params), safe=_QUERY_SAFE_CHARS)
+    host, path, query = parts
+    url = f"https://{host}{path.rstrip('/') or '/'}"
+    if "&" in query or "utm_" in query.lower():
+        query = "&".join(
+            param for param in query.split("&") if param and not param.lower().startswith("utm_")
+        )
+    if query:
+        if _QUERY_UNSAFE_CHAR_RE.search(query):
+            query = quote(query, safe=_QUERY_SAFE_CHARS)
+        url += "?" + query
     return MeetingLink(url, platform)
