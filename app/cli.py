@@ -73,7 +73,9 @@ def api_key_create(
     name: Annotated[str, typer.Option("--name", help="A label for the key (and its account).")],
     account: Annotated[
         str | None,
-        typer.Option("--account", help="Add the key to this existing account instead of a new one."),
+        typer.Option(
+            "--account", help="Add the key to this existing account instead of a new one."
+        ),
     ] = None,
 ) -> None:
     """Make a new API key and print it alone on one line (it is shown only this once)."""

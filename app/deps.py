@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from app.errors import NotAuthenticated
+from app.errors import NoCalendarConnected, NotAuthenticated
 
 if TYPE_CHECKING:
     from app.main import Container
@@ -42,3 +42,13 @@ async def current_account(
 
 
 CurrentAccount = Annotated[str, Depends(current_account)]
+
+
+async def connected_account(account_id: CurrentAccount, container: ContainerDep) -> str:
+    """The caller's account, which must have a calendar connected (else 404)."""
+    if await container.store.get_connection(account_id) is None:
+        raise NoCalendarConnected()
+    return account_id
+
+
+ConnectedAccount = Annotated[str, Depends(connected_account)]

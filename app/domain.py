@@ -9,7 +9,7 @@ import base64
 import enum
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -201,6 +201,7 @@ class ScheduledBot:
     event_id: str
     calendar_id: str
     google_event_id: str
+    occurrence_key: str
     occurrence_start: datetime
     occurrence_end: datetime
     join_at: datetime
@@ -216,6 +217,32 @@ class ScheduledBot:
     external_bot_id: str | None = None
     last_error: str | None = None
     attempts: int = 0
+
+
+SINGLE_OCCURRENCE = "single"
+
+
+def occurrence_key_for(original_start: datetime | None) -> str:
+    """What identifies an occurrence across moves: its original start, or "single" for a
+    one-off event (which has only one occurrence, wherever it moves)."""
+    if original_start is None:
+        return SINGLE_OCCURRENCE
+    return original_start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class SeriesSchedule:
+    """ "All future occurrences" of a series: after each occurrence ends, the next gets a bot."""
+
+    account_id: str
+    event_id: str
+    bot_config: dict[str, Any]
+    bot_name: str | None
+    custom_attributes: dict[str, Any] | None
+    source: BotSource
+    active: bool
+    last_original_start: datetime
+    next_check_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,13 @@ CLI) and closes them on the way out; `create_app` builds the FastAPI application
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI, Request
@@ -18,16 +21,19 @@ from fastapi.responses import JSONResponse
 from app.adapters.bot_api import HttpBotApi
 from app.adapters.clock import SystemClock
 from app.adapters.google import HttpGoogleCalendar
+from app.adapters.local_scheduler import LocalBotScheduler
 from app.adapters.ports import BotApi, Clock, GoogleCalendar, SecretBox, Store
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.secrets import LocalSecretBox, load_or_create_key
 from app.adapters.sqlite.store import SqliteStore
 from app.config import Settings
 from app.errors import CalbotError
-from app.routers import connection, events, health
+from app.routers import connection, events, health, scheduling
 from app.services.api_keys import ApiKeyService
 from app.services.connection import ConnectionService
 from app.services.events import EventService
+from app.services.launcher import Launcher
+from app.services.scheduling import SchedulingService
 from app.services.sync import SyncService
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,15 @@ class Container:
     connections: ConnectionService
     sync: SyncService
     events: EventService
+    scheduling: SchedulingService
+    launcher: Launcher
+    local_scheduler: LocalBotScheduler
+
+    async def run_background(self) -> None:
+        """The in-process work: launch bots when due, keep series scheduled."""
+        await self.local_scheduler.run(
+            [self.launcher.launch_due, self.scheduling.advance_due_series]
+        )
 
 
 def check_backends(settings: Settings) -> None:
@@ -101,6 +116,9 @@ async def open_container(
         )
         connections = ConnectionService(store, secrets, google, clock)
         sync = SyncService(store, secrets, google, clock)
+        local_scheduler = LocalBotScheduler(store, clock)
+        launcher = Launcher(store, bot_api, clock)
+        stack.push_async_callback(launcher.wait_for_launches)
         yield Container(
             settings=settings,
             clock=clock,
@@ -113,6 +131,14 @@ async def open_container(
             connections=connections,
             sync=sync,
             events=EventService(store, connections, sync),
+            scheduling=SchedulingService(
+                store,
+                local_scheduler,
+                clock,
+                join_lead=timedelta(seconds=settings.bot_join_lead_seconds),
+            ),
+            launcher=launcher,
+            local_scheduler=local_scheduler,
         )
 
 
@@ -138,14 +164,23 @@ def create_app(
     settings: Settings | None = None,
     *,
     clock: Clock | None = None,
+    run_background: bool = True,
 ) -> FastAPI:
+    """The HTTP app. `run_background=False` leaves launching to the caller (tests)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_container(settings, clock=clock) as container:
             app.state.container = container
-            yield
+            background = asyncio.create_task(container.run_background()) if run_background else None
+            try:
+                yield
+            finally:
+                if background is not None:
+                    background.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await background
 
     app = FastAPI(
         title="calbot",
@@ -155,6 +190,7 @@ def create_app(
         openapi_tags=[
             {"name": "Connect your Google Calendar", "description": "Connect, list, disconnect."},
             {"name": "Sync and view your events", "description": "Events with meeting links."},
+            {"name": "Schedule bots", "description": "Bots for meetings, one-off or recurring."},
             {"name": "Operations", "description": "Liveness and readiness."},
         ],
     )
@@ -162,5 +198,6 @@ def create_app(
     app.add_exception_handler(Exception, _unexpected_error)
     app.include_router(connection.router)
     app.include_router(events.router)
+    app.include_router(scheduling.router)
     app.include_router(health.router)
     return app

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.domain import BotSource, BotStatus, ConnectionStatus, Platform, ScheduleStatus
 
@@ -159,3 +159,82 @@ class ScheduledBotRead(BaseModel):
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+
+
+_BOT_CONFIG_EXAMPLE: dict[str, Any] = {
+    "video_required": False,
+    "callback_url": "https://your-domain.com/webhooks/meetstream",
+}
+
+
+class ScheduleRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"bot_config": _BOT_CONFIG_EXAMPLE},
+                {"bot_config": _BOT_CONFIG_EXAMPLE, "occurrence_date": "2026-12-07"},
+            ]
+        },
+    )
+
+    bot_config: dict[str, Any] = Field(
+        description="Passed through to the Create Bot API as it is (16 KiB of JSON at most)."
+    )
+    occurrence_date: date | None = Field(
+        default=None,
+        description="For a recurring series: schedule only the occurrence on this date "
+        "(in the event's time zone). Without it, the next occurrence and every later one.",
+    )
+
+
+class ScheduledBotList(BaseModel):
+    scheduled_bots: list[ScheduledBotRead]
+
+
+class ScheduledBotUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"join_at": "2026-12-07T08:58:00Z"},
+                {"bot_name": "Notetaker", "custom_attributes": {"team": "sales"}},
+            ]
+        },
+    )
+
+    join_at: AwareDatetime | None = Field(
+        default=None, description="In the future and before the occurrence ends."
+    )
+    bot_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    custom_attributes: dict[str, Any] | None = None
+    bot_config: dict[str, Any] | None = None
+
+
+class UnscheduleResult(BaseModel):
+    event_id: str
+    schedule_status: ScheduleStatus
+    cancelled_bots: int
+
+
+class AutoRescheduleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: NonEmpty
+
+
+class ToggleRecurrenceRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"event_id": "evt_k3j5x2m4q6w8", "recurring_enabled": False}]
+        },
+    )
+
+    event_id: NonEmpty
+    recurring_enabled: StrictBool
+
+
+class ToggleRecurrenceResult(BaseModel):
+    event_id: str
+    recurring_enabled: bool

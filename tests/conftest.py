@@ -64,7 +64,7 @@ def google_mock(fake_google: FakeGoogle) -> Iterator[respx.MockRouter]:
 async def app(
     settings: Settings, clock: FakeClock, google_mock: respx.MockRouter
 ) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, clock=clock)
+    application = create_app(settings, clock=clock, run_background=False)
     async with application.router.lifespan_context(application):
         yield application
 

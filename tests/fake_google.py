@@ -98,7 +98,11 @@ class FakeGoogle:
         """Delete an event as Google does: a cancelled tombstone in incremental results."""
         calendar = self.calendars[calendar_id]
         old = calendar.events[event_id]
-        tombstone: dict[str, Any] = {"kind": "calendar#event", "id": event_id, "status": "cancelled"}
+        tombstone: dict[str, Any] = {
+            "kind": "calendar#event",
+            "id": event_id,
+            "status": "cancelled",
+        }
         for key in ("recurringEventId", "originalStartTime"):
             if key in old:
                 tombstone[key] = old[key]
@@ -162,7 +166,10 @@ class FakeGoogle:
         if form.get("refresh_token") not in self.refresh_tokens:
             return httpx.Response(
                 400,
-                json={"error": "invalid_grant", "error_description": "Token has been expired or revoked."},
+                json={
+                    "error": "invalid_grant",
+                    "error_description": "Token has been expired or revoked.",
+                },
             )
         self.tokens_issued += 1
         self.access_tokens.add(f"at-{self.tokens_issued}")
@@ -180,7 +187,10 @@ class FakeGoogle:
         entries = [c.entry for c in self.calendars.values()]
         size = min(int(query.get("maxResults", 100)), self.page_size)
         start = int(query.get("pageToken", "0"))
-        body: dict[str, Any] = {"kind": "calendar#calendarList", "items": entries[start : start + size]}
+        body: dict[str, Any] = {
+            "kind": "calendar#calendarList",
+            "items": entries[start : start + size],
+        }
         if start + size < len(entries):
             body["nextPageToken"] = str(start + size)
         else:
@@ -192,7 +202,11 @@ class FakeGoogle:
         page_token = query.get("pageToken")
         if sync_token is not None:
             if self.expire_sync_tokens:
-                return _error(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.")
+                return _error(
+                    410,
+                    "fullSyncRequired",
+                    "Sync token is no longer valid, a full sync is required.",
+                )
             since = int(sync_token.removeprefix("tok-"))
             ids = [i for i, seq in calendar.changed_at.items() if seq > since]
             ids.sort(key=lambda i: calendar.changed_at[i])

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, cast
+from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from app.adapters.ports import Clock, EventsPage, WatchChannel
 from app.adapters.retry import (
@@ -55,16 +54,8 @@ _REASON_MAX_CHARS: Final = 300
 _MIN_SECRET_CHARS: Final = 8
 
 
-def _pick_json_loads() -> Callable[[bytes], Any]:
-    """orjson when installed (a full sync is mostly JSON parsing), else the standard library."""
-    try:
-        orjson = importlib.import_module("orjson")
-    except ImportError:
-        return json.loads
-    return cast(Callable[[bytes], Any], orjson.loads)
-
-
-_json_loads: Final = _pick_json_loads()
+# A full sync is mostly JSON parsing: orjson parses the raw bytes without decoding them first.
+_json_loads: Final[Callable[[bytes], Any]] = orjson.loads
 
 
 class HttpGoogleCalendar:

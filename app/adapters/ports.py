@@ -23,6 +23,7 @@ from app.domain import (
     OccurrenceOverride,
     ScheduledBot,
     ScheduleStatus,
+    SeriesSchedule,
     SyncState,
 )
 
@@ -319,16 +320,62 @@ class Store(Protocol):
         """Cancel every scheduled bot of an event; returns them."""
         ...
 
-    async def due_bots(self, before: datetime, limit: int) -> list[ScheduledBot]:
-        """Scheduled bots of every account with join_at <= before, earliest first."""
+    async def due_bots(
+        self, before: datetime, limit: int, *, stale_launching_before: datetime
+    ) -> list[ScheduledBot]:
+        """Bots of every account to launch now, earliest first: scheduled ones with
+        join_at <= before, and launching ones whose claimer went quiet before the cutoff."""
         ...
 
     async def next_join_at(self) -> datetime | None:
         """The earliest join_at among scheduled bots of every account."""
         ...
 
-    async def claim_bot(self, bot_id: str, when: datetime) -> ScheduledBot | None:
-        """Atomically move a bot from scheduled to launching; None if someone else did."""
+    async def claim_bot(
+        self, bot_id: str, when: datetime, *, stale_launching_before: datetime
+    ) -> ScheduledBot | None:
+        """Atomically move a bot to launching; None if another launcher holds it.
+
+        A bot already launching is taken over only if its claim is older than the cutoff
+        (its launcher died); the Create Bot call's Idempotency-Key keeps that safe.
+        """
+        ...
+
+    # series schedules ("all future occurrences")
+
+    async def save_series_schedule(self, schedule: SeriesSchedule) -> None:
+        """Create or replace the series schedule of an event."""
+        ...
+
+    async def get_series_schedule(self, account_id: str, event_id: str) -> SeriesSchedule | None:
+        """The event's series schedule, active or not, or None."""
+        ...
+
+    async def set_series_schedule_active(
+        self, account_id: str, event_id: str, active: bool
+    ) -> None:
+        """Pause or resume a series schedule (no-op when there is none)."""
+        ...
+
+    async def due_series_schedules(self, now: datetime, limit: int) -> list[SeriesSchedule]:
+        """Active series schedules of every account whose current occurrence has ended."""
+        ...
+
+    async def next_series_check_at(self) -> datetime | None:
+        """When the next active series schedule falls due."""
+        ...
+
+    async def advance_series_schedule(
+        self,
+        account_id: str,
+        event_id: str,
+        *,
+        expected_last_original_start: datetime,
+        last_original_start: datetime,
+        next_check_at: datetime,
+        active: bool = True,
+    ) -> bool:
+        """Compare-and-set the series' progress; False if another process advanced it first."""
         ...
 
 
@@ -345,4 +392,19 @@ class SecretBox(Protocol):
 
     async def delete(self, account_id: str) -> None:
         """Forget the account's credentials; deleting what is not there is not an error."""
+        ...
+
+
+class BotScheduler(Protocol):
+    """Sees to it that every pending bot is launched at its join_at.
+
+    The store stays the source of truth; a scheduler only has to be told when to look.
+    """
+
+    async def bot_scheduled(self, bot: ScheduledBot) -> None:
+        """A bot was created or its join_at changed."""
+        ...
+
+    async def bot_cancelled(self, bot: ScheduledBot) -> None:
+        """A pending bot will not be launched after all."""
         ...

@@ -56,9 +56,10 @@ class ConnectionService:
         try:
             token = await self._google.refresh_access_token(credentials)
         except CredentialsRevoked as error:
+            said = error.detail.partition("Google said: ")[2] or "invalid_grant"
             raise InvalidGoogleCredentials(
-                "Google rejected the refresh token (invalid_grant: the token is expired, revoked "
-                "or was issued to another OAuth client). Run the consent flow again for a new one."
+                f"Google rejected the refresh token ({said}). It is expired, revoked or was "
+                "issued to another OAuth client: run the consent flow again for a new one."
             ) from error
         if token.scopes and not CALENDAR_LIST_SCOPES & set(token.scopes):
             raise InvalidGoogleCredentials(

@@ -32,7 +32,7 @@ import bisect
 import html
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 from urllib.parse import quote, unquote_plus
 
 from app.domain import MeetingLink, Platform
@@ -82,9 +82,9 @@ _NOT_BEFORE_BARE_URL: Final = frozenset(
 # `str.find`, never used to search.
 _HTTP_URL_RE: Final = re.compile(rf"https?://{_URL_CHAR}+", re.IGNORECASE | re.ASCII)
 _BARE_URL_RE: Final = re.compile(rf"(?:[a-z0-9-]+\.)+[a-z]+/{_URL_CHAR}*", re.IGNORECASE | re.ASCII)
-_URL_RE: Final = re.compile(
-    f"{_HTTP_URL_RE.pattern}|{_BARE_URL_RE.pattern}", re.IGNORECASE | re.ASCII
-)
+# Where a URL cut out of text ends once its HTML entities are decoded (`&nbsp;`, `&lt;`).
+# Decoded quotes stay: `context={&quot;Tid&quot;:...}` is part of an unencoded Teams link.
+_DECODED_URL_END_RE: Final = re.compile(r"[\s<>]")
 
 # A URL that mentions none of these (lower-cased) cannot be a supported link, wrapped or not
 # (Safe Links and Google redirects percent-encode `:` and `/` but never the dots of the
@@ -99,21 +99,20 @@ _ENTITY_RE: Final = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][
 
 # Punctuation and (double-encoded) markup that ends a sentence or a tag rather than the
 # URL. `}` is kept: it can close an unencoded Teams `context` JSON.
-_TRAILING_PUNCTUATION: Final = ".,;:!?)]*"
+_TRAILING_PUNCTUATION: Final = ".,;:!?)]*\"'"
 _TRAILING_ENTITIES: Final = ("&nbsp;", "&gt;", "&lt;", "&quot;", "&apos;", "&#39;", "&#x27;")
 _LEADING_JUNK: Final = " \t\r\n\f\v<([{\"'`"
 
 # --- parsing one URL ---------------------------------------------------------------------
 
-# The whole of an http(s) or scheme-less URL in RFC 3986 section 3 shape, with a DNS host
-# name (at most 253 characters, RFC 1035), at most a default port, and no user info: the
-# `@` of user info cannot match, which matters because `https://evil.com\@zoom.us/` means
-# zoom.us to Python's urlsplit and evil.com to browsers (WHATWG URL treats `\` as `/`).
-# Any other scheme (`tel:`, `sip:`, `mailto:`, `javascript:`) cannot match either.
+# The whole of an http(s) or scheme-less URL, RFC 3986 section 3 shape, with a host of at
+# most 253 characters (RFC 1035) and at most a default port. User info cannot match: that
+# matters because `https://evil.com\@zoom.us/` means zoom.us to Python's urlsplit and
+# evil.com to browsers (WHATWG URL treats `\` as `/`). Other schemes (`tel:`, `sip:`,
+# `mailto:`, `javascript:`) do not match or leave a host no platform accepts.
 _URL_PARTS_RE: Final = re.compile(
     r"(?:https?://)?"
-    r"(?=[a-z0-9.-]{1,254}(?![a-z0-9.-]))"
-    r"(?P<host>(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})\.?"
+    r"(?P<host>[a-z0-9.-]{1,253})"
     r"(?::(?:80|443)?)?"
     r"(?P<path>/[^?#]*)?"
     r"(?:\?(?P<query>[^#]*))?"
@@ -143,8 +142,12 @@ _GOOGLE_REDIRECT_HOSTS: Final = frozenset({"www.google.com", "google.com"})
 
 _MEET_HOST: Final = "meet.google.com"
 # Meet codes are 3-4-3 lower-case letters; Meet treats them case-insensitively.
-_MEET_CODE_PATH_RE: Final = re.compile(rf"/([a-z]{{3}}-[a-z]{{4}}-[a-z]{{3}}){_SLASH}", re.I)
-_MEET_LOOKUP_PATH_RE: Final = re.compile(rf"/lookup/([a-z0-9_-]+){_SLASH}", re.I)
+_MEET_CODE_PATH_RE: Final = re.compile(
+    rf"/([a-z]{{3}}-[a-z]{{4}}-[a-z]{{3}}){_SLASH}", re.IGNORECASE | re.ASCII
+)
+_MEET_LOOKUP_PATH_RE: Final = re.compile(
+    rf"/lookup/([a-z0-9_-]+){_SLASH}", re.IGNORECASE | re.ASCII
+)
 
 _ZOOM_DOMAINS: Final = frozenset({"zoom.us", "zoomgov.com"})
 _ZOOM_SUFFIXES: Final = (".zoom.us", ".zoomgov.com")
@@ -209,15 +212,17 @@ _WEBEX_PATH_RE: Final = re.compile(
 )
 # j.php (meeting) and e.php (Webex Events) join pages; only valid with a meeting id.
 _WEBEX_PHP_PATH_RE: Final = re.compile(r"/[\w.-]+/[je]\.php", re.IGNORECASE | re.ASCII)
-_WEBEX_MTID_RE: Final = re.compile(r"(?:^|&)mtid=[^&]+", re.IGNORECASE)
+_WEBEX_MTID_RE: Final = re.compile(r"(?:^|&)mtid=[^&]+", re.IGNORECASE | re.ASCII)
 
 _GOTOMEETING_JOIN_HOSTS: Final = frozenset(
     {"global.gotomeeting.com", "gotomeeting.com", "www.gotomeeting.com"}
 )
 _GOTOMEETING_JOIN_PATH_RE: Final = re.compile(rf"/join/[0-9]{{9,12}}{_SLASH}")
 _GOTOMEETING_APP_HOST: Final = "app.gotomeeting.com"
-_GOTOMEETING_APP_PATH_RE: Final = re.compile(r"(?:/|/index\.html)?", re.IGNORECASE)
-_GOTOMEETING_APP_QUERY_RE: Final = re.compile(r"(?:^|&)meetingid=[0-9]{9,12}(?:&|$)", re.I)
+_GOTOMEETING_APP_PATH_RE: Final = re.compile(r"(?:/|/index\.html)?", re.IGNORECASE | re.ASCII)
+_GOTOMEETING_APP_QUERY_RE: Final = re.compile(
+    r"(?:^|&)meetingid=[0-9]{9,12}(?:&|$)", re.IGNORECASE | re.ASCII
+)
 _GOTO_ROOM_HOSTS: Final = frozenset({"meet.goto.com", "gotomeet.me"})
 _GOTO_ROOM_PATH_RE: Final = re.compile(
     rf"/([0-9]{{9,12}}|[a-z][\w.-]*){_SLASH}", re.IGNORECASE | re.ASCII
@@ -354,19 +359,15 @@ def canonical_meeting_link(url: str) -> MeetingLink | None:
     """
     if not isinstance(url, str):
         return None
-    written_url = _URL_RE.match(url.strip().lstrip(_LEADING_JUNK))
-    if written_url is None:
-        return None
-    return _link_from_written_url(written_url.group())
+    return _link_from_written_url(url.strip().lstrip(_LEADING_JUNK))
 
 
 # --- internals ---------------------------------------------------------------------------
 
 
-class _UrlParts(NamedTuple):
-    host: str  # lower-case, validated, no port
-    path: str  # as written
-    query: str  # as written, without `?`
+# (host, path, query): host lower-case and validated, path and query as written, query
+# without its `?`. A plain tuple: this is built for every candidate URL.
+_UrlParts = tuple[str, str, str]
 
 
 def _link_from_conference_data(conference_data: object) -> MeetingLink | None:
@@ -457,11 +458,10 @@ def _link_from_written_url(written_url: str) -> MeetingLink | None:
         decoded = written_url.replace("&amp;", "&")
         if ";" in decoded:  # other entities: decode all of them in one pass
             decoded = _ENTITY_RE.sub(_decode_entity, written_url)
-        # Decoding can reveal where the URL really ends (`&quot;`, `&nbsp;`, `&lt;`).
-        decoded_url = _URL_RE.match(decoded)
-        if decoded_url is None:
-            return None
-        written_url = decoded_url.group()
+        written_url = decoded
+    url_end = _DECODED_URL_END_RE.search(written_url)
+    if url_end is not None:
+        written_url = written_url[: url_end.start()]
     return _canonicalize(written_url)
 
 
@@ -486,10 +486,11 @@ def _canonicalize(candidate: str) -> MeetingLink | None:
         parts = _split(_strip_trailing_junk(candidate))
         if parts is None:
             return None
-        target_params = _wrapper_target_params(parts)
+        host, path, query = parts
+        target_params = _wrapper_target_params(host, path)
         if not target_params:
-            return _identify_platform(parts)
-        inner = _first_query_value(parts.query, target_params)
+            return _identify_platform(host, path, query)
+        inner = _first_query_value(query, target_params)
         if inner is None:
             return None
         # Query values arrive fully decoded; re-escape what a URL cannot hold literally
@@ -503,19 +504,21 @@ def _split(url: str) -> _UrlParts | None:
     if parts is None:
         return None
     host, path, query = parts.group("host", "path", "query")
-    return _UrlParts(host.lower(), path or "", query or "")
+    host = host.lower().rstrip(".")
+    if "." not in host or ".." in host or host[0] in ".-":
+        return None
+    return host, path or "", query or ""
 
 
 def _first_label(host: str) -> str:
     return host.partition(".")[0]
 
 
-def _wrapper_target_params(parts: _UrlParts) -> tuple[str, ...]:
-    """Query parameters holding the real URL if `parts` is a redirect wrapper, else ()."""
-    host = parts.host
+def _wrapper_target_params(host: str, path: str) -> tuple[str, ...]:
+    """Query parameters holding the real URL if this is a redirect wrapper, else ()."""
     if host in _SAFELINKS_DOMAINS or host.endswith(_SAFELINKS_SUFFIXES):
         return ("url",)
-    if host in _GOOGLE_REDIRECT_HOSTS and parts.path == "/url":
+    if host in _GOOGLE_REDIRECT_HOSTS and path == "/url":
         return ("q", "url")
     return ()
 
@@ -531,26 +534,29 @@ def _first_query_value(query: str, names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _identify_platform(parts: _UrlParts) -> MeetingLink | None:
-    host, path = parts.host, parts.path
+def _identify_platform(host: str, path: str, query: str) -> MeetingLink | None:
     if host == _MEET_HOST:
         return _google_meet_link(path)
     if host in _ZOOM_DOMAINS or host.endswith(_ZOOM_SUFFIXES):
-        if _first_label(host) in _ZOOM_NON_MEETING_SUBDOMAINS:
+        if _first_label(host) in _ZOOM_NON_MEETING_SUBDOMAINS or not _ZOOM_PATH_RE.fullmatch(path):
             return None
-        return _link_if(_ZOOM_PATH_RE.fullmatch(path), Platform.ZOOM, parts)
+        return _build_link(Platform.ZOOM, host, path, query)
     if host in _TEAMS_HOSTS:
-        return _link_if(_TEAMS_PATH_RE.fullmatch(path), Platform.MICROSOFT_TEAMS, parts)
+        if not _TEAMS_PATH_RE.fullmatch(path):
+            return None
+        return _build_link(Platform.MICROSOFT_TEAMS, host, path, query)
     if host.endswith(_WEBEX_SUFFIX):
-        return _webex_link(parts)
+        return _webex_link(host, path, query)
     if host in _GOTOMEETING_JOIN_HOSTS or host == _GOTOMEETING_APP_HOST or host in _GOTO_ROOM_HOSTS:
-        return _gotomeeting_link(parts)
+        return _gotomeeting_link(host, path, query)
     if host == _BLUEJEANS_DOMAIN or host.endswith(_BLUEJEANS_SUFFIX):
         if _first_label(host) in _BLUEJEANS_NON_MEETING_SUBDOMAINS:
             return None
-        return _link_if(_BLUEJEANS_PATH_RE.fullmatch(path), Platform.BLUEJEANS, parts)
+        if not _BLUEJEANS_PATH_RE.fullmatch(path):
+            return None
+        return _build_link(Platform.BLUEJEANS, host, path, query)
     if host == _WHEREBY_DOMAIN or host.endswith(_WHEREBY_SUFFIX):
-        return _whereby_link(parts)
+        return _whereby_link(host, path, query)
     return None
 
 
@@ -564,48 +570,42 @@ def _google_meet_link(path: str) -> MeetingLink | None:
     return None
 
 
-def _webex_link(parts: _UrlParts) -> MeetingLink | None:
-    if _first_label(parts.host) in _WEBEX_NON_MEETING_SUBDOMAINS:
+def _webex_link(host: str, path: str, query: str) -> MeetingLink | None:
+    if _first_label(host) in _WEBEX_NON_MEETING_SUBDOMAINS:
         return None
-    if _WEBEX_PATH_RE.fullmatch(parts.path) or (
-        _WEBEX_PHP_PATH_RE.fullmatch(parts.path) and _WEBEX_MTID_RE.search(parts.query)
+    if _WEBEX_PATH_RE.fullmatch(path) or (
+        _WEBEX_PHP_PATH_RE.fullmatch(path) and _WEBEX_MTID_RE.search(query)
     ):
-        return _build_link(Platform.WEBEX, parts)
+        return _build_link(Platform.WEBEX, host, path, query)
     return None
 
 
-def _gotomeeting_link(parts: _UrlParts) -> MeetingLink | None:
-    host, path, query = parts
+def _gotomeeting_link(host: str, path: str, query: str) -> MeetingLink | None:
     if host in _GOTOMEETING_JOIN_HOSTS:
-        return _link_if(_GOTOMEETING_JOIN_PATH_RE.fullmatch(path), Platform.GOTOMEETING, parts)
+        if not _GOTOMEETING_JOIN_PATH_RE.fullmatch(path):
+            return None
+        return _build_link(Platform.GOTOMEETING, host, path, query)
     if host == _GOTOMEETING_APP_HOST:
         if _GOTOMEETING_APP_PATH_RE.fullmatch(path) and _GOTOMEETING_APP_QUERY_RE.search(query):
-            return _build_link(Platform.GOTOMEETING, parts._replace(path="/"))
+            return _build_link(Platform.GOTOMEETING, host, "/", query)
         return None
     room = _GOTO_ROOM_PATH_RE.fullmatch(path)
     if room is None or room.group(1).lower() in _GOTO_RESERVED_PATHS:
         return None
-    return _build_link(Platform.GOTOMEETING, parts)
+    return _build_link(Platform.GOTOMEETING, host, path, query)
 
 
-def _whereby_link(parts: _UrlParts) -> MeetingLink | None:
-    if _first_label(parts.host) in _WHEREBY_NON_MEETING_SUBDOMAINS:
+def _whereby_link(host: str, path: str, query: str) -> MeetingLink | None:
+    if _first_label(host) in _WHEREBY_NON_MEETING_SUBDOMAINS:
         return None
-    room = _WHEREBY_ROOM_PATH_RE.fullmatch(parts.path)
+    room = _WHEREBY_ROOM_PATH_RE.fullmatch(path)
     if room is None or room.group(1).lower() in _WHEREBY_RESERVED_PATHS:
         return None
-    return _build_link(Platform.WHEREBY, parts)
+    return _build_link(Platform.WHEREBY, host, path, query)
 
 
-def _link_if(
-    path_match: re.Match[str] | None, platform: Platform, parts: _UrlParts
-) -> MeetingLink | None:
-    return None if path_match is None else _build_link(platform, parts)
-
-
-def _build_link(platform: Platform, parts: _UrlParts) -> MeetingLink:
+def _build_link(platform: Platform, host: str, path: str, query: str) -> MeetingLink:
     """Assemble the canonical URL: no trailing slash, no fragment, no `utm_*` tracking."""
-    host, path, query = parts
     url = f"https://{host}{path.rstrip('/') or '/'}"
     if "&" in query or "utm_" in query.lower():
         query = "&".join(

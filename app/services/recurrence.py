@@ -377,12 +377,14 @@ def _first_original(
     Stops after `no_later_than` (a later start cannot beat what the caller already has), after
     the series' last possible start, or after the horizon.
     """
-    stop = min(max(lo, _EARLIEST) + _HORIZON, _LATEST)
+    # Nothing starts before the first start (or an earlier RDATE): begin there at the latest.
+    start = max(lo, expansion.rdates[0] - _WALL_SLACK, _EARLIEST)
+    stop = min(start + _HORIZON, _LATEST)
     if expansion.last is not None:
         stop = min(stop, expansion.last + _ONE_SECOND)
     if no_later_than is not None:
         stop = min(stop, no_later_than + _ONE_SECOND)
-    start, span = max(lo, _EARLIEST), _FIRST_WINDOW
+    span = _FIRST_WINDOW
     while start < stop:
         end = min(start + span, stop)
         for original in _originals_between(expansion, start, end):
@@ -416,8 +418,8 @@ class _Exceptions:
 
 def _moved(expansion: _Expansion, original: datetime, override: OccurrenceOverride) -> Occurrence:
     """An exception's occurrence: its own times; a missing time falls back to the series'."""
-    start = _utc(override.start, "start") if override.start else original
-    end = _utc(override.end, "end") if override.end else expansion.end_of(start)
+    start = original if override.start is None else _utc(override.start, "start")
+    end = expansion.end_of(start) if override.end is None else _utc(override.end, "end")
     return Occurrence(original_start=original, start=start, end=end)
 
 
@@ -568,8 +570,7 @@ class _Parser:
 
     def _instant(self, value: _Value, tzid: str | None) -> datetime:
         """The UTC instant of a DATE-TIME: Z is UTC, TZID its zone, floating the series zone."""
-        assert value.clock is not None
-        local = datetime.combine(value.day, value.clock)
+        local = datetime.combine(value.day, value.clock or time())
         if value.utc:
             return local.replace(tzinfo=UTC)
         return _instant(local, _zone(tzid) if tzid else self.zone)

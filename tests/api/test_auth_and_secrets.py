@@ -38,9 +38,7 @@ async def test_calendar_routes_answer_401_without_a_valid_key(
     assert "Token" in response.json()["detail"] or "key" in response.json()["detail"]
 
 
-async def test_a_revoked_key_stops_working(
-    client: httpx.AsyncClient, container: Container
-) -> None:
+async def test_a_revoked_key_stops_working(client: httpx.AsyncClient, container: Container) -> None:
     issued = await container.api_keys.create("soon revoked")
     headers = {"Authorization": f"Token {issued.secret}"}
     assert (await client.get("/api/v1/calendar/calendars", headers=headers)).status_code == 404
@@ -54,7 +52,9 @@ async def test_the_scheme_is_case_insensitive(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
     key = auth["Authorization"].split()[1]
-    response = await client.get("/api/v1/calendar/calendars", headers={"Authorization": f"token {key}"})
+    response = await client.get(
+        "/api/v1/calendar/calendars", headers={"Authorization": f"token {key}"}
+    )
     assert response.status_code == 404  # authenticated; simply not connected yet
 
 

@@ -137,7 +137,9 @@ async def test_disconnect_forgets_events_sync_state_and_credentials(
     fake_google.put_event(
         "user@example.com", meeting("m1", "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z")
     )
-    assert len((await client.get("/api/v1/calendar/events", headers=connected)).json()["events"]) == 1
+    assert (
+        len((await client.get("/api/v1/calendar/events", headers=connected)).json()["events"]) == 1
+    )
 
     response = await client.delete("/api/v1/calendar/disconnect", headers=connected)
 

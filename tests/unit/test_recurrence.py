@@ -817,6 +817,8 @@ def test_next_occurrence_is_the_one_in_progress() -> None:
 def test_next_occurrence_before_the_series_begins_is_the_first() -> None:
     spec = series("RRULE:FREQ=DAILY", start=DAILY_FROM_NOV_30)
     assert next_occurrence(spec, [], utc("2020-01-01 00:00")) == occurrence("2026-11-30 14:00")
+    assert next_occurrence(spec, [], utc("1800-01-01 00:00")) == occurrence("2026-11-30 14:00")
+    assert occurrence_after(spec, [], utc("1800-01-01 00:00")) == occurrence("2026-11-30 14:00")
 
 
 def test_endless_daily_series_from_2016_asked_in_2026_is_fast() -> None:

@@ -110,6 +110,7 @@ CREATE TABLE IF NOT EXISTS bots (
     event_id TEXT NOT NULL,
     calendar_id TEXT NOT NULL,
     google_event_id TEXT NOT NULL,
+    occurrence_key TEXT NOT NULL,
     occurrence_start TEXT NOT NULL,
     occurrence_end TEXT NOT NULL,
     join_at TEXT NOT NULL,
@@ -128,10 +129,23 @@ CREATE TABLE IF NOT EXISTS bots (
 );
 -- At most one pending bot per (account, event, occurrence): deduplication lives here.
 CREATE UNIQUE INDEX IF NOT EXISTS bots_pending_dedup
-    ON bots (account_id, event_id, occurrence_start) WHERE status IN ('scheduled', 'launching');
+    ON bots (account_id, event_id, occurrence_key) WHERE status IN ('scheduled', 'launching');
 CREATE INDEX IF NOT EXISTS bots_by_status_join_at ON bots (status, join_at);
 CREATE INDEX IF NOT EXISTS bots_by_account ON bots (account_id, join_at);
 CREATE INDEX IF NOT EXISTS bots_by_event ON bots (account_id, event_id, status);
+CREATE TABLE IF NOT EXISTS series_schedules (
+    account_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    bot_config TEXT NOT NULL,
+    bot_name TEXT,
+    custom_attributes TEXT,
+    source TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    last_original_start TEXT NOT NULL,
+    next_check_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, event_id)
+);
+CREATE INDEX IF NOT EXISTS series_schedules_due ON series_schedules (active, next_check_at);
 """
 
 

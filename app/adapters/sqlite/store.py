@@ -31,6 +31,7 @@ from app.domain import (
     Platform,
     ScheduledBot,
     ScheduleStatus,
+    SeriesSchedule,
     SyncState,
 )
 
@@ -68,12 +69,16 @@ ON CONFLICT (account_id, calendar_id, series_google_event_id, original_start) DO
 """
 
 _BOT_COLUMNS = (
-    "bot_id, account_id, event_id, calendar_id, google_event_id, occurrence_start, "
+    "bot_id, account_id, event_id, calendar_id, google_event_id, occurrence_key, occurrence_start, "
     "occurrence_end, join_at, meeting_link, meeting_platform, bot_config, bot_name, "
     "custom_attributes, source, status, external_bot_id, last_error, attempts, created_at, "
     "updated_at"
 )
 _PENDING = "('scheduled', 'launching')"
+_SERIES_COLUMNS = (
+    "account_id, event_id, bot_config, bot_name, custom_attributes, source, active, "
+    "last_original_start, next_check_at"
+)
 
 
 def _event_from_row(row: sqlite3.Row) -> Event:
@@ -134,6 +139,7 @@ def _bot_params(bot: ScheduledBot) -> tuple[Any, ...]:
         bot.event_id,
         bot.calendar_id,
         bot.google_event_id,
+        bot.occurrence_key,
         to_text(bot.occurrence_start),
         to_text(bot.occurrence_end),
         to_text(bot.join_at),
@@ -160,6 +166,7 @@ def _bot_from_row(row: sqlite3.Row) -> ScheduledBot:
         event_id=row["event_id"],
         calendar_id=row["calendar_id"],
         google_event_id=row["google_event_id"],
+        occurrence_key=row["occurrence_key"],
         occurrence_start=from_text(row["occurrence_start"]),
         occurrence_end=from_text(row["occurrence_end"]),
         join_at=from_text(row["join_at"]),
@@ -175,6 +182,21 @@ def _bot_from_row(row: sqlite3.Row) -> ScheduledBot:
         attempts=row["attempts"],
         created_at=from_text(row["created_at"]),
         updated_at=from_text(row["updated_at"]),
+    )
+
+
+def _series_from_row(row: sqlite3.Row) -> SeriesSchedule:
+    custom = row["custom_attributes"]
+    return SeriesSchedule(
+        account_id=row["account_id"],
+        event_id=row["event_id"],
+        bot_config=orjson.loads(row["bot_config"]),
+        bot_name=row["bot_name"],
+        custom_attributes=orjson.loads(custom) if custom is not None else None,
+        source=BotSource(row["source"]),
+        active=bool(row["active"]),
+        last_original_start=from_text(row["last_original_start"]),
+        next_check_at=from_text(row["next_check_at"]),
     )
 
 
@@ -333,7 +355,15 @@ class SqliteStore:
                 (to_text(when), account_id),
             )
             cancelled = cursor.rowcount
-            for table in ("connections", "calendars", "sync_state", "events", "event_overrides"):
+            tables = (
+                "connections",
+                "calendars",
+                "sync_state",
+                "events",
+                "event_overrides",
+                "series_schedules",
+            )
+            for table in tables:
                 await tx.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
         return cancelled
 
@@ -538,11 +568,11 @@ class SqliteStore:
     # bots
 
     async def insert_or_update_pending_bot(self, bot: ScheduledBot) -> tuple[ScheduledBot, bool]:
-        marks = ",".join("?" * 20)
+        marks = ",".join("?" * 21)
         async with self._db.transaction() as tx:
             await tx.execute(
                 f"INSERT INTO bots ({_BOT_COLUMNS}) VALUES ({marks}) "
-                f"ON CONFLICT (account_id, event_id, occurrence_start) WHERE status IN {_PENDING} "
+                f"ON CONFLICT (account_id, event_id, occurrence_key) WHERE status IN {_PENDING} "
                 "DO UPDATE SET bot_config = excluded.bot_config, bot_name = excluded.bot_name, "
                 "custom_attributes = excluded.custom_attributes, "
                 "updated_at = excluded.updated_at WHERE bots.status = 'scheduled'",
@@ -550,8 +580,8 @@ class SqliteStore:
             )
             cursor = await tx.execute(
                 f"SELECT {_BOT_COLUMNS} FROM bots WHERE account_id = ? AND event_id = ? "
-                f"AND occurrence_start = ? AND status IN {_PENDING}",
-                (bot.account_id, bot.event_id, to_text(bot.occurrence_start)),
+                f"AND occurrence_key = ? AND status IN {_PENDING}",
+                (bot.account_id, bot.event_id, bot.occurrence_key),
             )
             row = await cursor.fetchone()
         assert row is not None
@@ -605,11 +635,13 @@ class SqliteStore:
             rows = await cursor.fetchall()
         return [_bot_from_row(row) for row in rows]
 
-    async def due_bots(self, before: datetime, limit: int) -> list[ScheduledBot]:
+    async def due_bots(
+        self, before: datetime, limit: int, *, stale_launching_before: datetime
+    ) -> list[ScheduledBot]:
         rows = await self._db.fetch_all(
-            f"SELECT {_BOT_COLUMNS} FROM bots WHERE status = 'scheduled' AND join_at <= ? "
-            "ORDER BY join_at LIMIT ?",
-            (to_text(before), limit),
+            f"SELECT {_BOT_COLUMNS} FROM bots WHERE (status = 'scheduled' AND join_at <= ?) "
+            "OR (status = 'launching' AND updated_at < ?) ORDER BY join_at LIMIT ?",
+            (to_text(before), to_text(stale_launching_before), limit),
         )
         return [_bot_from_row(row) for row in rows]
 
@@ -619,12 +651,91 @@ class SqliteStore:
         )
         return None if row is None else from_text_or_none(row["join_at"])
 
-    async def claim_bot(self, bot_id: str, when: datetime) -> ScheduledBot | None:
+    async def claim_bot(
+        self, bot_id: str, when: datetime, *, stale_launching_before: datetime
+    ) -> ScheduledBot | None:
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
                 "UPDATE bots SET status = 'launching', attempts = attempts + 1, updated_at = ? "
-                f"WHERE bot_id = ? AND status = 'scheduled' RETURNING {_BOT_COLUMNS}",
-                (to_text(when), bot_id),
+                "WHERE bot_id = ? AND (status = 'scheduled' OR "
+                f"(status = 'launching' AND updated_at < ?)) RETURNING {_BOT_COLUMNS}",
+                (to_text(when), bot_id, to_text(stale_launching_before)),
             )
             row = await cursor.fetchone()
         return None if row is None else _bot_from_row(row)
+
+    # series schedules
+
+    async def save_series_schedule(self, schedule: SeriesSchedule) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT OR REPLACE INTO series_schedules (account_id, event_id, bot_config, "
+                "bot_name, custom_attributes, source, active, last_original_start, "
+                "next_check_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    schedule.account_id,
+                    schedule.event_id,
+                    orjson.dumps(schedule.bot_config).decode(),
+                    schedule.bot_name,
+                    _json_or_none(schedule.custom_attributes),
+                    schedule.source.value,
+                    int(schedule.active),
+                    to_text(schedule.last_original_start),
+                    to_text(schedule.next_check_at),
+                ),
+            )
+
+    async def get_series_schedule(self, account_id: str, event_id: str) -> SeriesSchedule | None:
+        row = await self._db.fetch_one(
+            f"SELECT {_SERIES_COLUMNS} FROM series_schedules WHERE account_id = ? AND event_id = ?",
+            (account_id, event_id),
+        )
+        return None if row is None else _series_from_row(row)
+
+    async def set_series_schedule_active(
+        self, account_id: str, event_id: str, active: bool
+    ) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE series_schedules SET active = ? WHERE account_id = ? AND event_id = ?",
+                (int(active), account_id, event_id),
+            )
+
+    async def due_series_schedules(self, now: datetime, limit: int) -> list[SeriesSchedule]:
+        rows = await self._db.fetch_all(
+            f"SELECT {_SERIES_COLUMNS} FROM series_schedules WHERE active = 1 "
+            "AND next_check_at <= ? ORDER BY next_check_at LIMIT ?",
+            (to_text(now), limit),
+        )
+        return [_series_from_row(row) for row in rows]
+
+    async def next_series_check_at(self) -> datetime | None:
+        row = await self._db.fetch_one(
+            "SELECT MIN(next_check_at) AS at FROM series_schedules WHERE active = 1"
+        )
+        return None if row is None else from_text_or_none(row["at"])
+
+    async def advance_series_schedule(
+        self,
+        account_id: str,
+        event_id: str,
+        *,
+        expected_last_original_start: datetime,
+        last_original_start: datetime,
+        next_check_at: datetime,
+        active: bool = True,
+    ) -> bool:
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "UPDATE series_schedules SET last_original_start = ?, next_check_at = ?, "
+                "active = ? WHERE account_id = ? AND event_id = ? AND last_original_start = ?",
+                (
+                    to_text(last_original_start),
+                    to_text(next_check_at),
+                    int(active),
+                    account_id,
+                    event_id,
+                    to_text(expected_last_original_start),
+                ),
+            )
+            return cursor.rowcount == 1

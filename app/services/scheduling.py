@@ -1,0 +1,416 @@
+"""Scheduling bots for meetings: one-off events, single occurrences and whole series.
+
+Deduplication is the store's job (a unique key on account, event and occurrence), so this module
+never reads-then-writes to decide whether a bot exists. An occurrence is identified by its
+original start, so a moved occurrence keeps its bot.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from app.adapters.ports import BotScheduler, Clock, Store
+from app.domain import (
+    BotSource,
+    BotStatus,
+    Event,
+    EventStatus,
+    MeetingLink,
+    Occurrence,
+    OccurrenceOverride,
+    ScheduledBot,
+    ScheduleStatus,
+    SeriesSchedule,
+    occurrence_key_for,
+)
+from app.errors import (
+    BotNotFound,
+    BotNotPending,
+    EventCancelled,
+    EventNotFound,
+    InvalidBotUpdate,
+    NoFurtherOccurrence,
+    NoMeetingLink,
+    NoOccurrenceOnDate,
+    NotRecurring,
+    OccurrenceEnded,
+    Unprocessable,
+)
+from app.services.event_mapping import series_spec, zone
+from app.services.recurrence import next_occurrence, occurrence_after, occurrence_on_date
+
+MAX_BOT_CONFIG_BYTES = 16 * 1024
+# A series left unattended (calbot down) is caught up by skipping at most this many ended
+# occurrences one by one before jumping straight to the next one from now.
+_CATCH_UP_LIMIT = 1000
+
+
+def new_bot_id() -> str:
+    return "bot_" + secrets.token_hex(12)
+
+
+def check_bot_config(bot_config: dict[str, Any]) -> None:
+    """`bot_config` is passed through as it is; only its size is limited."""
+    if len(orjson.dumps(bot_config)) > MAX_BOT_CONFIG_BYTES:
+        raise Unprocessable(
+            f"bot_config is larger than {MAX_BOT_CONFIG_BYTES // 1024} KiB once encoded as JSON."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BotChanges:
+    """A PATCH: only the fields named in `fields` are changed."""
+
+    fields: frozenset[str]
+    join_at: datetime | None = None
+    bot_name: str | None = None
+    custom_attributes: dict[str, Any] | None = None
+    bot_config: dict[str, Any] | None = field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    occurrence: Occurrence
+    occurrence_key: str
+    meeting_link: MeetingLink
+
+
+class SchedulingService:
+    def __init__(
+        self, store: Store, scheduler: BotScheduler, clock: Clock, *, join_lead: timedelta
+    ) -> None:
+        self._store = store
+        self._scheduler = scheduler
+        self._clock = clock
+        self._join_lead = join_lead
+
+    # -- routes -------------------------------------------------------------------------
+
+    async def schedule(
+        self,
+        account_id: str,
+        event_id: str,
+        bot_config: dict[str, Any],
+        *,
+        occurrence_date: date | None = None,
+        source: BotSource = BotSource.MANUAL,
+    ) -> tuple[ScheduledBot, bool]:
+        """A bot for the event's next occurrence (or the one on `occurrence_date`).
+
+        For a series without a date, every later occurrence gets one too, one at a time, while
+        the series' `recurring_enabled` is on. Returns the bot and whether it is new.
+        """
+        check_bot_config(bot_config)
+        event = await self._event(account_id, event_id)
+        now = self._clock.now()
+        target = await self._target(account_id, event, occurrence_date, now)
+        bot, created = await self._put_bot(
+            account_id, event, target, bot_config, source=source, now=now
+        )
+        await self._store.set_schedule_status(account_id, event_id, ScheduleStatus.SCHEDULED)
+        if event.is_recurring and occurrence_date is None and source is not BotSource.AUTO_SCHEDULE:
+            await self._store.save_series_schedule(
+                SeriesSchedule(
+                    account_id=account_id,
+                    event_id=event_id,
+                    bot_config=bot_config,
+                    bot_name=bot.bot_name,
+                    custom_attributes=bot.custom_attributes,
+                    source=BotSource.RECURRENCE,
+                    active=True,
+                    last_original_start=target.occurrence.original_start,
+                    next_check_at=target.occurrence.end,
+                )
+            )
+        return bot, created
+
+    async def unschedule(self, account_id: str, event_id: str) -> int:
+        """Cancel every pending bot of the event and stop scheduling its series."""
+        await self._event(account_id, event_id)
+        cancelled = await self._store.cancel_pending_bots(account_id, event_id, self._clock.now())
+        for bot in cancelled:
+            await self._scheduler.bot_cancelled(bot)
+        await self._store.set_series_schedule_active(account_id, event_id, False)
+        await self._store.set_schedule_status(account_id, event_id, ScheduleStatus.UNSCHEDULED)
+        return len(cancelled)
+
+    async def list_bots(
+        self, account_id: str, *, status: BotStatus | None, event_id: str | None
+    ) -> list[ScheduledBot]:
+        return await self._store.list_bots(account_id, status=status, event_id=event_id)
+
+    async def update_bot(self, account_id: str, bot_id: str, changes: BotChanges) -> ScheduledBot:
+        bot = await self._bot(account_id, bot_id)
+        if bot.status is not BotStatus.SCHEDULED:
+            raise BotNotPending()
+        now = self._clock.now()
+        if "join_at" in changes.fields:
+            join_at = changes.join_at
+            if join_at is None or join_at <= now or join_at >= bot.occurrence_end:
+                raise InvalidBotUpdate(
+                    "join_at must be in the future and before the occurrence ends "
+                    f"({bot.occurrence_end.isoformat()})."
+                )
+            bot.join_at = join_at
+        if "bot_name" in changes.fields:
+            bot.bot_name = changes.bot_name
+        if "custom_attributes" in changes.fields:
+            bot.custom_attributes = changes.custom_attributes
+        if "bot_config" in changes.fields:
+            if changes.bot_config is None:
+                raise InvalidBotUpdate("bot_config must be an object.")
+            check_bot_config(changes.bot_config)
+            bot.bot_config = changes.bot_config
+        bot.updated_at = now
+        if not await self._store.update_bot(bot, expected_status=BotStatus.SCHEDULED):
+            raise BotNotPending()
+        if "join_at" in changes.fields:
+            await self._scheduler.bot_scheduled(bot)
+        return bot
+
+    async def cancel_bot(self, account_id: str, bot_id: str) -> ScheduledBot:
+        bot = await self._bot(account_id, bot_id)
+        if bot.status is BotStatus.CANCELLED:
+            return bot
+        if bot.status is not BotStatus.SCHEDULED:
+            raise BotNotPending(
+                "This bot has already been launched or has ended; it can't be cancelled."
+            )
+        bot.status = BotStatus.CANCELLED
+        bot.updated_at = self._clock.now()
+        if not await self._store.update_bot(bot, expected_status=BotStatus.SCHEDULED):
+            raise BotNotPending()
+        await self._scheduler.bot_cancelled(bot)
+        return bot
+
+    async def auto_reschedule(self, account_id: str, event_id: str) -> ScheduledBot:
+        """A bot for the occurrence after the series' latest pending or launched one."""
+        event = await self._event(account_id, event_id)
+        if not event.is_recurring:
+            raise NotRecurring()
+        bots = await self._store.list_bots(account_id, event_id=event_id)
+        live = [
+            b
+            for b in bots
+            if b.status in (BotStatus.SCHEDULED, BotStatus.LAUNCHING, BotStatus.LAUNCHED)
+        ]
+        if not live:
+            raise Unprocessable(
+                "No bot has been scheduled for this series yet: "
+                "schedule one with POST /api/v1/calendar/schedule/{event_id} first."
+            )
+        latest = max(live, key=lambda b: b.occurrence_start)
+        now = self._clock.now()
+        overrides = await self._overrides(account_id, event)
+        occurrence = self._occurrence_after(
+            event, overrides, datetime.fromisoformat(latest.occurrence_key), now
+        )
+        if occurrence is None:
+            raise NoFurtherOccurrence()
+        link = self._link_for(event, overrides, occurrence)
+        if link is None:
+            raise NoMeetingLink("The next occurrence has no meeting link a bot could join.")
+        target = Target(occurrence, occurrence_key_for(occurrence.original_start), link)
+        bot, _ = await self._put_bot(
+            account_id,
+            event,
+            target,
+            latest.bot_config,
+            source=BotSource.RECURRENCE,
+            now=now,
+            bot_name=latest.bot_name,
+            custom_attributes=latest.custom_attributes,
+        )
+        schedule = await self._store.get_series_schedule(account_id, event_id)
+        if schedule is not None:
+            await self._store.advance_series_schedule(
+                account_id,
+                event_id,
+                expected_last_original_start=schedule.last_original_start,
+                last_original_start=occurrence.original_start,
+                next_check_at=occurrence.end,
+                active=schedule.active,
+            )
+        return bot
+
+    async def toggle_recurrence(self, account_id: str, event_id: str, enabled: bool) -> bool:
+        event = await self._event(account_id, event_id)
+        if not event.is_recurring:
+            raise NotRecurring()
+        await self._store.set_recurring_enabled(account_id, event_id, enabled)
+        if enabled and await self._store.get_series_schedule(account_id, event_id):
+            await self._store.set_series_schedule_active(account_id, event_id, True)
+        return enabled
+
+    # -- the recurrence pass ------------------------------------------------------------
+
+    async def advance_due_series(self, limit: int = 200) -> int:
+        """Give each series whose current occurrence has ended a bot for its next one."""
+        now = self._clock.now()
+        scheduled = 0
+        for schedule in await self._store.due_series_schedules(now, limit):
+            if await self._advance(schedule, now):
+                scheduled += 1
+        return scheduled
+
+    async def _advance(self, schedule: SeriesSchedule, now: datetime) -> bool:
+        account_id, event_id = schedule.account_id, schedule.event_id
+        event = await self._store.get_event(account_id, event_id)
+        if (
+            event is None
+            or event.status is EventStatus.CANCELLED
+            or not event.is_recurring
+            or not event.recurring_enabled
+        ):
+            await self._store.set_series_schedule_active(account_id, event_id, False)
+            return False
+        overrides = await self._overrides(account_id, event)
+        occurrence = self._occurrence_after(event, overrides, schedule.last_original_start, now)
+        if occurrence is None:  # the series is over (COUNT/UNTIL reached)
+            await self._store.set_series_schedule_active(account_id, event_id, False)
+            return False
+        won = await self._store.advance_series_schedule(
+            account_id,
+            event_id,
+            expected_last_original_start=schedule.last_original_start,
+            last_original_start=occurrence.original_start,
+            next_check_at=occurrence.end,
+        )
+        link = self._link_for(event, overrides, occurrence)
+        if not won or link is None:
+            return False
+        target = Target(occurrence, occurrence_key_for(occurrence.original_start), link)
+        await self._put_bot(
+            account_id,
+            event,
+            target,
+            schedule.bot_config,
+            source=BotSource.RECURRENCE,
+            now=now,
+            bot_name=schedule.bot_name,
+            custom_attributes=schedule.custom_attributes,
+        )
+        return True
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def _event(self, account_id: str, event_id: str) -> Event:
+        event = await self._store.get_event(account_id, event_id)
+        if event is None:
+            raise EventNotFound()
+        return event
+
+    async def _bot(self, account_id: str, bot_id: str) -> ScheduledBot:
+        bot = await self._store.get_bot(account_id, bot_id)
+        if bot is None:
+            raise BotNotFound()
+        return bot
+
+    async def _overrides(self, account_id: str, event: Event) -> list[OccurrenceOverride]:
+        found = await self._store.list_overrides(
+            account_id, event.calendar_id, [event.google_event_id]
+        )
+        return found.get(event.google_event_id, [])
+
+    async def _target(
+        self, account_id: str, event: Event, occurrence_date: date | None, now: datetime
+    ) -> Target:
+        if event.status is EventStatus.CANCELLED:
+            raise EventCancelled()
+        if event.meeting_link is None:
+            raise NoMeetingLink()
+        if not event.is_recurring:
+            local_day = event.start_time.astimezone(zone(event.time_zone)).date()
+            if occurrence_date is not None and occurrence_date != local_day:
+                raise NoOccurrenceOnDate(f"This event takes place on {local_day.isoformat()} only.")
+            if event.end_time <= now:
+                raise OccurrenceEnded()
+            occurrence = Occurrence(event.start_time, event.start_time, event.end_time)
+            return Target(occurrence, occurrence_key_for(None), event.meeting_link)
+        overrides = await self._overrides(account_id, event)
+        spec = series_spec(event)
+        if occurrence_date is not None:
+            found = occurrence_on_date(spec, overrides, occurrence_date)
+            if found is None:
+                raise NoOccurrenceOnDate(
+                    f"The series has no occurrence on {occurrence_date.isoformat()}."
+                )
+            if found.end <= now:
+                raise OccurrenceEnded("That occurrence has already ended.")
+        else:
+            found = next_occurrence(spec, overrides, now)
+            if found is None:
+                raise OccurrenceEnded("The series' last occurrence has already ended.")
+        link = self._link_for(event, overrides, found)
+        if link is None:
+            raise NoMeetingLink("This occurrence has no meeting link a bot could join.")
+        return Target(found, occurrence_key_for(found.original_start), link)
+
+    def _occurrence_after(
+        self,
+        event: Event,
+        overrides: list[OccurrenceOverride],
+        after_original_start: datetime,
+        now: datetime,
+    ) -> Occurrence | None:
+        """The first occurrence after the given one that has not ended by `now`."""
+        spec = series_spec(event)
+        occurrence = occurrence_after(spec, overrides, after_original_start)
+        for _ in range(_CATCH_UP_LIMIT):
+            if occurrence is None or occurrence.end > now:
+                return occurrence
+            occurrence = occurrence_after(spec, overrides, occurrence.original_start)
+        return next_occurrence(spec, overrides, now)
+
+    @staticmethod
+    def _link_for(
+        event: Event, overrides: list[OccurrenceOverride], occurrence: Occurrence
+    ) -> MeetingLink | None:
+        for override in overrides:
+            if override.original_start == occurrence.original_start and override.meeting_link:
+                return override.meeting_link
+        return event.meeting_link
+
+    async def _put_bot(
+        self,
+        account_id: str,
+        event: Event,
+        target: Target,
+        bot_config: dict[str, Any],
+        *,
+        source: BotSource,
+        now: datetime,
+        bot_name: str | None = None,
+        custom_attributes: dict[str, Any] | None = None,
+    ) -> tuple[ScheduledBot, bool]:
+        occurrence = target.occurrence
+        bot = ScheduledBot(
+            bot_id=new_bot_id(),
+            account_id=account_id,
+            event_id=event.event_id,
+            calendar_id=event.calendar_id,
+            google_event_id=event.google_event_id,
+            occurrence_key=target.occurrence_key,
+            occurrence_start=occurrence.start,
+            occurrence_end=occurrence.end,
+            # A meeting already under way is joined at once.
+            join_at=max(occurrence.start - self._join_lead, now),
+            meeting_link=target.meeting_link.url,
+            meeting_platform=target.meeting_link.platform,
+            bot_config=bot_config,
+            source=source,
+            status=BotStatus.SCHEDULED,
+            created_at=now,
+            updated_at=now,
+            bot_name=bot_name,
+            custom_attributes=custom_attributes,
+        )
+        stored, created = await self._store.insert_or_update_pending_bot(bot)
+        if stored.status is BotStatus.SCHEDULED:
+            await self._scheduler.bot_scheduled(stored)
+        return stored, created
