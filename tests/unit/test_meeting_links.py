@@ -896,7 +896,10 @@ TEXT_CASES = [
         None,
         id="only-help-links",
     ),
-    pytest.param("Questions: jane@zoom.us/j", None, id="email-on-meeting-host"),
+    pytest.param("Questions: jane@zoom.us/j/1234567890", None, id="email-on-meeting-host"),
+    pytest.param(
+        "Notes: docs.example.com/zoom.us/j/1234567890", None, id="bare-host-inside-bare-path"
+    ),
     pytest.param(
         "https://example.com/redirect?to=zoom.us/j/1234567890",
         None,
