@@ -49,7 +49,9 @@ _MAX_UNWRAP_DEPTH: Final = 4
 # delimiters RFC 3986 appendix C names for URLs in context (`<`, `>`, `"`), plus `'` and a
 # backtick (HTML attribute quotes, Markdown). Whitespace, NBSP, zero-width spaces and any
 # other non-ASCII character end a URL (Japanese text often follows a URL without a space).
-_URL_CHAR: Final = r"[^\x00-\x20\x7f-\U0010ffff<>\"'`]"
+# Spelled as positive ranges of printable ASCII (0x21-0x7e minus `"`, `'`, `<`, `>`, and
+# backtick): CPython matches such a class several times faster than the negated form.
+_URL_CHAR: Final = r"[!#-&(-;=?-_a-~]"
 
 # Hosts recognised even when written without a scheme ("zoom.us/j/123" in a location), with
 # their subdomains. Each ends in one of `_BARE_HOST_ENDINGS`, which is what the text is
@@ -84,10 +86,10 @@ _NOT_BEFORE_BARE_URL: Final = frozenset(
 # test case-fold first: several times slower over long Safe Links.
 _HTTP_URL_RE: Final = re.compile(rf"[hH][tT][tT][pP][sS]?://{_URL_CHAR}+")
 _BARE_URL_RE: Final = re.compile(rf"(?:[a-zA-Z0-9-]+\.)+[a-zA-Z]+/{_URL_CHAR}*")
-# Where a URL cut out of text ends once its HTML entities are decoded (`&nbsp;`, `&lt;`).
-# Also where a URL given alone ends.
+# Where a URL cut out of text ends once its HTML entities are decoded (`&nbsp;`, `&lt;`,
+# `&#8203;`), and where a URL given alone ends: whitespace, controls, non-ASCII, `<`, `>`.
 # Decoded quotes stay: `context={&quot;Tid&quot;:...}` is part of an unencoded Teams link.
-_DECODED_URL_END_RE: Final = re.compile(r"[\s<>]")
+_DECODED_URL_END_RE: Final = re.compile(r"[\x00-\x20\x7f-\U0010ffff<>]")
 
 # A URL that mentions none of these (lower-cased) cannot be a supported link, wrapped or not
 # (Safe Links and Google redirects percent-encode `:` and `/` but never the dots of the

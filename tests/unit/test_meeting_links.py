@@ -471,6 +471,11 @@ CANONICAL_CASES = [
         id="zoom-trailing-nbsp-entity",
     ),
     pytest.param(
+        "https://zoom.us/j/1234567890\u200b",
+        link("https://zoom.us/j/1234567890", ZOOM),
+        id="zoom-trailing-zero-width-space",
+    ),
+    pytest.param(
         "https://zoom.us/j/1234567890</a>",
         link("https://zoom.us/j/1234567890", ZOOM),
         id="zoom-trailing-closing-tag",
