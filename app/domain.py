@@ -258,3 +258,15 @@ def event_id_for(account_id: str, calendar_id: str, google_event_id: str) -> str
         f"{account_id}\x1f{calendar_id}\x1f{google_event_id}".encode(), digest_size=12
     ).digest()
     return "evt_" + base64.b32encode(digest).decode().rstrip("=").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A Google push channel on one calendar's events. Only a hash of its token is kept."""
+
+    channel_id: str
+    account_id: str
+    calendar_id: str
+    resource_id: str
+    token_hash: str
+    expiration: datetime

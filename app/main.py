@@ -28,11 +28,22 @@ from app.adapters.sqlite.secrets import LocalSecretBox, load_or_create_key
 from app.adapters.sqlite.store import SqliteStore
 from app.config import Settings
 from app.errors import CalbotError
-from app.routers import connection, events, health, scheduling
+from app.jobs import (
+    AUTO_SCHEDULE_JOB,
+    CHANNEL_RENEWAL_JOB,
+    SAFETY_NET_SYNC_JOB,
+    PeriodicJob,
+    build_scheduler,
+    channel_renewal_seconds,
+)
+from app.routers import auto_schedule, connection, events, health, scheduling, webhooks
 from app.services.api_keys import ApiKeyService
+from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
 from app.services.events import EventService
 from app.services.launcher import Launcher
+from app.services.notifications import CalendarRefresher, PushService
+from app.services.reconcile import BotReconciler
 from app.services.scheduling import SchedulingService
 from app.services.sync import SyncService
 
@@ -62,6 +73,26 @@ class Container:
     scheduling: SchedulingService
     launcher: Launcher
     local_scheduler: LocalBotScheduler
+    auto_schedule: AutoScheduleService
+    push: PushService
+
+    def periodic_jobs(self) -> list[PeriodicJob]:
+        settings = self.settings
+        return [
+            PeriodicJob(
+                AUTO_SCHEDULE_JOB,
+                self.auto_schedule.run_pass,
+                settings.auto_schedule_interval_seconds,
+            ),
+            PeriodicJob(
+                SAFETY_NET_SYNC_JOB, self.push.poll_all, settings.sync_poll_interval_seconds
+            ),
+            PeriodicJob(
+                CHANNEL_RENEWAL_JOB,
+                self.push.renew_channels,
+                channel_renewal_seconds(settings.watch_channel_ttl_seconds),
+            ),
+        ]
 
     async def run_background(self) -> None:
         """The in-process work: launch bots when due, keep series scheduled."""
@@ -114,11 +145,32 @@ async def open_container(
             url=settings.bot_api_url,
             api_key=settings.bot_api_key.get_secret_value() if settings.bot_api_key else None,
         )
-        connections = ConnectionService(store, secrets, google, clock)
+        join_lead = timedelta(seconds=settings.bot_join_lead_seconds)
         sync = SyncService(store, secrets, google, clock)
         local_scheduler = LocalBotScheduler(store, clock)
         launcher = Launcher(store, bot_api, clock)
         stack.push_async_callback(launcher.wait_for_launches)
+        scheduling = SchedulingService(store, local_scheduler, clock, join_lead=join_lead)
+        auto = AutoScheduleService(
+            store,
+            local_scheduler,
+            clock,
+            lookahead=timedelta(seconds=settings.auto_schedule_lookahead_seconds),
+            join_lead=join_lead,
+        )
+        reconciler = BotReconciler(store, local_scheduler, scheduling, clock, join_lead=join_lead)
+        refresher = CalendarRefresher(sync, reconciler, auto)
+        push = PushService(
+            store,
+            secrets,
+            google,
+            clock,
+            refresher,
+            public_base_url=settings.public_base_url,
+            ttl_seconds=settings.watch_channel_ttl_seconds,
+        )
+        stack.push_async_callback(push.coalescer.drain)
+        connections = ConnectionService(store, secrets, google, clock, push)
         yield Container(
             settings=settings,
             clock=clock,
@@ -130,15 +182,12 @@ async def open_container(
             api_keys=ApiKeyService(store, clock),
             connections=connections,
             sync=sync,
-            events=EventService(store, connections, sync),
-            scheduling=SchedulingService(
-                store,
-                local_scheduler,
-                clock,
-                join_lead=timedelta(seconds=settings.bot_join_lead_seconds),
-            ),
+            events=EventService(store, connections, sync, refresher),
+            scheduling=scheduling,
             launcher=launcher,
             local_scheduler=local_scheduler,
+            auto_schedule=auto,
+            push=push,
         )
 
 
@@ -173,11 +222,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_container(settings, clock=clock) as container:
             app.state.container = container
-            background = asyncio.create_task(container.run_background()) if run_background else None
+            background = None
+            jobs = build_scheduler(container.periodic_jobs())
+            if run_background:
+                background = asyncio.create_task(container.run_background())
+                jobs.start()
             try:
                 yield
             finally:
                 if background is not None:
+                    jobs.shutdown(wait=False)
                     background.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await background
@@ -191,6 +245,8 @@ def create_app(
             {"name": "Connect your Google Calendar", "description": "Connect, list, disconnect."},
             {"name": "Sync and view your events", "description": "Events with meeting links."},
             {"name": "Schedule bots", "description": "Bots for meetings, one-off or recurring."},
+            {"name": "Auto-scheduling", "description": "A bot for every meeting, hands-free."},
+            {"name": "Google push notifications", "description": "Called by Google."},
             {"name": "Operations", "description": "Liveness and readiness."},
         ],
     )
@@ -199,5 +255,7 @@ def create_app(
     app.include_router(connection.router)
     app.include_router(events.router)
     app.include_router(scheduling.router)
+    app.include_router(auto_schedule.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     return app

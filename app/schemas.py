@@ -238,3 +238,34 @@ class ToggleRecurrenceRequest(BaseModel):
 class ToggleRecurrenceResult(BaseModel):
     event_id: str
     recurring_enabled: bool
+
+
+class AutoScheduleEnable(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"default_bot_config": _BOT_CONFIG_EXAMPLE}]},
+    )
+
+    default_bot_config: dict[str, Any] = Field(
+        description="The bot_config every auto-scheduled bot is created with (16 KiB at most)."
+    )
+
+
+class AutoScheduleSettingsRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "enabled": True,
+                    "default_bot_config": _BOT_CONFIG_EXAMPLE,
+                    "lookahead_seconds": 86400,
+                    "last_run_at": "2026-11-25T12:00:00Z",
+                }
+            ]
+        }
+    )
+
+    enabled: bool
+    default_bot_config: dict[str, Any]
+    lookahead_seconds: int
+    last_run_at: datetime | None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -54,7 +54,12 @@ class HttpBotApi:
         return f"HttpBotApi(url={self._url!r}, api_key={'***' if self._api_key else None})"
 
     async def create_bot(
-        self, *, idempotency_key: str, body: Mapping[str, Any], give_up_at: datetime
+        self,
+        *,
+        idempotency_key: str,
+        body: Mapping[str, Any],
+        give_up_at: datetime,
+        before_attempt: Callable[[], Awaitable[None]] | None = None,
     ) -> str | None:
         headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
         if self._api_key:
@@ -62,6 +67,8 @@ class HttpBotApi:
         content = json.dumps(body, separators=(",", ":")).encode()  # same bytes on every attempt
 
         async def attempt() -> httpx.Response:
+            if before_attempt is not None:
+                await before_attempt()
             return await self._attempt(content, headers)
 
         response = await run_with_retries(

@@ -5,7 +5,7 @@ Services import this module and `app.domain` only; concrete adapters are chosen 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,8 +14,10 @@ from app.domain import (
     AccessToken,
     Account,
     ApiKey,
+    AutoScheduleSettings,
     BotStatus,
     Calendar,
+    Channel,
     Connection,
     ConnectionStatus,
     Event,
@@ -119,9 +121,16 @@ class BotApi(Protocol):
     """The Create Bot API (CONTRACT.md section 3)."""
 
     async def create_bot(
-        self, *, idempotency_key: str, body: Mapping[str, Any], give_up_at: datetime
+        self,
+        *,
+        idempotency_key: str,
+        body: Mapping[str, Any],
+        give_up_at: datetime,
+        before_attempt: Callable[[], Awaitable[None]] | None = None,
     ) -> str | None:
         """POST the body with `Idempotency-Key` fixed for every attempt; return the bot's id.
+
+        `before_attempt` is awaited before each attempt (the launcher renews its claim there).
 
         The id is `bot_id` (or `id`) of the JSON answer, None if neither is present.
         Timeouts, connection errors, 429 and 5xx are retried with backoff until `give_up_at`,
@@ -331,10 +340,15 @@ class Store(Protocol):
         """The earliest join_at among scheduled bots of every account."""
         ...
 
+    async def touch_launching_bot(self, bot_id: str, when: datetime) -> None:
+        """Renew a launcher's claim on a bot it is still launching."""
+        ...
+
     async def claim_bot(
         self, bot_id: str, when: datetime, *, stale_launching_before: datetime
     ) -> ScheduledBot | None:
-        """Atomically move a bot to launching; None if another launcher holds it.
+        """Atomically move a due bot (join_at <= when) to launching; None if it is not due
+        (any more) or another launcher holds it.
 
         A bot already launching is taken over only if its claim is older than the cutoff
         (its launcher died); the Create Bot call's Idempotency-Key keeps that safe.
@@ -376,6 +390,58 @@ class Store(Protocol):
         active: bool = True,
     ) -> bool:
         """Compare-and-set the series' progress; False if another process advanced it first."""
+        ...
+
+    # auto-scheduling
+
+    async def get_auto_schedule(self, account_id: str) -> AutoScheduleSettings:
+        """The account's auto-schedule settings (disabled defaults when never set)."""
+        ...
+
+    async def save_auto_schedule(self, account_id: str, settings: AutoScheduleSettings) -> None:
+        """Store the account's auto-schedule settings."""
+        ...
+
+    async def accounts_with_auto_schedule(self) -> list[str]:
+        """Accounts with auto-scheduling on and an active connection."""
+        ...
+
+    async def connected_accounts(self) -> list[str]:
+        """Accounts with an active connection."""
+        ...
+
+    async def list_auto_schedule_candidates(
+        self, account_id: str, window_start: datetime, window_end: datetime
+    ) -> list[Event]:
+        """Events with a link, not cancelled or declined, that may have an occurrence
+        overlapping the window (one-offs by their times, series by their stored next one)."""
+        ...
+
+    async def insert_bots_unless_exist(self, bots: list[ScheduledBot]) -> list[ScheduledBot]:
+        """Insert each bot unless its (account, event, occurrence) already has a bot in any
+        status; marks their events scheduled. Returns the bots actually inserted."""
+        ...
+
+    # push channels
+
+    async def save_channel(self, channel: Channel) -> None:
+        """Store a push channel."""
+        ...
+
+    async def get_channel(self, channel_id: str) -> Channel | None:
+        """A channel by its id, whatever the account (webhooks carry no API key)."""
+        ...
+
+    async def list_channels(self, account_id: str) -> list[Channel]:
+        """The account's channels."""
+        ...
+
+    async def channels_expiring_before(self, when: datetime) -> list[Channel]:
+        """Channels of every account that expire before `when`."""
+        ...
+
+    async def delete_channel(self, channel_id: str) -> None:
+        """Forget a channel."""
         ...
 
 

@@ -13,6 +13,7 @@ from app.errors import (
     InvalidGoogleCredentials,
     NoCalendarConnected,
 )
+from app.services.notifications import PushService
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,18 @@ class Disconnected:
 
 class ConnectionService:
     def __init__(
-        self, store: Store, secrets: SecretBox, google: GoogleCalendar, clock: Clock
+        self,
+        store: Store,
+        secrets: SecretBox,
+        google: GoogleCalendar,
+        clock: Clock,
+        push: PushService,
     ) -> None:
         self._store = store
         self._secrets = secrets
         self._google = google
         self._clock = clock
+        self._push = push
 
     async def connect(self, account_id: str, credentials: GoogleCredentials) -> ConnectedCalendars:
         """Check the credentials with Google, list the calendars, then store everything.
@@ -88,6 +95,9 @@ class ConnectionService:
             else:
                 await self._secrets.put(account_id, previous)
             raise
+        # Channels of a replaced connection belong to its old credentials: stop them first.
+        await self._push.stop_channels(account_id, previous)
+        await self._push.open_channels(account_id, credentials, calendars)
         return ConnectedCalendars(calendars, primary.calendar_id, ConnectionStatus.ACTIVE, replaced)
 
     async def calendars(self, account_id: str) -> ConnectedCalendars:
@@ -110,11 +120,13 @@ class ConnectionService:
         raise CalendarNotFound(f"No connected calendar has id {wanted!r}.")
 
     async def disconnect(self, account_id: str) -> Disconnected:
-        """Forget everything of the connection; pending bots are cancelled."""
+        """Stop push channels at Google, cancel pending bots, forget everything else."""
         connection = await self._store.get_connection(account_id)
         if connection is None:
             await self._secrets.delete(account_id)
             raise NoCalendarConnected()
+        credentials = await self._secrets.get(account_id)
+        channels_stopped = await self._push.stop_channels(account_id, credentials)
         bots_cancelled = await self._store.delete_connection(account_id, self._clock.now())
         await self._secrets.delete(account_id)
-        return Disconnected(channels_stopped=0, bots_cancelled=bots_cancelled)
+        return Disconnected(channels_stopped=channels_stopped, bots_cancelled=bots_cancelled)

@@ -39,6 +39,7 @@ class Launcher:
         self._bot_api = bot_api
         self._clock = clock
         self._in_flight: set[asyncio.Task[ScheduledBot]] = set()
+        self._launching: set[str] = set()
 
     async def launch_due(self, *, limit: int = 500) -> int:
         """Start launching every bot due now; returns how many launches were started."""
@@ -48,6 +49,8 @@ class Launcher:
         )
         started = 0
         for bot in due:
+            if bot.bot_id in self._launching:
+                continue  # ours, still retrying
             claimed = await self._store.claim_bot(
                 bot.bot_id, now, stale_launching_before=now - STALE_LAUNCH_AFTER
             )
@@ -61,14 +64,30 @@ class Launcher:
 
     async def launch(self, bot: ScheduledBot) -> ScheduledBot:
         """Launch a bot this launcher has claimed, and record the outcome."""
+        self._launching.add(bot.bot_id)
+        try:
+            return await self._launch(bot)
+        finally:
+            self._launching.discard(bot.bot_id)
+
+    async def _launch(self, bot: ScheduledBot) -> ScheduledBot:
         now = self._clock.now()
+
+        async def renew_claim() -> None:
+            # Each attempt renews the claim, so another process only takes over a launch
+            # whose launcher has gone quiet for STALE_LAUNCH_AFTER (it died).
+            await self._store.touch_launching_bot(bot.bot_id, self._clock.now())
+
         if bot.occurrence_end <= now:
             bot.status = BotStatus.MISSED
             bot.last_error = "The meeting had ended before the bot could be launched."
         else:
             try:
                 bot.external_bot_id = await self._bot_api.create_bot(
-                    idempotency_key=bot.bot_id, body=launch_body(bot), give_up_at=bot.occurrence_end
+                    idempotency_key=bot.bot_id,
+                    body=launch_body(bot),
+                    give_up_at=bot.occurrence_end,
+                    before_attempt=renew_claim,
                 )
                 bot.status = BotStatus.LAUNCHED
                 bot.last_error = None

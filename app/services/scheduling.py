@@ -245,6 +245,8 @@ class SchedulingService:
         await self._store.set_recurring_enabled(account_id, event_id, enabled)
         if enabled and await self._store.get_series_schedule(account_id, event_id):
             await self._store.set_series_schedule_active(account_id, event_id, True)
+            event.recurring_enabled = True
+            await self.ensure_series_bot(account_id, event)
         return enabled
 
     # -- the recurrence pass ------------------------------------------------------------
@@ -295,6 +297,46 @@ class SchedulingService:
             bot_name=schedule.bot_name,
             custom_attributes=schedule.custom_attributes,
         )
+        return True
+
+    async def ensure_series_bot(self, account_id: str, event: Event) -> bool:
+        """Give a scheduled series a bot again when it has none pending (its bot was cancelled
+        because the occurrence moved out of the rule, or the series was turned back on)."""
+        schedule = await self._store.get_series_schedule(account_id, event.event_id)
+        if schedule is None or not schedule.active or not event.recurring_enabled:
+            return False
+        bots = await self._store.list_bots(account_id, event_id=event.event_id)
+        if any(b.status in (BotStatus.SCHEDULED, BotStatus.LAUNCHING) for b in bots):
+            return False
+        now = self._clock.now()
+        overrides = await self._overrides(account_id, event)
+        occurrence = next_occurrence(series_spec(event), overrides, now)
+        if occurrence is None:
+            await self._store.set_series_schedule_active(account_id, event.event_id, False)
+            return False
+        link = self._link_for(event, overrides, occurrence)
+        if link is None:
+            return False
+        bot = self._new_bot(
+            account_id,
+            event,
+            Target(occurrence, occurrence_key_for(occurrence.original_start), link),
+            schedule.bot_config,
+            source=BotSource.RECURRENCE,
+            now=now,
+            bot_name=schedule.bot_name,
+            custom_attributes=schedule.custom_attributes,
+        )
+        if not await self._store.insert_bots_unless_exist([bot]):
+            return False
+        await self._store.advance_series_schedule(
+            account_id,
+            event.event_id,
+            expected_last_original_start=schedule.last_original_start,
+            last_original_start=occurrence.original_start,
+            next_check_at=occurrence.end,
+        )
+        await self._scheduler.bot_scheduled(bot)
         return True
 
     # -- helpers ------------------------------------------------------------------------
@@ -376,7 +418,7 @@ class SchedulingService:
                 return override.meeting_link
         return event.meeting_link
 
-    async def _put_bot(
+    def _new_bot(
         self,
         account_id: str,
         event: Event,
@@ -387,9 +429,9 @@ class SchedulingService:
         now: datetime,
         bot_name: str | None = None,
         custom_attributes: dict[str, Any] | None = None,
-    ) -> tuple[ScheduledBot, bool]:
+    ) -> ScheduledBot:
         occurrence = target.occurrence
-        bot = ScheduledBot(
+        return ScheduledBot(
             bot_id=new_bot_id(),
             account_id=account_id,
             event_id=event.event_id,
@@ -407,6 +449,29 @@ class SchedulingService:
             status=BotStatus.SCHEDULED,
             created_at=now,
             updated_at=now,
+            bot_name=bot_name,
+            custom_attributes=custom_attributes,
+        )
+
+    async def _put_bot(
+        self,
+        account_id: str,
+        event: Event,
+        target: Target,
+        bot_config: dict[str, Any],
+        *,
+        source: BotSource,
+        now: datetime,
+        bot_name: str | None = None,
+        custom_attributes: dict[str, Any] | None = None,
+    ) -> tuple[ScheduledBot, bool]:
+        bot = self._new_bot(
+            account_id,
+            event,
+            target,
+            bot_config,
+            source=source,
+            now=now,
             bot_name=bot_name,
             custom_attributes=custom_attributes,
         )

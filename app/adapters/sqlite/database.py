@@ -146,6 +146,22 @@ CREATE TABLE IF NOT EXISTS series_schedules (
     PRIMARY KEY (account_id, event_id)
 );
 CREATE INDEX IF NOT EXISTS series_schedules_due ON series_schedules (active, next_check_at);
+CREATE TABLE IF NOT EXISTS auto_schedule_settings (
+    account_id TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL,
+    default_bot_config TEXT NOT NULL,
+    last_run_at TEXT
+);
+CREATE TABLE IF NOT EXISTS channels (
+    channel_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    calendar_id TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    token_hash TEXT NOT NULL,
+    expiration TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS channels_by_account ON channels (account_id, calendar_id);
+CREATE INDEX IF NOT EXISTS channels_by_expiration ON channels (expiration);
 """
 
 

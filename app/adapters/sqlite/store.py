@@ -19,9 +19,11 @@ from app.adapters.sqlite.database import (
 from app.domain import (
     Account,
     ApiKey,
+    AutoScheduleSettings,
     BotSource,
     BotStatus,
     Calendar,
+    Channel,
     Connection,
     ConnectionStatus,
     Event,
@@ -200,6 +202,20 @@ def _series_from_row(row: sqlite3.Row) -> SeriesSchedule:
     )
 
 
+_CHANNEL_COLUMNS = "channel_id, account_id, calendar_id, resource_id, token_hash, expiration"
+
+
+def _channel_from_row(row: sqlite3.Row) -> Channel:
+    return Channel(
+        channel_id=row["channel_id"],
+        account_id=row["account_id"],
+        calendar_id=row["calendar_id"],
+        resource_id=row["resource_id"],
+        token_hash=row["token_hash"],
+        expiration=from_text(row["expiration"]),
+    )
+
+
 class SqliteStore:
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -362,6 +378,7 @@ class SqliteStore:
                 "events",
                 "event_overrides",
                 "series_schedules",
+                "channels",
             )
             for table in tables:
                 await tx.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
@@ -651,15 +668,22 @@ class SqliteStore:
         )
         return None if row is None else from_text_or_none(row["join_at"])
 
+    async def touch_launching_bot(self, bot_id: str, when: datetime) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE bots SET updated_at = ? WHERE bot_id = ? AND status = 'launching'",
+                (to_text(when), bot_id),
+            )
+
     async def claim_bot(
         self, bot_id: str, when: datetime, *, stale_launching_before: datetime
     ) -> ScheduledBot | None:
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
                 "UPDATE bots SET status = 'launching', attempts = attempts + 1, updated_at = ? "
-                "WHERE bot_id = ? AND (status = 'scheduled' OR "
+                "WHERE bot_id = ? AND ((status = 'scheduled' AND join_at <= ?) OR "
                 f"(status = 'launching' AND updated_at < ?)) RETURNING {_BOT_COLUMNS}",
-                (to_text(when), bot_id, to_text(stale_launching_before)),
+                (to_text(when), bot_id, to_text(when), to_text(stale_launching_before)),
             )
             row = await cursor.fetchone()
         return None if row is None else _bot_from_row(row)
@@ -739,3 +763,129 @@ class SqliteStore:
                 ),
             )
             return cursor.rowcount == 1
+
+    # auto-scheduling
+
+    async def get_auto_schedule(self, account_id: str) -> AutoScheduleSettings:
+        row = await self._db.fetch_one(
+            "SELECT enabled, default_bot_config, last_run_at FROM auto_schedule_settings "
+            "WHERE account_id = ?",
+            (account_id,),
+        )
+        if row is None:
+            return AutoScheduleSettings()
+        return AutoScheduleSettings(
+            enabled=bool(row["enabled"]),
+            default_bot_config=orjson.loads(row["default_bot_config"]),
+            last_run_at=from_text_or_none(row["last_run_at"]),
+        )
+
+    async def save_auto_schedule(self, account_id: str, settings: AutoScheduleSettings) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT OR REPLACE INTO auto_schedule_settings "
+                "(account_id, enabled, default_bot_config, last_run_at) VALUES (?, ?, ?, ?)",
+                (
+                    account_id,
+                    int(settings.enabled),
+                    orjson.dumps(settings.default_bot_config).decode(),
+                    to_text_or_none(settings.last_run_at),
+                ),
+            )
+
+    async def accounts_with_auto_schedule(self) -> list[str]:
+        rows = await self._db.fetch_all(
+            "SELECT a.account_id FROM auto_schedule_settings a JOIN connections c "
+            "ON c.account_id = a.account_id WHERE a.enabled = 1 AND c.status = 'active' "
+            "ORDER BY a.account_id"
+        )
+        return [str(row["account_id"]) for row in rows]
+
+    async def connected_accounts(self) -> list[str]:
+        rows = await self._db.fetch_all(
+            "SELECT account_id FROM connections WHERE status = 'active' ORDER BY account_id"
+        )
+        return [str(row["account_id"]) for row in rows]
+
+    async def list_auto_schedule_candidates(
+        self, account_id: str, window_start: datetime, window_end: datetime
+    ) -> list[Event]:
+        rows = await self._db.fetch_all(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE account_id = ? "
+            "AND meeting_link IS NOT NULL AND status != 'cancelled' AND self_declined = 0 "
+            "AND ((recurrence = '' AND start_time < ? AND end_time > ?) "
+            "OR (recurrence != '' AND start_time < ? AND (next_occurrence_end IS NULL OR "
+            "next_occurrence_end > ?)))",
+            (
+                account_id,
+                to_text(window_end),
+                to_text(window_start),
+                to_text(window_end),
+                to_text(window_start),
+            ),
+        )
+        return [_event_from_row(row) for row in rows]
+
+    async def insert_bots_unless_exist(self, bots: list[ScheduledBot]) -> list[ScheduledBot]:
+        created: list[ScheduledBot] = []
+        if not bots:
+            return created
+        marks = ",".join("?" * 21)
+        async with self._db.transaction() as tx:
+            for bot in bots:
+                cursor = await tx.execute(
+                    f"INSERT INTO bots ({_BOT_COLUMNS}) SELECT {marks} WHERE NOT EXISTS "
+                    "(SELECT 1 FROM bots WHERE account_id = ? AND event_id = ? "
+                    "AND occurrence_key = ?) ON CONFLICT DO NOTHING",
+                    (*_bot_params(bot), bot.account_id, bot.event_id, bot.occurrence_key),
+                )
+                if cursor.rowcount == 1:
+                    created.append(bot)
+            if created:
+                await tx.executemany(
+                    "UPDATE events SET schedule_status = 'scheduled' "
+                    "WHERE account_id = ? AND event_id = ?",
+                    sorted({(bot.account_id, bot.event_id) for bot in created}),
+                )
+        return created
+
+    # push channels
+
+    async def save_channel(self, channel: Channel) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT OR REPLACE INTO channels (channel_id, account_id, calendar_id, "
+                "resource_id, token_hash, expiration) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    channel.channel_id,
+                    channel.account_id,
+                    channel.calendar_id,
+                    channel.resource_id,
+                    channel.token_hash,
+                    to_text(channel.expiration),
+                ),
+            )
+
+    async def get_channel(self, channel_id: str) -> Channel | None:
+        row = await self._db.fetch_one(
+            f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE channel_id = ?", (channel_id,)
+        )
+        return None if row is None else _channel_from_row(row)
+
+    async def list_channels(self, account_id: str) -> list[Channel]:
+        rows = await self._db.fetch_all(
+            f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE account_id = ? ORDER BY expiration",
+            (account_id,),
+        )
+        return [_channel_from_row(row) for row in rows]
+
+    async def channels_expiring_before(self, when: datetime) -> list[Channel]:
+        rows = await self._db.fetch_all(
+            f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE expiration < ? ORDER BY expiration",
+            (to_text(when),),
+        )
+        return [_channel_from_row(row) for row in rows]
+
+    async def delete_channel(self, channel_id: str) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute("DELETE FROM channels WHERE channel_id = ?", (channel_id,))

@@ -1,0 +1,183 @@
+"""Auto-scheduling: every meeting with a link that starts within the lookahead gets a bot.
+
+A pass works from the store (kept fresh by push notifications and polling), never re-lists
+Google, and is idempotent: a bot is inserted only if its occurrence has no bot at all (the
+store checks in the same transaction), so two passes, or two processes, create nothing twice
+and a manual schedule, or a bot the user cancelled, is never replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.adapters.ports import BotScheduler, Clock, Store
+from app.domain import (
+    AutoScheduleSettings,
+    BotSource,
+    BotStatus,
+    Event,
+    MeetingLink,
+    Occurrence,
+    OccurrenceOverride,
+    ScheduledBot,
+    occurrence_key_for,
+)
+from app.services.event_mapping import series_spec
+from app.services.recurrence import occurrences_between
+from app.services.scheduling import check_bot_config, new_bot_id
+
+log = logging.getLogger(__name__)
+
+
+class AutoScheduleService:
+    def __init__(
+        self,
+        store: Store,
+        scheduler: BotScheduler,
+        clock: Clock,
+        *,
+        lookahead: timedelta,
+        join_lead: timedelta,
+    ) -> None:
+        self._store = store
+        self._scheduler = scheduler
+        self._clock = clock
+        self.lookahead = lookahead
+        self._join_lead = join_lead
+
+    @property
+    def lookahead_seconds(self) -> int:
+        return int(self.lookahead.total_seconds())
+
+    async def settings(self, account_id: str) -> AutoScheduleSettings:
+        return await self._store.get_auto_schedule(account_id)
+
+    async def enable(
+        self, account_id: str, default_bot_config: dict[str, Any]
+    ) -> AutoScheduleSettings:
+        """Turn auto-scheduling on and run a pass for the account at once."""
+        check_bot_config(default_bot_config)
+        current = await self._store.get_auto_schedule(account_id)
+        await self._store.save_auto_schedule(
+            account_id,
+            AutoScheduleSettings(True, default_bot_config, current.last_run_at),
+        )
+        if await self._store.get_connection(account_id) is not None:
+            await self.run_pass([account_id])
+        return await self._store.get_auto_schedule(account_id)
+
+    async def disable(self, account_id: str) -> AutoScheduleSettings:
+        """Turn auto-scheduling off; bots already scheduled stay."""
+        current = await self._store.get_auto_schedule(account_id)
+        settings = AutoScheduleSettings(False, current.default_bot_config, current.last_run_at)
+        await self._store.save_auto_schedule(account_id, settings)
+        return settings
+
+    async def run_pass(self, account_ids: list[str] | None = None) -> int:
+        """One pass over the given accounts (default: every account with it on).
+
+        Returns how many bots were created.
+        """
+        enabled = await self._store.accounts_with_auto_schedule()
+        chosen = enabled if account_ids is None else [a for a in account_ids if a in enabled]
+        created = 0
+        for account_id in chosen:
+            created += await self._run_for(account_id)
+        return created
+
+    async def _run_for(self, account_id: str) -> int:
+        settings = await self._store.get_auto_schedule(account_id)
+        now = self._clock.now()
+        window_end = now + self.lookahead
+        candidates = await self._store.list_auto_schedule_candidates(account_id, now, window_end)
+        overrides = await self._overrides(account_id, [e for e in candidates if e.is_recurring])
+        bots: list[ScheduledBot] = []
+        for event in candidates:
+            for occurrence, key, link in self._occurrences(event, overrides, now, window_end):
+                bots.append(self._bot(account_id, event, occurrence, key, link, settings, now))
+        created = await self._store.insert_bots_unless_exist(bots)
+        await self._store.save_auto_schedule(
+            account_id,
+            AutoScheduleSettings(settings.enabled, settings.default_bot_config, now),
+        )
+        for bot in created:
+            await self._scheduler.bot_scheduled(bot)
+        if created:
+            log.info("auto-schedule created %d bots", len(created))
+        return len(created)
+
+    async def _overrides(
+        self, account_id: str, series: list[Event]
+    ) -> dict[tuple[str, str], list[OccurrenceOverride]]:
+        by_calendar: defaultdict[str, list[str]] = defaultdict(list)
+        for event in series:
+            by_calendar[event.calendar_id].append(event.google_event_id)
+        found: dict[tuple[str, str], list[OccurrenceOverride]] = {}
+        for calendar_id, google_ids in by_calendar.items():
+            stored = await self._store.list_overrides(account_id, calendar_id, google_ids)
+            for google_id, overrides in stored.items():
+                found[(calendar_id, google_id)] = overrides
+        return found
+
+    @staticmethod
+    def _occurrences(
+        event: Event,
+        overrides: dict[tuple[str, str], list[OccurrenceOverride]],
+        now: datetime,
+        window_end: datetime,
+    ) -> list[tuple[Occurrence, str, MeetingLink]]:
+        if event.meeting_link is None:
+            return []
+        if not event.is_recurring:
+            if event.start_time >= window_end or event.end_time <= now:
+                return []
+            occurrence = Occurrence(event.start_time, event.start_time, event.end_time)
+            return [(occurrence, occurrence_key_for(None), event.meeting_link)]
+        series_overrides = overrides.get((event.calendar_id, event.google_event_id), [])
+        links = {o.original_start: o.meeting_link for o in series_overrides if o.meeting_link}
+        try:
+            found = occurrences_between(series_spec(event), series_overrides, now, window_end)
+        except ValueError:
+            log.warning("series %s has a recurrence calbot cannot read", event.google_event_id)
+            return []
+        return [
+            (
+                occurrence,
+                occurrence_key_for(occurrence.original_start),
+                links.get(occurrence.original_start, event.meeting_link),
+            )
+            for occurrence in found
+            if occurrence.start < window_end and occurrence.end > now
+        ]
+
+    def _bot(
+        self,
+        account_id: str,
+        event: Event,
+        occurrence: Occurrence,
+        key: str,
+        link: MeetingLink,
+        settings: AutoScheduleSettings,
+        now: datetime,
+    ) -> ScheduledBot:
+        return ScheduledBot(
+            bot_id=new_bot_id(),
+            account_id=account_id,
+            event_id=event.event_id,
+            calendar_id=event.calendar_id,
+            google_event_id=event.google_event_id,
+            occurrence_key=key,
+            occurrence_start=occurrence.start,
+            occurrence_end=occurrence.end,
+            join_at=max(occurrence.start - self._join_lead, now),
+            meeting_link=link.url,
+            meeting_platform=link.platform,
+            bot_config=settings.default_bot_config,
+            source=BotSource.AUTO_SCHEDULE,
+            status=BotStatus.SCHEDULED,
+            created_at=now,
+            updated_at=now,
+        )
