@@ -24,6 +24,8 @@ cli = typer.Typer(
 )
 api_key_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 cli.add_typer(api_key_cli, name="api-key")
+auto_schedule_cli = typer.Typer(help="Auto-scheduling passes.", no_args_is_help=True)
+cli.add_typer(auto_schedule_cli, name="auto-schedule")
 
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
@@ -103,6 +105,44 @@ def api_key_revoke(key_id: Annotated[str, typer.Argument(help="The key id from `
     """Revoke a key: requests that send it get 401 from now on."""
     _run(lambda c: c.api_keys.revoke(key_id))
     typer.echo(f"revoked {key_id}", err=True)
+
+
+@auto_schedule_cli.command("run")
+def auto_schedule_run() -> None:
+    """Run one auto-schedule pass now over every account with auto-scheduling on.
+
+    Works from the stored events (run `calbot sync` first for the freshest view); a running
+    `calbot serve` on the same DATA_DIR launches the bots it creates.
+    """
+    created = _run(lambda c: c.auto_schedule.run_pass())
+    typer.echo(f"auto-schedule pass created {created} bot(s)", err=True)
+    typer.echo(created)
+
+
+@cli.command()
+def sync(
+    account: Annotated[
+        str | None, typer.Option("--account", help="Only this account (default: all).")
+    ] = None,
+) -> None:
+    """Sync every calendar of every connected account (or one account) with Google now."""
+
+    async def work(container: Container) -> int:
+        accounts = [account] if account else await container.store.connected_accounts()
+        synced = 0
+        for account_id in accounts:
+            for calendar in await container.store.list_calendars(account_id):
+                outcome = await container.push.refresh_calendar(account_id, calendar.calendar_id)
+                typer.echo(
+                    f"{account_id}\t{calendar.calendar_id}\t"
+                    f"{'full' if outcome.full_sync else 'incremental'}\t"
+                    f"{len(outcome.upserted)} changed",
+                    err=True,
+                )
+                synced += 1
+        return synced
+
+    typer.echo(_run(work))
 
 
 def main() -> None:

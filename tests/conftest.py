@@ -56,7 +56,9 @@ def fake_google() -> FakeGoogle:
 def google_mock(fake_google: FakeGoogle) -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=False) as router:
         router.route(url__startswith=TOKEN_URL).mock(side_effect=fake_google.handle)
-        router.route(url__startswith=API_URL).mock(side_effect=fake_google.handle)
+        router.route(url__startswith=API_URL, name="google-api").mock(
+            side_effect=fake_google.handle
+        )
         yield router
 
 

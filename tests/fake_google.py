@@ -67,6 +67,8 @@ class FakeGoogle:
         self.access_tokens: set[str] = set()
         self.watch_requests: list[dict[str, Any]] = []
         self.stopped_channels: list[dict[str, Any]] = []
+        self.refuse_watch: set[str] = set()
+        self.channel_expiration_ms = "1798761600000"  # 2027-01-01T00:00:00Z
 
     # -- arranging state --------------------------------------------------------------------
 
@@ -152,6 +154,12 @@ class FakeGoogle:
             if calendar is None:
                 return _error(404, "notFound", "Not Found")
             if len(parts) == 5 and parts[4] == "watch" and request.method == "POST":
+                if calendar.entry["id"] in self.refuse_watch:
+                    return _error(
+                        400,
+                        "pushNotSupportedForRequestedResource",
+                        "Push notifications are not supported by this resource.",
+                    )
                 return self._watch(request)
             if len(parts) == 4 and request.method == "GET":
                 return self._events(calendar, query)
@@ -248,6 +256,7 @@ class FakeGoogle:
 
     def _watch(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
+        body["calendar_id"] = unquote(request.url.raw_path.decode().split("/")[-3])
         self.watch_requests.append(body)
         return httpx.Response(
             200,
@@ -257,6 +266,6 @@ class FakeGoogle:
                 "resourceId": f"res-{body['id']}",
                 "resourceUri": "https://www.googleapis.com/calendar/v3/calendars/x/events",
                 "token": body.get("token"),
-                "expiration": "1798761600000",
+                "expiration": self.channel_expiration_ms,
             },
         )

@@ -414,7 +414,7 @@ class Store(Protocol):
         self, account_id: str, window_start: datetime, window_end: datetime
     ) -> list[Event]:
         """Events with a link, not cancelled or declined, that may have an occurrence
-        overlapping the window (one-offs by their times, series by their stored next one)."""
+        overlapping the window (one-offs by their times, series unless they are over)."""
         ...
 
     async def insert_bots_unless_exist(self, bots: list[ScheduledBot]) -> list[ScheduledBot]:

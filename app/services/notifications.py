@@ -58,11 +58,17 @@ class CalendarRefresher:
         return outcome
 
 
+# A refresh asked for while one is running starts at least this long after that one began:
+# a burst of notifications spread over a second costs two syncs, not one per notification.
+MIN_SECONDS_BETWEEN_SYNCS = 0.5
+
+
 class SyncCoalescer:
     """At most one background refresh per calendar, plus one queued if asked again meanwhile."""
 
-    def __init__(self, refresh: Callable[[str, str], Awaitable[Any]]) -> None:
+    def __init__(self, refresh: Callable[[str, str], Awaitable[Any]], clock: Clock) -> None:
         self._refresh = refresh
+        self._clock = clock
         self._running: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._again: set[tuple[str, str]] = set()
         self.runs = 0
@@ -79,6 +85,7 @@ class SyncCoalescer:
             while True:
                 self._again.discard(key)
                 self.runs += 1
+                started = self._clock.now()
                 try:
                     await self._refresh(*key)
                 except CalbotError as error:
@@ -87,6 +94,8 @@ class SyncCoalescer:
                     log.exception("background sync failed")
                 if key not in self._again:
                     return
+                elapsed = (self._clock.now() - started).total_seconds()
+                await self._clock.sleep(MIN_SECONDS_BETWEEN_SYNCS - elapsed)
         finally:
             self._running.pop(key, None)
 
@@ -113,7 +122,7 @@ class PushService:
         self._google = google
         self._clock = clock
         self._refresher = refresher
-        self.coalescer = SyncCoalescer(refresher.refresh)
+        self.coalescer = SyncCoalescer(refresher.refresh, clock)
         self._address = public_base_url.rstrip("/") + WEBHOOK_PATH if public_base_url else None
         self._ttl_seconds = ttl_seconds
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -226,6 +235,10 @@ class PushService:
                 self._seen.popitem(last=False)
         self.coalescer.request(channel.account_id, channel.calendar_id)
         return True
+
+    async def refresh_calendar(self, account_id: str, calendar_id: str) -> SyncOutcome:
+        """Sync one calendar now and let its bots follow (CLI, polling)."""
+        return await self._refresher.refresh(account_id, calendar_id)
 
     # -- polling ------------------------------------------------------------------------------
 

@@ -814,15 +814,10 @@ class SqliteStore:
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE account_id = ? "
             "AND meeting_link IS NOT NULL AND status != 'cancelled' AND self_declined = 0 "
             "AND ((recurrence = '' AND start_time < ? AND end_time > ?) "
-            "OR (recurrence != '' AND start_time < ? AND (next_occurrence_end IS NULL OR "
-            "next_occurrence_end > ?)))",
-            (
-                account_id,
-                to_text(window_end),
-                to_text(window_start),
-                to_text(window_end),
-                to_text(window_start),
-            ),
+            # A series whose stored next occurrence is null is over; one that is merely stale
+            # (its next occurrence passed since) is still a candidate.
+            "OR (recurrence != '' AND start_time < ? AND next_occurrence_start IS NOT NULL))",
+            (account_id, to_text(window_end), to_text(window_start), to_text(window_end)),
         )
         return [_event_from_row(row) for row in rows]
 
