@@ -136,12 +136,41 @@ class EventList(BaseModel):
 
 
 class DisconnectResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"disconnected": True, "channels_stopped": 2, "bots_cancelled": 3}]
+        }
+    )
+
     disconnected: bool = True
     channels_stopped: int
     bots_cancelled: int
 
 
+_BOT_EXAMPLE: dict[str, Any] = {
+    "bot_id": "bot_5f2a9c0e1d3b4a6c8e7f9a1b",
+    "event_id": "evt_k3j5x2m4q6w8e0r2t4y6u8i0",
+    "calendar_id": "user@example.com",
+    "google_event_id": "5s9l2h0c3b1v7n4m8k6j0d2f1a",
+    "occurrence_start": "2026-11-30T09:00:00Z",
+    "join_at": "2026-11-30T08:57:00Z",
+    "meeting_link": "https://meet.google.com/abc-defg-hij",
+    "meeting_platform": "google_meet",
+    "bot_name": None,
+    "custom_attributes": None,
+    "bot_config": {"video_required": False},
+    "source": "manual",
+    "status": "scheduled",
+    "external_bot_id": None,
+    "last_error": None,
+    "created_at": "2026-11-25T12:00:00Z",
+    "updated_at": "2026-11-25T12:00:00Z",
+}
+
+
 class ScheduledBotRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_BOT_EXAMPLE]})
+
     bot_id: str
     event_id: str
     calendar_id: str
@@ -189,6 +218,8 @@ class ScheduleRequest(BaseModel):
 
 
 class ScheduledBotList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"scheduled_bots": [_BOT_EXAMPLE]}]})
+
     scheduled_bots: list[ScheduledBotRead]
 
 
@@ -212,13 +243,28 @@ class ScheduledBotUpdate(BaseModel):
 
 
 class UnscheduleResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "evt_k3j5x2m4q6w8e0r2t4y6u8i0",
+                    "schedule_status": "unscheduled",
+                    "cancelled_bots": 1,
+                }
+            ]
+        }
+    )
+
     event_id: str
     schedule_status: ScheduleStatus
     cancelled_bots: int
 
 
 class AutoRescheduleRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"event_id": "evt_k3j5x2m4q6w8e0r2t4y6u8i0"}]},
+    )
 
     event_id: NonEmpty
 
@@ -236,6 +282,12 @@ class ToggleRecurrenceRequest(BaseModel):
 
 
 class ToggleRecurrenceResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"event_id": "evt_k3j5x2m4q6w8e0r2t4y6u8i0", "recurring_enabled": False}]
+        }
+    )
+
     event_id: str
     recurring_enabled: bool
 

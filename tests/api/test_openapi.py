@@ -10,6 +10,16 @@ CONTRACT_ROUTES = {
     ("get", "/api/v1/calendar/calendars"),
     ("get", "/api/v1/calendar/events"),
     ("get", "/api/v1/calendar/get_events"),
+    ("post", "/api/v1/calendar/schedule/{event_id}"),
+    ("delete", "/api/v1/calendar/schedule/{event_id}"),
+    ("get", "/api/v1/calendar/scheduled_bots"),
+    ("patch", "/api/v1/calendar/scheduled_bots/{bot_id}"),
+    ("delete", "/api/v1/calendar/scheduled_bots/{bot_id}"),
+    ("post", "/api/v1/calendar/auto-schedule/enable"),
+    ("post", "/api/v1/calendar/auto-schedule/disable"),
+    ("get", "/api/v1/calendar/auto-schedule/settings"),
+    ("post", "/api/v1/calendar/auto-reschedule"),
+    ("post", "/api/v1/calendar/toggle-recurrence"),
 }
 
 
@@ -50,8 +60,15 @@ async def test_the_token_security_scheme_lets_swagger_authorize(client: httpx.As
 async def test_request_and_response_examples_are_documented(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     schemas = spec["components"]["schemas"]
-    for name in ("CreateCalendarRequest", "CalendarList", "EventList"):
-        assert schemas[name]["examples"], name
+    for key in CONTRACT_ROUTES:
+        operation = spec["paths"][key[1]][key[0]]
+        success = next(v for k, v in operation["responses"].items() if k.startswith("2"))
+        reference = success["content"]["application/json"]["schema"]["$ref"]
+        assert schemas[reference.rsplit("/", 1)[1]]["examples"], key
+        body = operation.get("requestBody")
+        if body:
+            reference = body["content"]["application/json"]["schema"]["$ref"]
+            assert schemas[reference.rsplit("/", 1)[1]].get("examples"), key
 
 
 async def test_docs_page_is_served(client: httpx.AsyncClient) -> None:
@@ -63,3 +80,10 @@ async def test_docs_page_is_served(client: httpx.AsyncClient) -> None:
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_the_webhook_needs_no_api_key(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    operation = spec["paths"]["/api/v1/calendar/webhooks/google"]["post"]
+    assert "security" not in operation
+    assert operation["summary"]
