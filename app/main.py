@@ -22,9 +22,9 @@ from app.adapters.bot_api import HttpBotApi
 from app.adapters.clock import SystemClock
 from app.adapters.google import HttpGoogleCalendar
 from app.adapters.local_scheduler import LocalBotScheduler
+from app.adapters.local_secrets import LocalSecretBox, load_or_create_key
 from app.adapters.ports import BotApi, Clock, GoogleCalendar, SecretBox, Store
 from app.adapters.sqlite.database import Database
-from app.adapters.sqlite.secrets import LocalSecretBox, load_or_create_key
 from app.adapters.sqlite.store import SqliteStore
 from app.config import Settings
 from app.errors import CalbotError
@@ -129,7 +129,7 @@ async def open_container(
         stack.push_async_callback(database.close)
         key_text = settings.encryption_key.get_secret_value() if settings.encryption_key else None
         store = SqliteStore(database)
-        secrets = LocalSecretBox(database, load_or_create_key(key_text, settings.data_dir))
+        secrets = LocalSecretBox(store, load_or_create_key(key_text, settings.data_dir))
 
         google_http = await stack.enter_async_context(httpx.AsyncClient(timeout=GOOGLE_TIMEOUT))
         bot_http = await stack.enter_async_context(httpx.AsyncClient(timeout=BOT_API_TIMEOUT))

@@ -444,6 +444,33 @@ class Store(Protocol):
         """Forget a channel."""
         ...
 
+    # leases (one replica runs each periodic pass)
+
+    async def try_acquire_lease(
+        self, name: str, holder: str, now: datetime, until: datetime
+    ) -> bool:
+        """Take (or renew, when `holder` has it) the named lease until `until`; False when
+        another holder's lease has not expired by `now`."""
+        ...
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up if `holder` has it."""
+        ...
+
+    # sealed secrets (the local SecretBox keeps its ciphertexts here)
+
+    async def put_sealed_secret(self, account_id: str, nonce: bytes, ciphertext: bytes) -> None:
+        """Store (or replace) the account's encrypted credentials."""
+        ...
+
+    async def get_sealed_secret(self, account_id: str) -> tuple[bytes, bytes] | None:
+        """The account's (nonce, ciphertext), or None."""
+        ...
+
+    async def delete_sealed_secret(self, account_id: str) -> None:
+        """Forget the account's encrypted credentials (no error when absent)."""
+        ...
+
 
 class SecretBox(Protocol):
     """Where Google credentials live, encrypted; one entry per account."""

@@ -162,6 +162,11 @@ CREATE TABLE IF NOT EXISTS channels (
 );
 CREATE INDEX IF NOT EXISTS channels_by_account ON channels (account_id, calendar_id);
 CREATE INDEX IF NOT EXISTS channels_by_expiration ON channels (expiration);
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
 """
 
 

@@ -884,3 +884,41 @@ class SqliteStore:
     async def delete_channel(self, channel_id: str) -> None:
         async with self._db.transaction() as tx:
             await tx.execute("DELETE FROM channels WHERE channel_id = ?", (channel_id,))
+
+    # leases
+
+    async def try_acquire_lease(
+        self, name: str, holder: str, now: datetime, until: datetime
+    ) -> bool:
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                "expires_at = excluded.expires_at "
+                "WHERE leases.holder = excluded.holder OR leases.expires_at <= ?",
+                (name, holder, to_text(until), to_text(now)),
+            )
+            return cursor.rowcount == 1
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    # sealed secrets
+
+    async def put_sealed_secret(self, account_id: str, nonce: bytes, ciphertext: bytes) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT OR REPLACE INTO secrets (account_id, nonce, ciphertext) VALUES (?, ?, ?)",
+                (account_id, nonce, ciphertext),
+            )
+
+    async def get_sealed_secret(self, account_id: str) -> tuple[bytes, bytes] | None:
+        row = await self._db.fetch_one(
+            "SELECT nonce, ciphertext FROM secrets WHERE account_id = ?", (account_id,)
+        )
+        return None if row is None else (bytes(row["nonce"]), bytes(row["ciphertext"]))
+
+    async def delete_sealed_secret(self, account_id: str) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute("DELETE FROM secrets WHERE account_id = ?", (account_id,))

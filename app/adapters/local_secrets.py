@@ -1,4 +1,4 @@
-"""Local SecretBox: Google credentials sealed with AES-256-GCM in the SQLite database.
+"""Local SecretBox: Google credentials sealed with AES-256-GCM, kept in the Store.
 
 The key comes from `ENCRYPTION_KEY` (URL-safe base64 of 32 bytes) or from a key file generated
 once under `DATA_DIR` with mode 0600. The account id is bound in as associated data, so a
@@ -17,7 +17,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app.adapters.sqlite.database import Database
+from app.adapters.ports import Store
 from app.domain import GoogleCredentials
 from app.errors import StorageUnavailable
 
@@ -60,8 +60,8 @@ def load_or_create_key(configured: str | None, data_dir: Path) -> bytes:
 
 
 class LocalSecretBox:
-    def __init__(self, database: Database, key: bytes) -> None:
-        self._db = database
+    def __init__(self, store: Store, key: bytes) -> None:
+        self._store = store
         self._aead = AESGCM(key)
 
     async def put(self, account_id: str, credentials: GoogleCredentials) -> None:
@@ -74,20 +74,15 @@ class LocalSecretBox:
             }
         )
         ciphertext = self._aead.encrypt(nonce, plaintext, account_id.encode())
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "INSERT OR REPLACE INTO secrets (account_id, nonce, ciphertext) VALUES (?, ?, ?)",
-                (account_id, nonce, ciphertext),
-            )
+        await self._store.put_sealed_secret(account_id, nonce, ciphertext)
 
     async def get(self, account_id: str) -> GoogleCredentials | None:
-        row = await self._db.fetch_one(
-            "SELECT nonce, ciphertext FROM secrets WHERE account_id = ?", (account_id,)
-        )
-        if row is None:
+        sealed = await self._store.get_sealed_secret(account_id)
+        if sealed is None:
             return None
+        nonce, ciphertext = sealed
         try:
-            plaintext = self._aead.decrypt(row["nonce"], row["ciphertext"], account_id.encode())
+            plaintext = self._aead.decrypt(nonce, ciphertext, account_id.encode())
         except InvalidTag as error:
             raise StorageUnavailable(
                 "Stored credentials cannot be decrypted: ENCRYPTION_KEY changed since they "
@@ -101,5 +96,4 @@ class LocalSecretBox:
         )
 
     async def delete(self, account_id: str) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute("DELETE FROM secrets WHERE account_id = ?", (account_id,))
+        await self._store.delete_sealed_secret(account_id)
