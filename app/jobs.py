@@ -7,11 +7,17 @@ asks for randomised schedules). The passes themselves are services; this only sa
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from app.adapters.ports import Clock, Store
+
+log = logging.getLogger(__name__)
 
 AUTO_SCHEDULE_JOB = "auto-schedule"
 SAFETY_NET_SYNC_JOB = "safety-net-sync"
@@ -29,6 +35,25 @@ class PeriodicJob:
 def channel_renewal_seconds(ttl_seconds: int) -> int:
     """Often enough that a channel is always renewed well before it expires."""
     return max(1, min(MAX_CHANNEL_RENEWAL_SECONDS, ttl_seconds // 4))
+
+
+def leased(job: PeriodicJob, store: Store, clock: Clock, holder: str) -> PeriodicJob:
+    """The same job, run by whichever replica takes its lease for this period.
+
+    The lease is not released after the pass: it covers the period, so the other replicas skip
+    it. A replica that dies mid-pass simply lets the lease expire; the next period another one
+    takes it.
+    """
+
+    async def run() -> Any:
+        now = clock.now()
+        period = timedelta(seconds=job.seconds * 0.9)
+        if not await store.try_acquire_lease(job.job_id, holder, now, now + period):
+            log.debug("%s: another replica holds this period's lease", job.job_id)
+            return None
+        return await job.run()
+
+    return PeriodicJob(job.job_id, run, job.seconds)
 
 
 def build_scheduler(jobs: list[PeriodicJob]) -> AsyncIOScheduler:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +38,7 @@ from app.jobs import (
     PeriodicJob,
     build_scheduler,
     channel_renewal_seconds,
+    leased,
 )
 from app.routers import auto_schedule, connection, events, health, scheduling, webhooks
 from app.services.api_keys import ApiKeyService
@@ -75,10 +79,12 @@ class Container:
     local_scheduler: LocalBotScheduler
     auto_schedule: AutoScheduleService
     push: PushService
+    replica_id: str
 
     def periodic_jobs(self) -> list[PeriodicJob]:
+        """The periodic passes, each behind a lease so one replica runs each period."""
         settings = self.settings
-        return [
+        jobs = [
             PeriodicJob(
                 AUTO_SCHEDULE_JOB,
                 self.auto_schedule.run_pass,
@@ -93,6 +99,7 @@ class Container:
                 channel_renewal_seconds(settings.watch_channel_ttl_seconds),
             ),
         ]
+        return [leased(job, self.store, self.clock, self.replica_id) for job in jobs]
 
     async def run_background(self) -> None:
         """The in-process work: launch bots when due, keep series scheduled."""
@@ -188,6 +195,7 @@ async def open_container(
             local_scheduler=local_scheduler,
             auto_schedule=auto,
             push=push,
+            replica_id=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
         )
 
 

@@ -12,8 +12,8 @@ import pytest
 import respx
 
 from app.config import Settings
-from app.jobs import build_scheduler
-from app.main import Container
+from app.jobs import PeriodicJob, build_scheduler, leased
+from app.main import Container, open_container
 from tests.conftest import GOOD_CREDENTIALS, meeting
 from tests.fake_google import FakeGoogle
 from tests.fakes import FakeClock
@@ -459,3 +459,31 @@ async def test_periodic_jobs_have_stable_names_and_the_configured_periods(
     jobs = {job.id: job.trigger.interval.total_seconds() for job in scheduler.get_jobs()}
     assert jobs == {"auto-schedule": 86400, "safety-net-sync": 900, "channel-renewal": 3600}
     assert all(job.coalesce and job.max_instances == 1 for job in scheduler.get_jobs())
+
+
+async def test_each_periodic_pass_runs_in_one_replica_per_period(
+    container: Container, settings: Settings, clock: FakeClock
+) -> None:
+    ran: list[str] = []
+
+    def job(job_id: str, replica: str) -> PeriodicJob:
+        async def run() -> None:
+            ran.append(f"{job_id}@{replica}")
+
+        return PeriodicJob(job_id, run, 900)
+
+    async with open_container(settings, clock=clock) as other:  # a second replica
+        replicas = [(container, "a"), (other, "b")]
+        jobs = [
+            leased(job(job_id, name), replica.store, clock, name)
+            for replica, name in replicas
+            for job_id in ("auto-schedule", "safety-net-sync")
+        ]
+        for each in jobs:
+            await each.run()
+        assert sorted(ran) == ["auto-schedule@a", "safety-net-sync@a"]
+
+        clock.advance(900)  # next period: the leases have expired, whoever comes first runs
+        for each in reversed(jobs):
+            await each.run()
+        assert sorted(ran[2:]) == ["auto-schedule@b", "safety-net-sync@b"]
