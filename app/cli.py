@@ -13,6 +13,7 @@ import uvicorn
 from app.config import Settings
 from app.errors import CalbotError
 from app.main import ConfigurationError, Container, check_backends, create_app, open_container
+from app.observability import configure_logging
 
 T = TypeVar("T")
 
@@ -56,7 +57,7 @@ def serve(
 ) -> None:
     """Run the HTTP API (and the in-process scheduler) until interrupted."""
     settings = Settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(logging.INFO)
     try:
         check_backends(settings)
     except ConfigurationError as error:
@@ -67,6 +68,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
+        log_config=None,  # keep calbot's JSON logging for uvicorn's own lines
     )
 
 

@@ -8,6 +8,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from app.errors import NoCalendarConnected, NotAuthenticated
+from app.observability import account_id_var
 
 if TYPE_CHECKING:
     from app.main import Container
@@ -38,7 +39,9 @@ async def current_account(
     scheme, _, secret = authorization.strip().partition(" ")
     if scheme.lower() != "token" or not secret.strip():
         raise NotAuthenticated("Malformed Authorization header: send 'Token <API_KEY>'.")
-    return await container.api_keys.authenticate(secret.strip())
+    account_id = await container.api_keys.authenticate(secret.strip())
+    account_id_var.set(account_id)
+    return account_id
 
 
 CurrentAccount = Annotated[str, Depends(current_account)]

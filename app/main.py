@@ -40,6 +40,7 @@ from app.jobs import (
     channel_renewal_seconds,
     leased,
 )
+from app.observability import RequestContextMiddleware
 from app.routers import auto_schedule, connection, events, health, scheduling, webhooks
 from app.services.api_keys import ApiKeyService
 from app.services.auto_schedule import AutoScheduleService
@@ -258,6 +259,7 @@ def create_app(
             {"name": "Operations", "description": "Liveness and readiness."},
         ],
     )
+    app.add_middleware(RequestContextMiddleware)
     app.add_exception_handler(CalbotError, _calbot_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.include_router(connection.router)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.deps import ContainerDep
+from app.observability import REGISTRY
 
 router = APIRouter(tags=["Operations"])
 
@@ -26,3 +28,14 @@ async def readyz(container: ContainerDep) -> JSONResponse:
     if await container.database.ping():
         return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "storage unavailable"}, status_code=503)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
+)
+async def metrics() -> Response:
+    """Request, sync, notification, scheduling and launch counters and latency histograms."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -25,6 +25,7 @@ from app.domain import (
     ScheduledBot,
     occurrence_key_for,
 )
+from app.observability import BOTS_SCHEDULED
 from app.services.event_mapping import series_spec
 from app.services.recurrence import occurrences_between
 from app.services.scheduling import check_bot_config, new_bot_id
@@ -106,6 +107,7 @@ class AutoScheduleService:
         for bot in created:
             await self._scheduler.bot_scheduled(bot)
         if created:
+            BOTS_SCHEDULED.labels(BotSource.AUTO_SCHEDULE.value).inc(len(created))
             log.info("auto-schedule created %d bots", len(created))
         return len(created)
 

@@ -15,6 +15,7 @@ from typing import Any
 from app.adapters.ports import BotApi, Clock, Store
 from app.domain import BotStatus, ScheduledBot
 from app.errors import BotApiUnavailable, BotLaunchRejected
+from app.observability import LAUNCH_DELAY, LAUNCHES
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class Launcher:
                 )
                 bot.status = BotStatus.LAUNCHED
                 bot.last_error = None
+                LAUNCH_DELAY.observe(max(0.0, (self._clock.now() - bot.join_at).total_seconds()))
             except BotLaunchRejected as error:
                 bot.status = BotStatus.FAILED
                 bot.last_error = str(error)
@@ -102,6 +104,7 @@ class Launcher:
             log.warning(
                 "bot %s changed while launching; outcome %s not stored", bot.bot_id, bot.status
             )
+        LAUNCHES.labels(bot.status.value).inc()
         log.info("bot %s %s", bot.bot_id, bot.status.value)
         return bot
 

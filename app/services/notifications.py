@@ -22,6 +22,7 @@ from typing import Any
 from app.adapters.ports import Clock, GoogleCalendar, SecretBox, Store
 from app.domain import Calendar, Channel, GoogleCredentials
 from app.errors import CalbotError
+from app.observability import NOTIFICATIONS
 from app.services.auto_schedule import AutoScheduleService
 from app.services.reconcile import BotReconciler
 from app.services.sync import SyncOutcome, SyncService
@@ -223,16 +224,20 @@ class PushService:
         if channel is None or not hmac.compare_digest(
             channel.token_hash, token_hash(channel_token)
         ):
+            NOTIFICATIONS.labels("rejected").inc()
             return False
         if resource_state not in _TRIGGERING_STATES:
+            NOTIFICATIONS.labels("acknowledged").inc()
             return True
         if message_number is not None:
             seen_key = (channel_id, message_number)
             if seen_key in self._seen:
+                NOTIFICATIONS.labels("duplicate").inc()
                 return True
             self._seen[seen_key] = None
             if len(self._seen) > _SEEN_MESSAGES:
                 self._seen.popitem(last=False)
+        NOTIFICATIONS.labels("sync_requested").inc()
         self.coalescer.request(channel.account_id, channel.calendar_id)
         return True
 

@@ -41,6 +41,7 @@ from app.errors import (
     OccurrenceEnded,
     Unprocessable,
 )
+from app.observability import BOTS_SCHEDULED
 from app.services.event_mapping import series_spec, zone
 from app.services.recurrence import next_occurrence, occurrence_after, occurrence_on_date
 
@@ -329,6 +330,7 @@ class SchedulingService:
         )
         if not await self._store.insert_bots_unless_exist([bot]):
             return False
+        BOTS_SCHEDULED.labels(BotSource.RECURRENCE.value).inc()
         await self._store.advance_series_schedule(
             account_id,
             event.event_id,
@@ -476,6 +478,8 @@ class SchedulingService:
             custom_attributes=custom_attributes,
         )
         stored, created = await self._store.insert_or_update_pending_bot(bot)
+        if created:
+            BOTS_SCHEDULED.labels(source.value).inc()
         if stored.status is BotStatus.SCHEDULED:
             await self._scheduler.bot_scheduled(stored)
         return stored, created

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from app.errors import (
     NoCalendarConnected,
     SyncTokenExpired,
 )
+from app.observability import SYNC_LATENCY, SYNC_RUNS
 from app.services.event_mapping import map_items, series_spec
 from app.services.recurrence import next_occurrence
 
@@ -78,11 +80,20 @@ class SyncService:
         """Bring one calendar up to date; never runs twice at once for the same calendar."""
         async with self._locks[(account_id, calendar_id)]:
             credentials = await self.credentials(account_id)
+            started = time.perf_counter()
             try:
-                return await self._sync(account_id, calendar_id, credentials)
+                outcome = await self._sync(account_id, calendar_id, credentials)
             except CredentialsRevoked:
                 await self._store.set_connection_status(account_id, ConnectionStatus.REVOKED)
+                SYNC_RUNS.labels("unknown", "credentials_revoked").inc()
                 raise
+            except Exception as error:
+                SYNC_RUNS.labels("unknown", getattr(error, "code", "error")).inc()
+                raise
+            kind = "full" if outcome.full_sync else "incremental"
+            SYNC_RUNS.labels(kind, "ok").inc()
+            SYNC_LATENCY.labels(kind).observe(time.perf_counter() - started)
+            return outcome
 
     async def _sync(
         self, account_id: str, calendar_id: str, credentials: GoogleCredentials
