@@ -26,11 +26,13 @@ from app.adapters.clock import SystemClock
 from app.adapters.google import HttpGoogleCalendar
 from app.adapters.local_scheduler import LocalBotScheduler
 from app.adapters.local_secrets import LocalSecretBox, load_or_create_key
-from app.adapters.ports import BotApi, Clock, GoogleCalendar, SecretBox, Store
+from app.adapters.ports import BotApi, Clock, GoogleCalendar, IdempotencyStore, SecretBox, Store
 from app.adapters.sqlite.database import Database
+from app.adapters.sqlite.idempotency import SqliteIdempotencyStore
 from app.adapters.sqlite.store import SqliteStore
 from app.config import Settings
 from app.errors import CalbotError
+from app.idempotency import IdempotencyMiddleware
 from app.jobs import (
     AUTO_SCHEDULE_JOB,
     CHANNEL_RENEWAL_JOB,
@@ -81,6 +83,7 @@ class Container:
     auto_schedule: AutoScheduleService
     push: PushService
     replica_id: str
+    idempotency: IdempotencyStore
 
     def periodic_jobs(self) -> list[PeriodicJob]:
         """The periodic passes, each behind a lease so one replica runs each period."""
@@ -197,6 +200,7 @@ async def open_container(
             auto_schedule=auto,
             push=push,
             replica_id=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+            idempotency=SqliteIdempotencyStore(database),
         )
 
 
@@ -259,6 +263,7 @@ def create_app(
             {"name": "Operations", "description": "Liveness and readiness."},
         ],
     )
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_exception_handler(CalbotError, _calbot_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -162,6 +162,14 @@ CREATE TABLE IF NOT EXISTS channels (
 );
 CREATE INDEX IF NOT EXISTS channels_by_account ON channels (account_id, calendar_id);
 CREATE INDEX IF NOT EXISTS channels_by_expiration ON channels (expiration);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    status_code INTEGER,
+    body BLOB NOT NULL,
+    content_type TEXT,
+    expires_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,

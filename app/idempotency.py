@@ -1,0 +1,133 @@
+"""`Idempotency-Key` on every authenticated POST.
+
+The same key with the same body within 24 hours gets the first answer again (marked
+`Idempotent-Replayed: true`) and nothing is done twice; the same key with another body is a 422;
+the same key while the first request is still running is a 409. Keys are scoped to the API key
+that sent them. Answers that mean "try again" (401, 5xx) are not remembered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.adapters.ports import Clock, IdempotencyStore
+
+RETENTION = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+
+
+async def _json(send: Send, status: int, detail: str) -> None:
+    body = orjson.dumps({"detail": detail, "error": "idempotency_key"})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers", ())) if scope["type"] == "http" else {}
+        offered = headers.get(b"idempotency-key")
+        authorization = headers.get(b"authorization")
+        if scope["type"] != "http" or scope["method"] != "POST" or not offered or not authorization:
+            await self.app(scope, receive, send)
+            return
+        if len(offered) > MAX_KEY_LENGTH:
+            await _json(send, 422, f"Idempotency-Key must be at most {MAX_KEY_LENGTH} characters.")
+            return
+        container = scope["app"].state.container
+        records: IdempotencyStore = container.idempotency
+        clock: Clock = container.clock
+
+        body = await _read_body(receive)
+        scope_key = hashlib.sha256(
+            b"\x1f".join((authorization, scope["path"].encode(), offered))
+        ).hexdigest()
+        request_hash = hashlib.sha256(body).hexdigest()
+        now = clock.now()
+        existing = await records.start(scope_key, request_hash, now, now + RETENTION)
+        if existing is not None:
+            if existing.request_hash != request_hash:
+                await _json(
+                    send,
+                    422,
+                    "This Idempotency-Key was already used with a different request body; "
+                    "use a new key for a new request.",
+                )
+            elif existing.status_code is None:
+                await _json(
+                    send,
+                    409,
+                    "A request with this Idempotency-Key is still being processed; retry shortly.",
+                )
+            else:
+                await _replay(send, existing.status_code, existing.body, existing.content_type)
+            return
+        await self._run_and_record(scope, body, send, records, scope_key)
+
+    async def _run_and_record(
+        self, scope: Scope, body: bytes, send: Send, records: IdempotencyStore, key: str
+    ) -> None:
+        status = 500
+        content_type: str | None = None
+        chunks: list[bytes] = []
+        delivered = False
+
+        async def replay_body() -> Message:
+            nonlocal delivered
+            if delivered:
+                return {"type": "http.disconnect"}
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def capture(message: Message) -> None:
+            nonlocal status, content_type
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"content-type":
+                        content_type = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay_body, capture)
+        except BaseException:
+            await records.abandon(key)
+            raise
+        if status >= 500 or status == 401:
+            await records.abandon(key)
+        else:
+            await records.finish(key, status, b"".join(chunks), content_type)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _replay(send: Send, status: int, body: bytes, content_type: str | None) -> None:
+    headers = [(b"idempotent-replayed", b"true")]
+    if content_type:
+        headers.append((b"content-type", content_type.encode("latin-1")))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
