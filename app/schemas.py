@@ -126,13 +126,17 @@ class EventList(BaseModel):
                             "schedule_status": "unscheduled",
                             "status": "confirmed",
                         }
-                    ]
+                    ],
+                    "next_cursor": None,
                 }
             ]
         }
     )
 
     events: list[EventRead]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` to get the next page; null on the last page."
+    )
 
 
 class DisconnectResult(BaseModel):
@@ -221,6 +225,9 @@ class ScheduledBotList(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"scheduled_bots": [_BOT_EXAMPLE]}]})
 
     scheduled_bots: list[ScheduledBotRead]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` to get the next page; null on the last page."
+    )
 
 
 class ScheduledBotUpdate(BaseModel):

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime
 
 from app.adapters.ports import EventRow
 from app.deps import ContainerDep, CurrentAccount
@@ -17,11 +18,14 @@ from app.errors import (
     GoogleUnavailable,
     NoCalendarConnected,
     StorageUnavailable,
+    Unprocessable,
     UpstreamRejected,
 )
+from app.routers.cursors import InvalidCursor, decode_cursor, encode_cursor
 from app.routers.responses import error_responses
 from app.schemas import EventList
 from app.services.event_mapping import zone
+from app.services.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["Sync and view your events"])
 
@@ -64,14 +68,60 @@ def _event_json(row: EventRow) -> dict[str, Any]:
     }
 
 
-def _events_response(rows: list[EventRow]) -> Response:
+def _events_response(result: Page[EventRow]) -> Response:
     # Encoded straight to JSON bytes: listing is the hottest read path, and going through
     # pydantic validation and jsonable_encoder would cost more than reading the store.
-    body = orjson.dumps({"events": [_event_json(row) for row in rows]})
+    body = orjson.dumps(
+        {
+            "events": [_event_json(row) for row in result.items],
+            "next_cursor": encode_cursor("events", result.next_after),
+        }
+    )
     return Response(content=body, media_type="application/json")
 
 
-_LIST_ERRORS = (NoCalendarConnected, CalendarNotFound, StorageUnavailable)
+_LIST_ERRORS = (NoCalendarConnected, CalendarNotFound, InvalidCursor, StorageUnavailable)
+
+LimitQuery = Annotated[
+    int,
+    Query(ge=1, le=MAX_LIMIT, description="Page size; `next_cursor` is set when more follow."),
+]
+CursorQuery = Annotated[
+    str | None, Query(description="`next_cursor` of the previous page, to get the next one.")
+]
+TimeMinQuery = Annotated[
+    AwareDatetime | None,
+    Query(description="Only events (or series occurrences) that end after this time."),
+]
+TimeMaxQuery = Annotated[
+    AwareDatetime | None,
+    Query(description="Only events (or series occurrences) that start before this time."),
+]
+
+
+async def _list(
+    container: ContainerDep,
+    account_id: str,
+    calendar_id: str | None,
+    *,
+    sync_first: bool,
+    limit: int,
+    cursor: str | None,
+    time_min: datetime | None,
+    time_max: datetime | None,
+) -> Response:
+    if time_min is not None and time_max is not None and time_min >= time_max:
+        raise Unprocessable("time_min must be earlier than time_max.")
+    _, result = await container.events.list_events(
+        account_id,
+        calendar_id,
+        sync_first=sync_first,
+        time_min=time_min,
+        time_max=time_max,
+        after=decode_cursor("events", cursor),
+        limit=limit,
+    )
+    return _events_response(result)
 
 
 @router.get(
@@ -83,7 +133,13 @@ _LIST_ERRORS = (NoCalendarConnected, CalendarNotFound, StorageUnavailable)
     ),
 )
 async def events(
-    account_id: CurrentAccount, container: ContainerDep, calendar_id: CalendarIdQuery = None
+    account_id: CurrentAccount,
+    container: ContainerDep,
+    calendar_id: CalendarIdQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+    time_min: TimeMinQuery = None,
+    time_max: TimeMaxQuery = None,
 ) -> Response:
     """Run an incremental sync of the calendar with Google (a full sync the first time, or when
     Google answers 410 Gone), then list its events ordered by start time.
@@ -91,8 +147,16 @@ async def events(
     A recurring series is one event; its moved or cancelled occurrences are applied to
     `next_occurrence_start` rather than listed separately.
     """
-    _, rows = await container.events.list_events(account_id, calendar_id, sync_first=True)
-    return _events_response(rows)
+    return await _list(
+        container,
+        account_id,
+        calendar_id,
+        sync_first=True,
+        limit=limit,
+        cursor=cursor,
+        time_min=time_min,
+        time_max=time_max,
+    )
 
 
 @router.get(
@@ -102,8 +166,22 @@ async def events(
     responses=error_responses(*_LIST_ERRORS),
 )
 async def get_events(
-    account_id: CurrentAccount, container: ContainerDep, calendar_id: CalendarIdQuery = None
+    account_id: CurrentAccount,
+    container: ContainerDep,
+    calendar_id: CalendarIdQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+    time_min: TimeMinQuery = None,
+    time_max: TimeMaxQuery = None,
 ) -> Response:
     """The events as of the last sync, ordered by start time, without calling Google."""
-    _, rows = await container.events.list_events(account_id, calendar_id, sync_first=False)
-    return _events_response(rows)
+    return await _list(
+        container,
+        account_id,
+        calendar_id,
+        sync_first=False,
+        limit=limit,
+        cursor=cursor,
+        time_min=time_min,
+        time_max=time_max,
+    )

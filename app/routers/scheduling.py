@@ -23,6 +23,7 @@ from app.errors import (
     StorageUnavailable,
     Unprocessable,
 )
+from app.routers.cursors import InvalidCursor, decode_cursor, encode_cursor
 from app.routers.responses import error_responses
 from app.schemas import (
     AutoRescheduleRequest,
@@ -34,6 +35,7 @@ from app.schemas import (
     ToggleRecurrenceResult,
     UnscheduleResult,
 )
+from app.services.paging import DEFAULT_LIMIT, MAX_LIMIT
 from app.services.scheduling import BotChanges
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["Schedule bots"])
@@ -129,7 +131,7 @@ async def unschedule(
     "/scheduled_bots",
     summary="List scheduled bots",
     response_model=ScheduledBotList,
-    responses=error_responses(NoCalendarConnected, StorageUnavailable),
+    responses=error_responses(NoCalendarConnected, InvalidCursor, StorageUnavailable),
 )
 async def scheduled_bots(
     account_id: ConnectedAccount,
@@ -138,11 +140,24 @@ async def scheduled_bots(
         BotStatus | None, Query(alias="status", description="Only bots in this status.")
     ] = None,
     event_id: Annotated[str | None, Query(description="Only bots of this event.")] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Page size; `next_cursor` when more follow.")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> ScheduledBotList:
     """Every bot of the account, ordered by `join_at`, with its launch outcome
     (`status`, `external_bot_id`, `last_error`)."""
-    bots = await container.scheduling.list_bots(account_id, status=bot_status, event_id=event_id)
-    return ScheduledBotList(scheduled_bots=[bot_read(bot) for bot in bots])
+    result = await container.scheduling.list_bots(
+        account_id,
+        status=bot_status,
+        event_id=event_id,
+        after=decode_cursor("scheduled_bots", cursor),
+        limit=limit,
+    )
+    return ScheduledBotList(
+        scheduled_bots=[bot_read(bot) for bot in result.items],
+        next_cursor=encode_cursor("scheduled_bots", result.next_after),
+    )
 
 
 @router.patch(

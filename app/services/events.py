@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from app.adapters.ports import EventRow, Store
-from app.domain import Calendar
+from app.domain import Calendar, Event, OccurrenceOverride
 from app.services.connection import ConnectionService
+from app.services.event_mapping import series_spec
 from app.services.notifications import CalendarRefresher
+from app.services.paging import Page, SortKey, page
+from app.services.recurrence import next_occurrence, occurrences_between
 from app.services.sync import SyncService
 
 
@@ -23,15 +28,69 @@ class EventService:
         self._refresher = refresher
 
     async def list_events(
-        self, account_id: str, calendar_id: str | None, *, sync_first: bool
-    ) -> tuple[Calendar, list[EventRow]]:
-        """Events of the calendar (primary by default) ordered by start time.
+        self,
+        account_id: str,
+        calendar_id: str | None,
+        *,
+        sync_first: bool,
+        time_min: datetime | None = None,
+        time_max: datetime | None = None,
+        after: SortKey | None = None,
+        limit: int,
+    ) -> tuple[Calendar, Page[EventRow]]:
+        """Events of the calendar (primary by default) ordered by start time, one page.
 
         With `sync_first`, an incremental sync with Google runs before the store is read;
-        without, Google is not called at all.
+        without, Google is not called at all. `time_min`/`time_max` keep events with an
+        occurrence overlapping [time_min, time_max).
         """
         calendar = await self._connections.resolve_calendar(account_id, calendar_id)
         if sync_first:
             await self._refresher.refresh(account_id, calendar.calendar_id)
         await self._sync.refresh_next_occurrences(account_id, calendar.calendar_id)
-        return calendar, await self._store.list_events(account_id, calendar.calendar_id)
+        rows = await self._store.list_events(account_id, calendar.calendar_id)
+        if time_min is not None or time_max is not None:
+            rows = await self._within(account_id, calendar.calendar_id, rows, time_min, time_max)
+        return calendar, page(rows, event_sort_key, after=after, limit=limit)
+
+    async def _within(
+        self,
+        account_id: str,
+        calendar_id: str,
+        rows: list[EventRow],
+        time_min: datetime | None,
+        time_max: datetime | None,
+    ) -> list[EventRow]:
+        series = [row.event.google_event_id for row in rows if row.event.is_recurring]
+        overrides = await self._store.list_overrides(account_id, calendar_id, series)
+        return [
+            row
+            for row in rows
+            if _overlaps(
+                row.event, overrides.get(row.event.google_event_id, []), time_min, time_max
+            )
+        ]
+
+
+def event_sort_key(row: EventRow) -> SortKey:
+    return (row.event.start_time.isoformat(), row.event.event_id)
+
+
+def _overlaps(
+    event: Event,
+    overrides: list[OccurrenceOverride],
+    time_min: datetime | None,
+    time_max: datetime | None,
+) -> bool:
+    """Whether the event (any occurrence of a series) overlaps [time_min, time_max)."""
+    if not event.is_recurring:
+        return (time_min is None or event.end_time > time_min) and (
+            time_max is None or event.start_time < time_max
+        )
+    spec = series_spec(event)
+    try:
+        if time_max is None:
+            return next_occurrence(spec, overrides, time_min or event.start_time) is not None
+        return bool(occurrences_between(spec, overrides, time_min or event.start_time, time_max))
+    except ValueError:
+        return False

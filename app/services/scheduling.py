@@ -43,12 +43,17 @@ from app.errors import (
 )
 from app.observability import BOTS_SCHEDULED
 from app.services.event_mapping import series_spec, zone
+from app.services.paging import DEFAULT_LIMIT, Page, SortKey, page
 from app.services.recurrence import next_occurrence, occurrence_after, occurrence_on_date
 
 MAX_BOT_CONFIG_BYTES = 16 * 1024
 # A series left unattended (calbot down) is caught up by skipping at most this many ended
 # occurrences one by one before jumping straight to the next one from now.
 _CATCH_UP_LIMIT = 1000
+
+
+def bot_sort_key(bot: ScheduledBot) -> SortKey:
+    return (bot.join_at.isoformat(), bot.bot_id)
 
 
 def new_bot_id() -> str:
@@ -141,9 +146,17 @@ class SchedulingService:
         return len(cancelled)
 
     async def list_bots(
-        self, account_id: str, *, status: BotStatus | None, event_id: str | None
-    ) -> list[ScheduledBot]:
-        return await self._store.list_bots(account_id, status=status, event_id=event_id)
+        self,
+        account_id: str,
+        *,
+        status: BotStatus | None,
+        event_id: str | None,
+        after: SortKey | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page[ScheduledBot]:
+        """The account's bots ordered by join_at, one page."""
+        bots = await self._store.list_bots(account_id, status=status, event_id=event_id)
+        return page(bots, bot_sort_key, after=after, limit=limit)
 
     async def update_bot(self, account_id: str, bot_id: str, changes: BotChanges) -> ScheduledBot:
         bot = await self._bot(account_id, bot_id)

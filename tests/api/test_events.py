@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from app.main import Container
 from tests.conftest import meeting
@@ -247,7 +248,7 @@ async def test_get_events_before_any_sync_is_empty(
     client: httpx.AsyncClient, connected: dict[str, str]
 ) -> None:
     response = await client.get(GET_EVENTS, headers=connected)
-    assert response.json() == {"events": []}
+    assert response.json() == {"events": [], "next_cursor": None}
 
 
 async def test_calendar_id_selects_another_calendar(
@@ -310,3 +311,71 @@ async def test_routes_need_a_connection(client: httpx.AsyncClient, auth: dict[st
         response = await client.get(path, headers=auth)
         assert response.status_code == 404
         assert response.json()["detail"] == "No calendar connected"
+
+
+async def test_lists_page_with_limit_and_cursor(
+    client: httpx.AsyncClient, connected: dict[str, str], fake_google: FakeGoogle
+) -> None:
+    for day in range(1, 6):
+        fake_google.put_event(
+            PRIMARY, meeting(f"m{day}", f"2026-12-0{day}T09:00:00Z", f"2026-12-0{day}T10:00:00Z")
+        )
+    everything = await _events(client, connected)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        body = (await client.get(GET_EVENTS, headers=connected, params=params)).json()
+        seen += [e["google_event_id"] for e in body["events"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [e["google_event_id"] for e in everything] == ["m1", "m2", "m3", "m4", "m5"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"cursor": "garbage"}, {"limit": "0"}, {"limit": "1001"}],
+    ids=["bad-cursor", "zero", "too-many"],
+)
+async def test_bad_paging_parameters_answer_422(
+    client: httpx.AsyncClient, connected: dict[str, str], params: dict[str, str]
+) -> None:
+    response = await client.get(GET_EVENTS, headers=connected, params=params)
+    assert response.status_code == 422
+
+
+async def test_time_window_keeps_overlapping_events_and_series(
+    client: httpx.AsyncClient, connected: dict[str, str], fake_google: FakeGoogle
+) -> None:
+    fake_google.put_event(PRIMARY, meeting("early", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
+    fake_google.put_event(
+        PRIMARY, meeting("inside", "2026-12-05T09:00:00Z", "2026-12-05T10:00:00Z")
+    )
+    fake_google.put_event(PRIMARY, meeting("late", "2026-12-20T09:00:00Z", "2026-12-20T10:00:00Z"))
+    weekly = meeting(
+        "weekly",
+        "2026-11-02T09:00:00Z",
+        "2026-11-02T10:00:00Z",
+        recurrence=["RRULE:FREQ=WEEKLY;BYDAY=MO"],
+    )
+    weekly["start"]["timeZone"] = "UTC"
+    fake_google.put_event(PRIMARY, weekly)
+    over = meeting(
+        "over",
+        "2026-11-03T09:00:00Z",
+        "2026-11-03T10:00:00Z",
+        recurrence=["RRULE:FREQ=DAILY;COUNT=2"],
+    )
+    over["start"]["timeZone"] = "UTC"
+    fake_google.put_event(PRIMARY, over)
+    await _events(client, connected)
+
+    window = {"time_min": "2026-12-04T00:00:00Z", "time_max": "2026-12-10T00:00:00Z"}
+    listed = (await client.get(GET_EVENTS, headers=connected, params=window)).json()["events"]
+
+    assert sorted(e["google_event_id"] for e in listed) == ["inside", "weekly"]
+    backwards = {"time_min": "2026-12-10T00:00:00Z", "time_max": "2026-12-04T00:00:00Z"}
+    assert (await client.get(GET_EVENTS, headers=connected, params=backwards)).status_code == 422
+    naive = {"time_min": "2026-12-04T00:00:00"}
+    assert (await client.get(GET_EVENTS, headers=connected, params=naive)).status_code == 422

@@ -574,3 +574,36 @@ async def test_toggle_recurrence_and_auto_reschedule(
         if e["event_id"] == event_id
     ]
     assert event["recurring_enabled"] is False
+
+
+async def test_scheduled_bots_page_with_limit_and_cursor(
+    client: httpx.AsyncClient, connected: dict[str, str], fake_google: FakeGoogle
+) -> None:
+    for day in (26, 27, 28):
+        event_id = await _event_id(
+            client,
+            connected,
+            fake_google,
+            meeting(f"m{day}", f"2026-11-{day}T10:00:00Z", f"2026-11-{day}T11:00:00Z"),
+        )
+        await _schedule(client, connected, event_id)
+
+    first = await client.get(
+        "/api/v1/calendar/scheduled_bots", params={"limit": "2"}, headers=connected
+    )
+    rest = await client.get(
+        "/api/v1/calendar/scheduled_bots",
+        params={"limit": "2", "cursor": first.json()["next_cursor"]},
+        headers=connected,
+    )
+
+    pages = [first.json()["scheduled_bots"], rest.json()["scheduled_bots"]]
+    assert [[b["google_event_id"] for b in p] for p in pages] == [["m26", "m27"], ["m28"]]
+    assert rest.json()["next_cursor"] is None
+    events_cursor = (
+        await client.get("/api/v1/calendar/get_events", params={"limit": "1"}, headers=connected)
+    ).json()["next_cursor"]
+    wrong_list = await client.get(
+        "/api/v1/calendar/scheduled_bots", params={"cursor": events_cursor}, headers=connected
+    )
+    assert wrong_list.status_code == 422
