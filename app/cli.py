@@ -9,6 +9,8 @@ from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from app.config import Settings
 from app.errors import CalbotError
@@ -126,25 +128,49 @@ def sync(
     account: Annotated[
         str | None, typer.Option("--account", help="Only this account (default: all).")
     ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
 ) -> None:
-    """Sync every calendar of every connected account (or one account) with Google now."""
+    """Sync every calendar of every connected account (or one account) with Google now.
 
-    async def work(container: Container) -> int:
+    Shows progress per calendar (pages and events; a first sync of a large calendar is a full
+    one). Prints the number of calendars synced; exits 1 if any calendar failed.
+    """
+
+    async def work(container: Container) -> tuple[int, int]:
         accounts = [account] if account else await container.store.connected_accounts()
-        synced = 0
-        for account_id in accounts:
-            for calendar in await container.store.list_calendars(account_id):
-                outcome = await container.push.refresh_calendar(account_id, calendar.calendar_id)
-                typer.echo(
-                    f"{account_id}\t{calendar.calendar_id}\t"
-                    f"{'full' if outcome.full_sync else 'incremental'}\t"
-                    f"{len(outcome.upserted)} changed",
-                    err=True,
-                )
-                synced += 1
-        return synced
+        synced = failed = 0
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.fields[pages]} pages, {task.completed} events"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=quiet,
+        ) as progress:
+            for account_id in accounts:
+                for calendar in await container.store.list_calendars(account_id):
+                    task = progress.add_task(calendar.calendar_id, total=None, pages=0)
 
-    typer.echo(_run(work))
+                    def on_page(pages: int, items: int, task: TaskID = task) -> None:
+                        progress.update(task, completed=items, pages=pages)
+
+                    try:
+                        outcome = await container.push.refresh_calendar(
+                            account_id, calendar.calendar_id, on_page
+                        )
+                    except CalbotError as error:
+                        failed += 1
+                        progress.update(task, description=f"{calendar.calendar_id}: {error.detail}")
+                        continue
+                    kind = "full" if outcome.full_sync else "incremental"
+                    progress.update(task, description=f"{calendar.calendar_id} ({kind})")
+                    synced += 1
+        return synced, failed
+
+    synced, failed = _run(work)
+    typer.echo(synced)
+    if failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

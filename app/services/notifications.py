@@ -25,7 +25,7 @@ from app.errors import CalbotError
 from app.observability import NOTIFICATIONS
 from app.services.auto_schedule import AutoScheduleService
 from app.services.reconcile import BotReconciler
-from app.services.sync import SyncOutcome, SyncService
+from app.services.sync import PageProgress, SyncOutcome, SyncService
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,10 @@ class CalendarRefresher:
         self._reconciler = reconciler
         self._auto_schedule = auto_schedule
 
-    async def refresh(self, account_id: str, calendar_id: str) -> SyncOutcome:
-        outcome = await self._sync.sync_calendar(account_id, calendar_id)
+    async def refresh(
+        self, account_id: str, calendar_id: str, on_page: PageProgress | None = None
+    ) -> SyncOutcome:
+        outcome = await self._sync.sync_calendar(account_id, calendar_id, on_page)
         await self._reconciler.after_sync(account_id, outcome)
         if outcome.upserted or outcome.changed_series:
             await self._auto_schedule.run_pass([account_id])
@@ -241,9 +243,11 @@ class PushService:
         self.coalescer.request(channel.account_id, channel.calendar_id)
         return True
 
-    async def refresh_calendar(self, account_id: str, calendar_id: str) -> SyncOutcome:
+    async def refresh_calendar(
+        self, account_id: str, calendar_id: str, on_page: PageProgress | None = None
+    ) -> SyncOutcome:
         """Sync one calendar now and let its bots follow (CLI, polling)."""
-        return await self._refresher.refresh(account_id, calendar_id)
+        return await self._refresher.refresh(account_id, calendar_id, on_page)
 
     # -- polling ------------------------------------------------------------------------------
 

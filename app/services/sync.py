@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -37,6 +38,9 @@ from app.services.recurrence import next_occurrence
 
 log = logging.getLogger(__name__)
 
+# Told after each page is stored: (pages so far, events so far). For progress output.
+PageProgress = Callable[[int, int], None]
+
 # How far back a full sync reaches: a month of past meetings is kept for context, older
 # one-off events are not fetched (recurring series are kept whatever their first start).
 SYNC_WINDOW_BACK = timedelta(days=30)
@@ -47,6 +51,7 @@ class SyncOutcome:
     calendar_id: str
     full_sync: bool
     pages: int = 0
+    items: int = 0
     upserted: list[Event] = field(default_factory=list)
     cancelled_google_ids: list[str] = field(default_factory=list)
     changed_series: set[str] = field(default_factory=set)
@@ -76,13 +81,15 @@ class SyncService:
             )
         return credentials
 
-    async def sync_calendar(self, account_id: str, calendar_id: str) -> SyncOutcome:
+    async def sync_calendar(
+        self, account_id: str, calendar_id: str, on_page: PageProgress | None = None
+    ) -> SyncOutcome:
         """Bring one calendar up to date; never runs twice at once for the same calendar."""
         async with self._locks[(account_id, calendar_id)]:
             credentials = await self.credentials(account_id)
             started = time.perf_counter()
             try:
-                outcome = await self._sync(account_id, calendar_id, credentials)
+                outcome = await self._sync(account_id, calendar_id, credentials, on_page)
             except CredentialsRevoked:
                 await self._store.set_connection_status(account_id, ConnectionStatus.REVOKED)
                 SYNC_RUNS.labels("unknown", "credentials_revoked").inc()
@@ -96,7 +103,11 @@ class SyncService:
             return outcome
 
     async def _sync(
-        self, account_id: str, calendar_id: str, credentials: GoogleCredentials
+        self,
+        account_id: str,
+        calendar_id: str,
+        credentials: GoogleCredentials,
+        on_page: PageProgress | None,
     ) -> SyncOutcome:
         calendar = next(
             (
@@ -120,6 +131,7 @@ class SyncService:
                     calendar_zone,
                     state.sync_token,
                     generation,
+                    on_page,
                 )
             except SyncTokenExpired:
                 # Google: on 410 "clear your store and perform a full sync" (sync guide).
@@ -127,7 +139,7 @@ class SyncService:
         generation = await self._store.begin_full_sync(account_id, calendar_id)
         try:
             return await self._run(
-                account_id, calendar_id, credentials, calendar_zone, None, generation
+                account_id, calendar_id, credentials, calendar_zone, None, generation, on_page
             )
         except SyncTokenExpired as error:
             raise GoogleUnavailable("Google refused a full sync of this calendar.") from error
@@ -140,6 +152,7 @@ class SyncService:
         calendar_zone: str,
         sync_token: str | None,
         generation: int,
+        on_page: PageProgress | None,
     ) -> SyncOutcome:
         full_sync = sync_token is None
         now = self._clock.now()
@@ -186,6 +199,9 @@ class SyncService:
             outcome.upserted.extend(mapped.upserts)
             outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
             outcome.changed_series.update(o.series_google_event_id for o in mapped.overrides)
+            outcome.items += len(page.items)
+            if on_page is not None:
+                on_page(outcome.pages, outcome.items)
         return outcome
 
     async def _overrides(

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+import respx
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.config import Settings
+from app.domain import GoogleCredentials
+from app.main import open_container
+from tests.conftest import meeting
+from tests.fake_google import (
+    API_URL,
+    GOOD_CLIENT_ID,
+    GOOD_CLIENT_SECRET,
+    GOOD_REFRESH_TOKEN,
+    TOKEN_URL,
+    FakeGoogle,
+)
 
 
 @pytest.fixture
@@ -74,3 +88,39 @@ def test_help_lists_the_commands(runner: CliRunner) -> None:
     assert result.exit_code == 0
     for command in ("serve", "api-key"):
         assert command in result.stdout
+
+
+def test_sync_syncs_every_connected_calendar_with_progress(
+    runner: CliRunner,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_google: FakeGoogle,
+    google_mock: respx.MockRouter,
+) -> None:
+    monkeypatch.setenv("GOOGLE_OAUTH_TOKEN_URL", TOKEN_URL)
+    monkeypatch.setenv("GOOGLE_CALENDAR_API_URL", API_URL)
+    fake_google.page_size = 2
+    for day in range(1, 6):
+        fake_google.put_event(
+            "user@example.com",
+            meeting(f"m{day}", f"2027-01-0{day}T09:00:00Z", f"2027-01-0{day}T10:00:00Z"),
+        )
+
+    async def connect() -> None:
+        async with open_container(Settings()) as container:
+            issued = await container.api_keys.create("me")
+            await container.connections.connect(
+                issued.key.account_id,
+                GoogleCredentials(GOOD_CLIENT_ID, GOOD_CLIENT_SECRET, GOOD_REFRESH_TOKEN),
+            )
+
+    asyncio.run(connect())
+    result = runner.invoke(cli, ["sync"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "2"  # both calendars
+    assert "user@example.com (full)" in result.stderr
+    assert "3 pages, 5 events" in result.stderr
+    again = runner.invoke(cli, ["sync", "--quiet"])
+    assert again.stdout.strip() == "2"
+    assert again.stderr == ""
