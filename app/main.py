@@ -257,7 +257,9 @@ def create_app(
         openapi_tags=[
             {"name": "Connect your Google Calendar", "description": "Connect, list, disconnect."},
             {"name": "Sync and view your events", "description": "Events with meeting links."},
-            {"name": "Schedule bots", "description": "Bots for meetings, one-off or recurring."},
+            {"name": "Schedule a bot for a meeting", "description": "One meeting, or a series."},
+            {"name": "Manage scheduled bots", "description": "List, change, cancel bots."},
+            {"name": "Recurring meetings", "description": "A bot for every occurrence."},
             {"name": "Auto-scheduling", "description": "A bot for every meeting, hands-free."},
             {"name": "Google push notifications", "description": "Called by Google."},
             {"name": "Operations", "description": "Liveness and readiness."},

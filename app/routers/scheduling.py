@@ -38,7 +38,11 @@ from app.schemas import (
 from app.services.paging import DEFAULT_LIMIT, MAX_LIMIT
 from app.services.scheduling import BotChanges
 
-router = APIRouter(prefix="/api/v1/calendar", tags=["Schedule bots"])
+router = APIRouter(prefix="/api/v1/calendar")
+
+SCHEDULE_TAG = "Schedule a bot for a meeting"
+MANAGE_TAG = "Manage scheduled bots"
+RECURRING_TAG = "Recurring meetings"
 
 EventIdPath = Annotated[str, Path(description="calbot's event_id, from GET /events.")]
 BotIdPath = Annotated[str, Path(description="A bot_id from GET /scheduled_bots.")]
@@ -68,6 +72,7 @@ def bot_read(bot: ScheduledBot) -> ScheduledBotRead:
 
 @router.post(
     "/schedule/{event_id}",
+    tags=[SCHEDULE_TAG],
     summary="Schedule a bot for a meeting",
     status_code=status.HTTP_201_CREATED,
     response_model=ScheduledBotRead,
@@ -112,6 +117,7 @@ async def schedule(
 
 @router.delete(
     "/schedule/{event_id}",
+    tags=[SCHEDULE_TAG],
     summary="Unschedule a meeting",
     response_model=UnscheduleResult,
     responses=error_responses(NoCalendarConnected, EventNotFound, StorageUnavailable),
@@ -129,6 +135,7 @@ async def unschedule(
 
 @router.get(
     "/scheduled_bots",
+    tags=[MANAGE_TAG],
     summary="List scheduled bots",
     response_model=ScheduledBotList,
     responses=error_responses(NoCalendarConnected, InvalidCursor, StorageUnavailable),
@@ -162,6 +169,7 @@ async def scheduled_bots(
 
 @router.patch(
     "/scheduled_bots/{bot_id}",
+    tags=[MANAGE_TAG],
     summary="Change a scheduled bot",
     response_model=ScheduledBotRead,
     responses=error_responses(
@@ -192,6 +200,7 @@ async def update_scheduled_bot(
 
 @router.delete(
     "/scheduled_bots/{bot_id}",
+    tags=[MANAGE_TAG],
     summary="Cancel a scheduled bot",
     response_model=ScheduledBotRead,
     responses=error_responses(NoCalendarConnected, BotNotFound, BotNotPending, StorageUnavailable),
@@ -207,6 +216,7 @@ async def cancel_scheduled_bot(
 
 @router.post(
     "/auto-reschedule",
+    tags=[RECURRING_TAG],
     summary="Schedule the next occurrence of a series",
     response_model=ScheduledBotRead,
     responses=error_responses(
@@ -228,6 +238,7 @@ async def auto_reschedule(
 
 @router.post(
     "/toggle-recurrence",
+    tags=[RECURRING_TAG],
     summary="Turn auto-rescheduling of a series on or off",
     response_model=ToggleRecurrenceResult,
     responses=error_responses(NoCalendarConnected, EventNotFound, NotRecurring, StorageUnavailable),
