@@ -16,6 +16,7 @@ run: $(STAMP)
 	$(BIN)/calbot serve
 
 test: $(STAMP) check
+	bash scripts/install-browser.sh
 	$(BIN)/pytest
 
 check: $(STAMP)

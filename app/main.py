@@ -44,6 +44,7 @@ from app.jobs import (
 )
 from app.observability import RequestContextMiddleware
 from app.routers import auto_schedule, connection, events, health, scheduling, webhooks
+from app.routers.docs import install_local_docs
 from app.services.api_keys import ApiKeyService
 from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
@@ -254,6 +255,8 @@ def create_app(
         version="0.1.0",
         summary="Connect a Google Calendar and have meeting bots join every meeting on time.",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets below: no CDN needed
+        redoc_url=None,
         openapi_tags=[
             {"name": "Connect your Google Calendar", "description": "Connect, list, disconnect."},
             {"name": "Sync and view your events", "description": "Events with meeting links."},
@@ -275,4 +278,5 @@ def create_app(
     app.include_router(auto_schedule.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    install_local_docs(app)
     return app
