@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import orjson
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped, unused-ignore]
 
 from app.adapters.ports import Clock
 from app.adapters.retry import RetryableFailure, RetryPolicy, run_with_retries

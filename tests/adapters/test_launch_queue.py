@@ -1,0 +1,476 @@
+"""The launch queue end to end: EventBridge schedule -> SQS -> consumer -> one Create Bot call.
+
+moto stores schedules but never fires them, so each test reads the schedule back and delivers its
+payload to the queue itself. The store is the SQLite store on a temporary file (switch the
+`store` fixture to run the same tests on another Store); the Create Bot API is respx; time is a
+FakeClock, so holding a message until join_at is instant and recorded in `clock.slept`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import respx
+
+from app.adapters.aws.eventbridge import (
+    EventBridgeBotScheduler,
+    ensure_launch_queue,
+    ensure_schedule_group,
+    launch_payload,
+    launch_queue_dead_letter_arn,
+    schedule_name,
+)
+from app.adapters.aws.launch_queue import LaunchQueueConsumer, parse_launch_request
+from app.adapters.bot_api import HttpBotApi
+from app.adapters.ports import Store
+from app.adapters.sqlite.database import Database
+from app.adapters.sqlite.store import SqliteStore
+from app.domain import BotSource, BotStatus, Platform, ScheduledBot
+from app.services.launcher import STALE_LAUNCH_AFTER, Launcher
+from tests import aws
+from tests.aws import AwsClientFactory
+from tests.fakes import FakeClock
+
+GROUP = "calbot"
+QUEUE = "calbot-launch"
+ROLE_ARN = "arn:aws:iam::123456789012:role/calbot-scheduler"
+BOT_API_URL = "https://bots.fake-meetstream.test/api/v1/bots/create_bot"
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+ACCOUNT = "acc_0123456789abcdef"
+
+
+# -- AWS on moto (tests/aws.py) --------------------------------------------------------------
+
+moto_server = aws.moto_server
+aws_env = aws.aws_env
+moto_reset = aws.moto_reset
+aws_endpoint = aws.aws_endpoint
+aws_client = aws.aws_client
+
+
+@pytest.fixture
+async def scheduler_client(aws_client: AwsClientFactory) -> AsyncIterator[Any]:
+    async with aws_client("scheduler") as client:
+        yield client
+
+
+@pytest.fixture
+async def sqs(aws_client: AwsClientFactory) -> AsyncIterator[Any]:
+    async with aws_client("sqs") as client:
+        yield client
+
+
+# -- the store: one line to switch -----------------------------------------------------------
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    try:
+        yield SqliteStore(database)
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+def store(sqlite_store: Store) -> Store:
+    return sqlite_store  # the DynamoDB store goes here when it lands
+
+
+# -- the rest of the world -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LaunchQueue:
+    url: str
+    arn: str
+    dead_letter_arn: str
+
+
+@pytest.fixture
+async def queue(scheduler_client: Any, sqs: Any) -> LaunchQueue:
+    await ensure_schedule_group(scheduler_client, GROUP)
+    url, arn = await ensure_launch_queue(sqs, QUEUE)
+    dead_letter_arn = await launch_queue_dead_letter_arn(sqs, url)
+    assert dead_letter_arn is not None
+    return LaunchQueue(url, arn, dead_letter_arn)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+def scheduler(
+    scheduler_client: Any, sqs: Any, clock: FakeClock, queue: LaunchQueue
+) -> EventBridgeBotScheduler:
+    return EventBridgeBotScheduler(
+        scheduler_client,
+        sqs,
+        clock,
+        group=GROUP,
+        target_arn=queue.arn,
+        role_arn=ROLE_ARN,
+        dead_letter_arn=queue.dead_letter_arn,
+        queue_url=queue.url,
+    )
+
+
+@dataclass
+class CreateBotApi:
+    route: respx.Route
+    called_at: list[datetime]
+    called: asyncio.Event
+
+
+@pytest.fixture
+def create_bot(clock: FakeClock) -> Iterator[CreateBotApi]:
+    """The Create Bot API: answers 201 {"bot_id": "ext-1"} and records when it was called."""
+    called_at: list[datetime] = []
+    called = asyncio.Event()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        called_at.append(clock.now())
+        called.set()
+        return httpx.Response(201, json={"bot_id": "ext-1"})
+
+    with respx.mock(assert_all_called=False) as router:
+        route = router.post(BOT_API_URL).mock(side_effect=answer)
+        yield CreateBotApi(route, called_at, called)
+
+
+@pytest.fixture
+async def launcher(
+    store: Store, clock: FakeClock, create_bot: CreateBotApi
+) -> AsyncIterator[Launcher]:
+    async with httpx.AsyncClient() as http:
+        bot_api = HttpBotApi(http, clock, url=BOT_API_URL, api_key="bot-api-key")
+        yield Launcher(store, bot_api, clock)
+
+
+@pytest.fixture
+def consumer(
+    sqs: Any, queue: LaunchQueue, store: Store, launcher: Launcher, clock: FakeClock
+) -> LaunchQueueConsumer:
+    return LaunchQueueConsumer(sqs, queue.url, store, launcher, clock)
+
+
+def new_bot(join_at: datetime, *, event_id: str = "evt_abc") -> ScheduledBot:
+    return ScheduledBot(
+        bot_id="bot_" + event_id.removeprefix("evt_").ljust(24, "0"),
+        account_id=ACCOUNT,
+        event_id=event_id,
+        calendar_id="user@example.com",
+        google_event_id="g-" + event_id,
+        occurrence_key="single",
+        occurrence_start=join_at + timedelta(minutes=3),
+        occurrence_end=join_at + timedelta(minutes=63),
+        join_at=join_at,
+        meeting_link="https://meet.google.com/abc-defg-hij",
+        meeting_platform=Platform.GOOGLE_MEET,
+        bot_config={"bot_name": "Notes"},
+        source=BotSource.MANUAL,
+        status=BotStatus.SCHEDULED,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+async def pending_bot(store: Store, join_at: datetime, **fields: Any) -> ScheduledBot:
+    stored, created = await store.insert_or_update_pending_bot(new_bot(join_at, **fields))
+    assert created
+    return stored
+
+
+async def fired_payload(scheduler_client: Any, bot: ScheduledBot) -> tuple[datetime, str]:
+    """What moto holds for the bot's schedule: when it fires, and what it delivers."""
+    schedule = await scheduler_client.get_schedule(Name=schedule_name(bot.bot_id), GroupName=GROUP)
+    fires_at = datetime.strptime(schedule["ScheduleExpression"], "at(%Y-%m-%dT%H:%M:%S)")
+    return fires_at.replace(tzinfo=UTC), str(schedule["Target"]["Input"])
+
+
+async def deliver(sqs: Any, queue: LaunchQueue, body: str) -> None:
+    """What EventBridge Scheduler does when the schedule fires (moto doesn't)."""
+    await sqs.send_message(QueueUrl=queue.url, MessageBody=body)
+
+
+async def consume(consumer: LaunchQueueConsumer) -> int:
+    received = await consumer.poll_once(wait_seconds=0)
+    await consumer.drain()
+    return received
+
+
+async def queue_counts(sqs: Any, queue: LaunchQueue) -> tuple[int, int]:
+    """(visible, in flight) messages."""
+    answer = await sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])
+    attributes = answer["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+    )
+
+
+# -- end to end ------------------------------------------------------------------------------
+
+
+async def test_a_scheduled_bot_is_launched_once_even_when_delivered_twice(
+    scheduler: EventBridgeBotScheduler,
+    scheduler_client: Any,
+    sqs: Any,
+    queue: LaunchQueue,
+    store: Store,
+    clock: FakeClock,
+    consumer: LaunchQueueConsumer,
+    create_bot: CreateBotApi,
+) -> None:
+    bot = await pending_bot(store, NOW + timedelta(hours=1))
+    await scheduler.bot_scheduled(bot)
+    fires_at, payload = await fired_payload(scheduler_client, bot)
+
+    clock.set(fires_at + timedelta(seconds=10))  # Scheduler fires within its minute
+    await deliver(sqs, queue, payload)
+    assert await consume(consumer) == 1
+
+    assert create_bot.route.call_count == 1
+    assert create_bot.called_at == [bot.join_at]  # held until join_at, not launched early
+    assert clock.slept == [50.0]
+    request = create_bot.route.calls.last.request
+    assert request.headers["Idempotency-Key"] == bot.bot_id
+    launched = await store.get_bot(ACCOUNT, bot.bot_id)
+    assert launched is not None
+    assert launched.status is BotStatus.LAUNCHED
+    assert launched.external_bot_id == "ext-1"
+
+    clock.advance(20)
+    await deliver(sqs, queue, payload)  # at-least-once: Scheduler delivers again
+    assert await consume(consumer) == 1
+
+    assert create_bot.route.call_count == 1
+    assert await queue_counts(sqs, queue) == (0, 0)  # both messages deleted
+
+
+async def test_duplicates_received_together_launch_once(
+    store: Store,
+    sqs: Any,
+    queue: LaunchQueue,
+    consumer: LaunchQueueConsumer,
+    create_bot: CreateBotApi,
+) -> None:
+    bot = await pending_bot(store, NOW - timedelta(seconds=1))
+    body = launch_payload(bot)
+    await deliver(sqs, queue, body)
+    await deliver(sqs, queue, body)
+
+    assert await consume(consumer) == 2
+
+    assert create_bot.route.call_count == 1
+    # The loser saw the bot claimed by a live launcher: its message is kept, hidden until that
+    # claim could be stale, in case the winner died mid-launch.
+    assert await queue_counts(sqs, queue) == (0, 1)
+
+
+async def test_a_kept_message_is_deleted_once_its_bot_has_launched(
+    store: Store,
+    sqs: Any,
+    queue: LaunchQueue,
+    consumer: LaunchQueueConsumer,
+    create_bot: CreateBotApi,
+) -> None:
+    bot = await pending_bot(store, NOW - timedelta(seconds=1))
+    await deliver(sqs, queue, launch_payload(bot))
+    [message] = (await sqs.receive_message(QueueUrl=queue.url, WaitTimeSeconds=0))["Messages"]
+    await store.claim_bot(bot.bot_id, NOW, stale_launching_before=NOW - STALE_LAUNCH_AFTER)
+
+    await consumer.handle(message)  # another launcher holds the bot
+
+    assert create_bot.route.call_count == 0
+    assert await queue_counts(sqs, queue) == (0, 1)
+
+    claimed = await store.get_bot(ACCOUNT, bot.bot_id)
+    assert claimed is not None
+    claimed.status = BotStatus.LAUNCHED
+    await store.update_bot(claimed, expected_status=BotStatus.LAUNCHING)
+    await sqs.change_message_visibility(  # as if its visibility timeout had run out
+        QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    )
+    assert await consume(consumer) == 1
+
+    assert create_bot.route.call_count == 0
+    assert await queue_counts(sqs, queue) == (0, 0)
+
+
+async def test_a_launch_whose_launcher_died_is_taken_over(
+    store: Store,
+    sqs: Any,
+    queue: LaunchQueue,
+    clock: FakeClock,
+    consumer: LaunchQueueConsumer,
+    create_bot: CreateBotApi,
+) -> None:
+    bot = await pending_bot(store, NOW - timedelta(seconds=1))
+    await store.claim_bot(bot.bot_id, NOW, stale_launching_before=NOW - STALE_LAUNCH_AFTER)
+    clock.advance(STALE_LAUNCH_AFTER.total_seconds() + 1)  # and then that launcher died
+    await deliver(sqs, queue, launch_payload(bot))
+
+    assert await consume(consumer) == 1
+
+    assert create_bot.route.call_count == 1
+    assert create_bot.route.calls.last.request.headers["Idempotency-Key"] == bot.bot_id
+    assert await queue_counts(sqs, queue) == (0, 0)
+
+
+# -- messages that launch nothing ------------------------------------------------------------
+
+
+async def test_a_cancelled_bots_message_is_deleted_without_launching(
+    scheduler: EventBridgeBotScheduler,
+    scheduler_client: Any,
+    sqs: Any,
+    queue: LaunchQueue,
+    store: Store,
+    clock: FakeClock,
+    consumer: LaunchQueueConsumer,
+    create_bot: CreateBotApi,
+) -> None:
+    bot = await pending_bot(store, NOW + timedelta(hours=1))
+    await scheduler.bot_scheduled(bot)
+    fires_at, payload = await fired_payload(scheduler_client, bot)
+    clock.set(fires_at)
+    await deliver(sqs, queue, payload)  # fired just before the cancel reached Scheduler
+    [cancelled] = await store.cancel_pending_bots(ACCOUNT, bot.event_id, clock.now())
+    await scheduler.bot_cancelled(cancelled)
+
+    assert await consume(consumer) == 1
+
+    assert create_bot.route.call_count == 0
+    assert await queue_counts(sqs, queue) == (0, 0)
+    assert (await scheduler_client.list_schedules(GroupName=GROUP))["Schedules"] == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["not json", "[1, 2]", '{"bot_id": "bot_1"}', '{"account_id": "acc", "bot_id": 7}', ""],
+)
+async def test_an_unreadable_message_is_deleted(
+    body: str, sqs: Any, queue: LaunchQueue, consumer: LaunchQueueConsumer
+) -> None:
+    await sqs.send_message(QueueUrl=queue.url, MessageBody=body or " ")
+
+    assert await consume(consumer) == 1
+
+    assert await queue_counts(sqs, queue) == (0, 0)
+
+
+async def test_a_message_for_an_unknown_bot_is_deleted(
+    sqs: Any, queue: LaunchQueue, consumer: LaunchQueueConsumer, create_bot: CreateBotApi
+) -> None:
+    await deliver(sqs, queue, orjson.dumps({"account_id": ACCOUNT, "bot_id": "bot_gone"}).decode())
+
+    assert await consume(consumer) == 1
+
+    assert create_bot.route.call_count == 0
+    assert await queue_counts(sqs, queue) == (0, 0)
+
+
+def test_the_payload_is_parsed() -> None:
+    parsed = parse_launch_request('{"account_id": "acc_1", "bot_id": "bot_1", "join_at": "x"}')
+
+    assert parsed is not None
+    assert (parsed.account_id, parsed.bot_id) == ("acc_1", "bot_1")
+
+
+# -- holding until join_at -------------------------------------------------------------------
+
+
+async def test_a_message_30_seconds_early_is_held_until_join_at(
+    store: Store,
+    sqs: Any,
+    queue: LaunchQueue,
+    clock: FakeClock,
+    consumer: LaunchQueueConsumer,
+    create_bot: CreateBotApi,
+) -> None:
+    bot = await pending_bot(store, NOW + timedelta(seconds=30))
+    await deliver(sqs, queue, launch_payload(bot))
+
+    assert await consume(consumer) == 1
+
+    assert clock.slept == [30.0]
+    assert create_bot.called_at == [NOW + timedelta(seconds=30)]
+    assert await queue_counts(sqs, queue) == (0, 0)
+
+
+async def test_a_message_far_ahead_is_hidden_until_shortly_before_join_at(
+    store: Store,
+    sqs: Any,
+    queue: LaunchQueue,
+    clock: FakeClock,
+    consumer: LaunchQueueConsumer,
+    create_bot: CreateBotApi,
+) -> None:
+    bot = await pending_bot(store, NOW + timedelta(minutes=10))  # e.g. join_at moved later
+    await deliver(sqs, queue, launch_payload(bot))
+
+    assert await consume(consumer) == 1
+
+    assert clock.slept == []
+    assert create_bot.route.call_count == 0
+    assert await queue_counts(sqs, queue) == (0, 1)
+    still = await store.get_bot(ACCOUNT, bot.bot_id)
+    assert still is not None
+    assert still.status is BotStatus.SCHEDULED
+
+
+async def test_a_bot_due_within_a_minute_goes_through_the_queue_directly(
+    scheduler: EventBridgeBotScheduler,
+    sqs: Any,
+    queue: LaunchQueue,
+    store: Store,
+    clock: FakeClock,
+    consumer: LaunchQueueConsumer,
+    create_bot: CreateBotApi,
+) -> None:
+    bot = await pending_bot(store, NOW + timedelta(seconds=5))
+
+    await scheduler.bot_scheduled(bot)  # delay 0: it is due within DIRECT_EARLY_SECONDS
+    assert await consume(consumer) == 1
+
+    assert create_bot.called_at == [bot.join_at]
+    assert await queue_counts(sqs, queue) == (0, 0)
+
+
+# -- the loop --------------------------------------------------------------------------------
+
+
+async def test_run_consumes_until_cancelled(
+    store: Store,
+    sqs: Any,
+    queue: LaunchQueue,
+    clock: FakeClock,
+    launcher: Launcher,
+    create_bot: CreateBotApi,
+) -> None:
+    bot = await pending_bot(store, NOW - timedelta(seconds=1))
+    looping = LaunchQueueConsumer(sqs, queue.url, store, launcher, clock, wait_seconds=1)
+    running = asyncio.create_task(looping.run())
+    await deliver(sqs, queue, launch_payload(bot))
+
+    async with asyncio.timeout(10):
+        await create_bot.called.wait()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    await looping.drain()
+
+    assert create_bot.route.call_count == 1
+    assert await queue_counts(sqs, queue) == (0, 0)
