@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 AUTO_SCHEDULE_JOB = "auto-schedule"
 SAFETY_NET_SYNC_JOB = "safety-net-sync"
 CHANNEL_RENEWAL_JOB = "channel-renewal"
+SERIES_JOB = "recurring-series"
+LAUNCH_SAFETY_NET_JOB = "launch-safety-net"
 MAX_CHANNEL_RENEWAL_SECONDS = 3600
 
 

@@ -12,21 +12,37 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from app.adapters.aws.dynamodb import DynamoDbStore, dynamodb_client_config
+from app.adapters.aws.dynamodb_idempotency import DynamoDbIdempotencyStore
+from app.adapters.aws.eventbridge import EventBridgeBotScheduler, launch_queue_dead_letter_arn
+from app.adapters.aws.launch_queue import LaunchQueueConsumer
+from app.adapters.aws.ssm_secrets import SsmSecretBox
 from app.adapters.bot_api import HttpBotApi
 from app.adapters.clock import SystemClock
 from app.adapters.google import HttpGoogleCalendar
 from app.adapters.local_scheduler import LocalBotScheduler
 from app.adapters.local_secrets import LocalSecretBox, load_or_create_key
-from app.adapters.ports import BotApi, Clock, GoogleCalendar, IdempotencyStore, SecretBox, Store
+from app.adapters.ports import (
+    BotApi,
+    BotScheduler,
+    Clock,
+    GoogleCalendar,
+    IdempotencyStore,
+    SecretBox,
+    Store,
+)
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.idempotency import SqliteIdempotencyStore
 from app.adapters.sqlite.store import SqliteStore
@@ -36,7 +52,9 @@ from app.idempotency import IdempotencyMiddleware
 from app.jobs import (
     AUTO_SCHEDULE_JOB,
     CHANNEL_RENEWAL_JOB,
+    LAUNCH_SAFETY_NET_JOB,
     SAFETY_NET_SYNC_JOB,
+    SERIES_JOB,
     PeriodicJob,
     build_scheduler,
     channel_renewal_seconds,
@@ -73,18 +91,20 @@ class Container:
     secrets: SecretBox
     google: GoogleCalendar
     bot_api: BotApi
-    database: Database
     api_keys: ApiKeyService
     connections: ConnectionService
     sync: SyncService
     events: EventService
     scheduling: SchedulingService
     launcher: Launcher
-    local_scheduler: LocalBotScheduler
+    bot_scheduler: BotScheduler
     auto_schedule: AutoScheduleService
     push: PushService
     replica_id: str
     idempotency: IdempotencyStore
+    ready: Callable[[], Awaitable[bool]]
+    launch_loop: Callable[[], Awaitable[None]]
+    launch_loop_is_local: bool
 
     def periodic_jobs(self) -> list[PeriodicJob]:
         """The periodic passes, each behind a lease so one replica runs each period."""
@@ -104,27 +124,163 @@ class Container:
                 channel_renewal_seconds(settings.watch_channel_ttl_seconds),
             ),
         ]
+        if not self.launch_loop_is_local:
+            # EventBridge delivers launches; series and a launch safety net (a schedule that
+            # could not be created, a message that went to the dead-letter queue) run here.
+            jobs += [
+                PeriodicJob(SERIES_JOB, self.scheduling.advance_due_series, 60),
+                PeriodicJob(LAUNCH_SAFETY_NET_JOB, self.launcher.launch_due, 60),
+            ]
         return [leased(job, self.store, self.clock, self.replica_id) for job in jobs]
 
     async def run_background(self) -> None:
-        """The in-process work: launch bots when due, keep series scheduled."""
-        await self.local_scheduler.run(
-            [self.launcher.launch_due, self.scheduling.advance_due_series]
-        )
+        """The in-process work: launch bots when due (and, locally, keep series scheduled)."""
+        await self.launch_loop()
+
+
+_REQUIRED = {
+    ("storage_backend", "dynamodb"): ("dynamodb_table", "aws_region"),
+    ("secrets_backend", "ssm"): ("ssm_parameter_prefix", "aws_region"),
+    ("scheduler_backend", "eventbridge"): (
+        "eventbridge_schedule_group",
+        "eventbridge_target_arn",
+        "eventbridge_role_arn",
+        "launch_queue_url",
+        "aws_region",
+    ),
+}
 
 
 def check_backends(settings: Settings) -> None:
-    chosen = {
-        "STORAGE_BACKEND": (settings.storage_backend, "sqlite"),
-        "SECRETS_BACKEND": (settings.secrets_backend, "local"),
-        "SCHEDULER_BACKEND": (settings.scheduler_backend, "local"),
-    }
-    for variable, (value, embedded) in chosen.items():
-        if value != embedded:
+    """Refuse a backend whose settings are missing, naming the variables to set."""
+    if settings.scheduler_backend == "eventbridge" and settings.storage_backend == "sqlite":
+        raise ConfigurationError(
+            "SCHEDULER_BACKEND=eventbridge needs STORAGE_BACKEND=dynamodb: every replica must "
+            "see the same bots."
+        )
+    for (field, value), needed in _REQUIRED.items():
+        if getattr(settings, field) != value:
+            continue
+        missing = [name.upper() for name in needed if not getattr(settings, name)]
+        if missing:
             raise ConfigurationError(
-                f"{variable}={value} is not available in this version of calbot yet; "
-                f"use {variable}={embedded} (the embedded default)."
+                f"{field.upper()}={value} needs {', '.join(missing)} to be set."
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _Storage:
+    store: Store
+    idempotency: IdempotencyStore
+    ready: Callable[[], Awaitable[bool]]
+
+
+async def _open_storage(settings: Settings, stack: AsyncExitStack) -> _Storage:
+    if settings.storage_backend == "sqlite":
+        database = Database(settings.database_path)
+        await database.open()
+        stack.push_async_callback(database.close)
+        return _Storage(SqliteStore(database), SqliteIdempotencyStore(database), database.ping)
+    assert settings.dynamodb_table is not None
+    table = settings.dynamodb_table
+    client = await stack.enter_async_context(
+        _aws_client(settings, "dynamodb", config=dynamodb_client_config())
+    )
+
+    async def table_ready() -> bool:
+        try:
+            described = await client.describe_table(TableName=table)
+        except Exception:
+            return False
+        return bool(described["Table"]["TableStatus"] == "ACTIVE")
+
+    return _Storage(
+        DynamoDbStore(client, table), DynamoDbIdempotencyStore(client, table), table_ready
+    )
+
+
+def _aws_client(settings: Settings, service: str, *, config: Any = None) -> Any:
+    return get_session().create_client(
+        service,
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=config,
+    )
+
+
+async def _open_secrets(
+    settings: Settings, stack: AsyncExitStack, store: Store, clock: Clock
+) -> SecretBox:
+    if settings.secrets_backend == "local":
+        key_text = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+        return LocalSecretBox(store, load_or_create_key(key_text, settings.data_dir))
+    assert settings.ssm_parameter_prefix is not None
+    # The adapter retries SSM throttling itself, through the Clock.
+    ssm = await stack.enter_async_context(
+        _aws_client(
+            settings, "ssm", config=AioConfig(retries={"mode": "standard", "total_max_attempts": 1})
+        )
+    )
+    try:
+        return SsmSecretBox(ssm, settings.ssm_parameter_prefix, settings.kms_key_id, clock)
+    except ValueError as error:
+        raise ConfigurationError(f"SSM_PARAMETER_PREFIX is not usable: {error}") from error
+
+
+@dataclass(frozen=True, slots=True)
+class _Launching:
+    scheduler: BotScheduler
+    loop: Callable[[], Awaitable[None]]
+    is_local: bool
+
+
+async def _open_launching(
+    settings: Settings,
+    stack: AsyncExitStack,
+    store: Store,
+    launcher: Launcher,
+    clock: Clock,
+) -> tuple[_Launching, Callable[[SchedulingService], None]]:
+    """The BotScheduler, and the loop that launches bots; the local loop also advances
+    series, so it is completed once the scheduling service exists."""
+    if settings.scheduler_backend == "local":
+        local = LocalBotScheduler(store, clock)
+        passes: list[Callable[[], Awaitable[int]]] = [launcher.launch_due]
+
+        async def loop() -> None:
+            await local.run(passes)
+
+        def attach(scheduling: SchedulingService) -> None:
+            passes.append(scheduling.advance_due_series)
+
+        return _Launching(local, loop, is_local=True), attach
+    assert settings.launch_queue_url is not None
+    # Long polling waits 20 s: the read timeout must be longer.
+    long_poll = AioConfig(read_timeout=40, retries={"mode": "standard", "max_attempts": 5})
+    sqs = await stack.enter_async_context(_aws_client(settings, "sqs", config=long_poll))
+    scheduler_client = await stack.enter_async_context(_aws_client(settings, "scheduler"))
+    dead_letter_arn = await launch_queue_dead_letter_arn(sqs, settings.launch_queue_url)
+    if dead_letter_arn is None:
+        raise ConfigurationError(
+            "LAUNCH_QUEUE_URL has no dead-letter queue: run `calbot aws bootstrap --queue` to "
+            "create the launch queue with one."
+        )
+    try:
+        scheduler = EventBridgeBotScheduler(
+            scheduler_client,
+            sqs,
+            clock,
+            group=settings.eventbridge_schedule_group or "",
+            target_arn=settings.eventbridge_target_arn or "",
+            role_arn=settings.eventbridge_role_arn or "",
+            dead_letter_arn=dead_letter_arn,
+            queue_url=settings.launch_queue_url,
+        )
+    except ValueError as error:
+        raise ConfigurationError(f"EventBridge settings are not usable: {error}") from error
+    consumer = LaunchQueueConsumer(sqs, settings.launch_queue_url, store, launcher, clock)
+    stack.push_async_callback(consumer.drain)
+    return _Launching(scheduler, consumer.run, is_local=False), lambda _: None
 
 
 @asynccontextmanager
@@ -136,12 +292,9 @@ async def open_container(
     check_backends(settings)
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
-        database = Database(settings.database_path)
-        await database.open()
-        stack.push_async_callback(database.close)
-        key_text = settings.encryption_key.get_secret_value() if settings.encryption_key else None
-        store = SqliteStore(database)
-        secrets = LocalSecretBox(store, load_or_create_key(key_text, settings.data_dir))
+        storage = await _open_storage(settings, stack)
+        store = storage.store
+        secrets = await _open_secrets(settings, stack, store, clock)
 
         google_http = await stack.enter_async_context(httpx.AsyncClient(timeout=GOOGLE_TIMEOUT))
         bot_http = await stack.enter_async_context(httpx.AsyncClient(timeout=BOT_API_TIMEOUT))
@@ -159,18 +312,20 @@ async def open_container(
         )
         join_lead = timedelta(seconds=settings.bot_join_lead_seconds)
         sync = SyncService(store, secrets, google, clock)
-        local_scheduler = LocalBotScheduler(store, clock)
         launcher = Launcher(store, bot_api, clock)
         stack.push_async_callback(launcher.wait_for_launches)
-        scheduling = SchedulingService(store, local_scheduler, clock, join_lead=join_lead)
+        launching, attach = await _open_launching(settings, stack, store, launcher, clock)
+        bot_scheduler = launching.scheduler
+        scheduling = SchedulingService(store, bot_scheduler, clock, join_lead=join_lead)
+        attach(scheduling)
         auto = AutoScheduleService(
             store,
-            local_scheduler,
+            bot_scheduler,
             clock,
             lookahead=timedelta(seconds=settings.auto_schedule_lookahead_seconds),
             join_lead=join_lead,
         )
-        reconciler = BotReconciler(store, local_scheduler, scheduling, clock, join_lead=join_lead)
+        reconciler = BotReconciler(store, bot_scheduler, scheduling, clock, join_lead=join_lead)
         refresher = CalendarRefresher(sync, reconciler, auto)
         push = PushService(
             store,
@@ -190,18 +345,20 @@ async def open_container(
             secrets=secrets,
             google=google,
             bot_api=bot_api,
-            database=database,
             api_keys=ApiKeyService(store, clock),
             connections=connections,
             sync=sync,
             events=EventService(store, connections, sync, refresher),
             scheduling=scheduling,
             launcher=launcher,
-            local_scheduler=local_scheduler,
+            bot_scheduler=bot_scheduler,
             auto_schedule=auto,
             push=push,
             replica_id=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
-            idempotency=SqliteIdempotencyStore(database),
+            idempotency=storage.idempotency,
+            ready=storage.ready,
+            launch_loop=launching.loop,
+            launch_loop_is_local=launching.is_local,
         )
 
 

@@ -25,7 +25,7 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(container: ContainerDep) -> JSONResponse:
     """Answers 200 when storage is reachable, 503 otherwise."""
-    if await container.database.ping():
+    if await container.ready():
         return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "storage unavailable"}, status_code=503)
 
