@@ -12,6 +12,7 @@ import uvicorn
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from app.cli_google_auth import DEFAULT_TIMEOUT_SECONDS, GOOGLE_AUTH_HELP, run_google_auth
 from app.config import Settings
 from app.errors import CalbotError
 from app.main import ConfigurationError, Container, check_backends, create_app, open_container
@@ -72,6 +73,34 @@ def serve(
         log_level="info",
         log_config=None,  # keep calbot's JSON logging for uvicorn's own lines
     )
+
+
+@cli.command("google-auth", help=GOOGLE_AUTH_HELP)
+def google_auth(
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", help="OAuth client id (default GOOGLE_CLIENT_ID).")
+    ] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option("--client-secret", help="Its secret (default GOOGLE_CLIENT_SECRET)."),
+    ] = None,
+    port: Annotated[int, typer.Option(help="Loopback port to listen on; 0 picks a free one.")] = 0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for Google's answer.")
+    ] = DEFAULT_TIMEOUT_SECONDS,
+    browser: Annotated[
+        bool, typer.Option("--browser/--no-browser", help="Open the URL in a browser if possible.")
+    ] = True,
+) -> None:
+    code = run_google_auth(
+        client_id,
+        client_secret,
+        settings=Settings(),
+        open_browser=browser,
+        port=port,
+        timeout_seconds=timeout,
+    )
+    raise typer.Exit(code)
 
 
 @api_key_cli.command("create")

@@ -32,6 +32,7 @@ from app.adapters.aws.ssm_secrets import SsmSecretBox
 from app.adapters.bot_api import HttpBotApi
 from app.adapters.clock import SystemClock
 from app.adapters.google import HttpGoogleCalendar
+from app.adapters.google_oauth import GoogleOAuthCodeExchanger
 from app.adapters.local_scheduler import LocalBotScheduler
 from app.adapters.local_secrets import LocalSecretBox, load_or_create_key
 from app.adapters.ports import (
@@ -61,11 +62,20 @@ from app.jobs import (
     leased,
 )
 from app.observability import RequestContextMiddleware
-from app.routers import auto_schedule, connection, events, health, scheduling, webhooks
+from app.routers import (
+    auto_schedule,
+    connection,
+    consent,
+    events,
+    health,
+    scheduling,
+    webhooks,
+)
 from app.routers.docs import install_local_docs
 from app.services.api_keys import ApiKeyService
 from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
+from app.services.consent import ConsentService
 from app.services.events import EventService
 from app.services.launcher import Launcher
 from app.services.notifications import CalendarRefresher, PushService
@@ -93,6 +103,7 @@ class Container:
     bot_api: BotApi
     api_keys: ApiKeyService
     connections: ConnectionService
+    consent: ConsentService
     sync: SyncService
     events: EventService
     scheduling: SchedulingService
@@ -208,12 +219,17 @@ def _aws_client(settings: Settings, service: str, *, config: Any = None) -> Any:
     )
 
 
+def _master_key(settings: Settings) -> bytes:
+    """The local key: seals local secrets and signs consent-flow state (under other labels)."""
+    key_text = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+    return load_or_create_key(key_text, settings.data_dir)
+
+
 async def _open_secrets(
-    settings: Settings, stack: AsyncExitStack, store: Store, clock: Clock
+    settings: Settings, stack: AsyncExitStack, store: Store, clock: Clock, master_key: bytes
 ) -> SecretBox:
     if settings.secrets_backend == "local":
-        key_text = settings.encryption_key.get_secret_value() if settings.encryption_key else None
-        return LocalSecretBox(store, load_or_create_key(key_text, settings.data_dir))
+        return LocalSecretBox(store, master_key)
     assert settings.ssm_parameter_prefix is not None
     # The adapter retries SSM throttling itself, through the Clock.
     ssm = await stack.enter_async_context(
@@ -294,7 +310,8 @@ async def open_container(
     async with AsyncExitStack() as stack:
         storage = await _open_storage(settings, stack)
         store = storage.store
-        secrets = await _open_secrets(settings, stack, store, clock)
+        master_key = _master_key(settings)
+        secrets = await _open_secrets(settings, stack, store, clock, master_key)
 
         google_http = await stack.enter_async_context(httpx.AsyncClient(timeout=GOOGLE_TIMEOUT))
         bot_http = await stack.enter_async_context(httpx.AsyncClient(timeout=BOT_API_TIMEOUT))
@@ -338,6 +355,16 @@ async def open_container(
         )
         stack.push_async_callback(push.coalescer.drain)
         connections = ConnectionService(store, secrets, google, clock, push)
+        client_secret = settings.google_client_secret
+        consent_flow = ConsentService(
+            GoogleOAuthCodeExchanger(google_http, clock, token_url=settings.google_oauth_token_url),
+            clock,
+            key=master_key,
+            authorize_url=settings.google_oauth_authorize_url,
+            client_id=settings.google_client_id,
+            client_secret=client_secret.get_secret_value() if client_secret else None,
+            connector=connections,
+        )
         yield Container(
             settings=settings,
             clock=clock,
@@ -347,6 +374,7 @@ async def open_container(
             bot_api=bot_api,
             api_keys=ApiKeyService(store, clock),
             connections=connections,
+            consent=consent_flow,
             sync=sync,
             events=EventService(store, connections, sync, refresher),
             scheduling=scheduling,
@@ -422,6 +450,10 @@ def create_app(
             {"name": "Recurring meetings", "description": "A bot for every occurrence."},
             {"name": "Auto-scheduling", "description": "A bot for every meeting, hands-free."},
             {"name": "Google push notifications", "description": "Called by Google."},
+            {
+                "name": "Google consent",
+                "description": "Google's consent screen: get a refresh token, or connect directly.",
+            },
             {"name": "Operations", "description": "Liveness and readiness."},
         ],
     )
@@ -434,6 +466,7 @@ def create_app(
     app.include_router(scheduling.router)
     app.include_router(auto_schedule.router)
     app.include_router(webhooks.router)
+    app.include_router(consent.router)
     app.include_router(health.router)
     install_local_docs(app)
     return app
