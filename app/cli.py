@@ -15,7 +15,14 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from app.cli_google_auth import DEFAULT_TIMEOUT_SECONDS, GOOGLE_AUTH_HELP, run_google_auth
 from app.config import Settings
 from app.errors import CalbotError
-from app.main import ConfigurationError, Container, check_backends, create_app, open_container
+from app.main import (
+    ConfigurationError,
+    Container,
+    bootstrap_aws,
+    check_backends,
+    create_app,
+    open_container,
+)
 from app.observability import configure_logging
 
 T = TypeVar("T")
@@ -30,6 +37,8 @@ api_key_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_h
 cli.add_typer(api_key_cli, name="api-key")
 auto_schedule_cli = typer.Typer(help="Auto-scheduling passes.", no_args_is_help=True)
 cli.add_typer(auto_schedule_cli, name="auto-schedule")
+aws_cli = typer.Typer(help="AWS resources for the AWS backends.", no_args_is_help=True)
+cli.add_typer(aws_cli, name="aws")
 
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
@@ -200,6 +209,47 @@ def sync(
     typer.echo(synced)
     if failed:
         raise typer.Exit(1)
+
+
+@aws_cli.command("bootstrap")
+def aws_bootstrap(
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Also create the launch queue and its DLQ.")
+    ] = False,
+    queue_name: Annotated[
+        str | None,
+        typer.Option(
+            help="Launch queue name (default: from LAUNCH_QUEUE_URL, else calbot-launch)."
+        ),
+    ] = None,
+    schedule_group: Annotated[
+        bool,
+        typer.Option("--schedule-group", help="Also create EVENTBRIDGE_SCHEDULE_GROUP."),
+    ] = False,
+) -> None:
+    """Create the DynamoDB table (and, when asked, the launch queue and schedule group).
+
+    Idempotent: what exists is left as it is. Prints the variables to set, one per line.
+    """
+    settings = Settings()
+    name = None
+    if queue:
+        name = queue_name or (
+            settings.launch_queue_url.rstrip("/").rsplit("/", 1)[-1]
+            if settings.launch_queue_url
+            else "calbot-launch"
+        )
+
+    async def work() -> list[str]:
+        return await bootstrap_aws(settings, queue_name=name, schedule_group=schedule_group)
+
+    try:
+        lines = asyncio.run(work())
+    except ConfigurationError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from error
+    for line in lines:
+        typer.echo(line)
 
 
 def main() -> None:

@@ -24,9 +24,14 @@ from aiobotocore.session import get_session
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from app.adapters.aws.dynamodb import DynamoDbStore, dynamodb_client_config
+from app.adapters.aws.dynamodb import DynamoDbStore, create_table, dynamodb_client_config
 from app.adapters.aws.dynamodb_idempotency import DynamoDbIdempotencyStore
-from app.adapters.aws.eventbridge import EventBridgeBotScheduler, launch_queue_dead_letter_arn
+from app.adapters.aws.eventbridge import (
+    EventBridgeBotScheduler,
+    ensure_launch_queue,
+    ensure_schedule_group,
+    launch_queue_dead_letter_arn,
+)
 from app.adapters.aws.launch_queue import LaunchQueueConsumer
 from app.adapters.aws.ssm_secrets import SsmSecretBox
 from app.adapters.bot_api import HttpBotApi
@@ -116,6 +121,7 @@ class Container:
     ready: Callable[[], Awaitable[bool]]
     launch_loop: Callable[[], Awaitable[None]]
     launch_loop_is_local: bool
+    launch_queue: LaunchQueueConsumer | None
 
     def periodic_jobs(self) -> list[PeriodicJob]:
         """The periodic passes, each behind a lease so one replica runs each period."""
@@ -248,6 +254,7 @@ class _Launching:
     scheduler: BotScheduler
     loop: Callable[[], Awaitable[None]]
     is_local: bool
+    consumer: LaunchQueueConsumer | None = None
 
 
 async def _open_launching(
@@ -296,7 +303,7 @@ async def _open_launching(
         raise ConfigurationError(f"EventBridge settings are not usable: {error}") from error
     consumer = LaunchQueueConsumer(sqs, settings.launch_queue_url, store, launcher, clock)
     stack.push_async_callback(consumer.drain)
-    return _Launching(scheduler, consumer.run, is_local=False), lambda _: None
+    return _Launching(scheduler, consumer.run, is_local=False, consumer=consumer), lambda _: None
 
 
 @asynccontextmanager
@@ -387,7 +394,40 @@ async def open_container(
             ready=storage.ready,
             launch_loop=launching.loop,
             launch_loop_is_local=launching.is_local,
+            launch_queue=launching.consumer,
         )
+
+
+async def bootstrap_aws(
+    settings: Settings, *, queue_name: str | None, schedule_group: bool
+) -> list[str]:
+    """Create calbot's AWS resources unless they exist; returns one line per resource.
+
+    The DynamoDB table always; the launch queue (with its dead-letter queue) when `queue_name`
+    is given; the schedule group when asked. Safe to run again.
+    """
+    if not settings.dynamodb_table or not settings.aws_region:
+        raise ConfigurationError("calbot aws bootstrap needs DYNAMODB_TABLE and AWS_REGION.")
+    lines: list[str] = []
+    async with _aws_client(settings, "dynamodb", config=dynamodb_client_config()) as dynamodb:
+        created = await create_table(dynamodb, settings.dynamodb_table)
+        lines.append(f"DYNAMODB_TABLE={settings.dynamodb_table} ({_verb(created)})")
+    if queue_name:
+        async with _aws_client(settings, "sqs") as sqs:
+            url, arn = await ensure_launch_queue(sqs, queue_name)
+        lines += [f"LAUNCH_QUEUE_URL={url}", f"EVENTBRIDGE_TARGET_ARN={arn}"]
+    if schedule_group:
+        group = settings.eventbridge_schedule_group
+        if not group:
+            raise ConfigurationError("--schedule-group needs EVENTBRIDGE_SCHEDULE_GROUP.")
+        async with _aws_client(settings, "scheduler") as scheduler:
+            created = await ensure_schedule_group(scheduler, group)
+        lines.append(f"EVENTBRIDGE_SCHEDULE_GROUP={group} ({_verb(created)})")
+    return lines
+
+
+def _verb(created: bool) -> str:
+    return "created" if created else "already there"
 
 
 async def _calbot_error(_: Request, error: Exception) -> JSONResponse:
