@@ -53,9 +53,10 @@ def open_aws_client(
     service: str, endpoint_url: str, *, config: Any = None
 ) -> AbstractAsyncContextManager[Any]:
     """An aiobotocore client for moto; enter it once (`async with`) and reuse it."""
-    return AioSession().create_client(
+    client: AbstractAsyncContextManager[Any] = AioSession().create_client(
         service, endpoint_url=endpoint_url, region_name=REGION, config=config
     )
+    return client
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +67,7 @@ def moto_server() -> Iterator[ThreadedMotoServer]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     wsgi = server._server  # werkzeug's server: its handlers call `self.server.app`
+    assert wsgi is not None
     wsgi.app = OneDynamoDbRequestAtATime(wsgi.app)
     yield server
     server.stop()
