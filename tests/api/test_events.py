@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
+import respx
 
 from app.main import Container
 from tests.conftest import meeting
@@ -379,3 +381,42 @@ async def test_time_window_keeps_overlapping_events_and_series(
     assert (await client.get(GET_EVENTS, headers=connected, params=backwards)).status_code == 422
     naive = {"time_min": "2026-12-04T00:00:00"}
     assert (await client.get(GET_EVENTS, headers=connected, params=naive)).status_code == 422
+
+
+async def test_one_calendar_is_never_synced_twice_at_once(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    fake_google: FakeGoogle,
+    google_mock: respx.MockRouter,
+) -> None:
+    await _events(client, connected)
+    in_flight = most = 0
+
+    async def slow_google(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return fake_google.handle(request)
+
+    google_mock.routes["google-api"].side_effect = slow_google
+    fake_google.requests.clear()
+    responses = await asyncio.gather(*(client.get(EVENTS, headers=connected) for _ in range(4)))
+
+    assert {r.status_code for r in responses} == {200}
+    assert len(fake_google.api_requests("/events")) == 4  # each caller gets a fresh sync...
+    assert most == 1  # ...one after the other
+
+
+async def test_without_a_public_url_no_channel_is_opened_and_polling_keeps_up(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    fake_google: FakeGoogle,
+    container: Container,
+) -> None:
+    assert fake_google.watch_requests == []
+    fake_google.put_event(PRIMARY, meeting("a", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
+    assert await container.push.poll_all() == 2
+    listed = (await client.get(GET_EVENTS, headers=connected)).json()["events"]
+    assert [e["google_event_id"] for e in listed] == ["a"]
