@@ -36,7 +36,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=tmp_path / "data",
         google_oauth_token_url=TOKEN_URL,
         google_calendar_api_url=API_URL,

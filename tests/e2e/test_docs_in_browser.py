@@ -3,8 +3,8 @@
 Debian's headless Chromium (/usr/bin/chromium, installed by scripts/install-browser.sh), driven by
 Playwright for Python, opens calbot's Swagger UI, which calbot serves from its own files
 (app/routers/docs.py), never from a CDN. calbot runs for real under uvicorn on a loopback port in
-a thread of this process, its Google being tests.fake_google.FakeGoogle behind a socket (the
-helpers of tests/e2e/test_launch_on_time.py); the API key comes from `calbot api-key create`.
+a thread of this process, its Google being tests.fake_google.FakeGoogle behind a socket
+(tests/e2e/servers.py); the API key comes from `calbot api-key create`.
 The browser may only reach calbot's loopback origin: any other request the page makes is blocked
 and fails the test.
 """
@@ -13,40 +13,35 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
-import pytest
 import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import FloatRect, Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import FloatRect, Page, Request, expect, sync_playwright
 
 from app.config import Settings
 from app.main import create_app
 from app.routers.docs import DOCS_ASSETS_PATH, install_local_docs
 from tests.conftest import GOOD_CREDENTIALS
-from tests.e2e.test_launch_on_time import LOOPBACK, PRIMARY, fake_google_server
-from tests.e2e.test_push_moves_bot import CALBOT, _calbot_env
+from tests.e2e.servers import (
+    LOOPBACK,
+    LOOPBACK_ONLY_RESOLVER,
+    PRIMARY,
+    calbot_env,
+    create_api_key,
+    fake_google_server,
+    launch_chromium,
+    only_origins,
+    requires_chromium,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
 CALENDARS_PATH = "/api/v1/calendar/calendars"
-# The flags known to work as root on these machines; Playwright adds a fresh --user-data-dir.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-proxy-server",  # loopback only, whatever proxy the environment names
-]
 STEP_TIMEOUT_MS = 15_000
 START_TIMEOUT_S = 15.0
 
@@ -92,20 +87,6 @@ def uvicorn_serving(app: FastAPI) -> Iterator[str]:
             assert not thread.is_alive(), "uvicorn did not stop"
 
 
-def _create_api_key(env: dict[str, str]) -> str:
-    created = subprocess.run(
-        [*CALBOT, "api-key", "create", "--name", "browser"],
-        env=env,
-        cwd=env["DATA_DIR"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr
-    return created.stdout.strip()
-
-
 def _authorize_list_calendars(page: Page, base_url: str, key: str) -> Request:
     """The person's clicks on /docs; returns the request Swagger UI sent for GET /calendars."""
     page.goto(f"{base_url}/docs")
@@ -130,19 +111,6 @@ def _authorize_list_calendars(page: Page, base_url: str, key: str) -> Request:
     return sent.value
 
 
-def _only_origin(origin: str, blocked: list[str]) -> Callable[[Route], None]:
-    """A route handler that lets the page reach `origin` alone and notes what else it asked."""
-
-    def handle(route: Route) -> None:
-        if route.request.url.startswith(origin + "/"):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    return handle
-
-
 def _screenshot(page: Page, path: Path) -> None:
     """The page from its top down to the live response when there is one, else all of it."""
     bottom = page.evaluate(
@@ -159,20 +127,17 @@ def _screenshot(page: Page, path: Path) -> None:
         page.screenshot(path=path, full_page=True, clip=clip)
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"Chromium is not installed at {CHROMIUM}: run scripts/install-browser.sh (as root)",
-)
+@requires_chromium
 def test_docs_authorises_with_an_api_key_and_lists_calendars(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     screenshot = tmp_path / "docs-get-calendars.png"
     blocked: list[str] = []
     with fake_google_server() as (_, token_url, api_url):
-        env = _calbot_env(
+        env = calbot_env(
             data_dir, google_oauth_token_url=token_url, google_calendar_api_url=api_url
         )
-        key = _create_api_key(env)
+        key = create_api_key(env, "browser")
         settings = Settings(
             _env_file=None,
             data_dir=data_dir,
@@ -190,16 +155,11 @@ def test_docs_authorises_with_an_api_key_and_lists_calendars(tmp_path: Path) -> 
             assert connected.status_code == 201, connected.text
 
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=str(CHROMIUM),
-                    headless=True,
-                    args=CHROMIUM_ARGS,
-                    timeout=30_000,
-                )
+                browser = launch_chromium(playwright, LOOPBACK_ONLY_RESOLVER)
                 try:
                     context = browser.new_context(viewport={"width": 1280, "height": 900})
                     context.set_default_timeout(STEP_TIMEOUT_MS)
-                    context.route("**/*", _only_origin(base_url, blocked))
+                    context.route("**/*", only_origins(base_url, blocked=blocked))
                     page = context.new_page()
                     try:
                         sent = _authorize_list_calendars(page, base_url, key)

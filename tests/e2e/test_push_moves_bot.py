@@ -1,7 +1,7 @@
 """End to end on loopback, real clock: Google's push notification moves a moved meeting's bot.
 
-A fake Google (tests.fake_google.FakeGoogle over HTTP) and a fake Create Bot API come from the
-helpers of tests/e2e/test_launch_on_time.py; calbot runs as `calbot serve` in a subprocess with
+A fake Google (tests.fake_google.FakeGoogle over HTTP) and a fake Create Bot API come from
+tests/e2e/servers.py; calbot runs as `calbot serve` in a subprocess with
 PUBLIC_BASE_URL pointing at its own loopback port, so it opens a real push channel. The test then
 plays Google's sending side: it POSTs notifications exactly as Google does (headers only, empty
 body) to the address calbot registered, and watches the bot follow the meeting.
@@ -9,13 +9,8 @@ body) to the address calbot registered, and watches the bot follow the meeting.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -25,18 +20,18 @@ from urllib.parse import quote
 
 import httpx
 
-from app.config import Settings
 from tests.conftest import GOOD_CREDENTIALS, meeting
-from tests.e2e.test_launch_on_time import (
+from tests.e2e.servers import (
     LOOPBACK,
     PRIMARY,
-    PROXY_VARIABLES,
-    REPO,
-    _free_port,
-    _iso,
-    _poll,
+    calbot_env,
+    calbot_serving,
+    create_api_key,
     fake_bot_api,
     fake_google_server,
+    free_port,
+    iso,
+    poll,
 )
 from tests.fake_google import FakeGoogle
 
@@ -50,8 +45,6 @@ MAX_INCREMENTAL_LISTS_PER_BURST = 3
 EXISTS_NUMBER = 4821
 FRESH_NUMBERS = (4907, 5013, 5190, 5211, 5388, 5402, 5619, 5770, 5804, 6031)
 GOOGLE_USER_AGENT = "APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)"
-_console_script = Path(sys.executable).with_name("calbot")
-CALBOT = [str(_console_script)] if _console_script.exists() else [sys.executable, "-m", "app.cli"]
 
 
 @dataclass(frozen=True)
@@ -82,62 +75,6 @@ class GoogleSender:
         )
 
 
-def _calbot_env(data_dir: Path, **settings: str) -> dict[str, str]:
-    """The test's environment without proxies or calbot settings of its own, plus `settings`."""
-    dropped = PROXY_VARIABLES | {name.upper() for name in Settings.model_fields}
-    inherited = {k: v for k, v in os.environ.items() if k.upper() not in dropped}
-    named = {name.upper(): value for name, value in settings.items()}
-    return {**inherited, "PYTHONPATH": str(REPO), "DATA_DIR": str(data_dir), **named}
-
-
-def _create_api_key(env: dict[str, str]) -> dict[str, str]:
-    created = subprocess.run(
-        [*CALBOT, "api-key", "create", "--name", "e2e"],
-        env=env,
-        cwd=env["DATA_DIR"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr
-    return {"Authorization": f"Token {created.stdout.strip()}"}
-
-
-@contextmanager
-def calbot_serving_on(port: int, env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """`calbot serve` on a port chosen beforehand (PUBLIC_BASE_URL must name it); terminated,
-    then killed if need be, on exit."""
-    base_url = f"http://{LOOPBACK}:{port}"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*CALBOT, "serve", "--host", LOOPBACK, "--port", str(port)],
-            env=env,
-            cwd=env["DATA_DIR"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-
-            def healthy() -> bool | None:
-                assert process.poll() is None, log_path.read_text(errors="replace")
-                try:
-                    answer = httpx.get(f"{base_url}/healthz", timeout=1, trust_env=False)
-                except httpx.TransportError:
-                    return None
-                return answer.status_code == 200 or None
-
-            assert _poll(healthy, timeout=15), "calbot did not start:\n" + log_path.read_text()
-            yield base_url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-
 def _incremental_lists(google: FakeGoogle) -> int:
     """events.list requests calbot made with a syncToken (incremental syncs)."""
     return sum("syncToken" in r.url.params for r in google.api_requests("/events"))
@@ -145,7 +82,7 @@ def _incremental_lists(google: FakeGoogle) -> int:
 
 def _settled_incremental_lists(google: FakeGoogle, before: int) -> int:
     """Incremental lists since `before`, once at least one came and none came for 0.5 s."""
-    _poll(lambda: _incremental_lists(google) > before or None, timeout=3)
+    poll(lambda: _incremental_lists(google) > before or None, timeout=3)
     seen, quiet_since = _incremental_lists(google), time.monotonic()
     deadline = quiet_since + 5
     while time.monotonic() - quiet_since < 0.5 and time.monotonic() < deadline:
@@ -161,26 +98,26 @@ def test_a_push_notification_moves_the_bot_of_a_moved_meeting_within_two_seconds
 ) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    port = _free_port()
+    port = free_port()
     with fake_bot_api() as (bot_api, bot_api_url), fake_google_server() as (google, token, api):
         # The helper's calendar is in Europe/Berlin; this test wants a UTC one (no request has
         # reached the fake yet, so replacing it is safe).
         google.add_calendar(PRIMARY, summary="Me", primary=True, tz="UTC")
-        env = _calbot_env(
+        env = calbot_env(
             data_dir,
             google_oauth_token_url=token,
             google_calendar_api_url=api,
             bot_api_url=bot_api_url,
             public_base_url=f"http://{LOOPBACK}:{port}",
         )
-        auth = _create_api_key(env)
+        auth = {"Authorization": f"Token {create_api_key(env)}"}
         log_path = tmp_path / "calbot.log"
 
         def log_text() -> str:
             return log_path.read_text(errors="replace")
 
         with (
-            calbot_serving_on(port, env, log_path) as base_url,
+            calbot_serving(env, log_path, port) as base_url,
             httpx.Client(
                 base_url=f"{base_url}/api/v1/calendar", headers=auth, timeout=5, trust_env=False
             ) as http,
@@ -191,7 +128,7 @@ def test_a_push_notification_moves_the_bot_of_a_moved_meeting_within_two_seconds
             start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
             google.put_event(
                 PRIMARY,
-                meeting(GOOGLE_EVENT_ID, _iso(start), _iso(start + timedelta(minutes=30))),
+                meeting(GOOGLE_EVENT_ID, iso(start), iso(start + timedelta(minutes=30))),
             )
 
             connected = http.post("/create_calendar", json=GOOD_CREDENTIALS)
@@ -223,7 +160,7 @@ def test_a_push_notification_moves_the_bot_of_a_moved_meeting_within_two_seconds
             google.put_event(
                 PRIMARY,
                 meeting(
-                    GOOGLE_EVENT_ID, _iso(moved_start), _iso(moved_start + timedelta(minutes=30))
+                    GOOGLE_EVENT_ID, iso(moved_start), iso(moved_start + timedelta(minutes=30))
                 ),
             )
 
@@ -247,7 +184,7 @@ def test_a_push_notification_moves_the_bot_of_a_moved_meeting_within_two_seconds
                 return shown if join_at == moved_start - JOIN_LEAD else None
 
             # Polled longer than the budget so that a late move is reported with its latency.
-            shown = _poll(moved, timeout=MOVE_BUDGET_SECONDS + 3)
+            shown = poll(moved, timeout=MOVE_BUDGET_SECONDS + 3)
             latency = time.monotonic() - sent_at
             assert shown is not None, "the bot never followed the moved meeting:\n" + log_text()
             assert latency <= MOVE_BUDGET_SECONDS, f"bot moved {latency:.3f} s after the push"
