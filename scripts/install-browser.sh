@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian's headless Chromium and ChromeDriver for the browser test (tests/e2e/test_docs_in_browser.py).
+# Debian's headless Chromium and ChromeDriver for the browser tests (tests/e2e/test_*_in_browser.py).
 #
 # Idempotent: does nothing when /usr/bin/chromium and /usr/bin/chromedriver are already there.
 # Otherwise installs the Debian packages `chromium` and `chromium-driver` with apt-get (as root, or
