@@ -69,6 +69,7 @@ _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {
     "asctime",
     "request_id",
     "account_id",
+    "color_message",  # uvicorn's terminal-coloured copy of the message
 }
 _base_record_factory = logging.getLogRecordFactory()
 
