@@ -12,12 +12,13 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from app.adapters.ports import (
     Clock,
+    EventsPage,
     EventsPageWrite,
     GoogleCalendar,
     SecretBox,
@@ -55,6 +56,23 @@ class SyncOutcome:
     upserted: list[Event] = field(default_factory=list)
     cancelled_google_ids: list[str] = field(default_factory=list)
     changed_series: set[str] = field(default_factory=set)
+
+
+async def prefetched(pages: AsyncIterator[EventsPage]) -> AsyncIterator[EventsPage]:
+    """The same pages, with the next one already being fetched while the caller stores this
+    one: Google's latency and calbot's work overlap instead of adding up."""
+    upcoming: asyncio.Future[EventsPage | None] = asyncio.ensure_future(anext(pages, None))
+    try:
+        while (page := await upcoming) is not None:
+            upcoming = asyncio.ensure_future(anext(pages, None))
+            yield page
+    finally:
+        if not upcoming.done():
+            upcoming.cancel()
+        # Collect the prefetch's outcome (a page never used, or its error) so nothing leaks.
+        await asyncio.wait([upcoming])
+        if not upcoming.cancelled():
+            upcoming.exception()
 
 
 class SyncService:
@@ -164,7 +182,7 @@ class SyncService:
             sync_token=sync_token,
             time_min=keep_after if full_sync else None,
         )
-        async for page in pages:
+        async for page in prefetched(pages):
             mapped = map_items(
                 account_id,
                 calendar_id,
