@@ -17,6 +17,7 @@ import threading
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -25,6 +26,13 @@ from aiobotocore.session import AioSession
 from moto.server import ThreadedMotoServer
 
 from app.adapters.aws.dynamodb import dynamodb_client_config
+from app.adapters.aws.eventbridge import (
+    EventBridgeBotScheduler,
+    ensure_launch_queue,
+    ensure_schedule_group,
+    launch_queue_dead_letter_arn,
+)
+from tests.fakes import FakeClock
 
 REGION = "us-east-1"
 
@@ -123,3 +131,55 @@ async def dynamodb_client(aws_endpoint: str) -> AsyncIterator[Any]:
     """A DynamoDB client, entered once, configured as the app configures its own."""
     async with open_aws_client("dynamodb", aws_endpoint, config=dynamodb_client_config()) as client:
         yield client
+
+
+# -- EventBridge Scheduler and the launch queue ----------------------------------------------
+
+SCHEDULE_GROUP = "calbot"
+LAUNCH_QUEUE = "calbot-launch"
+SCHEDULER_ROLE_ARN = "arn:aws:iam::123456789012:role/calbot-scheduler"
+
+
+@pytest.fixture
+async def scheduler_client(aws_client: AwsClientFactory) -> AsyncIterator[Any]:
+    async with aws_client("scheduler") as client:
+        yield client
+
+
+@pytest.fixture
+async def sqs(aws_client: AwsClientFactory) -> AsyncIterator[Any]:
+    async with aws_client("sqs") as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class LaunchQueue:
+    url: str
+    arn: str
+    dead_letter_arn: str
+
+
+@pytest.fixture
+async def queue(scheduler_client: Any, sqs: Any) -> LaunchQueue:
+    """The schedule group and the launch queue with its dead-letter queue, as bootstrap makes."""
+    await ensure_schedule_group(scheduler_client, SCHEDULE_GROUP)
+    url, arn = await ensure_launch_queue(sqs, LAUNCH_QUEUE)
+    dead_letter_arn = await launch_queue_dead_letter_arn(sqs, url)
+    assert dead_letter_arn is not None
+    return LaunchQueue(url, arn, dead_letter_arn)
+
+
+@pytest.fixture
+def scheduler(
+    scheduler_client: Any, sqs: Any, clock: FakeClock, queue: LaunchQueue
+) -> EventBridgeBotScheduler:
+    return EventBridgeBotScheduler(
+        scheduler_client,
+        sqs,
+        clock,
+        group=SCHEDULE_GROUP,
+        target_arn=queue.arn,
+        role_arn=SCHEDULER_ROLE_ARN,
+        dead_letter_arn=queue.dead_letter_arn,
+        queue_url=queue.url,
+    )

@@ -7,8 +7,6 @@ back, and the SQS messages sent for bots too close for a schedule.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -30,12 +28,11 @@ from app.adapters.aws.eventbridge import (
 )
 from app.domain import BotSource, BotStatus, Platform, ScheduledBot
 from tests import aws
-from tests.aws import AwsClientFactory
 from tests.fakes import FakeClock
 
-GROUP = "calbot"
-QUEUE = "calbot-launch"
-ROLE_ARN = "arn:aws:iam::123456789012:role/calbot-scheduler"
+GROUP = aws.SCHEDULE_GROUP
+QUEUE = aws.LAUNCH_QUEUE
+ROLE_ARN = aws.SCHEDULER_ROLE_ARN
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
@@ -46,58 +43,13 @@ aws_env = aws.aws_env
 moto_reset = aws.moto_reset
 aws_endpoint = aws.aws_endpoint
 aws_client = aws.aws_client
-
-
-@pytest.fixture
-async def scheduler_client(aws_client: AwsClientFactory) -> AsyncIterator[Any]:
-    async with aws_client("scheduler") as client:
-        yield client
-
-
-@pytest.fixture
-async def sqs(aws_client: AwsClientFactory) -> AsyncIterator[Any]:
-    async with aws_client("sqs") as client:
-        yield client
+scheduler_client = aws.scheduler_client
+sqs = aws.sqs
+queue = aws.queue
+scheduler = aws.scheduler
 
 
 # -- fixtures and helpers --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LaunchQueue:
-    url: str
-    arn: str
-    dead_letter_arn: str
-
-
-@pytest.fixture
-async def queue(scheduler_client: Any, sqs: Any) -> LaunchQueue:
-    await ensure_schedule_group(scheduler_client, GROUP)
-    url, arn = await ensure_launch_queue(sqs, QUEUE)
-    dead_letter_arn = await launch_queue_dead_letter_arn(sqs, url)
-    assert dead_letter_arn is not None
-    return LaunchQueue(url, arn, dead_letter_arn)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOW)
-
-
-@pytest.fixture
-def scheduler(
-    scheduler_client: Any, sqs: Any, clock: FakeClock, queue: LaunchQueue
-) -> EventBridgeBotScheduler:
-    return EventBridgeBotScheduler(
-        scheduler_client,
-        sqs,
-        clock,
-        group=GROUP,
-        target_arn=queue.arn,
-        role_arn=ROLE_ARN,
-        dead_letter_arn=queue.dead_letter_arn,
-        queue_url=queue.url,
-    )
 
 
 def new_bot(join_at: datetime, bot_id: str = "bot_0123456789abcdef01234567") -> ScheduledBot:

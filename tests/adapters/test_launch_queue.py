@@ -22,10 +22,7 @@ import respx
 
 from app.adapters.aws.eventbridge import (
     EventBridgeBotScheduler,
-    ensure_launch_queue,
-    ensure_schedule_group,
     launch_payload,
-    launch_queue_dead_letter_arn,
     schedule_name,
 )
 from app.adapters.aws.launch_queue import LaunchQueueConsumer, parse_launch_request
@@ -36,12 +33,11 @@ from app.adapters.sqlite.store import SqliteStore
 from app.domain import BotSource, BotStatus, Platform, ScheduledBot
 from app.services.launcher import STALE_LAUNCH_AFTER, Launcher
 from tests import aws
-from tests.aws import AwsClientFactory
 from tests.fakes import FakeClock
 
-GROUP = "calbot"
-QUEUE = "calbot-launch"
-ROLE_ARN = "arn:aws:iam::123456789012:role/calbot-scheduler"
+GROUP = aws.SCHEDULE_GROUP
+QUEUE = aws.LAUNCH_QUEUE
+ROLE_ARN = aws.SCHEDULER_ROLE_ARN
 BOT_API_URL = "https://bots.fake-meetstream.test/api/v1/bots/create_bot"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ACCOUNT = "acc_0123456789abcdef"
@@ -54,18 +50,10 @@ aws_env = aws.aws_env
 moto_reset = aws.moto_reset
 aws_endpoint = aws.aws_endpoint
 aws_client = aws.aws_client
-
-
-@pytest.fixture
-async def scheduler_client(aws_client: AwsClientFactory) -> AsyncIterator[Any]:
-    async with aws_client("scheduler") as client:
-        yield client
-
-
-@pytest.fixture
-async def sqs(aws_client: AwsClientFactory) -> AsyncIterator[Any]:
-    async with aws_client("sqs") as client:
-        yield client
+scheduler_client = aws.scheduler_client
+sqs = aws.sqs
+queue = aws.queue
+scheduler = aws.scheduler
 
 
 # -- the store: one line to switch -----------------------------------------------------------
@@ -83,47 +71,11 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def store(sqlite_store: Store) -> Store:
-    return sqlite_store  # the DynamoDB store goes here when it lands
+    # The same consumer on DynamoDB, end to end, is in tests/api/test_aws_mode.py.
+    return sqlite_store
 
 
 # -- the rest of the world -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LaunchQueue:
-    url: str
-    arn: str
-    dead_letter_arn: str
-
-
-@pytest.fixture
-async def queue(scheduler_client: Any, sqs: Any) -> LaunchQueue:
-    await ensure_schedule_group(scheduler_client, GROUP)
-    url, arn = await ensure_launch_queue(sqs, QUEUE)
-    dead_letter_arn = await launch_queue_dead_letter_arn(sqs, url)
-    assert dead_letter_arn is not None
-    return LaunchQueue(url, arn, dead_letter_arn)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOW)
-
-
-@pytest.fixture
-def scheduler(
-    scheduler_client: Any, sqs: Any, clock: FakeClock, queue: LaunchQueue
-) -> EventBridgeBotScheduler:
-    return EventBridgeBotScheduler(
-        scheduler_client,
-        sqs,
-        clock,
-        group=GROUP,
-        target_arn=queue.arn,
-        role_arn=ROLE_ARN,
-        dead_letter_arn=queue.dead_letter_arn,
-        queue_url=queue.url,
-    )
 
 
 @dataclass
