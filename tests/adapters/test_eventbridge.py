@@ -28,6 +28,7 @@ from app.adapters.aws.eventbridge import (
 )
 from app.domain import BotSource, BotStatus, Platform, ScheduledBot
 from tests import aws
+from tests.aws import LaunchQueue
 from tests.fakes import FakeClock
 
 GROUP = aws.SCHEDULE_GROUP

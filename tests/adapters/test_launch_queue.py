@@ -33,6 +33,7 @@ from app.adapters.sqlite.store import SqliteStore
 from app.domain import BotSource, BotStatus, Platform, ScheduledBot
 from app.services.launcher import STALE_LAUNCH_AFTER, Launcher
 from tests import aws
+from tests.aws import LaunchQueue
 from tests.fakes import FakeClock
 
 GROUP = aws.SCHEDULE_GROUP
