@@ -3,9 +3,9 @@
     CalbotError
     ├── NotAuthenticated (401)
     ├── NotFound (404)
-    │   ├── NoCalendarConnected, CalendarNotFound, EventNotFound, BotNotFound
+    │   ├── NoCalendarConnected, CalendarNotFound, EventNotFound, BotNotFound, UnknownChannel
     ├── Unprocessable (422)
-    │   ├── NoMeetingLink, NotRecurring, NoOccurrenceOnDate, InvalidBotUpdate
+    │   ├── NoMeetingLink, NotRecurring, NoOccurrenceOnDate, InvalidCursor, InvalidBotUpdate
     ├── Conflict (409)
     │   ├── EventCancelled, OccurrenceEnded, NoFurtherOccurrence, BotNotPending
     │   └── CredentialsRevoked        the user withdrew calbot's access: reconnect
@@ -58,6 +58,11 @@ class EventNotFound(NotFound):
     detail = "Event not found."
 
 
+class UnknownChannel(NotFound):
+    code = "unknown_channel"
+    detail = "Unknown channel."
+
+
 class BotNotFound(NotFound):
     code = "bot_not_found"
     detail = "Scheduled bot not found."
@@ -81,6 +86,11 @@ class NotRecurring(Unprocessable):
 class NoOccurrenceOnDate(Unprocessable):
     code = "no_occurrence_on_date"
     detail = "The series has no occurrence on that date."
+
+
+class InvalidCursor(Unprocessable):
+    code = "invalid_cursor"
+    detail = "This cursor is not valid for this list; start again without it."
 
 
 class InvalidBotUpdate(Unprocessable):
@@ -118,6 +128,10 @@ class CredentialsRevoked(Conflict):
         "Google no longer accepts the stored refresh token (access revoked or expired). "
         "Reconnect with POST /api/v1/calendar/create_calendar and a new refresh token."
     )
+
+    def __init__(self, detail: str | None = None, *, google_reason: str | None = None) -> None:
+        super().__init__(detail)
+        self.google_reason = google_reason
 
 
 class InvalidGoogleCredentials(CalbotError):

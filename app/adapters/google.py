@@ -442,7 +442,8 @@ def _token_failure(response: httpx.Response, secrets: Iterable[str]) -> CalbotEr
     logger.warning("Google's token endpoint refused a refresh: %s %s", response.status_code, error)
     if error == "invalid_grant":  # revoked, unused 6 months, Testing app 7-day expiry... [OAUTH]
         return CredentialsRevoked(
-            f"{CredentialsRevoked.detail} Google said: {error}: {description}"
+            f"{CredentialsRevoked.detail} Google said: {error}: {description}",
+            google_reason=f"{error}: {description}",
         )
     return InvalidGoogleCredentials(f"Google rejected the credentials: {error}: {description}")
 

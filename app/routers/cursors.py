@@ -7,13 +7,8 @@ import binascii
 
 import orjson
 
-from app.errors import Unprocessable
+from app.errors import InvalidCursor
 from app.services.paging import SortKey
-
-
-class InvalidCursor(Unprocessable):
-    code = "invalid_cursor"
-    detail = "This cursor is not valid for this list; start again without it."
 
 
 def encode_cursor(kind: str, after: SortKey | None) -> str | None:

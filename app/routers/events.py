@@ -16,12 +16,13 @@ from app.errors import (
     CredentialsRevoked,
     GoogleRateLimited,
     GoogleUnavailable,
+    InvalidCursor,
     NoCalendarConnected,
     StorageUnavailable,
     Unprocessable,
     UpstreamRejected,
 )
-from app.routers.cursors import InvalidCursor, decode_cursor, encode_cursor
+from app.routers.cursors import decode_cursor, encode_cursor
 from app.routers.responses import error_responses
 from app.schemas import EventList
 from app.services.event_mapping import zone

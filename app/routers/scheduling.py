@@ -14,6 +14,7 @@ from app.errors import (
     EventCancelled,
     EventNotFound,
     InvalidBotUpdate,
+    InvalidCursor,
     NoCalendarConnected,
     NoFurtherOccurrence,
     NoMeetingLink,
@@ -23,7 +24,7 @@ from app.errors import (
     StorageUnavailable,
     Unprocessable,
 )
-from app.routers.cursors import InvalidCursor, decode_cursor, encode_cursor
+from app.routers.cursors import decode_cursor, encode_cursor
 from app.routers.responses import error_responses
 from app.schemas import (
     AutoRescheduleRequest,

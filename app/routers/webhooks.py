@@ -7,14 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response, status
 
 from app.deps import ContainerDep
-from app.errors import NotFound
+from app.errors import UnknownChannel
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["Google push notifications"])
-
-
-class UnknownChannel(NotFound):
-    code = "unknown_channel"
-    detail = "Unknown channel."
 
 
 @router.post(

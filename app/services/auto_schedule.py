@@ -17,7 +17,6 @@ from app.adapters.ports import BotScheduler, Clock, Store
 from app.domain import (
     AutoScheduleSettings,
     BotSource,
-    BotStatus,
     Event,
     MeetingLink,
     Occurrence,
@@ -28,7 +27,7 @@ from app.domain import (
 from app.observability import BOTS_SCHEDULED
 from app.services.event_mapping import series_spec
 from app.services.recurrence import occurrences_between
-from app.services.scheduling import check_bot_config, new_bot_id
+from app.services.scheduling import Target, check_bot_config, new_bot
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +97,18 @@ class AutoScheduleService:
         bots: list[ScheduledBot] = []
         for event in candidates:
             for occurrence, key, link in self._occurrences(event, overrides, now, window_end):
-                bots.append(self._bot(account_id, event, occurrence, key, link, settings, now))
+                target = Target(occurrence, key, link)
+                bots.append(
+                    new_bot(
+                        account_id,
+                        event,
+                        target,
+                        settings.default_bot_config,
+                        source=BotSource.AUTO_SCHEDULE,
+                        now=now,
+                        join_lead=self._join_lead,
+                    )
+                )
         created = await self._store.insert_bots_unless_exist(bots)
         await self._store.save_auto_schedule(
             account_id,
@@ -154,32 +164,3 @@ class AutoScheduleService:
             for occurrence in found
             if occurrence.start < window_end and occurrence.end > now
         ]
-
-    def _bot(
-        self,
-        account_id: str,
-        event: Event,
-        occurrence: Occurrence,
-        key: str,
-        link: MeetingLink,
-        settings: AutoScheduleSettings,
-        now: datetime,
-    ) -> ScheduledBot:
-        return ScheduledBot(
-            bot_id=new_bot_id(),
-            account_id=account_id,
-            event_id=event.event_id,
-            calendar_id=event.calendar_id,
-            google_event_id=event.google_event_id,
-            occurrence_key=key,
-            occurrence_start=occurrence.start,
-            occurrence_end=occurrence.end,
-            join_at=max(occurrence.start - self._join_lead, now),
-            meeting_link=link.url,
-            meeting_platform=link.platform,
-            bot_config=settings.default_bot_config,
-            source=BotSource.AUTO_SCHEDULE,
-            status=BotStatus.SCHEDULED,
-            created_at=now,
-            updated_at=now,
-        )

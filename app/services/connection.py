@@ -63,7 +63,7 @@ class ConnectionService:
         try:
             token = await self._google.refresh_access_token(credentials)
         except CredentialsRevoked as error:
-            said = error.detail.partition("Google said: ")[2] or "invalid_grant"
+            said = error.google_reason or "invalid_grant"
             raise InvalidGoogleCredentials(
                 f"Google rejected the refresh token ({said}). It is expired, revoked or was "
                 "issued to another OAuth client: run the consent flow again for a new one."

@@ -86,6 +86,42 @@ class Target:
     meeting_link: MeetingLink
 
 
+def new_bot(
+    account_id: str,
+    event: Event,
+    target: Target,
+    bot_config: dict[str, Any],
+    *,
+    source: BotSource,
+    now: datetime,
+    join_lead: timedelta,
+    bot_name: str | None = None,
+    custom_attributes: dict[str, Any] | None = None,
+) -> ScheduledBot:
+    """A scheduled bot for one occurrence; a meeting already under way is joined at once."""
+    occurrence = target.occurrence
+    return ScheduledBot(
+        bot_id=new_bot_id(),
+        account_id=account_id,
+        event_id=event.event_id,
+        calendar_id=event.calendar_id,
+        google_event_id=event.google_event_id,
+        occurrence_key=target.occurrence_key,
+        occurrence_start=occurrence.start,
+        occurrence_end=occurrence.end,
+        join_at=max(occurrence.start - join_lead, now),
+        meeting_link=target.meeting_link.url,
+        meeting_platform=target.meeting_link.platform,
+        bot_config=bot_config,
+        source=source,
+        status=BotStatus.SCHEDULED,
+        created_at=now,
+        updated_at=now,
+        bot_name=bot_name,
+        custom_attributes=custom_attributes,
+    )
+
+
 class SchedulingService:
     def __init__(
         self, store: Store, scheduler: BotScheduler, clock: Clock, *, join_lead: timedelta
@@ -331,13 +367,14 @@ class SchedulingService:
         link = self._link_for(event, overrides, occurrence)
         if link is None:
             return False
-        bot = self._new_bot(
+        bot = new_bot(
             account_id,
             event,
             Target(occurrence, occurrence_key_for(occurrence.original_start), link),
             schedule.bot_config,
             source=BotSource.RECURRENCE,
             now=now,
+            join_lead=self._join_lead,
             bot_name=schedule.bot_name,
             custom_attributes=schedule.custom_attributes,
         )
@@ -433,41 +470,6 @@ class SchedulingService:
                 return override.meeting_link
         return event.meeting_link
 
-    def _new_bot(
-        self,
-        account_id: str,
-        event: Event,
-        target: Target,
-        bot_config: dict[str, Any],
-        *,
-        source: BotSource,
-        now: datetime,
-        bot_name: str | None = None,
-        custom_attributes: dict[str, Any] | None = None,
-    ) -> ScheduledBot:
-        occurrence = target.occurrence
-        return ScheduledBot(
-            bot_id=new_bot_id(),
-            account_id=account_id,
-            event_id=event.event_id,
-            calendar_id=event.calendar_id,
-            google_event_id=event.google_event_id,
-            occurrence_key=target.occurrence_key,
-            occurrence_start=occurrence.start,
-            occurrence_end=occurrence.end,
-            # A meeting already under way is joined at once.
-            join_at=max(occurrence.start - self._join_lead, now),
-            meeting_link=target.meeting_link.url,
-            meeting_platform=target.meeting_link.platform,
-            bot_config=bot_config,
-            source=source,
-            status=BotStatus.SCHEDULED,
-            created_at=now,
-            updated_at=now,
-            bot_name=bot_name,
-            custom_attributes=custom_attributes,
-        )
-
     async def _put_bot(
         self,
         account_id: str,
@@ -480,13 +482,14 @@ class SchedulingService:
         bot_name: str | None = None,
         custom_attributes: dict[str, Any] | None = None,
     ) -> tuple[ScheduledBot, bool]:
-        bot = self._new_bot(
+        bot = new_bot(
             account_id,
             event,
             target,
             bot_config,
             source=source,
             now=now,
+            join_lead=self._join_lead,
             bot_name=bot_name,
             custom_attributes=custom_attributes,
         )
