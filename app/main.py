@@ -361,7 +361,7 @@ async def open_container(
             ttl_seconds=settings.watch_channel_ttl_seconds,
         )
         stack.push_async_callback(push.coalescer.drain)
-        connections = ConnectionService(store, secrets, google, clock, push)
+        connections = ConnectionService(store, secrets, google, clock, push, bot_scheduler)
         client_secret = settings.google_client_secret
         consent_flow = ConsentService(
             GoogleOAuthCodeExchanger(google_http, clock, token_url=settings.google_oauth_token_url),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from app.adapters.ports import Clock, GoogleCalendar, SecretBox, Store
-from app.domain import Calendar, Connection, ConnectionStatus, GoogleCredentials
+from app.adapters.ports import BotScheduler, Clock, GoogleCalendar, SecretBox, Store
+from app.domain import BotStatus, Calendar, Connection, ConnectionStatus, GoogleCredentials
 from app.errors import (
     CalendarNotFound,
     CredentialsRevoked,
@@ -48,12 +48,14 @@ class ConnectionService:
         google: GoogleCalendar,
         clock: Clock,
         push: PushService,
+        bot_scheduler: BotScheduler,
     ) -> None:
         self._store = store
         self._secrets = secrets
         self._google = google
         self._clock = clock
         self._push = push
+        self._bot_scheduler = bot_scheduler
 
     async def connect(self, account_id: str, credentials: GoogleCredentials) -> ConnectedCalendars:
         """Check the credentials with Google, list the calendars, then store everything.
@@ -127,6 +129,9 @@ class ConnectionService:
             raise NoCalendarConnected()
         credentials = await self._secrets.get(account_id)
         channels_stopped = await self._push.stop_channels(account_id, credentials)
+        pending = await self._store.list_bots(account_id, status=BotStatus.SCHEDULED)
         bots_cancelled = await self._store.delete_connection(account_id, self._clock.now())
+        for bot in pending:  # e.g. their EventBridge schedules go too
+            await self._bot_scheduler.bot_cancelled(bot)
         await self._secrets.delete(account_id)
         return Disconnected(channels_stopped=channels_stopped, bots_cancelled=bots_cancelled)

@@ -88,7 +88,7 @@ async def test_bootstrap_is_idempotent(aws_settings: Settings) -> None:
     assert f"EVENTBRIDGE_SCHEDULE_GROUP={GROUP} (already there)" in again
 
 
-async def test_credentials_live_in_ssm_as_a_secure_string(
+async def test_credentials_live_in_ssm_and_disconnect_removes_them_and_schedules(
     aws_client_http: httpx.AsyncClient,
     aws_app: FastAPI,
     fake_google: FakeGoogle,
@@ -107,8 +107,17 @@ async def test_credentials_live_in_ssm_as_a_secure_string(
         assert GOOD_CLIENT_SECRET not in scanned
         assert GOOD_REFRESH_TOKEN not in scanned
 
+        event_id = (await aws_client_http.get("/api/v1/calendar/get_events", headers=auth)).json()[
+            "events"
+        ][0]["event_id"]
+        bot = await aws_client_http.post(
+            f"/api/v1/calendar/schedule/{event_id}", json={"bot_config": {}}, headers=auth
+        )
         disconnected = await aws_client_http.delete("/api/v1/calendar/disconnect", headers=auth)
-        assert disconnected.status_code == 200
+        assert disconnected.json()["bots_cancelled"] == 1
+        async with open_aws_client("scheduler", aws_settings.aws_endpoint_url or "") as scheduler:
+            with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
+                await scheduler.get_schedule(Name=bot.json()["bot_id"], GroupName=GROUP)
         with pytest.raises(ssm.exceptions.ParameterNotFound):
             await ssm.get_parameter(Name=f"/calbot/test/{account_id}")
 
