@@ -1,0 +1,45 @@
+"""The interfaces services are written against. Each docstring is the contract an adapter keeps.
+
+Services import this package and `app.domain` only; concrete adapters are chosen by the
+composition root. One module per outside thing: storage by aggregate (`accounts`, `events`,
+`bots`, `operations`, bundled in `stores`), Google, the Create Bot API, secrets, the bot
+scheduler, idempotency records and the clock.
+"""
+
+from app.adapters.ports.accounts import AccountStore, ConnectionStore, SealedSecretStore
+from app.adapters.ports.bot_api import BotApi
+from app.adapters.ports.bots import BotStore, SeriesScheduleStore
+from app.adapters.ports.clock import Clock
+from app.adapters.ports.events import EventRow, EventsPageWrite, EventStore, SeriesOverride
+from app.adapters.ports.google import EventsPage, GoogleCalendar, WatchChannel
+from app.adapters.ports.idempotency import IdempotencyRecord, IdempotencyStore
+from app.adapters.ports.operations import AutoScheduleStore, ChannelStore, LeaseStore
+from app.adapters.ports.scheduler import BotScheduler
+from app.adapters.ports.secrets import SecretBox
+from app.adapters.ports.stores import Store, Stores
+
+__all__ = [
+    "AccountStore",
+    "AutoScheduleStore",
+    "BotApi",
+    "BotScheduler",
+    "BotStore",
+    "ChannelStore",
+    "Clock",
+    "ConnectionStore",
+    "EventRow",
+    "EventStore",
+    "EventsPage",
+    "EventsPageWrite",
+    "GoogleCalendar",
+    "IdempotencyRecord",
+    "IdempotencyStore",
+    "LeaseStore",
+    "SealedSecretStore",
+    "SecretBox",
+    "SeriesOverride",
+    "SeriesScheduleStore",
+    "Store",
+    "Stores",
+    "WatchChannel",
+]

@@ -1,0 +1,86 @@
+"""Storage of accounts, API keys, the Google connection and sealed secrets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from app.domain import Account, ApiKey, Calendar, Connection, ConnectionStatus
+
+
+class AccountStore(Protocol):
+    """Accounts and their API keys."""
+
+    async def create_account(self, account: Account) -> None:
+        """Insert a new account."""
+        ...
+
+    async def get_account(self, account_id: str) -> Account | None:
+        """The account, or None."""
+        ...
+
+    async def add_api_key(self, key: ApiKey, key_hash: str) -> None:
+        """Store a key by the SHA-256 hex of its secret; the secret itself is never stored."""
+        ...
+
+    async def account_for_key_hash(self, key_hash: str) -> str | None:
+        """The account id of a live (not revoked) key with this hash, else None."""
+        ...
+
+    async def list_api_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+        ...
+
+    async def revoke_api_key(self, key_id: str, when: datetime) -> bool:
+        """Mark a key revoked; False when no live key has this id."""
+        ...
+
+
+class ConnectionStore(Protocol):
+    """The account's Google connection and its calendar list."""
+
+    async def save_connection(self, connection: Connection, calendars: list[Calendar]) -> bool:
+        """Create or replace the account's connection and calendar list; True if it replaced one.
+
+        Calendars no longer in the list lose their events, exceptions and sync state.
+        """
+        ...
+
+    async def get_connection(self, account_id: str) -> Connection | None:
+        """The account's connection, or None."""
+        ...
+
+    async def set_connection_status(self, account_id: str, status: ConnectionStatus) -> None:
+        """Mark the connection active or revoked."""
+        ...
+
+    async def list_calendars(self, account_id: str) -> list[Calendar]:
+        """The connected calendars, primary first."""
+        ...
+
+    async def delete_connection(self, account_id: str, when: datetime) -> int:
+        """Delete connection, calendars, events, exceptions and sync state; cancel pending bots.
+
+        Returns the number of bots cancelled. Auto-schedule settings are kept.
+        """
+        ...
+
+    async def connected_accounts(self) -> list[str]:
+        """Accounts with an active connection."""
+        ...
+
+
+class SealedSecretStore(Protocol):
+    """Sealed secrets: the local SecretBox keeps its ciphertexts here."""
+
+    async def put_sealed_secret(self, account_id: str, nonce: bytes, ciphertext: bytes) -> None:
+        """Store (or replace) the account's encrypted credentials."""
+        ...
+
+    async def get_sealed_secret(self, account_id: str) -> tuple[bytes, bytes] | None:
+        """The account's (nonce, ciphertext), or None."""
+        ...
+
+    async def delete_sealed_secret(self, account_id: str) -> None:
+        """Forget the account's encrypted credentials (no error when absent)."""
+        ...

@@ -1,0 +1,115 @@
+"""Storage of scheduled bots and of series schedules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from app.domain import BotStatus, ScheduledBot, SeriesSchedule
+
+
+class BotStore(Protocol):
+    """Scheduled bots, from scheduling to launch."""
+
+    async def insert_or_update_pending_bot(self, bot: ScheduledBot) -> tuple[ScheduledBot, bool]:
+        """Insert the bot unless one is pending for (account, event, occurrence_start).
+
+        Deduplication is a property of the store (a unique key), not a read-then-write. When a
+        pending bot exists its config, name and attributes are replaced by `bot`'s; returns the
+        stored bot and True if it was created.
+        """
+        ...
+
+    async def get_bot(self, account_id: str, bot_id: str) -> ScheduledBot | None:
+        """One bot of the account, or None."""
+        ...
+
+    async def list_bots(
+        self,
+        account_id: str,
+        *,
+        status: BotStatus | None = None,
+        event_id: str | None = None,
+    ) -> list[ScheduledBot]:
+        """The account's bots ordered by join_at."""
+        ...
+
+    async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
+        """Write the bot back only if its stored status is still `expected_status`."""
+        ...
+
+    async def cancel_pending_bots(
+        self, account_id: str, event_id: str, when: datetime
+    ) -> list[ScheduledBot]:
+        """Cancel every scheduled bot of an event; returns them."""
+        ...
+
+    async def due_bots(
+        self, before: datetime, limit: int, *, stale_launching_before: datetime
+    ) -> list[ScheduledBot]:
+        """Bots of every account to launch now, earliest first: scheduled ones with
+        join_at <= before, and launching ones whose claimer went quiet before the cutoff."""
+        ...
+
+    async def next_join_at(self) -> datetime | None:
+        """The earliest join_at among scheduled bots of every account."""
+        ...
+
+    async def touch_launching_bot(self, bot_id: str, when: datetime) -> None:
+        """Renew a launcher's claim on a bot it is still launching."""
+        ...
+
+    async def claim_bot(
+        self, bot_id: str, when: datetime, *, stale_launching_before: datetime
+    ) -> ScheduledBot | None:
+        """Atomically move a due bot (join_at <= when) to launching; None if it is not due
+        (any more) or another launcher holds it.
+
+        A bot already launching is taken over only if its claim is older than the cutoff
+        (its launcher died); the Create Bot call's Idempotency-Key keeps that safe.
+        """
+        ...
+
+    async def insert_bots_unless_exist(self, bots: list[ScheduledBot]) -> list[ScheduledBot]:
+        """Insert each bot unless its (account, event, occurrence) already has a bot in any
+        status; marks their events scheduled. Returns the bots actually inserted."""
+        ...
+
+
+class SeriesScheduleStore(Protocol):
+    """ "All future occurrences" schedules of recurring series."""
+
+    async def save_series_schedule(self, schedule: SeriesSchedule) -> None:
+        """Create or replace the series schedule of an event."""
+        ...
+
+    async def get_series_schedule(self, account_id: str, event_id: str) -> SeriesSchedule | None:
+        """The event's series schedule, active or not, or None."""
+        ...
+
+    async def set_series_schedule_active(
+        self, account_id: str, event_id: str, active: bool
+    ) -> None:
+        """Pause or resume a series schedule (no-op when there is none)."""
+        ...
+
+    async def due_series_schedules(self, now: datetime, limit: int) -> list[SeriesSchedule]:
+        """Active series schedules of every account whose current occurrence has ended."""
+        ...
+
+    async def next_series_check_at(self) -> datetime | None:
+        """When the next active series schedule falls due."""
+        ...
+
+    async def advance_series_schedule(
+        self,
+        account_id: str,
+        event_id: str,
+        *,
+        expected_last_original_start: datetime,
+        last_original_start: datetime,
+        next_check_at: datetime,
+        active: bool = True,
+    ) -> bool:
+        """Compare-and-set the series' progress; False if another process advanced it first."""
+        ...

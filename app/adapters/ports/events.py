@@ -1,0 +1,117 @@
+"""Storage of events, their exceptions and each calendar's sync state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from app.domain import Event, OccurrenceOverride, ScheduleStatus, SyncState
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesOverride:
+    """An exception of a recurring series, as a sync stores it."""
+
+    series_google_event_id: str
+    override: OccurrenceOverride
+
+
+@dataclass(slots=True)
+class EventsPageWrite:
+    """Everything one page of events.list changes, applied by the store in one transaction."""
+
+    calendar_id: str
+    upserts: list[Event]
+    overrides: list[SeriesOverride]
+    cancelled_google_ids: list[str]
+    full_sync: bool
+    generation: int
+    sync_token: str | None
+    synced_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """An event as listed, with the bot state the listing joins in."""
+
+    event: Event
+    bot_join_status: bool
+
+
+class EventStore(Protocol):
+    """Events, their exceptions and each calendar's sync state."""
+
+    async def get_sync_state(self, account_id: str, calendar_id: str) -> SyncState | None:
+        """The calendar's sync token and last sync time, or None before the first sync."""
+        ...
+
+    async def current_generation(self, account_id: str, calendar_id: str) -> int:
+        """The generation of the calendar's last full sync (0 before any)."""
+        ...
+
+    async def begin_full_sync(self, account_id: str, calendar_id: str) -> int:
+        """Forget the sync token and return a new generation number for a full sync."""
+        ...
+
+    async def apply_events_page(self, account_id: str, page: EventsPageWrite) -> None:
+        """Apply one page in one transaction.
+
+        Upserts keep calbot's own fields (`recurring_enabled`, `schedule_status`); exceptions
+        are stored by (series, original start); cancelled ids mark their event cancelled (a
+        recurring master's exceptions go with it). When `sync_token` is set the run is
+        complete: it is stored, and after a full sync everything of the calendar not seen in
+        this generation is deleted.
+        """
+        ...
+
+    async def get_event(self, account_id: str, event_id: str) -> Event | None:
+        """One event by calbot id, or None (also for another account's id)."""
+        ...
+
+    async def get_event_by_google_id(
+        self, account_id: str, calendar_id: str, google_event_id: str
+    ) -> Event | None:
+        """One event by Google id, or None."""
+        ...
+
+    async def list_events(self, account_id: str, calendar_id: str) -> list[EventRow]:
+        """The calendar's events ordered by start time (recurring series by their first start)."""
+        ...
+
+    async def list_overrides(
+        self, account_id: str, calendar_id: str, series_google_event_ids: list[str]
+    ) -> dict[str, list[OccurrenceOverride]]:
+        """Stored exceptions of the given series, keyed by series Google id."""
+        ...
+
+    async def set_next_occurrences(
+        self,
+        account_id: str,
+        values: list[tuple[str, datetime | None, datetime | None]],
+    ) -> None:
+        """Store (event_id, next occurrence start, its end) for recurring series."""
+        ...
+
+    async def list_series_needing_next_occurrence(
+        self, account_id: str, calendar_id: str, now: datetime
+    ) -> list[Event]:
+        """Recurring series whose stored next occurrence is unknown or already ended."""
+        ...
+
+    async def set_schedule_status(
+        self, account_id: str, event_id: str, status: ScheduleStatus
+    ) -> None:
+        """Record whether the event is scheduled, unscheduled or cancelled."""
+        ...
+
+    async def set_recurring_enabled(self, account_id: str, event_id: str, enabled: bool) -> None:
+        """Turn auto-rescheduling of a series on or off."""
+        ...
+
+    async def list_auto_schedule_candidates(
+        self, account_id: str, window_start: datetime, window_end: datetime
+    ) -> list[Event]:
+        """Events with a link, not cancelled or declined, that may have an occurrence
+        overlapping the window (one-offs by their times, series unless they are over)."""
+        ...

@@ -1,0 +1,63 @@
+"""Storage of auto-schedule settings, push channels and leases."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from app.domain import AutoScheduleSettings, Channel
+
+
+class AutoScheduleStore(Protocol):
+    """Each account's auto-schedule settings."""
+
+    async def get_auto_schedule(self, account_id: str) -> AutoScheduleSettings:
+        """The account's auto-schedule settings (disabled defaults when never set)."""
+        ...
+
+    async def save_auto_schedule(self, account_id: str, settings: AutoScheduleSettings) -> None:
+        """Store the account's auto-schedule settings."""
+        ...
+
+    async def accounts_with_auto_schedule(self) -> list[str]:
+        """Accounts with auto-scheduling on and an active connection."""
+        ...
+
+
+class ChannelStore(Protocol):
+    """Google push channels."""
+
+    async def save_channel(self, channel: Channel) -> None:
+        """Store a push channel."""
+        ...
+
+    async def get_channel(self, channel_id: str) -> Channel | None:
+        """A channel by its id, whatever the account (webhooks carry no API key)."""
+        ...
+
+    async def list_channels(self, account_id: str) -> list[Channel]:
+        """The account's channels."""
+        ...
+
+    async def channels_expiring_before(self, when: datetime) -> list[Channel]:
+        """Channels of every account that expire before `when`."""
+        ...
+
+    async def delete_channel(self, channel_id: str) -> None:
+        """Forget a channel."""
+        ...
+
+
+class LeaseStore(Protocol):
+    """Named leases, so that one replica runs each periodic pass."""
+
+    async def try_acquire_lease(
+        self, name: str, holder: str, now: datetime, until: datetime
+    ) -> bool:
+        """Take (or renew, when `holder` has it) the named lease until `until`; False when
+        another holder's lease has not expired by `now`."""
+        ...
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up if `holder` has it."""
+        ...
