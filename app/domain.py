@@ -270,3 +270,55 @@ class Channel:
     resource_id: str
     token_hash: str
     expiration: datetime
+
+
+# Which rows qualify: written once here, called by every storage backend (SQL may express the
+# same predicate in a WHERE clause for speed, naming the function; the store contract suite
+# holds every backend to it).
+
+
+def is_pending(status: BotStatus) -> bool:
+    """A bot that may still be launched: scheduled, or being launched right now.
+
+    Manual scheduling deduplicates against pending bots only (a cancelled bot does not stop
+    the user from scheduling the meeting again); auto-scheduling against a bot in any status
+    (a manual bot is never overridden, a bot the user cancelled never recreated).
+    """
+    return status in PENDING_BOT_STATUSES
+
+
+def auto_schedule_candidate(event: Event, window_start: datetime, window_end: datetime) -> bool:
+    """An event auto-scheduling should look at for the window: it has a meeting link, is not
+    cancelled nor declined, and a one-off overlaps the window or a series is not over (a
+    series whose stored next occurrence is null is over; a merely stale one still counts)."""
+    if event.meeting_link is None or event.status is EventStatus.CANCELLED:
+        return False
+    if event.self_declined or event.start_time >= window_end:
+        return False
+    if event.is_recurring:
+        return event.next_occurrence_start is not None
+    return event.end_time > window_start
+
+
+def series_needs_next_occurrence(event: Event, now: datetime) -> bool:
+    """A live series whose stored next occurrence has already ended by `now`."""
+    return (
+        event.is_recurring
+        and event.status is not EventStatus.CANCELLED
+        and event.next_occurrence_end is not None
+        and event.next_occurrence_end <= now
+    )
+
+
+def schedule_status_after_upsert(previous: ScheduleStatus | None) -> ScheduleStatus:
+    """calbot's status of an event Google sends again: kept, except that a meeting seen again
+    after it was cancelled is no longer cancelled (it becomes unscheduled)."""
+    if previous is None or previous is ScheduleStatus.CANCELLED:
+        return ScheduleStatus.UNSCHEDULED
+    return previous
+
+
+def dropped_by_full_sync(seen_in_generation: int, completed_generation: int) -> bool:
+    """After a complete full sync, whatever it did not return (an older generation) no longer
+    exists at Google, or left calbot's window, and is dropped."""
+    return seen_in_generation < completed_generation
