@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import time
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -416,9 +419,9 @@ CANONICAL_CASES = [
         link("https://zoom.us/w/91234567890?tk=Xy12&uuid=WN_abc", ZOOM),
         id="zoom-webinar",
     ),
-    pytest.param(
-        "https://zoom.us/s/1234567890", link("https://zoom.us/s/1234567890", ZOOM), id="zoom-start"
-    ),
+    # The host's start link: without `zak` it asks the host to sign in, with it it is the
+    # host's credential. Neither is something to send a bot to.
+    pytest.param("https://zoom.us/s/1234567890", None, id="zoom-host-start-link-rejected"),
     pytest.param(
         "https://app.zoom.us/wc/join/1234567890",
         link("https://app.zoom.us/wc/join/1234567890", ZOOM),
@@ -724,7 +727,464 @@ CANONICAL_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("url", "expected"), CANONICAL_CASES)
+# --- link shapes from other projects' detection suites -------------------------------------
+# Each group names the file the shape was seen in. The shapes (hosts, paths, parameters) are
+# facts about the platforms; the cases and the decisions are calbot's own.
+
+TEAMS_LAUNCHER_SUFFIX = (
+    "&deeplinkId=5044eb28-9d33-4309-bf23-3aa618a9e6b0&directDl=true&msLaunch=true"
+    "&enableMobilePage=true&suppressPrompt=true"
+)
+
+
+def teams_coords(**meeting: str) -> str:
+    """Teams' `light-meetings/launch` coords: unpadded base64 of the meeting's ids as JSON."""
+    return base64.b64encode(json.dumps(meeting).encode()).decode().rstrip("=")
+
+
+LIGHT_MEETING_COORDS = teams_coords(
+    conversationId="19:meeting_ZjE0YTM2NjEtNmU3Zi00ZGQ0@thread.v2",
+    tenantId="72f988bf-86f1-41af-91ab-2d7cd011db47",
+    organizerId="13a0b9d2-6c1f-4b5e-9d31-0f3ab2d1c4e5",
+    messageId="0",
+)
+
+WILD_URL_CASES = [
+    # attendee-labs/attendee bots/tests/test_meeting_url_utils.py (and bots/meeting_url_utils.py)
+    pytest.param(
+        "https://zoom.com/j/123456789",
+        link("https://zoom.com/j/123456789", ZOOM),
+        id="attendee-zoom-com",
+    ),
+    pytest.param(
+        "https://us02web.zoom.com/j/123456789",
+        link("https://us02web.zoom.com/j/123456789", ZOOM),
+        id="attendee-zoom-com-regional-subdomain",
+    ),
+    pytest.param(
+        "https://zoom.com/w/123456789?pwd=AbC9xYpQ2LmN7RkT5sVuH4ZbJe1DfG.1"
+        "&tk=ZkPqN8f2LrS4XyT6wVaE9mHuCdJg5QbA1sDoRtUvWxY.DQkAAAAATESTTOKEN",
+        link(
+            "https://zoom.com/w/123456789?pwd=AbC9xYpQ2LmN7RkT5sVuH4ZbJe1DfG.1"
+            "&tk=ZkPqN8f2LrS4XyT6wVaE9mHuCdJg5QbA1sDoRtUvWxY.DQkAAAAATESTTOKEN",
+            ZOOM,
+        ),
+        id="attendee-zoom-com-webinar-registrant-token-kept",
+    ),
+    pytest.param("https://zoom.com/j/test", None, id="attendee-zoom-com-non-numeric-id"),
+    pytest.param("https://zoom.us/j/test", None, id="attendee-zoom-non-numeric-id"),
+    pytest.param(
+        "https://teams.live.com/meet/9876543210?p=abc>",
+        link("https://teams.live.com/meet/9876543210?p=abc", TEAMS),
+        id="attendee-teams-live-trailing-caret",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/meet/9876543210?p=qHDqtvFSfIg1rT",
+        link("https://teams.microsoft.com/meet/9876543210?p=qHDqtvFSfIg1rT", TEAMS),
+        id="attendee-teams-enterprise-meet",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/dl/launcher/launcher.html?url=/_#/l/meetup-join/"
+        "19:meeting_NDQ3Y2Q1NDEtY2I5Ni00MzEy@thread.v2/0?context=%7b%22Tid%22%3a%22b00367e2"
+        "%22%2c%22Oid%22%3a%2266666666%22%7d&anon=true&type=meetup-join" + TEAMS_LAUNCHER_SUFFIX,
+        link(
+            "https://teams.microsoft.com/l/meetup-join/19:meeting_NDQ3Y2Q1NDEtY2I5Ni00MzEy"
+            "@thread.v2/0?context=%7b%22Tid%22%3a%22b00367e2%22%2c%22Oid%22%3a%2266666666%22%7d",
+            TEAMS,
+        ),
+        id="attendee-teams-launcher-raw-fragment",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/light-meetings/launch?agent=web&version=25072001100"
+        f"&coords={LIGHT_MEETING_COORDS}%3D&deeplinkId=0ac0a241&correlationId=11111111",
+        link(
+            "https://teams.microsoft.com/l/meetup-join/19%3Ameeting_ZjE0YTM2NjEtNmU3Zi00ZGQ0"
+            "%40thread.v2/0?context=%7B%22Tid%22%3A%2272f988bf-86f1-41af-91ab-2d7cd011db47%22"
+            "%2C%22Oid%22%3A%2213a0b9d2-6c1f-4b5e-9d31-0f3ab2d1c4e5%22%7D",
+            TEAMS,
+        ),
+        id="attendee-teams-light-meetings-coords",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/light-meetings/launch?coords="
+        + teams_coords(conversationId="19:meeting_X@thread.v2", tenantId="72f988bf"),
+        None,
+        id="attendee-teams-light-meetings-without-organizer",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/light-meetings/launch?coords="
+        + teams_coords(
+            conversationId="https://evil.example/", tenantId="72f988bf", organizerId="13a0b9d2"
+        ),
+        None,
+        id="teams-light-meetings-foreign-conversation-id",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/light-meetings/launch?coords=bm90IGpzb24",
+        None,
+        id="teams-light-meetings-coords-not-json",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/light-meetings/launch?coords=" + "W" * 4096,
+        None,
+        id="teams-light-meetings-coords-too-long",
+    ),
+    # Vexa-ai/vexa services/mcp/test_parse_meeting_url.py
+    pytest.param(
+        "https://meet.google.com/abc-defg-hij?authuser=0&hs=pCv",
+        link("https://meet.google.com/abc-defg-hij", MEET),
+        id="vexa-meet-authuser-hs-dropped",
+    ),
+    # Vexa accepts a bare Workspace nickname; calbot keeps to codes and /lookup/ links, since
+    # any one-segment path would also match Meet's own pages.
+    pytest.param("https://meet.google.com/our-team-standup", None, id="vexa-meet-bare-nickname"),
+    pytest.param(
+        "https://meet.google.com/lookup/c2dhdn5hqs?authuser=1",
+        link("https://meet.google.com/lookup/c2dhdn5hqs", MEET),
+        id="vexa-meet-lookup-query-dropped",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/v2/?meetingjoin=true#/meet/33749853217630"
+        "?p=em7xplMpIFquiFGvn8&anon=true&deeplinkId=c34d42b3",
+        link("https://teams.microsoft.com/meet/33749853217630?p=em7xplMpIFquiFGvn8", TEAMS),
+        id="vexa-teams-v2-deep-link-meet",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/v2/?meetingjoin=true#/meet/33749853217630",
+        link("https://teams.microsoft.com/meet/33749853217630", TEAMS),
+        id="vexa-teams-v2-deep-link-without-passcode",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/dl/launcher/launcher.html"
+        "?url=%2F_%23%2Fmeet%2F33122884984323%3Fp%3DJ3o61K6vtz0f8RqKru%26anon%3Dtrue"
+        "&type=meet" + TEAMS_LAUNCHER_SUFFIX,
+        link("https://teams.microsoft.com/meet/33122884984323?p=J3o61K6vtz0f8RqKru", TEAMS),
+        id="vexa-teams-launcher-encoded-meet",
+    ),
+    pytest.param(
+        "https://gov.teams.microsoft.us/meet/12345678901234",
+        link("https://gov.teams.microsoft.us/meet/12345678901234", TEAMS),
+        id="vexa-teams-gcc-meet",
+    ),
+    pytest.param(
+        "https://dod.teams.microsoft.us/meet/12345678901234",
+        link("https://dod.teams.microsoft.us/meet/12345678901234", TEAMS),
+        id="vexa-teams-dod-meet",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/l/meetup-join/"
+        "19%3Ameeting_MjM2NzczMmEtMmRiNi00MGNh%40thread.skype"
+        "/0?context=%7B%22Tid%22%3A%22d0880d3f-e6d1-4a41-9e81-b8fbcddf7b6c%22%7D",
+        link(
+            "https://teams.microsoft.com/l/meetup-join/"
+            "19%3Ameeting_MjM2NzczMmEtMmRiNi00MGNh%40thread.skype"
+            "/0?context=%7B%22Tid%22%3A%22d0880d3f-e6d1-4a41-9e81-b8fbcddf7b6c%22%7D",
+            TEAMS,
+        ),
+        id="vexa-teams-legacy-thread-skype",
+    ),
+    pytest.param("https://teams.live.com/join/9361792952021", None, id="vexa-teams-live-join"),
+    pytest.param(
+        "https://frbmeetings.zoomgov.com/j/12345678901?pwd=xyz",
+        link("https://frbmeetings.zoomgov.com/j/12345678901?pwd=xyz", ZOOM),
+        id="vexa-zoomgov-agency-subdomain",
+    ),
+    pytest.param("https://events.zoom.us/ev/abc123", None, id="vexa-zoom-events-rejected"),
+    # leits/MeetingBar MeetingBarTests/MeetingServicesTests.swift and
+    # MeetingBar/Meetings/MeetingProvider.swift (its Zoom pattern covers zoom-x.de and zoom.com.cn)
+    pytest.param(
+        "https://any-client.zoom-x.de/j/65194487075",
+        link("https://any-client.zoom-x.de/j/65194487075", ZOOM),
+        id="meetingbar-zoom-x",
+    ),
+    # Zoom no longer runs its China service itself: calbot does not send bots there.
+    pytest.param("https://zoom.com.cn/j/123456789", None, id="meetingbar-zoom-com-cn-rejected"),
+    pytest.param(
+        "zoommtg://zoom.us/join?confno=123456789&pwd=xxxx&zc=0&browser=chrome&uname=Betty",
+        None,
+        id="meetingbar-zoommtg-app-scheme-rejected",
+    ),
+    pytest.param(
+        "https://stream.meet.google.com/stream/abc12ab1-abc1-1234-123a-a1234a1abc12",
+        None,
+        id="meetingbar-meet-livestream-viewer-rejected",
+    ),
+    pytest.param(
+        "https://acme.webex.com/acme/j.php?MTID=m0123abcdef&RG=1",
+        link("https://acme.webex.com/acme/j.php?MTID=m0123abcdef&RG=1", WEBEX),
+        id="meetingbar-webex-j-php-extra-params",
+    ),
+    # chmouel/nextmeeting crates/nextmeeting-core/src/links.rs
+    pytest.param(
+        "https://zoom.us/join?confno=987654321&pwd=secret",
+        link("https://zoom.us/j/987654321?pwd=secret", ZOOM),
+        id="nextmeeting-zoom-join-confno",
+    ),
+    pytest.param(
+        "https://acme.zoom.us/join?pwd=secret&confno=91234567890&utm_source=mail",
+        link("https://acme.zoom.us/j/91234567890?pwd=secret", ZOOM),
+        id="zoom-join-confno-any-order",
+    ),
+    pytest.param("https://zoom.us/join", None, id="zoom-join-page-without-confno"),
+    pytest.param("https://zoom.us/join?confno=abc", None, id="zoom-join-confno-not-a-number"),
+    pytest.param(
+        "https://meet.google.com/xyz-uvwx-rst/",
+        link("https://meet.google.com/xyz-uvwx-rst", MEET),
+        id="nextmeeting-meet-trailing-slash",
+    ),
+    pytest.param(
+        "https://example.zoomgov.com/j/123456789",
+        link("https://example.zoomgov.com/j/123456789", ZOOM),
+        id="nextmeeting-zoomgov",
+    ),
+    # ProtonMail/WebClients packages/calendar/components/videoConferencing/
+    # (zoom/zoomHelpers.test.ts, teams/teamsHelpers.test.ts, googleMeet/googleMeetHelpers.test.ts)
+    pytest.param(
+        "http://us05web.zoom.us/j/83674139672?pwd=8Rbz0DfJeacG99xbU9R6sR9DEMCYsM.1",
+        link("https://us05web.zoom.us/j/83674139672?pwd=8Rbz0DfJeacG99xbU9R6sR9DEMCYsM.1", ZOOM),
+        id="proton-zoom-http-upgraded",
+    ),
+    pytest.param(
+        "https://us02web.zoom.us/my/protonCustom",
+        link("https://us02web.zoom.us/my/protonCustom", ZOOM),
+        id="proton-zoom-personal-room",
+    ),
+    pytest.param("https://us02web.zoom.us/j/protonCustom", None, id="proton-zoom-j-name"),
+    pytest.param(
+        "https://www.google.com/url?q=https://applications.zoom.us/addon/invitation/detail"
+        "?meetingUuid%3DCyDpeXO%252FQI2zH19%252BuBAyVw%253D%253D%26signature%3D3d8ad8d0%26v%3D1"
+        "&sa=D&source=calendar&usg=AOvVaw2KiTXgK7GuIM76NpLj3loR",
+        None,
+        id="proton-zoom-addon-joining-instructions-rejected",
+    ),
+    pytest.param(
+        "https://teams.live.com/meetingOptions/meetings/9346628868165/view?localeCode=en-US",
+        None,
+        id="proton-teams-live-meeting-options-rejected",
+    ),
+    pytest.param("https://meet.google.com/random-url", None, id="proton-meet-random-path"),
+    # Shapes seen in public invitation texts and scripts (code search, unattributed excerpts)
+    pytest.param(
+        "https://meet.google.com/_meet/jrq-cvbb-dmm?ijlm=1617121727687&adhoc=1&hs=187",
+        link("https://meet.google.com/jrq-cvbb-dmm", MEET),
+        id="meet-instant-meeting-route",
+    ),
+    pytest.param("https://meet.google.com/_meet/whoops", None, id="meet-instant-route-error"),
+    pytest.param("https://g.co/meet/abc-defg-hij", None, id="meet-g-co-shortcut-rejected"),
+    pytest.param(
+        "https://tel.meet/abc-defg-hij?pin=1234567890123", None, id="meet-tel-meet-rejected"
+    ),
+    pytest.param(
+        "https://acme.zoom.com/j/81234567890?pwd=Tk9aVHhw.1",
+        link("https://acme.zoom.com/j/81234567890?pwd=Tk9aVHhw.1", ZOOM),
+        id="zoom-com-vanity-subdomain",
+    ),
+    pytest.param(
+        "https://acme.zoom.com/my/jane.doe",
+        link("https://acme.zoom.com/my/jane.doe", ZOOM),
+        id="zoom-com-personal-link",
+    ),
+    pytest.param("https://www.zoom.com/en/products/", None, id="zoom-com-marketing-rejected"),
+    pytest.param("https://support.zoom.com/hc/en", None, id="zoom-com-support-rejected"),
+    pytest.param(
+        "https://zoom.us/s/1234567890?zak=eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9",
+        None,
+        id="zoom-host-start-link-with-token-rejected",
+    ),
+    pytest.param(
+        "https://zoom.us/j/1234567890?pwd=abc&zak=eyJ0eXAiOiJKV1Qi",
+        link("https://zoom.us/j/1234567890?pwd=abc", ZOOM),
+        id="zoom-host-token-dropped",
+    ),
+    pytest.param(
+        "https://zoomgov.com/w/1612345678?tk=AbC.DQk",
+        link("https://zoomgov.com/w/1612345678?tk=AbC.DQk", ZOOM),
+        id="zoomgov-webinar",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/v2/?meetingjoin=true#/l/meetup-join/"
+        f"{TEAMS_THREAD_PATH.removeprefix('/l/meetup-join/')}?{TEAMS_CONTEXT}&anon=true",
+        TEAMS_EXPECTED,
+        id="teams-v2-deep-link-meetup-join",
+    ),
+    pytest.param(
+        f"https://teams.microsoft.com/_#{TEAMS_THREAD_PATH}?{TEAMS_CONTEXT}",
+        TEAMS_EXPECTED,
+        id="teams-classic-web-client-route",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/dl/launcher/launcher.html?url="
+        + quote(f"/_#{TEAMS_THREAD_PATH}?{TEAMS_CONTEXT}&anon=true", safe="")
+        + "&type=meetup-join"
+        + TEAMS_LAUNCHER_SUFFIX,
+        TEAMS_EXPECTED,
+        id="teams-launcher-encoded-meetup-join",
+    ),
+    pytest.param(
+        "https://gov.teams.microsoft.us/dl/launcher/launcher.html?url=%2F_%23%2Fmeet%2F"
+        "12345678901234%3Fp%3DAbC&type=meet",
+        link("https://gov.teams.microsoft.us/meet/12345678901234?p=AbC", TEAMS),
+        id="teams-launcher-keeps-government-host",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/v2/?meetingjoin=true", None, id="teams-v2-without-meeting"
+    ),
+    pytest.param("https://teams.microsoft.com/v2/", None, id="teams-web-client-rejected"),
+    pytest.param(
+        "https://teams.microsoft.com/dl/launcher/launcher.html?url=%2F_%23%2Fl%2Fchat%2F0%2F0"
+        "%3Fusers%3Djane%40example.com&type=chat",
+        None,
+        id="teams-launcher-chat-rejected",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/dl/launcher/launcher.html"
+        "?url=https%3A%2F%2Fevil.example%2F%23%2Fmeet%2F123456789&type=meet",
+        None,
+        id="teams-launcher-foreign-url-rejected",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/l/channel/19%3a4c5b%40thread.tacv2/General"
+        "#/l/meetup-join/19%3ameeting_X%40thread.v2/0",
+        None,
+        id="teams-meeting-fragment-on-other-page-rejected",
+    ),
+    pytest.param(
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_X%40thread.v2/0"
+        "?context=%7b%22Tid%22%3a%2272f9%22%7d&btype=a&role=a",
+        link(
+            "https://teams.microsoft.com/l/meetup-join/19%3ameeting_X%40thread.v2/0"
+            "?context=%7b%22Tid%22%3a%2272f9%22%7d&btype=a&role=a",
+            TEAMS,
+        ),
+        id="teams-town-hall-attendee-params-kept",
+    ),
+    pytest.param(
+        "https://univ-lyon1.webex.com/univ-lyon1/k2/j.php?MTID=t64b36a9ce2af4d65a73be8b46c9668ca",
+        link(
+            "https://univ-lyon1.webex.com/univ-lyon1/k2/j.php?MTID=t64b36a9ce2af4d65a73be8b46c9668ca",
+            WEBEX,
+        ),
+        id="webex-training-k2-j-php",
+    ),
+    pytest.param(
+        "https://iitmadras.webex.com/webappng/sites/iitmadras/meeting/download/"
+        "db8eb849eb04464690de791b3f63c81a?siteurl=iitmadras&MTID=m1a992df7d279a05a",
+        link(
+            "https://iitmadras.webex.com/webappng/sites/iitmadras/meeting/download/"
+            "db8eb849eb04464690de791b3f63c81a?siteurl=iitmadras&MTID=m1a992df7d279a05a",
+            WEBEX,
+        ),
+        id="webex-webappng-meeting-download",
+    ),
+    pytest.param(
+        "https://meet1423.webex.com/wbxmjs/joinservice/sites/meet1423/meeting/download/"
+        "c44e3b9554904d57936b51678ea3c6f8?siteurl=meet1423&MTID=m905c71cb000dec77",
+        link(
+            "https://meet1423.webex.com/wbxmjs/joinservice/sites/meet1423/meeting/download/"
+            "c44e3b9554904d57936b51678ea3c6f8?siteurl=meet1423&MTID=m905c71cb000dec77",
+            WEBEX,
+        ),
+        id="webex-free-site-joinservice",
+    ),
+    pytest.param(
+        "https://acme.webex.com/webappng/sites/acme/meeting/info/12345",
+        None,
+        id="webex-meeting-info-page-rejected",
+    ),
+    pytest.param(
+        "https://ibm.webex.com/webappng/sites/ibm/recording/bd9713f3fe021039b1fa0050568f2e04"
+        "/playback",
+        None,
+        id="webex-recording-rejected",
+    ),
+    pytest.param(
+        "https://ibm.webex.com/webappng/sites/ibm/dashboard/pmr/james.kurkela1",
+        None,
+        id="webex-dashboard-rejected",
+    ),
+    pytest.param(
+        "https://acme.webex.com/wbxmjs/joinservice", None, id="webex-joinservice-without-meeting"
+    ),
+    pytest.param(
+        "https://app.goto.com/meeting/957100141",
+        link("https://app.goto.com/meeting/957100141", GOTO),
+        id="goto-app-meeting",
+    ),
+    pytest.param("https://app.goto.com/meeting/xy", None, id="goto-app-meeting-not-an-id"),
+    pytest.param("https://app.goto.com/", None, id="goto-app-home-rejected"),
+    pytest.param(
+        "https://global.gotowebinar.com/join/1234567890/987654321",
+        None,
+        id="gotowebinar-not-supported",
+    ),
+    pytest.param(
+        "https://bluejeans.com/1771332256/",
+        link("https://bluejeans.com/1771332256", BLUEJEANS),
+        id="bluejeans-id-trailing-slash",
+    ),
+    pytest.param("https://bluejeans.com/111/", None, id="bluejeans-test-call-page-rejected"),
+    pytest.param(
+        "https://whereby.com/acme-standup?roomKey=AbCdEf123456",
+        link("https://whereby.com/acme-standup", WHEREBY),
+        id="whereby-host-room-key-dropped",
+    ),
+    pytest.param(
+        "https://team-acme.whereby.com/sales-demo?embed&minimal",
+        link("https://team-acme.whereby.com/sales-demo?embed&minimal", WHEREBY),
+        id="whereby-subdomain-embed-params-kept",
+    ),
+    pytest.param("https://docs.whereby.com/meetings", None, id="whereby-docs-subdomain-rejected"),
+    # HTML character references written inside the URL itself.
+    pytest.param(
+        "https://zoom.us/j/1234567890?pwd=abc&#38;uname=Jane",
+        link("https://zoom.us/j/1234567890?pwd=abc&uname=Jane", ZOOM),
+        id="decimal-ampersand-reference",
+    ),
+    pytest.param(
+        "https://zoom.us/j/1234567890?pwd=abc&#x26;uname=Jane",
+        link("https://zoom.us/j/1234567890?pwd=abc&uname=Jane", ZOOM),
+        id="hex-ampersand-reference",
+    ),
+    pytest.param(
+        "https&#58;//zoom.us/j/1234567890",
+        link("https://zoom.us/j/1234567890", ZOOM),
+        id="colon-reference-in-scheme",
+    ),
+    pytest.param(
+        "https://zoom.us/j/1234567890&#8203;",
+        link("https://zoom.us/j/1234567890", ZOOM),
+        id="zero-width-space-reference-ends-url",
+    ),
+    # Look-alike hosts and other schemes.
+    pytest.param("https://zoom.com.evil.example/j/1234567890", None, id="zoom-com-lookalike"),
+    pytest.param("https://evilzoom.com/j/1234567890", None, id="zoom-com-lookalike-prefix"),
+    pytest.param("https://zoom.com@evil.example/j/1234567890", None, id="zoom-com-userinfo"),
+    pytest.param("https://zoom.us:443@evil.example/j/1234567890", None, id="port-then-userinfo"),
+    pytest.param("https://evil.example#@zoom.us/j/1234567890", None, id="host-in-fragment"),
+    pytest.param("https://evil.example?@zoom.us/j/1234567890", None, id="host-in-query"),
+    pytest.param("https://zoom.us%2eevil.example/j/1234567890", None, id="encoded-dot-in-host"),
+    pytest.param("https://xn--zom-8cd.us/j/1234567890", None, id="punycode-lookalike"),
+    pytest.param("https://z\u043e\u043em.us/j/1234567890", None, id="cyrillic-lookalike"),
+    pytest.param(
+        "https://meet.google.com.evil.example/abc-defg-hij", None, id="meet-lookalike-suffix"
+    ),
+    pytest.param(
+        "https://teams.microsoft.com.evil.example/l/meetup-join/19%3ameeting_X%40thread.v2/0",
+        None,
+        id="teams-lookalike-suffix",
+    ),
+    pytest.param(
+        "https://nam02.safelinks.protection.outlook.com.evil.example/?url="
+        + quote("https://zoom.us/j/1234567890", safe=""),
+        None,
+        id="safelinks-lookalike-not-unwrapped",
+    ),
+    pytest.param("mailto:jane@zoom.us", None, id="mailto-rejected"),
+    pytest.param("mailto:zoom.us/j/1234567890", None, id="mailto-with-path-rejected"),
+]
+
+
+@pytest.mark.parametrize(("url", "expected"), CANONICAL_CASES + WILD_URL_CASES)
 def test_canonical_meeting_link(url: str, expected: MeetingLink | None) -> None:
     assert canonical_meeting_link(url) == expected
 
@@ -919,7 +1379,190 @@ TEXT_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), TEXT_CASES)
+# Zoom for Google Workspace add-on text, as ProtonMail/WebClients
+# packages/calendar/components/videoConferencing/zoom/zoomHelpers.test.ts quotes it, with the
+# "Joining instructions" page (not a join link) moved first.
+ZOOM_ADDON_TEXT_WITH_JOINING_INSTRUCTIONS = """\
+-::~:~::~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~::~:~::-
+Joining instructions: https://www.google.com/url?q=https://applications.zoom.us/addon/invitation\
+/detail?meetingUuid%3DCyDpeXO%252FQI2zH19%252BuBAyVw%253D%253D%26signature%3D3d8ad8d0%26v%3D1\
+&sa=D&source=calendar&usg=AOvVaw2KiTXgK7GuIM76NpLj3loR
+
+Join Zoom Meeting
+https://us05web.zoom.us/j/83674139672?pwd=8Rbz0DfJeacG99xbU9R6sR9DEMCYsM.1 (ID: 83674139672, \
+passcode: 6Z3fiV)
+
+Please do not edit this section.
+-::~:~::~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~:~::~:~::-
+"""
+ZOOM_ADDON_TEXT_EXPECTED = link(
+    "https://us05web.zoom.us/j/83674139672?pwd=8Rbz0DfJeacG99xbU9R6sR9DEMCYsM.1", ZOOM
+)
+
+# A Teams (free) invitation in Outlook's plain text, after ProtonMail/WebClients
+# packages/calendar/components/videoConferencing/teams/teamsHelpers.test.ts.
+TEAMS_LIVE_INVITATION_TEXT = """Microsoft Teams meeting
+Join on your computer, mobile app or room device
+Click here to join the meeting<https://teams.live.com/meet/9346628868165?p=IuBKlitIxSGksLCMG8>
+Meeting ID: 934 662 886 816 5
+Passcode: 2mp6r7
+Download Teams<https://www.microsoft.com/en-us/microsoft-teams/download-app> | Join on the \
+web<https://www.microsoft.com/microsoft-teams/join-a-meeting>
+Learn More<https://aka.ms/JoinTeamsMeeting> | Meeting options<https://teams.live.com/\
+meetingOptions/meetings/9346628868165/view?localeCode=en-US>
+"""
+
+# A Webex HTML invitation whose href (joinservice) and visible text (j.php) differ.
+WEBEX_HREF_AND_TEXT_DIFFER_HTML = (
+    '<p>2. Join via Webex:</p><ul><li>Go to: <a href="https://veteransaffairs.webex.com/wbxmjs'
+    "/joinservice/sites/veteransaffairs/meeting/download/0602006047574141a9f001afcc3a873c"
+    '?siteurl=veteransaffairs&amp;MTID=mf85a5856faead97291fe0ce7cfacfb00">https://'
+    "veteransaffairs.webex.com/veteransaffairs/j.php?MTID=mf85a5856faead97291fe0ce7cfacfb00"
+    "</a></li></ul>"
+)
+
+WILD_TEXT_CASES = [
+    # ProtonMail/WebClients packages/calendar/components/videoConferencing/
+    pytest.param(
+        ZOOM_ADDON_TEXT_WITH_JOINING_INSTRUCTIONS,
+        ZOOM_ADDON_TEXT_EXPECTED,
+        id="proton-zoom-addon-joining-instructions-skipped",
+    ),
+    pytest.param(
+        TEAMS_LIVE_INVITATION_TEXT,
+        link("https://teams.live.com/meet/9346628868165?p=IuBKlitIxSGksLCMG8", TEAMS),
+        id="proton-teams-live-plain-text-invitation",
+    ),
+    pytest.param(
+        "this is before us05web.zoom.us/j/83674139672?pwd=8Rbz0DfJeacG99xbU9R6sR9DEMCYsM.1 "
+        "this is after",
+        ZOOM_ADDON_TEXT_EXPECTED,
+        id="proton-bare-zoom-between-words",
+    ),
+    pytest.param(
+        "teams.live.com/meet/9346628868165?p=IuBKlitIxSGksLCMG8, some text after",
+        link("https://teams.live.com/meet/9346628868165?p=IuBKlitIxSGksLCMG8", TEAMS),
+        id="proton-bare-teams-live-then-comma",
+    ),
+    # Proton's Meet helper also finds a code after a broken scheme; calbot does not guess.
+    pytest.param(
+        "ttps://meet.google.com/xxx-yyyy-zzz this is after", None, id="proton-broken-scheme"
+    ),
+    # Shapes seen in public invitation texts (code search, unattributed excerpts)
+    pytest.param(
+        WEBEX_HREF_AND_TEXT_DIFFER_HTML,
+        link(
+            "https://veteransaffairs.webex.com/wbxmjs/joinservice/sites/veteransaffairs/meeting"
+            "/download/0602006047574141a9f001afcc3a873c?siteurl=veteransaffairs"
+            "&MTID=mf85a5856faead97291fe0ce7cfacfb00",
+            WEBEX,
+        ),
+        id="webex-href-joinservice-before-text-j-php",
+    ),
+    pytest.param(
+        '<a href="https://teams.microsoft.com/dl/launcher/launcher.html?url=%2F_%23%2Fmeet%2F'
+        "33122884984323%3Fp%3DJ3o61K6vtz0f8RqKru%26anon%3Dtrue&amp;type=meet&amp;deeplinkId="
+        '96bb53ab&amp;directDl=true">Join the meeting now</a>',
+        link("https://teams.microsoft.com/meet/33122884984323?p=J3o61K6vtz0f8RqKru", TEAMS),
+        id="teams-launcher-in-html-href",
+    ),
+    pytest.param(
+        "Location: acme.zoom.com/j/81234567890?pwd=AbC",
+        link("https://acme.zoom.com/j/81234567890?pwd=AbC", ZOOM),
+        id="bare-zoom-com-vanity",
+    ),
+    pytest.param(
+        "Einwahl: any-client.zoom-x.de/j/65194487075",
+        link("https://any-client.zoom-x.de/j/65194487075", ZOOM),
+        id="bare-zoom-x",
+    ),
+    pytest.param(
+        "Dial-in page: zoom.us/join?confno=123456789&pwd=xyz",
+        link("https://zoom.us/j/123456789?pwd=xyz", ZOOM),
+        id="bare-zoom-join-confno",
+    ),
+    pytest.param(
+        "Host only: https://zoom.us/s/91234567890?zak=eyJ0eXAi\n"
+        "Everyone: https://zoom.us/j/91234567890?pwd=aGVsbG8",
+        link("https://zoom.us/j/91234567890?pwd=aGVsbG8", ZOOM),
+        id="host-start-link-skipped-for-join-link",
+    ),
+    # A host inside the path of an earlier scheme-less URL is part of that URL.
+    pytest.param("zoom.us/!zoom.us/j/1234567890", None, id="bare-host-inside-bare-url"),
+    # HTML character references spelling the URL (obfuscated against link scrapers).
+    pytest.param(
+        "Join: https&#58;&#47;&#47;zoom.us&#47;j&#47;1234567890?pwd=abc&#38;uname=Jane",
+        link("https://zoom.us/j/1234567890?pwd=abc&uname=Jane", ZOOM),
+        id="decimal-references-spell-url",
+    ),
+    pytest.param(
+        "Join: https:&#x2F;&#x2F;zoom.us&#x2F;j&#x2F;1234567890",
+        link("https://zoom.us/j/1234567890", ZOOM),
+        id="hex-references-spell-url",
+    ),
+    pytest.param(
+        "https&colon;&sol;&sol;meet&period;google&period;com&sol;abc-defg-hij",
+        link("https://meet.google.com/abc-defg-hij", MEET),
+        id="named-references-spell-url",
+    ),
+    pytest.param(
+        "Join at zoom&#46;us/j/1234567890 today",
+        link("https://zoom.us/j/1234567890", ZOOM),
+        id="reference-in-bare-host",
+    ),
+    pytest.param(
+        '<a href="https://zoom.us/j/1234567890?pwd=abc&#x26;uname=Jane">Join</a>',
+        link("https://zoom.us/j/1234567890?pwd=abc&uname=Jane", ZOOM),
+        id="hex-ampersand-in-href",
+    ),
+    pytest.param(
+        "https://meet.google.com/abc-defg-hij&#8203;&#60;br&#62;",
+        link("https://meet.google.com/abc-defg-hij", MEET),
+        id="references-after-url-end-it",
+    ),
+    # Punctuation and brackets around a URL.
+    pytest.param(
+        "Call \u00abhttps://meet.google.com/abc-defg-hij\u00bb now",
+        link("https://meet.google.com/abc-defg-hij", MEET),
+        id="guillemets",
+    ),
+    pytest.param(
+        "\u300chttps://meet.google.com/abc-defg-hij\u300d",
+        link("https://meet.google.com/abc-defg-hij", MEET),
+        id="japanese-corner-brackets",
+    ),
+    pytest.param(
+        "**https://zoom.us/j/1234567890**",
+        link("https://zoom.us/j/1234567890", ZOOM),
+        id="markdown-bold",
+    ),
+    pytest.param(
+        "(see: https://zoom.us/j/1234567890?pwd=abc).",
+        link("https://zoom.us/j/1234567890?pwd=abc", ZOOM),
+        id="parenthesis-then-period",
+    ),
+    pytest.param(
+        "Join: https://zoom.us/j/81234567890?pwd=Tk9aVHhw.1.",
+        link("https://zoom.us/j/81234567890?pwd=Tk9aVHhw.1", ZOOM),
+        id="passcode-suffix-then-period",
+    ),
+    pytest.param(
+        "Zoom link: <https://zoom.us/j/1234567890>; backup: none",
+        link("https://zoom.us/j/1234567890", ZOOM),
+        id="angle-brackets-then-semicolon",
+    ),
+    # `mailto:` and other junk that mentions a meeting host.
+    pytest.param("<mailto:zoom.us/j/1234567890>", None, id="mailto-with-meeting-path"),
+    pytest.param("Organizer: mailto:jane@zoom.us", None, id="mailto-on-meeting-host"),
+    pytest.param(
+        "Open zoommtg://zoom.us/join?confno=123456789&pwd=xxxx in the app",
+        None,
+        id="zoommtg-app-link-only",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TEXT_CASES + WILD_TEXT_CASES)
 def test_find_meeting_link(text: str, expected: MeetingLink | None) -> None:
     assert find_meeting_link(text) == expected
 
@@ -1050,6 +1693,28 @@ EVENT_CASES = [
         link("https://meet.goto.com/123456789", GOTO),
         id="description-only",
     ),
+    pytest.param(
+        {
+            "location": "https://zoom.us/s/81234567890?zak=eyJ0eXAiOiJKV1Qi",
+            "description": ZOOM_INVITATION,
+        },
+        link(ZOOM_PWD_URL, ZOOM),
+        id="host-start-link-in-location-falls-through",
+    ),
+    pytest.param(
+        {
+            "location": "https://teams.microsoft.com/v2/?meetingjoin=true#/meet/33749853217630"
+            "?p=em7xplMpIFquiFGvn8&anon=true",
+            "description": ZOOM_INVITATION,
+        },
+        link("https://teams.microsoft.com/meet/33749853217630?p=em7xplMpIFquiFGvn8", TEAMS),
+        id="teams-deep-link-in-location",
+    ),
+    pytest.param(
+        {"description": ZOOM_ADDON_TEXT_WITH_JOINING_INSTRUCTIONS},
+        ZOOM_ADDON_TEXT_EXPECTED,
+        id="zoom-addon-text-description",
+    ),
     pytest.param({}, None, id="empty-event"),
     pytest.param({"summary": "1:1", "location": "", "description": ""}, None, id="empty-strings"),
     pytest.param(
@@ -1141,3 +1806,33 @@ def test_large_description_is_scanned_in_one_pass() -> None:
     assert find_meeting_link(description) == link(ZOOM_PWD_URL, ZOOM)
     assert find_meeting_link(noise * 2_000) is None
     assert canonical_meeting_link("https://" + "a." * 100_000 + "zoom.us/j/1234567890") is None
+
+
+# Text shapes that make detection work hard, with the share of the description each fills.
+# The first was quadratic before the scan kept candidate URLs apart: its share alone then
+# cost about half a minute of CPU.
+HOSTILE_DESCRIPTION_UNITS = (
+    ("zoom.us/!", 300_000),  # each host inside the previous scheme-less URL
+    ("zoom.us/ ", 100_000),  # a scheme-less candidate every 9 characters
+    ("&amp;quot;", 100_000),  # one URL with a 100 kB tail of entities to strip
+    ("&#58;&#47;&#x2F;&colon;", 100_000),  # character references decoded across the text
+    ("https://teams.microsoft.com/dl/launcher/launcher.html?url=" + "%2F_%23" * 20 + " ", 100_000),
+    ("https://a.webex.com/wbxmjs/joinservice/a/a/a/a/a/a/a/a//x ", 100_000),
+    ("https://nam02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fzoom.us%2Fj%2F1 ", 100_000),
+    ("a." * 40 + "us/ ", 50_000),
+    ("http:// https:/ " + "%" * 20, 50_000),
+)
+
+
+def test_one_megabyte_hostile_description_is_scanned_within_a_cpu_time_bound() -> None:
+    """Detection runs inside sync for every event: a hostile description must not stall it."""
+    parts = [unit * (size // len(unit)) for unit, size in HOSTILE_DESCRIPTION_UNITS]
+    parts[2] = "https://zoom.us/j/123" + parts[2]
+    description = "\n".join(parts) + f'\n<a href="{ZOOM_PWD_URL}">Join</a>'
+    assert len(description) > 950_000
+    started = time.process_time()
+    found = detect_meeting_link({"description": description})
+    elapsed = time.process_time() - started
+    assert found == link(ZOOM_PWD_URL, ZOOM)
+    # About 0.2 s of CPU on a laptop; quadratic work would take minutes.
+    assert elapsed < 3.0, f"{elapsed:.2f} s of CPU for a 1 MB description"
