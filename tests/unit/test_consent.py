@@ -359,6 +359,11 @@ def link_token(url: str) -> str:
     return query_of(url)["link"]
 
 
+async def new_link(service: ConsentService, account_id: str = "acc_1") -> str:
+    """The token of a new connect link for `account_id`."""
+    return link_token((await service.create_connect_link(account_id, start_url=START_URL)).url)
+
+
 async def test_a_connect_link_connects_its_account_once(
     service: ConsentService, connector: FakeConnector, exchanger: FakeExchanger
 ) -> None:
@@ -381,7 +386,7 @@ async def test_a_connect_link_connects_its_account_once(
 async def test_a_link_is_consumed_by_the_first_callback_only(
     service: ConsentService, exchanger: FakeExchanger
 ) -> None:
-    token = link_token((await service.create_connect_link("acc_1", start_url=START_URL)).url)
+    token = await new_link(service)
     first = await service.begin(redirect_uri=REDIRECT_URI, link_token=token)
     second = await service.begin(redirect_uri=REDIRECT_URI, link_token=token)
     await service.finish(state=first.state, code="4/one")
@@ -392,7 +397,7 @@ async def test_a_link_is_consumed_by_the_first_callback_only(
 
 
 async def test_a_link_expires_after_15_minutes(service: ConsentService, clock: FakeClock) -> None:
-    token = link_token((await service.create_connect_link("acc_1", start_url=START_URL)).url)
+    token = await new_link(service)
     clock.advance(15 * 60)
 
     with pytest.raises(ConnectLinkInvalid):
@@ -422,7 +427,7 @@ async def test_a_link_whose_flow_failed_can_be_used_again(
         connector.failure = failure
     else:
         exchanger.failure = failure
-    token = link_token((await service.create_connect_link("acc_1", start_url=START_URL)).url)
+    token = await new_link(service)
     state = (await service.begin(redirect_uri=REDIRECT_URI, link_token=token)).state
 
     with pytest.raises(CalbotError) as failed:
@@ -487,11 +492,9 @@ async def test_an_account_keeps_at_most_ten_live_links(
 ) -> None:
     tokens = []
     for _ in range(11):
-        tokens.append(
-            link_token((await service.create_connect_link("acc_1", start_url=START_URL)).url)
-        )
+        tokens.append(await new_link(service))
         clock.advance(1)  # the oldest is the one that expires first
-    other = link_token((await service.create_connect_link("acc_2", start_url=START_URL)).url)
+    other = await new_link(service, "acc_2")
 
     with pytest.raises(ConnectLinkInvalid):
         await service.begin(redirect_uri=REDIRECT_URI, link_token=tokens[0])
@@ -503,7 +506,7 @@ async def test_a_connect_failure_keeps_its_status_and_sentence(
     service: ConsentService, connector: FakeConnector
 ) -> None:
     connector.failure = GoogleUnavailable("Google Calendar kept failing (503).")
-    token = link_token((await service.create_connect_link("acc_1", start_url=START_URL)).url)
+    token = await new_link(service)
     state = (await service.begin(redirect_uri=REDIRECT_URI, link_token=token)).state
 
     with pytest.raises(CalendarConnectFailed) as failed:
@@ -528,7 +531,7 @@ async def test_a_link_made_on_one_replica_is_redeemed_on_another(
     shared = MemoryConsentStore()
     one = make_service(exchanger, clock, connector, store=shared)
     two = make_service(exchanger, clock, connector, store=shared)
-    token = link_token((await one.create_connect_link("acc_1", start_url=START_URL)).url)
+    token = await new_link(one)
     state = (await two.begin(redirect_uri=REDIRECT_URI, link_token=token)).state
 
     outcome = await one.finish(state=state, code="4/code")
