@@ -10,7 +10,8 @@ refresh token, calendar scope not granted, Google unreachable); 2 usage (no clie
 port unavailable) or no callback before the timeout.
 
 This module is the composition root of a one-shot command: it builds its own token-endpoint
-client and signs states with a key that lives only as long as the command.
+client, signs states with a key that lives only as long as the command, and keeps the flow's
+nonce in memory (one process, one flow, no connect links).
 """
 
 from __future__ import annotations
@@ -29,14 +30,10 @@ from urllib.parse import parse_qs
 
 from app.adapters.clock import SystemClock
 from app.adapters.google_oauth import open_google_oauth
+from app.adapters.memory.consent import MemoryConsentStore
 from app.config import Settings
-from app.errors import CalbotError
-from app.services.consent import (
-    ConsentFailed,
-    ConsentOutcome,
-    ConsentService,
-    RefreshTokenIssued,
-)
+from app.errors import CalbotError, ConsentFailed
+from app.services.consent import ConsentOutcome, ConsentService, RefreshTokenIssued
 
 EXIT_OK: Final = 0
 EXIT_GOOGLE_ERROR: Final = 1
@@ -119,6 +116,7 @@ class _TerminalFlow:
             service = ConsentService(
                 exchanger,
                 clock,
+                MemoryConsentStore(),
                 key=secrets.token_bytes(32),
                 authorize_url=self._settings.google_oauth_authorize_url,
                 client_id=self._client_id,
@@ -135,7 +133,7 @@ class _TerminalFlow:
             async with server:
                 bound_port = server.sockets[0].getsockname()[1]
                 redirect_uri = f"http://127.0.0.1:{bound_port}{CALLBACK_PATH}"
-                start = service.begin(redirect_uri=redirect_uri)
+                start = await service.begin(redirect_uri=redirect_uri)
                 listener.expect(start.state)
                 self._tell(start.authorize_url, redirect_uri, wait_seconds)
                 if open_browser:

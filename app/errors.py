@@ -6,6 +6,7 @@
     │   ├── NoCalendarConnected, CalendarNotFound, EventNotFound, BotNotFound, UnknownChannel
     ├── Unprocessable (422)
     │   ├── NoMeetingLink, NotRecurring, NoOccurrenceOnDate, InvalidCursor, InvalidBotUpdate
+    │   └── ConnectLinkClientMissing
     ├── Conflict (409)
     │   ├── EventCancelled, OccurrenceEnded, NoFurtherOccurrence, BotNotPending
     │   └── CredentialsRevoked        the user withdrew calbot's access: reconnect
@@ -13,12 +14,24 @@
     ├── GoogleUnavailable (502)        Google failed or was unreachable after retries
     ├── GoogleRateLimited (503)        Google kept rate-limiting us after retries
     ├── UpstreamRejected (502)         Google refused a request for a reason the user can't fix
-    └── StorageUnavailable (503)
+    ├── StorageUnavailable (503)
+    └── ConsentFailed (400)            the consent flow cannot go on; `title` heads its page
+        ├── ConsentNotConfigured, ConnectLinkInvalid, InvalidConsentState, ConsentDenied,
+        │   MissingAuthorizationCode, CodeExchangeRejected, NoRefreshToken,
+        │   CalendarScopeNotGranted
+        └── CalendarConnectFailed      connecting failed after the exchange; keeps that status
 
 `SyncTokenExpired` is not a user-facing error: the sync service handles it with a full resync.
 """
 
 from __future__ import annotations
+
+import re
+from typing import Final
+
+REVOKE_ACCESS_URL: Final = "https://myaccount.google.com/permissions"
+_MAX_ECHO_CHARS: Final = 200
+_GOOGLE_ERROR_CODE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
 class CalbotError(Exception):
@@ -162,6 +175,141 @@ class StorageUnavailable(CalbotError):
     status_code = 503
     code = "storage_unavailable"
     detail = "Storage is unavailable; try again shortly."
+
+
+# -- the consent flow: each error is a page the browser (or `calbot google-auth`) shows ----------
+
+
+class ConsentFailed(CalbotError):
+    status_code = 400
+    code = "consent_failed"
+    detail = "Google sign-in failed: start again."
+    title = "Google sign-in failed"
+
+
+class ConsentNotConfigured(ConsentFailed):
+    code = "consent_not_configured"
+    detail = (
+        "No Google OAuth client is configured: set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET, "
+        "then start again."
+    )
+    title = "Google OAuth client not configured"
+
+
+class ConnectLinkInvalid(ConsentFailed):
+    code = "connect_link_invalid"
+    detail = (
+        "This connect link is unknown, expired or already used: ask for a new one "
+        "(POST /api/v1/calendar/connect-link)."
+    )
+    title = "Connect link not valid"
+
+
+class InvalidConsentState(ConsentFailed):
+    code = "invalid_consent_state"
+    detail = (
+        "This sign-in response is invalid, expired or was already used: start again from the "
+        "beginning (the start page or your connect link)."
+    )
+    title = "Start again"
+
+
+class ConsentDenied(ConsentFailed):
+    """Google redirected back with `?error=...` (the user declined, or an admin policy)."""
+
+    code = "consent_denied"
+    detail = "Google did not grant access: start again and allow calbot on the consent screen."
+    title = "OAuth Error"
+
+    def __init__(self, google_error: str, description: str | None = None) -> None:
+        shown = google_error if _GOOGLE_ERROR_CODE.fullmatch(google_error) else "unknown_error"
+        self.google_error = shown
+        said = f"{shown}: {clip(description)}" if description else shown
+        hint = (
+            "access was declined on the consent screen"
+            if shown == "access_denied"
+            else "Google refused the request"
+        )
+        super().__init__(
+            f"Google said {said} ({hint}). Start again and allow calbot on the consent screen."
+        )
+
+
+class MissingAuthorizationCode(ConsentFailed):
+    code = "missing_authorization_code"
+    detail = "Google sent no authorization code: start again."
+    title = "Missing authorization code"
+
+
+class CodeExchangeRejected(ConsentFailed):
+    """Google's token endpoint refused the code (`{"error", "error_description"}`)."""
+
+    code = "code_exchange_rejected"
+    title = "Token Exchange Failed"
+
+    def __init__(self, google_error: str, description: str) -> None:
+        self.google_error = google_error
+        self.google_description = description
+        said = f"Google said: {google_error}: {description}."
+        if google_error == "invalid_grant":
+            hint = (
+                "The authorization code expired, was already used, or the redirect URI or PKCE "
+                "verifier did not match: start again."
+            )
+        elif google_error in ("invalid_client", "unauthorized_client", "deleted_client"):
+            hint = "Check the OAuth client id and secret (GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET)."
+        elif google_error == "redirect_uri_mismatch":
+            hint = "Register this redirect URI on the OAuth client in Google Cloud Console."
+        else:
+            hint = "Start again; if it keeps failing, check the OAuth client's settings."
+        super().__init__(f"Google refused to exchange the authorization code. {said} {hint}")
+
+
+class NoRefreshToken(ConsentFailed):
+    code = "no_refresh_token"
+    detail = (
+        f"Not returned — revoke access at {REVOKE_ACCESS_URL} and try again. Google only returns "
+        "a refresh token on the first consent or after a revoke."
+    )
+    title = "Refresh token not returned"
+
+
+class CalendarScopeNotGranted(ConsentFailed):
+    code = "calendar_scope_not_granted"
+    detail = (
+        "Google granted access without permission to see your calendars "
+        "(calendar.readonly). Start again and tick calendar access on the consent screen."
+    )
+    title = "Calendar access not granted"
+
+
+class CalendarConnectFailed(ConsentFailed):
+    """The code was exchanged but connecting the calendar failed; keeps that error's status."""
+
+    code = "calendar_connect_failed"
+    title = "Could not connect your calendar"
+
+    def __init__(self, cause: CalbotError) -> None:
+        self.status_code = cause.status_code
+        self.cause_code = cause.code
+        super().__init__(cause.detail)
+
+
+class ConnectLinkClientMissing(Unprocessable):
+    code = "connect_link_client_missing"
+    detail = (
+        "No OAuth client for this link: send google_client_id and google_client_secret in the "
+        "body, or configure GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET."
+    )
+
+
+def clip(text: str | None) -> str:
+    """Outside text, trimmed to a length a sentence can quote."""
+    text = (text or "").strip()
+    return text if len(text) <= _MAX_ECHO_CHARS else text[: _MAX_ECHO_CHARS - 1] + "…"
+
+
+# -- not user-facing -----------------------------------------------------------------------------
 
 
 class SyncTokenExpired(Exception):

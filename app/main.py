@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app.adapters.aws.dynamodb import DynamoDbStore, create_table, dynamodb_client_config
+from app.adapters.aws.dynamodb_consent import DynamoDbConsentStore, enable_expiry
 from app.adapters.aws.dynamodb_idempotency import DynamoDbIdempotencyStore
 from app.adapters.aws.eventbridge import (
     EventBridgeBotScheduler,
@@ -44,11 +45,13 @@ from app.adapters.ports import (
     BotApi,
     BotScheduler,
     Clock,
+    ConsentStore,
     GoogleCalendar,
     IdempotencyStore,
     SecretBox,
     Store,
 )
+from app.adapters.sqlite.consent import SqliteConsentStore
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.idempotency import SqliteIdempotencyStore
 from app.adapters.sqlite.store import SqliteStore
@@ -190,6 +193,7 @@ class _Storage:
     store: Store
     idempotency: IdempotencyStore
     ready: Callable[[], Awaitable[bool]]
+    consent: ConsentStore
 
 
 async def _open_storage(settings: Settings, stack: AsyncExitStack) -> _Storage:
@@ -197,7 +201,12 @@ async def _open_storage(settings: Settings, stack: AsyncExitStack) -> _Storage:
         database = Database(settings.database_path)
         await database.open()
         stack.push_async_callback(database.close)
-        return _Storage(SqliteStore(database), SqliteIdempotencyStore(database), database.ping)
+        return _Storage(
+            SqliteStore(database),
+            SqliteIdempotencyStore(database),
+            database.ping,
+            SqliteConsentStore(database),
+        )
     assert settings.dynamodb_table is not None
     table = settings.dynamodb_table
     client = await stack.enter_async_context(
@@ -212,7 +221,10 @@ async def _open_storage(settings: Settings, stack: AsyncExitStack) -> _Storage:
         return bool(described["Table"]["TableStatus"] == "ACTIVE")
 
     return _Storage(
-        DynamoDbStore(client, table), DynamoDbIdempotencyStore(client, table), table_ready
+        DynamoDbStore(client, table),
+        DynamoDbIdempotencyStore(client, table),
+        table_ready,
+        DynamoDbConsentStore(client, table),
     )
 
 
@@ -366,6 +378,7 @@ async def open_container(
         consent_flow = ConsentService(
             GoogleOAuthCodeExchanger(google_http, clock, token_url=settings.google_oauth_token_url),
             clock,
+            storage.consent,
             key=master_key,
             authorize_url=settings.google_oauth_authorize_url,
             client_id=settings.google_client_id,
@@ -411,7 +424,9 @@ async def bootstrap_aws(
     lines: list[str] = []
     async with _aws_client(settings, "dynamodb", config=dynamodb_client_config()) as dynamodb:
         created = await create_table(dynamodb, settings.dynamodb_table)
-        lines.append(f"DYNAMODB_TABLE={settings.dynamodb_table} ({_verb(created)})")
+        expiry = await enable_expiry(dynamodb, settings.dynamodb_table)
+        said = _verb(created) + (", TTL turned on" if expiry else "")
+        lines.append(f"DYNAMODB_TABLE={settings.dynamodb_table} ({said})")
     if queue_name:
         async with _aws_client(settings, "sqs") as sqs:
             url, arn = await ensure_launch_queue(sqs, queue_name)

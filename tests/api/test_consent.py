@@ -11,6 +11,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,9 @@ import pytest
 import respx
 from fastapi import FastAPI
 
-from app.adapters.google_oauth import GoogleOAuthCodeExchanger
-from app.adapters.local_secrets import load_or_create_key
 from app.cli_google_auth import run_google_auth
 from app.config import Settings
-from app.main import Container
-from app.routers import consent as consent_routes
+from app.main import Container, create_app
 from app.services.consent import CONSENT_SCOPES, ConsentService
 from tests.conftest import new_auth
 from tests.fake_google import (
@@ -156,28 +154,9 @@ def google_mock(
 
 
 @pytest.fixture
-async def consent(
-    app: FastAPI, container: Container, settings: Settings, clock: FakeClock
-) -> AsyncIterator[ConsentService]:
-    """The app's ConsentService; wired here, as main.py will, until main.py does it."""
-    wired: ConsentService | None = getattr(container, "consent", None)
-    if wired is not None:
-        yield wired
-        return
-    async with httpx.AsyncClient() as http:
-        secret = settings.google_client_secret
-        service = ConsentService(
-            GoogleOAuthCodeExchanger(http, clock, token_url=settings.google_oauth_token_url),
-            clock,
-            key=load_or_create_key(None, settings.data_dir),
-            authorize_url=settings.google_oauth_authorize_url,
-            client_id=settings.google_client_id,
-            client_secret=secret.get_secret_value() if secret else None,
-            connector=container.connections,
-        )
-        app.include_router(consent_routes.router)
-        app.dependency_overrides[consent_routes.get_consent_service] = lambda: service
-        yield service
+def consent(container: Container) -> ConsentService:
+    """The app's ConsentService."""
+    return container.consent
 
 
 async def start(client: httpx.AsyncClient, **query: str) -> str:
@@ -661,7 +640,7 @@ async def test_another_accounts_link_cannot_be_hijacked(
     answer = consent_screen.approve(await start(client, link=own_link))
     own_state = consent.read_state(answer["state"])
     payload, _, mac = answer["state"].partition(".")
-    victim_link_id = hashlib.sha256(victim_link.encode()).hexdigest()[:32]
+    victim_link_id = hashlib.sha256(victim_link.encode()).hexdigest()
     spliced = base64.urlsafe_b64decode(payload + "==").replace(
         own_state.link_id.encode() if own_state.link_id else b"?", victim_link_id.encode()
     )
@@ -702,6 +681,79 @@ async def test_a_connect_link_can_carry_its_own_client(
     assert query_of(authorize_url)["client_id"] == OTHER_CLIENT_ID
     assert response.status_code == 200, response.text
     assert consent_screen.exchanges[0]["client_secret"] == OTHER_CLIENT_SECRET
+
+
+# -- two replicas on one database ---------------------------------------------------------------
+
+
+@asynccontextmanager
+async def another_replica(settings: Settings, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+    """A second calbot app on the same settings: the same SQLite file and the same key."""
+    replica = create_app(settings, clock=clock, run_background=False)
+    async with replica.router.lifespan_context(replica):
+        transport = httpx.ASGITransport(app=replica)
+        async with httpx.AsyncClient(transport=transport, base_url="http://calbot.test") as http:
+            yield http
+
+
+async def test_a_connect_link_made_on_one_replica_is_redeemed_on_another_once(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    settings: Settings,
+    clock: FakeClock,
+    consent_screen: FakeConsentScreen,
+) -> None:
+    async with another_replica(settings, clock) as second:
+        token = query_of(await make_link(client, auth))["link"]
+        answer = consent_screen.approve(await start(second, link=token))
+
+        redeemed = await second.get(CALLBACK, params=answer)
+        client.cookies.update(second.cookies)  # the same browser, now answered by replica one
+        replayed = await client.get(CALLBACK, params=answer)
+        reopened = await client.get(START, params={"link": token})
+        calendars = await client.get("/api/v1/calendar/calendars", headers=auth)
+
+    assert redeemed.status_code == 200, redeemed.text
+    assert "Calendar connected" in redeemed.text
+    assert replayed.status_code == 400
+    assert "already used" in replayed.text
+    assert reopened.status_code == 400
+    assert "Connect link not valid" in reopened.text
+    assert calendars.status_code == 200
+    assert calendars.json()["primary_calendar_id"] == "user@example.com"
+    assert len(consent_screen.exchanges) == 1
+
+
+async def test_a_callback_finished_on_one_replica_cannot_be_replayed_on_another(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    clock: FakeClock,
+    consent_screen: FakeConsentScreen,
+) -> None:
+    async with another_replica(settings, clock) as second:
+        answer = consent_screen.approve(await start(second))
+        finished = await second.get(CALLBACK, params=answer)
+        client.cookies.update(second.cookies)
+        replayed = await client.get(CALLBACK, params=answer)
+
+    assert finished.status_code == 200, finished.text
+    assert replayed.status_code == 400
+    assert "already used" in replayed.text
+    assert len(consent_screen.exchanges) == 1  # refused before Google was asked again
+
+
+async def test_a_connect_link_expires_on_every_replica(
+    client: httpx.AsyncClient, auth: dict[str, str], settings: Settings, clock: FakeClock
+) -> None:
+    async with another_replica(settings, clock) as second:
+        token = query_of(await make_link(second, auth))["link"]
+        live = await client.get(START, params={"link": token})
+        clock.advance(15 * 60)
+        expired = await client.get(START, params={"link": token})
+
+    assert live.status_code == 302
+    assert expired.status_code == 400
+    assert "expired" in expired.text
 
 
 # -- OpenAPI -------------------------------------------------------------------------------------

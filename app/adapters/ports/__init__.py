@@ -3,16 +3,18 @@
 Services import this package and `app.domain` only; concrete adapters are chosen by the
 composition root. One module per outside thing: storage by aggregate (`accounts`, `events`,
 `bots`, `operations`, bundled in `stores`), Google, the Create Bot API, secrets, the bot
-scheduler, idempotency records and the clock.
+scheduler, idempotency records, the consent flow's store and OAuth code exchange, and the clock.
 """
 
 from app.adapters.ports.accounts import AccountStore, ConnectionStore, SealedSecretStore
 from app.adapters.ports.bot_api import BotApi
 from app.adapters.ports.bots import BotStore, SeriesScheduleStore
 from app.adapters.ports.clock import Clock
+from app.adapters.ports.consent import ConnectLinkRecord, ConsentStore
 from app.adapters.ports.events import EventRow, EventsPageWrite, EventStore, SeriesOverride
 from app.adapters.ports.google import EventsPage, GoogleCalendar, WatchChannel
 from app.adapters.ports.idempotency import IdempotencyRecord, IdempotencyStore
+from app.adapters.ports.oauth import OAuthCodeExchanger, TokenGrant
 from app.adapters.ports.operations import AutoScheduleStore, ChannelStore, LeaseStore
 from app.adapters.ports.scheduler import BotScheduler
 from app.adapters.ports.secrets import SecretBox
@@ -26,7 +28,9 @@ __all__ = [
     "BotStore",
     "ChannelStore",
     "Clock",
+    "ConnectLinkRecord",
     "ConnectionStore",
+    "ConsentStore",
     "EventRow",
     "EventStore",
     "EventsPage",
@@ -35,11 +39,13 @@ __all__ = [
     "IdempotencyRecord",
     "IdempotencyStore",
     "LeaseStore",
+    "OAuthCodeExchanger",
     "SealedSecretStore",
     "SecretBox",
     "SeriesOverride",
     "SeriesScheduleStore",
     "Store",
     "Stores",
+    "TokenGrant",
     "WatchChannel",
 ]

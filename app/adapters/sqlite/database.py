@@ -175,6 +175,21 @@ CREATE TABLE IF NOT EXISTS leases (
     holder TEXT NOT NULL,
     expires_at TEXT NOT NULL
 );
+-- The consent flow's connect links and spent nonces (app/adapters/sqlite/consent.py).
+CREATE TABLE IF NOT EXISTS consent_links (
+    link_hash TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    sealed_client_secret BLOB,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consent_links_by_account ON consent_links (account_id, expires_at);
+CREATE INDEX IF NOT EXISTS consent_links_by_expiry ON consent_links (expires_at);
+CREATE TABLE IF NOT EXISTS consent_nonces (
+    nonce_hash TEXT PRIMARY KEY,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consent_nonces_by_expiry ON consent_nonces (expires_at);
 """
 
 
