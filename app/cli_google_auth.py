@@ -30,9 +30,8 @@ from urllib.parse import parse_qs
 from app.adapters.clock import SystemClock
 from app.adapters.google_oauth import open_google_oauth
 from app.config import Settings
-from app.errors import CalbotError
+from app.errors import CalbotError, ConsentFailed
 from app.services.consent import (
-    ConsentFailed,
     ConsentOutcome,
     ConsentService,
     RefreshTokenIssued,

@@ -10,6 +10,9 @@
     │   ├── EventCancelled, OccurrenceEnded, NoFurtherOccurrence, BotNotPending
     │   └── CredentialsRevoked        the user withdrew calbot's access: reconnect
     ├── InvalidGoogleCredentials (400) Google refused the client id/secret/refresh token
+    ├── ConsentFailed (400)            the consent flow cannot go on (a page says why)
+    │   └── CodeExchangeRejected       Google refused the authorization code; the other
+    │                                  consent failures live with the flow (services/consent.py)
     ├── GoogleUnavailable (502)        Google failed or was unreachable after retries
     ├── GoogleRateLimited (503)        Google kept rate-limiting us after retries
     ├── UpstreamRejected (502)         Google refused a request for a reason the user can't fix
@@ -138,6 +141,39 @@ class InvalidGoogleCredentials(CalbotError):
     status_code = 400
     code = "invalid_google_credentials"
     detail = "Google rejected these credentials."
+
+
+class ConsentFailed(CalbotError):
+    """The consent flow cannot go on; `title` heads the page that says why."""
+
+    status_code = 400
+    code = "consent_failed"
+    detail = "Google sign-in failed: start again."
+    title = "Google sign-in failed"
+
+
+class CodeExchangeRejected(ConsentFailed):
+    """Google's token endpoint refused the code (`{"error", "error_description"}`)."""
+
+    code = "code_exchange_rejected"
+    title = "Token Exchange Failed"
+
+    def __init__(self, google_error: str, description: str) -> None:
+        self.google_error = google_error
+        self.google_description = description
+        said = f"Google said: {google_error}: {description}."
+        if google_error == "invalid_grant":
+            hint = (
+                "The authorization code expired, was already used, or the redirect URI or PKCE "
+                "verifier did not match: start again."
+            )
+        elif google_error in ("invalid_client", "unauthorized_client", "deleted_client"):
+            hint = "Check the OAuth client id and secret (GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET)."
+        elif google_error == "redirect_uri_mismatch":
+            hint = "Register this redirect URI on the OAuth client in Google Cloud Console."
+        else:
+            hint = "Start again; if it keeps failing, check the OAuth client's settings."
+        super().__init__(f"Google refused to exchange the authorization code. {said} {hint}")
 
 
 class GoogleUnavailable(CalbotError):

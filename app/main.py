@@ -301,7 +301,7 @@ async def _open_launching(
         )
     except ValueError as error:
         raise ConfigurationError(f"EventBridge settings are not usable: {error}") from error
-    consumer = LaunchQueueConsumer(sqs, settings.launch_queue_url, store, launcher, clock)
+    consumer = LaunchQueueConsumer(sqs, settings.launch_queue_url, store, launcher.launch, clock)
     stack.push_async_callback(consumer.drain)
     return _Launching(scheduler, consumer.run, is_local=False, consumer=consumer), lambda _: None
 

@@ -19,7 +19,7 @@ from typing import Any, Final
 import httpx
 import orjson
 
-from app.adapters.ports import Clock
+from app.adapters.ports import Clock, TokenGrant
 from app.adapters.retry import (
     RETRYABLE_STATUSES,
     RetryableFailure,
@@ -27,8 +27,13 @@ from app.adapters.retry import (
     parse_retry_after,
     run_with_retries,
 )
-from app.errors import CalbotError, GoogleRateLimited, GoogleUnavailable, UpstreamRejected
-from app.services.consent import CodeExchangeRejected, TokenGrant
+from app.errors import (
+    CalbotError,
+    CodeExchangeRejected,
+    GoogleRateLimited,
+    GoogleUnavailable,
+    UpstreamRejected,
+)
 
 logger = logging.getLogger(__name__)
 

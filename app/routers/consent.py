@@ -19,14 +19,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import CurrentAccount
-from app.errors import CalbotError
+from app.errors import CalbotError, ConsentFailed
 from app.routers.responses import error_responses
 from app.services.consent import (
     REVOKE_ACCESS_URL,
     STATE_TTL,
     CalendarConnected,
     ConnectLinkClientMissing,
-    ConsentFailed,
     ConsentOutcome,
     ConsentService,
     NoRefreshToken,

@@ -33,9 +33,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 from urllib.parse import quote, urlencode
 
-from app.adapters.ports import Clock
+from app.adapters.ports import Clock, OAuthCodeExchanger
 from app.domain import GoogleCredentials
-from app.errors import CalbotError, Unprocessable
+from app.errors import CalbotError, ConsentFailed, Unprocessable
 from app.services.connection import CALENDAR_LIST_SCOPES, ConnectedCalendars
 
 # The vendor guide's helper asks for exactly these (seed guide section 1, "Required scopes").
@@ -58,15 +58,6 @@ _PKCE_KEY_LABEL: Final = b"calbot/google-consent/pkce/v1"
 
 
 # -- errors: each one is a page the browser (or the CLI) shows -----------------------------------
-
-
-class ConsentFailed(CalbotError):
-    """The consent flow cannot go on; `title` heads the page that says why."""
-
-    status_code = 400
-    code = "consent_failed"
-    detail = "Google sign-in failed: start again."
-    title = "Google sign-in failed"
 
 
 class ConsentNotConfigured(ConsentFailed):
@@ -123,30 +114,6 @@ class MissingAuthorizationCode(ConsentFailed):
     title = "Missing authorization code"
 
 
-class CodeExchangeRejected(ConsentFailed):
-    """Google's token endpoint refused the code (`{"error", "error_description"}`)."""
-
-    code = "code_exchange_rejected"
-    title = "Token Exchange Failed"
-
-    def __init__(self, google_error: str, description: str) -> None:
-        self.google_error = google_error
-        self.google_description = description
-        said = f"Google said: {google_error}: {description}."
-        if google_error == "invalid_grant":
-            hint = (
-                "The authorization code expired, was already used, or the redirect URI or PKCE "
-                "verifier did not match: start again."
-            )
-        elif google_error in ("invalid_client", "unauthorized_client", "deleted_client"):
-            hint = "Check the OAuth client id and secret (GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET)."
-        elif google_error == "redirect_uri_mismatch":
-            hint = "Register this redirect URI on the OAuth client in Google Cloud Console."
-        else:
-            hint = "Start again; if it keeps failing, check the OAuth client's settings."
-        super().__init__(f"Google refused to exchange the authorization code. {said} {hint}")
-
-
 class NoRefreshToken(ConsentFailed):
     code = "no_refresh_token"
     detail = (
@@ -186,44 +153,6 @@ class ConnectLinkClientMissing(Unprocessable):
 
 
 # -- ports ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TokenGrant:
-    """Google's answer to a code exchange. `scope` is space-separated, as Google sends it."""
-
-    refresh_token: str | None
-    access_token: str
-    expires_in: int
-    scope: str
-    refresh_token_expires_in: int | None = None  # set for apps in Testing status [notes §1]
-
-    @property
-    def scopes(self) -> tuple[str, ...]:
-        return tuple(self.scope.split())
-
-    def __repr__(self) -> str:
-        return f"TokenGrant(refresh_token=***, access_token=***, expires_in={self.expires_in})"
-
-
-class OAuthCodeExchanger(Protocol):
-    async def exchange_code(
-        self,
-        *,
-        client_id: str,
-        client_secret: str,
-        code: str,
-        redirect_uri: str,
-        code_verifier: str,
-    ) -> TokenGrant:
-        """Redeem an authorization code at Google's token endpoint (grant_type
-        authorization_code, with the PKCE verifier).
-
-        Raises `CodeExchangeRejected` when Google refuses (its reason, never the values sent),
-        `GoogleUnavailable`/`GoogleRateLimited` when it keeps failing, `UpstreamRejected` when it
-        answers without an access token.
-        """
-        ...
 
 
 class CalendarConnector(Protocol):

@@ -18,10 +18,12 @@ import pytest
 import respx
 
 from app.adapters.google_oauth import GoogleOAuthCodeExchanger
+from app.adapters.ports import TokenGrant
 from app.adapters.retry import RetryPolicy
 from app.domain import Calendar, ConnectionStatus, GoogleCredentials
 from app.errors import (
     CalbotError,
+    CodeExchangeRejected,
     GoogleRateLimited,
     GoogleUnavailable,
     InvalidGoogleCredentials,
@@ -32,7 +34,6 @@ from app.services.consent import (
     CalendarConnected,
     CalendarConnectFailed,
     CalendarScopeNotGranted,
-    CodeExchangeRejected,
     ConnectLinkClientMissing,
     ConnectLinkInvalid,
     ConsentDenied,
@@ -42,7 +43,6 @@ from app.services.consent import (
     MissingAuthorizationCode,
     NoRefreshToken,
     RefreshTokenIssued,
-    TokenGrant,
     pkce_challenge,
 )
 from tests.fakes import FakeClock

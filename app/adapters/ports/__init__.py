@@ -2,8 +2,9 @@
 
 Services import this package and `app.domain` only; concrete adapters are chosen by the
 composition root. One module per outside thing: storage by aggregate (`accounts`, `events`,
-`bots`, `operations`, bundled in `stores`), Google, the Create Bot API, secrets, the bot
-scheduler, idempotency records and the clock.
+`bots`, `operations`, bundled in `stores`), Google (the Calendar API, and the OAuth code
+exchange in `oauth`), the Create Bot API, secrets, the bot scheduler, idempotency records and
+the clock.
 """
 
 from app.adapters.ports.accounts import AccountStore, ConnectionStore, SealedSecretStore
@@ -13,6 +14,7 @@ from app.adapters.ports.clock import Clock
 from app.adapters.ports.events import EventRow, EventsPageWrite, EventStore, SeriesOverride
 from app.adapters.ports.google import EventsPage, GoogleCalendar, WatchChannel
 from app.adapters.ports.idempotency import IdempotencyRecord, IdempotencyStore
+from app.adapters.ports.oauth import OAuthCodeExchanger, TokenGrant
 from app.adapters.ports.operations import AutoScheduleStore, ChannelStore, LeaseStore
 from app.adapters.ports.scheduler import BotScheduler
 from app.adapters.ports.secrets import SecretBox
@@ -35,11 +37,13 @@ __all__ = [
     "IdempotencyRecord",
     "IdempotencyStore",
     "LeaseStore",
+    "OAuthCodeExchanger",
     "SealedSecretStore",
     "SecretBox",
     "SeriesOverride",
     "SeriesScheduleStore",
     "Store",
     "Stores",
+    "TokenGrant",
     "WatchChannel",
 ]
