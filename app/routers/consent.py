@@ -14,11 +14,11 @@ from html import escape
 from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import CurrentAccount
+from app.deps import ConsentServiceDep, CurrentAccount
 from app.errors import CalbotError, ConsentFailed
 from app.routers.responses import error_responses
 from app.services.consent import (
@@ -27,7 +27,6 @@ from app.services.consent import (
     CalendarConnected,
     ConnectLinkClientMissing,
     ConsentOutcome,
-    ConsentService,
     NoRefreshToken,
     RefreshTokenIssued,
 )
@@ -53,14 +52,6 @@ _STYLE: Final = (
 )
 
 router = APIRouter(tags=["Google consent"])
-
-
-def get_consent_service(request: Request) -> ConsentService:
-    service: ConsentService = request.app.state.container.consent
-    return service
-
-
-ConsentServiceDep = Annotated[ConsentService, Depends(get_consent_service)]
 
 
 def _html_doc(description: str) -> dict[str, Any]:

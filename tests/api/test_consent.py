@@ -10,7 +10,7 @@ import socket
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,9 @@ import pytest
 import respx
 from fastapi import FastAPI
 
-from app.adapters.google_oauth import GoogleOAuthCodeExchanger
-from app.adapters.local_secrets import load_or_create_key
 from app.cli_google_auth import run_google_auth
 from app.config import Settings
-from app.main import Container
-from app.routers import consent as consent_routes
+from app.container import Container
 from app.services.consent import CONSENT_SCOPES, ConsentService
 from tests.conftest import new_auth
 from tests.fake_google import (
@@ -156,28 +153,9 @@ def google_mock(
 
 
 @pytest.fixture
-async def consent(
-    app: FastAPI, container: Container, settings: Settings, clock: FakeClock
-) -> AsyncIterator[ConsentService]:
-    """The app's ConsentService; wired here, as main.py will, until main.py does it."""
-    wired: ConsentService | None = getattr(container, "consent", None)
-    if wired is not None:
-        yield wired
-        return
-    async with httpx.AsyncClient() as http:
-        secret = settings.google_client_secret
-        service = ConsentService(
-            GoogleOAuthCodeExchanger(http, clock, token_url=settings.google_oauth_token_url),
-            clock,
-            key=load_or_create_key(None, settings.data_dir),
-            authorize_url=settings.google_oauth_authorize_url,
-            client_id=settings.google_client_id,
-            client_secret=secret.get_secret_value() if secret else None,
-            connector=container.connections,
-        )
-        app.include_router(consent_routes.router)
-        app.dependency_overrides[consent_routes.get_consent_service] = lambda: service
-        yield service
+def consent(container: Container) -> ConsentService:
+    """The app's ConsentService."""
+    return container.consent
 
 
 async def start(client: httpx.AsyncClient, **query: str) -> str:
