@@ -12,17 +12,13 @@ import uvicorn
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from app.adapters.aws.bootstrap import bootstrap_aws
+from app.backends import check_backends
 from app.cli_google_auth import DEFAULT_TIMEOUT_SECONDS, GOOGLE_AUTH_HELP, run_google_auth
-from app.config import Settings
+from app.config import ConfigurationError, Settings
+from app.container import Container, open_container
 from app.errors import CalbotError
-from app.main import (
-    ConfigurationError,
-    Container,
-    bootstrap_aws,
-    check_backends,
-    create_app,
-    open_container,
-)
+from app.main import create_app
 from app.observability import configure_logging
 
 T = TypeVar("T")

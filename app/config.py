@@ -51,3 +51,7 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "calbot.sqlite3"
+
+
+class ConfigurationError(RuntimeError):
+    """The settings ask for something this build cannot do; the message says what to change."""

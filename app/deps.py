@@ -1,17 +1,29 @@
-"""Dependency aliases for the routers: the container, the caller's account, each service."""
+"""Dependency aliases for the routers: the caller's account and each service a route calls.
+
+Routes take what they need by type (`scheduling: SchedulingServiceDep`), never the container;
+only this module reaches into it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from app.errors import NoCalendarConnected, NotAuthenticated
+from app.errors import NotAuthenticated
 from app.observability import account_id_var
+from app.services.api_keys import ApiKeyService
+from app.services.auto_schedule import AutoScheduleService
+from app.services.connection import ConnectionService
+from app.services.consent import ConsentService
+from app.services.events import EventService
+from app.services.notifications import PushService
+from app.services.scheduling import SchedulingService
 
 if TYPE_CHECKING:
-    from app.main import Container
+    from app.container import Container
 
 api_key_header = APIKeyHeader(
     name="Authorization",
@@ -21,16 +33,59 @@ api_key_header = APIKeyHeader(
 )
 
 
-def get_container(request: Request) -> Container:
+def _container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
 
-ContainerDep = Annotated["Container", Depends(get_container)]
+_ContainerDep = Annotated["Container", Depends(_container)]
+
+
+def _api_keys(container: _ContainerDep) -> ApiKeyService:
+    return container.api_keys
+
+
+def _auto_schedule(container: _ContainerDep) -> AutoScheduleService:
+    return container.auto_schedule
+
+
+def _connections(container: _ContainerDep) -> ConnectionService:
+    return container.connections
+
+
+def _consent(container: _ContainerDep) -> ConsentService:
+    return container.consent
+
+
+def _events(container: _ContainerDep) -> EventService:
+    return container.events
+
+
+def _push(container: _ContainerDep) -> PushService:
+    return container.push
+
+
+def _scheduling(container: _ContainerDep) -> SchedulingService:
+    return container.scheduling
+
+
+def _storage_ready(container: _ContainerDep) -> Callable[[], Awaitable[bool]]:
+    return container.ready
+
+
+ApiKeyServiceDep = Annotated[ApiKeyService, Depends(_api_keys)]
+AutoScheduleServiceDep = Annotated[AutoScheduleService, Depends(_auto_schedule)]
+ConnectionServiceDep = Annotated[ConnectionService, Depends(_connections)]
+ConsentServiceDep = Annotated[ConsentService, Depends(_consent)]
+EventServiceDep = Annotated[EventService, Depends(_events)]
+PushServiceDep = Annotated[PushService, Depends(_push)]
+SchedulingServiceDep = Annotated[SchedulingService, Depends(_scheduling)]
+StorageReadyDep = Annotated[Callable[[], Awaitable[bool]], Depends(_storage_ready)]
+"""Answers whether storage is reachable (the readiness probe)."""
 
 
 async def current_account(
-    container: ContainerDep,
+    api_keys: ApiKeyServiceDep,
     authorization: Annotated[str | None, Security(api_key_header)],
 ) -> str:
     """The account of the `Authorization: Token <API_KEY>` header, else 401."""
@@ -39,7 +94,7 @@ async def current_account(
     scheme, _, secret = authorization.strip().partition(" ")
     if scheme.lower() != "token" or not secret.strip():
         raise NotAuthenticated("Malformed Authorization header: send 'Token <API_KEY>'.")
-    account_id = await container.api_keys.authenticate(secret.strip())
+    account_id = await api_keys.authenticate(secret.strip())
     account_id_var.set(account_id)
     return account_id
 
@@ -47,10 +102,9 @@ async def current_account(
 CurrentAccount = Annotated[str, Depends(current_account)]
 
 
-async def connected_account(account_id: CurrentAccount, container: ContainerDep) -> str:
+async def connected_account(account_id: CurrentAccount, connections: ConnectionServiceDep) -> str:
     """The caller's account, which must have a calendar connected (else 404)."""
-    if await container.store.get_connection(account_id) is None:
-        raise NoCalendarConnected()
+    await connections.require_connection(account_id)
     return account_id
 
 

@@ -9,7 +9,7 @@ import base64
 import enum
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -58,6 +58,10 @@ class BotStatus(enum.StrEnum):
 
 
 PENDING_BOT_STATUSES = (BotStatus.SCHEDULED, BotStatus.LAUNCHING)
+
+STALE_LAUNCH_AFTER = timedelta(minutes=5)
+"""A bot still `launching` this long after its last update has lost its launcher (a killed
+process) and may be taken over; the Create Bot call's Idempotency-Key makes the retry safe."""
 
 
 class BotSource(enum.StrEnum):

@@ -13,9 +13,15 @@ import time
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -63,6 +69,14 @@ LAUNCH_DELAY = Histogram(
     registry=REGISTRY,
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+
+METRICS_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+
+
+def metrics_text() -> bytes:
+    """Every calbot metric in the Prometheus text format (what /metrics serves)."""
+    return generate_latest(REGISTRY)
+
 
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {
     "message",

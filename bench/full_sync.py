@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from app.config import Settings
+from app.container import open_container
 from app.domain import GoogleCredentials
-from app.main import open_container
 from tests.e2e.servers import PRIMARY, fake_google_server
 from tests.fake_google import GOOD_CLIENT_ID, GOOD_CLIENT_SECRET, GOOD_REFRESH_TOKEN, FakeGoogle
 

@@ -13,7 +13,8 @@ import respx
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.main import Container, create_app
+from app.container import Container
+from app.main import create_app
 from tests.fake_google import (
     API_URL,
     GOOD_CLIENT_ID,

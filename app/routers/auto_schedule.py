@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import ContainerDep, CurrentAccount
+from app.deps import AutoScheduleServiceDep, CurrentAccount
 from app.domain import AutoScheduleSettings
 from app.errors import StorageUnavailable, Unprocessable
 from app.routers.responses import error_responses
@@ -29,14 +29,13 @@ def _read(settings: AutoScheduleSettings, lookahead_seconds: int) -> AutoSchedul
     responses=error_responses(Unprocessable, StorageUnavailable),
 )
 async def enable(
-    body: AutoScheduleEnable, account_id: CurrentAccount, container: ContainerDep
+    body: AutoScheduleEnable, account_id: CurrentAccount, auto: AutoScheduleServiceDep
 ) -> AutoScheduleSettingsRead:
     """Every meeting with a link that starts within the lookahead gets a bot with
     `default_bot_config` (`source: auto_schedule`): at once, on every run of the periodic job,
     and as soon as a push notification or poll reveals a new or moved meeting. Meetings that
     already have a bot are skipped (a manual schedule is never overwritten), and so are
     meetings you declined. Works before a calendar is connected."""
-    auto = container.auto_schedule
     return _read(await auto.enable(account_id, body.default_bot_config), auto.lookahead_seconds)
 
 
@@ -46,10 +45,11 @@ async def enable(
     response_model=AutoScheduleSettingsRead,
     responses=error_responses(StorageUnavailable),
 )
-async def disable(account_id: CurrentAccount, container: ContainerDep) -> AutoScheduleSettingsRead:
+async def disable(
+    account_id: CurrentAccount, auto: AutoScheduleServiceDep
+) -> AutoScheduleSettingsRead:
     """No new bots are auto-scheduled; bots already scheduled stay (cancel them one by one
     with DELETE /scheduled_bots/{bot_id})."""
-    auto = container.auto_schedule
     return _read(await auto.disable(account_id), auto.lookahead_seconds)
 
 
@@ -59,8 +59,9 @@ async def disable(account_id: CurrentAccount, container: ContainerDep) -> AutoSc
     response_model=AutoScheduleSettingsRead,
     responses=error_responses(StorageUnavailable),
 )
-async def settings(account_id: CurrentAccount, container: ContainerDep) -> AutoScheduleSettingsRead:
+async def settings(
+    account_id: CurrentAccount, auto: AutoScheduleServiceDep
+) -> AutoScheduleSettingsRead:
     """Whether auto-scheduling is on, its default config, how far ahead it looks, and when it
     last ran for this account."""
-    auto = container.auto_schedule
     return _read(await auto.settings(account_id), auto.lookahead_seconds)

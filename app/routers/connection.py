@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from app.deps import ContainerDep, CurrentAccount
+from app.deps import ConnectionServiceDep, CurrentAccount
 from app.domain import GoogleCredentials
 from app.errors import (
     GoogleRateLimited,
@@ -58,7 +58,7 @@ def _calendar_list(connected: ConnectedCalendars) -> CalendarList:
 async def create_calendar(
     body: CreateCalendarRequest,
     account_id: CurrentAccount,
-    container: ContainerDep,
+    connections: ConnectionServiceDep,
     response: Response,
 ) -> CalendarList:
     """Check the credentials by refreshing an access token at Google, list every calendar of
@@ -68,7 +68,7 @@ async def create_calendar(
     Nothing is stored when Google rejects the credentials (400, with Google's reason) or cannot
     be reached (502). The client secret and tokens are never returned.
     """
-    connected = await container.connections.connect(
+    connected = await connections.connect(
         account_id,
         GoogleCredentials(
             client_id=body.google_client_id,
@@ -87,13 +87,13 @@ async def create_calendar(
     response_model=CalendarList,
     responses=error_responses(NoCalendarConnected, StorageUnavailable),
 )
-async def calendars(account_id: CurrentAccount, container: ContainerDep) -> CalendarList:
+async def calendars(account_id: CurrentAccount, connections: ConnectionServiceDep) -> CalendarList:
     """The calendars of the connected Google account and which one is primary.
 
     `connection_status` is `revoked` once Google has refused the stored refresh token: connect
     again with `create_calendar` to resume syncing.
     """
-    return _calendar_list(await container.connections.calendars(account_id))
+    return _calendar_list(await connections.calendars(account_id))
 
 
 @router.delete(
@@ -102,12 +102,14 @@ async def calendars(account_id: CurrentAccount, container: ContainerDep) -> Cale
     response_model=DisconnectResult,
     responses=error_responses(NoCalendarConnected, StorageUnavailable),
 )
-async def disconnect(account_id: CurrentAccount, container: ContainerDep) -> DisconnectResult:
+async def disconnect(
+    account_id: CurrentAccount, connections: ConnectionServiceDep
+) -> DisconnectResult:
     """Cancel every pending bot, delete synced events and sync state, and delete the stored
     credentials. Auto-schedule settings are kept. The account is then as if it had never
     connected.
     """
-    result = await container.connections.disconnect(account_id)
+    result = await connections.disconnect(account_id)
     return DisconnectResult(
         channels_stopped=result.channels_stopped, bots_cancelled=result.bots_cancelled
     )

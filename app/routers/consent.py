@@ -13,15 +13,14 @@ from datetime import datetime
 from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import CurrentAccount
+from app.deps import ConsentServiceDep, CurrentAccount
 from app.errors import CalbotError, ConnectLinkClientMissing, ConsentFailed
 from app.routers.consent_pages import PAGE_HEADERS, failure_page, success_page
 from app.routers.responses import error_responses
-from app.services.consent import ConsentService
 from app.services.consent_state import STATE_TTL
 
 CALLBACK_PATH: Final = "/api/google/oauth-callback"
@@ -29,14 +28,6 @@ START_PATH: Final = "/api/google/oauth/start"
 NONCE_COOKIE_PREFIX: Final = "calbot_consent_"
 
 router = APIRouter(tags=["Google consent"])
-
-
-def get_consent_service(request: Request) -> ConsentService:
-    service: ConsentService = request.app.state.container.consent
-    return service
-
-
-ConsentServiceDep = Annotated[ConsentService, Depends(get_consent_service)]
 
 
 def _html_doc(description: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
 from app.adapters.ports import EventRow
-from app.deps import ContainerDep, CurrentAccount
+from app.deps import CurrentAccount, EventServiceDep
 from app.errors import (
     CalendarNotFound,
     CredentialsRevoked,
@@ -26,6 +26,7 @@ from app.routers.cursors import decode_cursor, encode_cursor
 from app.routers.responses import error_responses
 from app.schemas import EventList
 from app.services.event_mapping import zone
+from app.services.events import EventService
 from app.services.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["Sync and view your events"])
@@ -101,7 +102,7 @@ TimeMaxQuery = Annotated[
 
 
 async def _list(
-    container: ContainerDep,
+    event_service: EventService,
     account_id: str,
     calendar_id: str | None,
     *,
@@ -113,7 +114,7 @@ async def _list(
 ) -> Response:
     if time_min is not None and time_max is not None and time_min >= time_max:
         raise Unprocessable("time_min must be earlier than time_max.")
-    _, result = await container.events.list_events(
+    _, result = await event_service.list_events(
         account_id,
         calendar_id,
         sync_first=sync_first,
@@ -135,7 +136,7 @@ async def _list(
 )
 async def events(
     account_id: CurrentAccount,
-    container: ContainerDep,
+    event_service: EventServiceDep,
     calendar_id: CalendarIdQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
@@ -149,7 +150,7 @@ async def events(
     `next_occurrence_start` rather than listed separately.
     """
     return await _list(
-        container,
+        event_service,
         account_id,
         calendar_id,
         sync_first=True,
@@ -168,7 +169,7 @@ async def events(
 )
 async def get_events(
     account_id: CurrentAccount,
-    container: ContainerDep,
+    event_service: EventServiceDep,
     calendar_id: CalendarIdQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
@@ -177,7 +178,7 @@ async def get_events(
 ) -> Response:
     """The events as of the last sync, ordered by start time, without calling Google."""
     return await _list(
-        container,
+        event_service,
         account_id,
         calendar_id,
         sync_first=False,

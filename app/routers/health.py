@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.deps import ContainerDep
-from app.observability import REGISTRY
+from app.deps import StorageReadyDep
+from app.observability import METRICS_CONTENT_TYPE, metrics_text
 
 router = APIRouter(tags=["Operations"])
 
@@ -23,9 +22,9 @@ async def healthz() -> dict[str, str]:
     summary="Readiness",
     responses={503: {"description": "Storage is not reachable."}},
 )
-async def readyz(container: ContainerDep) -> JSONResponse:
+async def readyz(storage_ready: StorageReadyDep) -> JSONResponse:
     """Answers 200 when storage is reachable, 503 otherwise."""
-    if await container.ready():
+    if await storage_ready():
         return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "storage unavailable"}, status_code=503)
 
@@ -34,8 +33,8 @@ async def readyz(container: ContainerDep) -> JSONResponse:
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
+    responses={200: {"content": {METRICS_CONTENT_TYPE: {}}, "description": "Prometheus text."}},
 )
 async def metrics() -> Response:
     """Request, sync, notification, scheduling and launch counters and latency histograms."""
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics_text(), media_type=METRICS_CONTENT_TYPE)

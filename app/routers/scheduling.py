@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from app.deps import ConnectedAccount, ContainerDep
+from app.deps import ConnectedAccount, SchedulingServiceDep
 from app.domain import BotStatus, ScheduledBot, ScheduleStatus
 from app.errors import (
     BotNotFound,
@@ -95,7 +95,7 @@ async def schedule(
     event_id: EventIdPath,
     body: ScheduleRequest,
     account_id: ConnectedAccount,
-    container: ContainerDep,
+    scheduling: SchedulingServiceDep,
     response: Response,
 ) -> ScheduledBotRead:
     """Schedule a bot that joins `BOT_JOIN_LEAD_SECONDS` (180 s) before the meeting starts.
@@ -108,7 +108,7 @@ async def schedule(
     bot's config and answers 200 with the same `bot_id`. A meeting already under way is
     joined at once.
     """
-    bot, created = await container.scheduling.schedule(
+    bot, created = await scheduling.schedule(
         account_id, event_id, body.bot_config, occurrence_date=body.occurrence_date
     )
     if not created:
@@ -124,11 +124,11 @@ async def schedule(
     responses=error_responses(NoCalendarConnected, EventNotFound, StorageUnavailable),
 )
 async def unschedule(
-    event_id: EventIdPath, account_id: ConnectedAccount, container: ContainerDep
+    event_id: EventIdPath, account_id: ConnectedAccount, scheduling: SchedulingServiceDep
 ) -> UnscheduleResult:
     """Cancel every pending bot of the event and stop scheduling its later occurrences.
     Safe to repeat: `cancelled_bots` is then 0."""
-    cancelled = await container.scheduling.unschedule(account_id, event_id)
+    cancelled = await scheduling.unschedule(account_id, event_id)
     return UnscheduleResult(
         event_id=event_id, schedule_status=ScheduleStatus.UNSCHEDULED, cancelled_bots=cancelled
     )
@@ -143,7 +143,7 @@ async def unschedule(
 )
 async def scheduled_bots(
     account_id: ConnectedAccount,
-    container: ContainerDep,
+    scheduling: SchedulingServiceDep,
     bot_status: Annotated[
         BotStatus | None, Query(alias="status", description="Only bots in this status.")
     ] = None,
@@ -155,7 +155,7 @@ async def scheduled_bots(
 ) -> ScheduledBotList:
     """Every bot of the account, ordered by `join_at`, with its launch outcome
     (`status`, `external_bot_id`, `last_error`)."""
-    result = await container.scheduling.list_bots(
+    result = await scheduling.list_bots(
         account_id,
         status=bot_status,
         event_id=event_id,
@@ -181,7 +181,7 @@ async def update_scheduled_bot(
     bot_id: BotIdPath,
     body: ScheduledBotUpdate,
     account_id: ConnectedAccount,
-    container: ContainerDep,
+    scheduling: SchedulingServiceDep,
 ) -> ScheduledBotRead:
     """Change any of `join_at` (in the future, before the occurrence ends), `bot_name`,
     `custom_attributes` and `bot_config`. Only a bot still `scheduled` can change (else 409)."""
@@ -196,7 +196,7 @@ async def update_scheduled_bot(
         custom_attributes=body.custom_attributes,
         bot_config=body.bot_config,
     )
-    return bot_read(await container.scheduling.update_bot(account_id, bot_id, changes))
+    return bot_read(await scheduling.update_bot(account_id, bot_id, changes))
 
 
 @router.delete(
@@ -207,12 +207,12 @@ async def update_scheduled_bot(
     responses=error_responses(NoCalendarConnected, BotNotFound, BotNotPending, StorageUnavailable),
 )
 async def cancel_scheduled_bot(
-    bot_id: BotIdPath, account_id: ConnectedAccount, container: ContainerDep
+    bot_id: BotIdPath, account_id: ConnectedAccount, scheduling: SchedulingServiceDep
 ) -> ScheduledBotRead:
     """Cancel one bot (status `cancelled`). Cancelling a cancelled bot answers it unchanged;
     a bot already launched or ended answers 409. A series keeps scheduling its later
     occurrences: use DELETE /schedule/{event_id} to stop it."""
-    return bot_read(await container.scheduling.cancel_bot(account_id, bot_id))
+    return bot_read(await scheduling.cancel_bot(account_id, bot_id))
 
 
 @router.post(
@@ -230,11 +230,11 @@ async def cancel_scheduled_bot(
     ),
 )
 async def auto_reschedule(
-    body: AutoRescheduleRequest, account_id: ConnectedAccount, container: ContainerDep
+    body: AutoRescheduleRequest, account_id: ConnectedAccount, scheduling: SchedulingServiceDep
 ) -> ScheduledBotRead:
     """Schedule a bot for the occurrence after the series' latest pending or launched one,
     with that bot's config."""
-    return bot_read(await container.scheduling.auto_reschedule(account_id, body.event_id))
+    return bot_read(await scheduling.auto_reschedule(account_id, body.event_id))
 
 
 @router.post(
@@ -245,11 +245,9 @@ async def auto_reschedule(
     responses=error_responses(NoCalendarConnected, EventNotFound, NotRecurring, StorageUnavailable),
 )
 async def toggle_recurrence(
-    body: ToggleRecurrenceRequest, account_id: ConnectedAccount, container: ContainerDep
+    body: ToggleRecurrenceRequest, account_id: ConnectedAccount, scheduling: SchedulingServiceDep
 ) -> ToggleRecurrenceResult:
     """With `recurring_enabled: false`, no further occurrence of the series gets a bot after the
     current one; turning it back on resumes with the next occurrence that has not ended."""
-    enabled = await container.scheduling.toggle_recurrence(
-        account_id, body.event_id, body.recurring_enabled
-    )
+    enabled = await scheduling.toggle_recurrence(account_id, body.event_id, body.recurring_enabled)
     return ToggleRecurrenceResult(event_id=body.event_id, recurring_enabled=enabled)

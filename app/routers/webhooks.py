@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response, status
 
-from app.deps import ContainerDep
+from app.deps import PushServiceDep
 from app.errors import UnknownChannel
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["Google push notifications"])
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/v1/calendar", tags=["Google push notifications"]
     },
 )
 async def google_notification(
-    container: ContainerDep,
+    push: PushServiceDep,
     x_goog_channel_id: Annotated[str | None, Header()] = None,
     x_goog_channel_token: Annotated[str | None, Header()] = None,
     x_goog_resource_state: Annotated[str | None, Header()] = None,
@@ -32,7 +32,7 @@ async def google_notification(
     """Called by Google, not by you. `X-Goog-Channel-ID` and `X-Goog-Channel-Token` must name a
     channel calbot opened; `exists`/`not_exists` then trigger an incremental sync of that
     calendar (bursts are coalesced), `sync` is only acknowledged. The answer is immediate."""
-    accepted = await container.push.handle_notification(
+    accepted = await push.handle_notification(
         channel_id=x_goog_channel_id,
         channel_token=x_goog_channel_token,
         resource_state=x_goog_resource_state,

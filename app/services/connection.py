@@ -102,10 +102,15 @@ class ConnectionService:
         await self._push.open_channels(account_id, credentials, calendars)
         return ConnectedCalendars(calendars, primary.calendar_id, ConnectionStatus.ACTIVE, replaced)
 
-    async def calendars(self, account_id: str) -> ConnectedCalendars:
+    async def require_connection(self, account_id: str) -> Connection:
+        """The account's connection, else `NoCalendarConnected`."""
         connection = await self._store.get_connection(account_id)
         if connection is None:
             raise NoCalendarConnected()
+        return connection
+
+    async def calendars(self, account_id: str) -> ConnectedCalendars:
+        connection = await self.require_connection(account_id)
         return ConnectedCalendars(
             await self._store.list_calendars(account_id),
             connection.primary_calendar_id,

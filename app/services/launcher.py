@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from typing import Any
 
 from app.adapters.ports import BotApi, Clock, Store
-from app.domain import BotStatus, ScheduledBot
+from app.domain import STALE_LAUNCH_AFTER, BotStatus, ScheduledBot
 from app.errors import BotApiUnavailable, BotLaunchRejected
 from app.observability import LAUNCH_DELAY, LAUNCHES
 
 log = logging.getLogger(__name__)
-
-# A launch still "launching" this long after its last update lost its launcher (killed
-# process) and may be taken over; the Idempotency-Key makes the second attempt safe.
-STALE_LAUNCH_AFTER = timedelta(minutes=5)
 
 
 def launch_body(bot: ScheduledBot) -> dict[str, Any]:

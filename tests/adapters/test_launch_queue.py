@@ -30,8 +30,8 @@ from app.adapters.bot_api import HttpBotApi
 from app.adapters.ports import Store
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.store import SqliteStore
-from app.domain import BotSource, BotStatus, Platform, ScheduledBot
-from app.services.launcher import STALE_LAUNCH_AFTER, Launcher
+from app.domain import STALE_LAUNCH_AFTER, BotSource, BotStatus, Platform, ScheduledBot
+from app.services.launcher import Launcher
 from tests import aws
 from tests.aws import LaunchQueue
 from tests.fakes import FakeClock
@@ -115,7 +115,7 @@ async def launcher(
 def consumer(
     sqs: Any, queue: LaunchQueue, store: Store, launcher: Launcher, clock: FakeClock
 ) -> LaunchQueueConsumer:
-    return LaunchQueueConsumer(sqs, queue.url, store, launcher, clock)
+    return LaunchQueueConsumer(sqs, queue.url, store, launcher.launch, clock)
 
 
 def new_bot(join_at: datetime, *, event_id: str = "evt_abc") -> ScheduledBot:
@@ -414,7 +414,7 @@ async def test_run_consumes_until_cancelled(
     create_bot: CreateBotApi,
 ) -> None:
     bot = await pending_bot(store, NOW - timedelta(seconds=1))
-    looping = LaunchQueueConsumer(sqs, queue.url, store, launcher, clock, wait_seconds=1)
+    looping = LaunchQueueConsumer(sqs, queue.url, store, launcher.launch, clock, wait_seconds=1)
     running = asyncio.create_task(looping.run())
     await deliver(sqs, queue, launch_payload(bot))
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.main import Container
+from app.container import Container
 from tests.conftest import GOOD_CREDENTIALS, meeting
 from tests.fake_google import GOOD_CLIENT_SECRET, GOOD_REFRESH_TOKEN, FakeGoogle
 

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import Settings
+from app.container import Container, open_container
 from app.domain import AutoScheduleSettings
-from app.main import Container, open_container
 from tests.conftest import meeting
 from tests.fake_google import FakeGoogle
 from tests.fakes import FakeClock

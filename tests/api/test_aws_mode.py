@@ -14,9 +14,11 @@ import pytest
 import respx
 from fastapi import FastAPI
 
+from app.adapters.aws.bootstrap import bootstrap_aws
 from app.config import Settings
+from app.container import Container, open_container
 from app.domain import AutoScheduleSettings
-from app.main import Container, bootstrap_aws, create_app, open_container
+from app.main import create_app
 from tests.aws import aws_endpoint, aws_env, moto_reset, moto_server, open_aws_client  # noqa: F401
 from tests.conftest import BOT_API_URL, GOOD_CREDENTIALS, meeting, new_auth
 from tests.fake_google import GOOD_CLIENT_SECRET, GOOD_REFRESH_TOKEN, FakeGoogle

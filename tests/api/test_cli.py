@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import Settings
+from app.container import open_container
 from app.domain import GoogleCredentials
-from app.main import open_container
 from tests.conftest import meeting
 from tests.fake_google import (
     API_URL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.main import Container
+from app.container import Container
 from tests.conftest import GOOD_CREDENTIALS, meeting, new_auth
 from tests.fake_google import GOOD_CLIENT_SECRET, GOOD_REFRESH_TOKEN, FakeGoogle
 

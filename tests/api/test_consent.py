@@ -24,7 +24,8 @@ from fastapi import FastAPI
 
 from app.cli_google_auth import run_google_auth
 from app.config import Settings
-from app.main import Container, create_app
+from app.container import Container
+from app.main import create_app
 from app.services.consent import CONSENT_SCOPES, ConsentService
 from tests.conftest import new_auth
 from tests.fake_google import (

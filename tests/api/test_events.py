@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 
-from app.main import Container
+from app.container import Container
 from tests.conftest import meeting
 from tests.fake_google import FakeGoogle
 

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from app.main import Container
+from app.container import Container
 from tests.conftest import GOOD_CREDENTIALS, meeting, new_auth
 from tests.fake_google import FakeGoogle
 from tests.fakes import FakeClock

@@ -20,9 +20,10 @@ import respx
 from pydantic import SecretStr
 
 from app.config import Settings
-from app.domain import BotStatus, ScheduledBot
-from app.main import Container, create_app, open_container
-from app.services.launcher import STALE_LAUNCH_AFTER, Launcher
+from app.container import Container, open_container
+from app.domain import STALE_LAUNCH_AFTER, BotStatus, ScheduledBot
+from app.main import create_app
+from app.services.launcher import Launcher
 from tests.conftest import BOT_API_URL, GOOD_CREDENTIALS, NOW, meeting, new_auth
 from tests.fake_google import FakeGoogle
 from tests.fakes import FakeClock

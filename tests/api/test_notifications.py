@@ -12,8 +12,8 @@ import pytest
 import respx
 
 from app.config import Settings
+from app.container import Container, open_container
 from app.jobs import PeriodicJob, build_scheduler, leased
-from app.main import Container, open_container
 from tests.conftest import GOOD_CREDENTIALS, meeting
 from tests.fake_google import FakeGoogle
 from tests.fakes import FakeClock

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.main import Container
+from app.container import Container
 from tests.conftest import meeting, new_auth
 from tests.fake_google import FakeGoogle
 from tests.fakes import FakeClock

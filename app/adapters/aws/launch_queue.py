@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -27,8 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 
 from app.adapters.aws.eventbridge import LAUNCH_VISIBILITY_TIMEOUT_SECONDS
 from app.adapters.ports import Clock, Store
-from app.domain import PENDING_BOT_STATUSES, BotStatus, ScheduledBot
-from app.services.launcher import STALE_LAUNCH_AFTER, Launcher
+from app.domain import PENDING_BOT_STATUSES, STALE_LAUNCH_AFTER, BotStatus, ScheduledBot
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +42,9 @@ RECEIVE_WAIT_SECONDS: Final = 20  # SQS long polling's maximum
 RECEIVE_BATCH: Final = 10  # SQS's maximum per ReceiveMessage
 ERROR_BACKOFF_SECONDS: Final = 5.0
 MAX_ROUNDS: Final = 3
+
+LaunchClaimed = Callable[[ScheduledBot], Awaitable[ScheduledBot]]
+"""Launch a bot this replica has claimed and store the outcome (the launcher service's `launch`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,7 @@ class LaunchQueueConsumer:
         sqs_client: Any,
         queue_url: str,
         store: Store,
-        launcher: Launcher,
+        launch: LaunchClaimed,
         clock: Clock,
         *,
         visibility_timeout: int = LAUNCH_VISIBILITY_TIMEOUT_SECONDS,
@@ -81,7 +83,7 @@ class LaunchQueueConsumer:
         self._sqs = sqs_client
         self._queue_url = queue_url
         self._store = store
-        self._launcher = launcher
+        self._launch = launch
         self._clock = clock
         self._visibility_timeout = visibility_timeout
         self._wait_seconds = wait_seconds
@@ -166,7 +168,7 @@ class LaunchQueueConsumer:
                 bot.bot_id, now, stale_launching_before=now - STALE_LAUNCH_AFTER
             )
             if claimed is not None:
-                launched = await self._launcher.launch(claimed)
+                launched = await self._launch(claimed)
                 log.info("launch queue: bot %s %s", launched.bot_id, launched.status.value)
                 await self._delete(message)
                 return

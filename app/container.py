@@ -1,0 +1,213 @@
+"""The composition root: what exists in a running calbot, and the one function that builds it.
+
+`open_container` builds every client, adapter and service once and closes them on the way out;
+the HTTP app's lifespan (`app.main`) and every CLI command share it. The container names its
+parts by port and service; which adapters fill them is decided here and in `app.backends`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+
+from app.adapters.aws.launch_queue import LaunchQueueConsumer
+from app.adapters.bot_api import HttpBotApi
+from app.adapters.clock import SystemClock
+from app.adapters.google import HttpGoogleCalendar
+from app.adapters.google_oauth import GoogleOAuthCodeExchanger
+from app.adapters.ports import (
+    BotApi,
+    BotScheduler,
+    Clock,
+    GoogleCalendar,
+    IdempotencyStore,
+    SecretBox,
+    Store,
+)
+from app.backends import check_backends, master_key, open_launching, open_secrets, open_storage
+from app.config import Settings
+from app.jobs import (
+    AUTO_SCHEDULE_JOB,
+    CHANNEL_RENEWAL_JOB,
+    LAUNCH_SAFETY_NET_JOB,
+    SAFETY_NET_SYNC_JOB,
+    SERIES_JOB,
+    PeriodicJob,
+    channel_renewal_seconds,
+    leased,
+)
+from app.services.api_keys import ApiKeyService
+from app.services.auto_schedule import AutoScheduleService
+from app.services.connection import ConnectionService
+from app.services.consent import ConsentService
+from app.services.events import EventService
+from app.services.launcher import Launcher
+from app.services.notifications import CalendarRefresher, PushService
+from app.services.reconcile import BotReconciler
+from app.services.scheduling import SchedulingService
+from app.services.sync import SyncService
+
+GOOGLE_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+BOT_API_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    settings: Settings
+    clock: Clock
+    store: Store
+    secrets: SecretBox
+    google: GoogleCalendar
+    bot_api: BotApi
+    api_keys: ApiKeyService
+    connections: ConnectionService
+    consent: ConsentService
+    sync: SyncService
+    events: EventService
+    scheduling: SchedulingService
+    launcher: Launcher
+    bot_scheduler: BotScheduler
+    auto_schedule: AutoScheduleService
+    push: PushService
+    replica_id: str
+    idempotency: IdempotencyStore
+    ready: Callable[[], Awaitable[bool]]
+    launch_loop: Callable[[], Awaitable[None]]
+    launch_loop_is_local: bool
+    launch_queue: LaunchQueueConsumer | None
+
+    def periodic_jobs(self) -> list[PeriodicJob]:
+        """The periodic passes, each behind a lease so one replica runs each period."""
+        settings = self.settings
+        jobs = [
+            PeriodicJob(
+                AUTO_SCHEDULE_JOB,
+                self.auto_schedule.run_pass,
+                settings.auto_schedule_interval_seconds,
+            ),
+            PeriodicJob(
+                SAFETY_NET_SYNC_JOB, self.push.poll_all, settings.sync_poll_interval_seconds
+            ),
+            PeriodicJob(
+                CHANNEL_RENEWAL_JOB,
+                self.push.renew_channels,
+                channel_renewal_seconds(settings.watch_channel_ttl_seconds),
+            ),
+        ]
+        if not self.launch_loop_is_local:
+            # EventBridge delivers launches; series and a launch safety net (a schedule that
+            # could not be created, a message that went to the dead-letter queue) run here.
+            jobs += [
+                PeriodicJob(SERIES_JOB, self.scheduling.advance_due_series, 60),
+                PeriodicJob(LAUNCH_SAFETY_NET_JOB, self.launcher.launch_due, 60),
+            ]
+        return [leased(job, self.store, self.clock, self.replica_id) for job in jobs]
+
+    async def run_background(self) -> None:
+        """The in-process work: launch bots when due (and, locally, keep series scheduled)."""
+        await self.launch_loop()
+
+
+@asynccontextmanager
+async def open_container(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+) -> AsyncIterator[Container]:
+    """Build everything the settings ask for; close it all on exit.
+
+    Raises `ConfigurationError` (naming the variables to set) before opening anything when a
+    backend's settings are missing.
+    """
+    check_backends(settings)
+    clock = clock or SystemClock()
+    async with AsyncExitStack() as stack:
+        storage = await open_storage(settings, stack)
+        store = storage.store
+        key = master_key(settings)
+        secrets = await open_secrets(settings, stack, store, clock, key)
+
+        google_http = await stack.enter_async_context(httpx.AsyncClient(timeout=GOOGLE_TIMEOUT))
+        bot_http = await stack.enter_async_context(httpx.AsyncClient(timeout=BOT_API_TIMEOUT))
+        google = HttpGoogleCalendar(
+            google_http,
+            clock,
+            token_url=settings.google_oauth_token_url,
+            api_base_url=settings.google_calendar_api_url,
+        )
+        bot_api = HttpBotApi(
+            bot_http,
+            clock,
+            url=settings.bot_api_url,
+            api_key=settings.bot_api_key.get_secret_value() if settings.bot_api_key else None,
+        )
+        join_lead = timedelta(seconds=settings.bot_join_lead_seconds)
+        sync = SyncService(store, secrets, google, clock)
+        launcher = Launcher(store, bot_api, clock)
+        stack.push_async_callback(launcher.wait_for_launches)
+        launching, attach = await open_launching(settings, stack, store, launcher, clock)
+        bot_scheduler = launching.scheduler
+        scheduling = SchedulingService(store, bot_scheduler, clock, join_lead=join_lead)
+        attach(scheduling)
+        auto = AutoScheduleService(
+            store,
+            bot_scheduler,
+            clock,
+            lookahead=timedelta(seconds=settings.auto_schedule_lookahead_seconds),
+            join_lead=join_lead,
+        )
+        reconciler = BotReconciler(store, bot_scheduler, scheduling, clock, join_lead=join_lead)
+        refresher = CalendarRefresher(sync, reconciler, auto)
+        push = PushService(
+            store,
+            secrets,
+            google,
+            clock,
+            refresher,
+            public_base_url=settings.public_base_url,
+            ttl_seconds=settings.watch_channel_ttl_seconds,
+        )
+        stack.push_async_callback(push.coalescer.drain)
+        connections = ConnectionService(store, secrets, google, clock, push, bot_scheduler)
+        client_secret = settings.google_client_secret
+        consent_flow = ConsentService(
+            GoogleOAuthCodeExchanger(google_http, clock, token_url=settings.google_oauth_token_url),
+            clock,
+            storage.consent,
+            key=key,
+            authorize_url=settings.google_oauth_authorize_url,
+            client_id=settings.google_client_id,
+            client_secret=client_secret.get_secret_value() if client_secret else None,
+            connector=connections,
+        )
+        yield Container(
+            settings=settings,
+            clock=clock,
+            store=store,
+            secrets=secrets,
+            google=google,
+            bot_api=bot_api,
+            api_keys=ApiKeyService(store, clock),
+            connections=connections,
+            consent=consent_flow,
+            sync=sync,
+            events=EventService(store, connections, sync, refresher),
+            scheduling=scheduling,
+            launcher=launcher,
+            bot_scheduler=bot_scheduler,
+            auto_schedule=auto,
+            push=push,
+            replica_id=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+            idempotency=storage.idempotency,
+            ready=storage.ready,
+            launch_loop=launching.loop,
+            launch_loop_is_local=launching.is_local,
+            launch_queue=launching.consumer,
+        )
