@@ -54,6 +54,7 @@ from app.adapters.sqlite.idempotency import SqliteIdempotencyStore
 from app.adapters.sqlite.store import SqliteStore
 from app.config import Settings
 from app.errors import CalbotError
+from app.http_errors import install_validation_errors
 from app.idempotency import IdempotencyMiddleware
 from app.jobs import (
     AUTO_SCHEDULE_JOB,
@@ -66,6 +67,7 @@ from app.jobs import (
     channel_renewal_seconds,
     leased,
 )
+from app.json_bodies import StrictJsonBodyMiddleware
 from app.observability import RequestContextMiddleware
 from app.routers import (
     auto_schedule,
@@ -498,9 +500,13 @@ def create_app(
         ],
     )
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(
+        StrictJsonBodyMiddleware
+    )  # before Idempotency: a refused body is never remembered
     app.add_middleware(RequestContextMiddleware)
     app.add_exception_handler(CalbotError, _calbot_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    install_validation_errors(app)
     app.include_router(connection.router)
     app.include_router(events.router)
     app.include_router(scheduling.router)
