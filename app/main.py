@@ -500,9 +500,8 @@ def create_app(
         ],
     )
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(
-        StrictJsonBodyMiddleware
-    )  # before Idempotency: a refused body is never remembered
+    # Outside Idempotency, so a body refused as not strict JSON is never remembered.
+    app.add_middleware(StrictJsonBodyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_exception_handler(CalbotError, _calbot_error)
     app.add_exception_handler(Exception, _unexpected_error)
