@@ -49,6 +49,10 @@ class BodyRefused(Exception):
         self.problems = problems
 
 
+class BodyTooLarge(Exception):
+    """The body goes past `MAX_BODY_BYTES`."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Unacceptable:
     """Stands in, inside the parsed value, for a literal that must be refused."""
@@ -193,10 +197,6 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 async def _read_body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
     size = 0
@@ -258,7 +258,7 @@ class StrictJsonBodyMiddleware:
 
 
 async def _too_large(send: Send) -> None:
-    detail = f"The body is larger than {MAX_BODY_BYTES // 1024} KiB: send a smaller one."
+    detail = f"The body is larger than {MAX_BODY_BYTES // 2**20} MiB: send a smaller one."
     await _answer(send, 413, {"detail": detail, "error": "body_too_large"})
 
 

@@ -362,7 +362,7 @@ async def test_a_body_over_the_limit_is_a_413_whether_or_not_its_length_is_decla
     for response in (declared, chunked):
         assert response.status_code == 413
         assert response.json() == {
-            "detail": "The body is larger than 1024 KiB: send a smaller one.",
+            "detail": "The body is larger than 1 MiB: send a smaller one.",
             "error": "body_too_large",
         }
 
