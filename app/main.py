@@ -14,9 +14,10 @@ from app.adapters.ports import Clock
 from app.config import Settings
 from app.container import open_container
 from app.errors import CalbotError
-from app.http_errors import calbot_error, unexpected_error
+from app.http_errors import calbot_error, install_validation_errors, unexpected_error
 from app.idempotency import IdempotencyMiddleware
 from app.jobs import build_scheduler
+from app.json_bodies import StrictJsonBodyMiddleware
 from app.observability import RequestContextMiddleware
 from app.routers import (
     auto_schedule,
@@ -82,9 +83,12 @@ def create_app(
         openapi_tags=OPENAPI_TAGS,
     )
     app.add_middleware(IdempotencyMiddleware)
+    # Outside Idempotency, so a body refused as not strict JSON is never remembered.
+    app.add_middleware(StrictJsonBodyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_exception_handler(CalbotError, calbot_error)
     app.add_exception_handler(Exception, unexpected_error)
+    install_validation_errors(app)
     app.include_router(connection.router)
     app.include_router(events.router)
     app.include_router(scheduling.router)

@@ -8,8 +8,16 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.domain import BotSource, BotStatus, ConnectionStatus, Platform, ScheduleStatus
+from app.json_bodies import MAX_DEPTH
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
+
+
+# What every free-form object must be to be stored and forwarded (app/json_bodies.py).
+STRICT_JSON = (
+    "Strict JSON: finite numbers, integers within signed 64 bits (else 422), arrays and objects "
+    f"nested at most {MAX_DEPTH} levels deep counting from the body."
+)
 
 
 class ErrorBody(BaseModel):
@@ -212,7 +220,8 @@ class ScheduleRequest(BaseModel):
     )
 
     bot_config: dict[str, Any] = Field(
-        description="Passed through to the Create Bot API as it is (16 KiB of JSON at most)."
+        description="Passed through to the Create Bot API as it is (16 KiB of JSON at most). "
+        + STRICT_JSON
     )
     occurrence_date: date | None = Field(
         default=None,
@@ -245,8 +254,15 @@ class ScheduledBotUpdate(BaseModel):
         default=None, description="In the future and before the occurrence ends."
     )
     bot_name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    custom_attributes: dict[str, Any] | None = None
-    bot_config: dict[str, Any] | None = None
+    custom_attributes: dict[str, Any] | None = Field(
+        default=None,
+        description="Sent with the bot to the Create Bot API (16 KiB of JSON at most). "
+        + STRICT_JSON,
+    )
+    bot_config: dict[str, Any] | None = Field(
+        default=None,
+        description="Replaces the bot's config (16 KiB of JSON at most). " + STRICT_JSON,
+    )
 
 
 class UnscheduleResult(BaseModel):
@@ -306,7 +322,8 @@ class AutoScheduleEnable(BaseModel):
     )
 
     default_bot_config: dict[str, Any] = Field(
-        description="The bot_config every auto-scheduled bot is created with (16 KiB at most)."
+        description="The bot_config every auto-scheduled bot is created with (16 KiB at most). "
+        + STRICT_JSON
     )
 
 

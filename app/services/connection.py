@@ -124,7 +124,7 @@ class ConnectionService:
         for calendar in connected.calendars:
             if calendar.calendar_id == wanted:
                 return calendar
-        raise CalendarNotFound(f"No connected calendar has id {wanted!r}.")
+        raise CalendarNotFound()  # never quoting the id: an error does not echo what was sent
 
     async def disconnect(self, account_id: str) -> Disconnected:
         """Stop push channels at Google, cancel pending bots, forget everything else."""

@@ -47,6 +47,8 @@ from app.services.paging import DEFAULT_LIMIT, Page, SortKey, page
 from app.services.recurrence import next_occurrence, occurrence_after, occurrence_on_date
 
 MAX_BOT_CONFIG_BYTES = 16 * 1024
+# Sent along with bot_config in the Create Bot body, and stored with it: the same bound.
+MAX_CUSTOM_ATTRIBUTES_BYTES = 16 * 1024
 # A series left unattended (calbot down) is caught up by skipping at most this many ended
 # occurrences one by one before jumping straight to the next one from now.
 _CATCH_UP_LIMIT = 1000
@@ -62,10 +64,16 @@ def new_bot_id() -> str:
 
 def check_bot_config(bot_config: dict[str, Any]) -> None:
     """`bot_config` is passed through as it is; only its size is limited."""
-    if len(orjson.dumps(bot_config)) > MAX_BOT_CONFIG_BYTES:
-        raise Unprocessable(
-            f"bot_config is larger than {MAX_BOT_CONFIG_BYTES // 1024} KiB once encoded as JSON."
-        )
+    _check_size("bot_config", bot_config, MAX_BOT_CONFIG_BYTES)
+
+
+def check_custom_attributes(custom_attributes: dict[str, Any]) -> None:
+    _check_size("custom_attributes", custom_attributes, MAX_CUSTOM_ATTRIBUTES_BYTES)
+
+
+def _check_size(field: str, value: dict[str, Any], limit: int) -> None:
+    if len(orjson.dumps(value)) > limit:
+        raise Unprocessable(f"{field} is larger than {limit // 1024} KiB once encoded as JSON.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +218,8 @@ class SchedulingService:
         if "bot_name" in changes.fields:
             bot.bot_name = changes.bot_name
         if "custom_attributes" in changes.fields:
+            if changes.custom_attributes is not None:
+                check_custom_attributes(changes.custom_attributes)
             bot.custom_attributes = changes.custom_attributes
         if "bot_config" in changes.fields:
             if changes.bot_config is None:

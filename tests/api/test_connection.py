@@ -190,4 +190,7 @@ async def test_unknown_calendar_id_answers_404(
         "/api/v1/calendar/events", params={"calendar_id": "nope@example.com"}, headers=connected
     )
     assert response.status_code == 404
-    assert "nope@example.com" in response.json()["detail"]
+    assert response.json() == {
+        "detail": "Calendar not found among this account's connected calendars.",
+        "error": "calendar_not_found",
+    }  # never quoting the id that was sent (CONTRACT.md, errors)

@@ -39,7 +39,7 @@ LAYERS = (
     _layer("schemas", ("app.schemas",), "domain"),
     _layer(
         "http",
-        ("app.routers", "app.http_errors", "app.idempotency"),
+        ("app.routers", "app.http_errors", "app.idempotency", "app.json_bodies"),
         *("domain", "ports", "observability", "services", "schemas", "deps"),
     ),
     _layer("deps", ("app.deps",), "domain", "observability", "services", "composition"),
@@ -73,6 +73,7 @@ OWNED_LIBRARIES = {
         "app.routers",
         "app.observability",
         "app.idempotency",
+        "app.json_bodies",
     ),
     "prometheus_client": ("app.observability",),
 }
