@@ -113,7 +113,7 @@ _SHOWN = 80
 def series_problem(series: SeriesSpec) -> str | None:
     """Why calbot cannot read this series (a sentence), or None when it can."""
     parsed = _parsed(series)
-    return str(parsed) if isinstance(parsed, RecurrenceError) else None
+    return parsed if isinstance(parsed, str) else None
 
 
 def occurrences_between(
@@ -132,7 +132,8 @@ def occurrences_between(
     if hi <= lo:
         return []
     found = [occurrence for occurrence in exceptions.occurrences if _overlaps(occurrence, lo, hi)]
-    for original in _originals_between(expansion, lo - expansion.reach, hi, Budget()):
+    budget = Budget(Budget.WINDOW)
+    for original in _originals_between(expansion, lo - expansion.reach, hi, budget):
         if original in exceptions.by_original:
             continue  # cancelled, or already in `found` at its own times
         occurrence = expansion.unchanged(original)
@@ -335,7 +336,7 @@ def _first_original(
         stop = min(stop, expansion.last + _ONE_SECOND)
     if no_later_than is not None:
         stop = min(stop, no_later_than + _ONE_SECOND)
-    span, budget = _FIRST_WINDOW, Budget()
+    span, budget = _FIRST_WINDOW, Budget(Budget.SEARCH)
     while start < stop:
         end = min(start + span, stop)
         for original in _originals_between(expansion, start, end, budget):
@@ -553,7 +554,7 @@ def _parse_value(text: str) -> _Value:
         clock = None if hour is None else time(int(hour), int(minute), min(int(second), 59))
     except ValueError as error:
         raise RecurrenceError(
-            f"{_shown(text.strip())} is not a date or date-time that exists."
+            f"The value {_shown(text.strip())} is not a date or date-time that exists."
         ) from error
     return _Value(parsed_day, clock, utc=zulu is not None)
 

@@ -38,9 +38,10 @@ Freq: TypeAlias = Literal[0, 1, 2, 3, 4, 5, 6]
 
 # COUNT is counted from DTSTART, so a COUNT rule is walked from its first start once (per process)
 # to find its last date. The walk stops after this many years or occurrences, whichever comes
-# first; a rule whose COUNT is not reached by then is treated as ending there (`count_cut_off`).
+# first (Outlook's editor stops at 999); a rule whose COUNT is not reached by then is treated as
+# ending there (`count_cut_off`).
 COUNT_YEARS = 20
-COUNT_LIMIT = 10_000
+COUNT_LIMIT = 3_000
 _COUNT_SPAN = timedelta(days=366 * COUNT_YEARS)
 
 # dateutil yields one month (MONTHLY) or one year (YEARLY) per call: with an INTERVAL this large
@@ -58,14 +59,25 @@ class _OutOfBudget(RecurrenceError):
 
 
 class Budget:
-    """How much expansion one call may do, in days looked at plus start times generated.
+    """How much expansion one call may do, in units of about a microsecond of CPU: a day that
+    dateutil filters costs one, a start time it generates (and calbot converts) three more.
 
-    Each day dateutil filters and each start time generated costs about a microsecond; the
-    default keeps any call to a few milliseconds. Running out raises RecurrenceError, which every
-    caller already handles as a series calbot cannot follow.
+    Running out raises RecurrenceError, which every caller already handles as a series calbot
+    cannot follow.
     """
 
-    def __init__(self, limit: int = 40_000) -> None:
+    # A search for the next occurrence: room for HORIZON_YEARS of an empty rule and an empty
+    # EXRULE (about 4,000 days each), which then answer "no occurrence", and never past ~10 ms.
+    SEARCH = 10_000
+    # Finding where a COUNT ends, once per series: 3,000 daily occurrences fit.
+    COUNT = 15_000
+    # A window asked for (auto-scheduling's lookahead, one day): proportional to what the window
+    # holds, so only a guard against windows of decades.
+    WINDOW = 100_000
+    PER_DAY = 1
+    PER_START = 3
+
+    def __init__(self, limit: int) -> None:
         self.limit = limit
         self.left = limit
 
@@ -139,7 +151,7 @@ class RuleRunner:
             limit = self.stop
         seen, local = 0, self.dtstart
         try:
-            for local in self._dates(self.dtstart, limit, Budget()):
+            for local in self._dates(self.dtstart, limit, Budget(Budget.COUNT)):
                 seen += 1
                 if seen == self.rule.count:
                     return replace(self, stop=local)
@@ -158,6 +170,9 @@ class RuleRunner:
         grouped into the rule's periods; each period in step with INTERVAL keeps its candidates,
         or the BYSETPOS ones among them. The cost follows the months and the candidates, not the
         periods, so an empty daily rule costs no more than a matching one."""
+        if not self.rule.bysetpos:
+            yield from self._dates_without_setpos(lo, hi, budget)
+            return
         first_day, last_day = self._period(lo.date())[0], self._period(hi.date())[1]
         group: list[datetime] = []
         group_key = 0
@@ -172,6 +187,19 @@ class RuleRunner:
                 group_key = key
                 group.append(local)
         yield from self._kept(group, group_key, lo, hi)
+
+    def _dates_without_setpos(
+        self, lo: datetime, hi: datetime, budget: Budget
+    ) -> Iterator[datetime]:
+        """The same without BYSETPOS: no period needs to be seen whole."""
+        every_period = self.rule.interval == 1
+        first_key, step = self._period_key(self.dtstart.date()), self.rule.interval
+        for unit in self._units(lo.date(), hi.date(), budget):
+            for local in unit[bisect_left(unit, lo) :]:
+                if local > hi:
+                    return
+                if every_period or (self._period_key(local.date()) - first_key) % step == 0:
+                    yield local
 
     def _kept(
         self, group: list[datetime], key: int, lo: datetime, hi: datetime
@@ -204,7 +232,8 @@ class RuleRunner:
                 unit_end = date(year, month, monthrange(year, month)[1])
             if self._in_step(max(unit_start, first_day), min(unit_end, last_day)):
                 unit = _unit(self.filters, year, 0 if yearly else month)
-                budget.spend(max(len(unit), (unit_end - unit_start).days + 1))
+                days = (unit_end - unit_start).days + 1
+                budget.spend(days * Budget.PER_DAY + len(unit) * Budget.PER_START)
                 yield unit
             unit_start = unit_end + timedelta(days=1)
 
