@@ -166,7 +166,7 @@ def test_series_repeating_more_often_than_daily_are_refused(frequency: str) -> N
 )
 def test_unreadable_lines_say_what_is_wrong(line: str, reason: str) -> None:
     spec = series(line)
-    with pytest.raises(RecurrenceError, match="^[A-Zc].*[.]$") as raised:
+    with pytest.raises(RecurrenceError, match=r"^[A-Zc].*[.]$") as raised:
         next_occurrence(spec, [], NOW)
     assert reason in str(raised.value)
     assert series_problem(spec) == str(raised.value)
