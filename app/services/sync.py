@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from app.adapters.ports import (
     Clock,
@@ -267,7 +268,7 @@ class SyncService:
             occurrence = next_occurrence(series_spec(event), overrides, now)
         except RecurrenceError as error:
             # Listed all the same, with no next occurrence; the listing says why.
-            log.warning("series %s cannot be followed: %s", event.google_event_id, error)
+            _warn_once(event.google_event_id, str(error))
             occurrence = None
         event.next_occurrence_start = occurrence.start if occurrence else None
         event.next_occurrence_end = occurrence.end if occurrence else None
@@ -315,3 +316,10 @@ class SyncService:
             except RecurrenceError as error:
                 reasons[event.event_id] = str(error)
         return reasons
+
+
+@lru_cache(maxsize=1024)
+def _warn_once(google_event_id: str, reason: str) -> None:
+    """Logs a series calbot cannot follow once per reason and process (lru_cache remembers):
+    every sync and listing asks again, and a log line costs the event loop a write."""
+    log.warning("series %s cannot be followed: %s", google_event_id, reason)
