@@ -62,11 +62,8 @@ def parse_event_time(value: Mapping[str, Any], default_zone: str) -> EventTime |
 
 
 def _zone_or_utc(name: str | None) -> tzinfo:
-    found = resolve_zone(name)
-    if found is None:
-        log.warning("unreadable time zone %r: a time without offset is read as UTC", name)
-        return UTC
-    return found
+    # Not logged: it would be once per event and sync; the listing shows unreadable_reason.
+    return resolve_zone(name) or UTC
 
 
 def series_spec(event: Event) -> SeriesSpec:

@@ -163,6 +163,7 @@ def next_occurrence(
         now - expansion.reach,
         lambda start: start not in exceptions.by_original and expansion.end_of(start) > now,
         no_later_than=best.start if best else None,
+        asked=now,
     )
     if original is not None:
         candidate = expansion.unchanged(original)
@@ -231,6 +232,7 @@ def occurrence_after(
             and (now is None or expansion.end_of(start) > now)
         ),
         no_later_than=best.original_start if best else None,
+        asked=max(after, now) if now is not None else after,
     )
     if original is not None and (best is None or original < best.original_start):
         best = expansion.unchanged(original)
@@ -321,6 +323,7 @@ def _first_original(
     lo: datetime,
     accept: Callable[[datetime], bool],
     no_later_than: datetime | None,
+    asked: datetime,
 ) -> datetime | None:
     """The earliest original start at or after `lo` that `accept`s, in windows growing 4x.
 
@@ -355,7 +358,7 @@ def _first_original(
     if stop == horizon:
         raise RecurrenceError(
             f"The series has no occurrence calbot can use in the {HORIZON_YEARS} years after "
-            f"{_day(lo, expansion.zone)}, and calbot looks no further ahead, so it treats the "
+            f"{_day(asked, expansion.zone)}, and calbot looks no further ahead, so it treats the "
             "series as having no next occurrence."
         )
     return None
@@ -433,6 +436,8 @@ def _parsed(series: SeriesSpec) -> _Expansion | str:
         return _parse(series)
     except RecurrenceError as error:
         return str(error)
+    except OverflowError:
+        return "The series starts too far from today for calbot to follow it."
 
 
 def _parse(series: SeriesSpec) -> _Expansion:

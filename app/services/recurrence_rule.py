@@ -114,7 +114,7 @@ class Rule:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class RuleRunner:
-    """Yields a rule's local start times in a window, one period of the rule at a time."""
+    """Yields a rule's local start times in a window, a month (or year) of candidates at a time."""
 
     rule: Rule
     dtstart: datetime  # naive local
@@ -129,7 +129,7 @@ class RuleRunner:
         try:
             DateutilRule(MONTHLY, dtstart=datetime(dtstart.year, 1, 1), **dict(runner.filters))
         except (ValueError, TypeError) as error:
-            raise RecurrenceError(f"dateutil refuses the rule: {error}.") from error
+            raise RecurrenceError(f"calbot cannot expand the recurrence rule: {error}.") from error
         return runner if rule.count is None else runner._counted()
 
     def between(self, lo: datetime, hi: datetime, budget: Budget) -> list[datetime]:
