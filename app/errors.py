@@ -6,6 +6,7 @@
     │   ├── NoCalendarConnected, CalendarNotFound, EventNotFound, BotNotFound, UnknownChannel
     ├── Unprocessable (422)
     │   ├── NoMeetingLink, NotRecurring, NoOccurrenceOnDate, InvalidCursor, InvalidBotUpdate
+    │   ├── UnreadableEvent           a time zone or recurrence rule calbot cannot follow
     │   └── ConnectLinkClientMissing
     ├── Conflict (409)
     │   ├── EventCancelled, OccurrenceEnded, NoFurtherOccurrence, BotNotPending
@@ -108,6 +109,13 @@ class InvalidCursor(Unprocessable):
 
 class InvalidBotUpdate(Unprocessable):
     code = "invalid_bot_update"
+
+
+class UnreadableEvent(Unprocessable):
+    """The detail is the sentence recurrence or zones gave: which zone or rule, and why."""
+
+    code = "unreadable_event"
+    detail = "calbot cannot work out this event's occurrences."
 
 
 class Conflict(CalbotError):

@@ -27,9 +27,9 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.http_errors import Loc, declares_json, error_item, validation_error_content
+from app.schemas import MAX_DEPTH
 
 MAX_BODY_BYTES: Final = 1024 * 1024
-MAX_DEPTH: Final = 32
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
 _MAX_REPORTED: Final = 20

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.domain import BotSource, BotStatus, ConnectionStatus, Platform, ScheduleStatus
-from app.json_bodies import MAX_DEPTH
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
 
+
+# How deep a JSON body may nest, counting from the body (enforced by app/json_bodies.py).
+MAX_DEPTH: Final = 32
 
 # What every free-form object must be to be stored and forwarded (app/json_bodies.py).
 STRICT_JSON = (
@@ -109,6 +111,21 @@ class EventRead(BaseModel):
     bot_join_status: bool = Field(description="True while a bot is scheduled for the event.")
     schedule_status: ScheduleStatus
     status: str = Field(description="Google's status: confirmed, tentative or cancelled.")
+    unreadable_reason: str | None = Field(
+        default=None,
+        description=(
+            "Why calbot cannot follow this event, or null when it can: a time zone that is "
+            "neither an IANA nor a Windows zone name (the times shown keep the offset Google "
+            "gave), a recurrence rule it cannot read, a series repeating more often than daily, "
+            "or one with no occurrence in the next 10 years. Such an event is listed, but "
+            "scheduling what needs its zone or rule answers 422 with this sentence, and no bot "
+            "is scheduled for its occurrences automatically."
+        ),
+        examples=[
+            "calbot cannot read the recurrence rule 'FREQ=WEEKLY;BYDAY=XX': BYDAY=XX is not a "
+            "weekday (MO to SU), optionally preceded by an ordinal from 1 to 53 or -53 to -1."
+        ],
+    )
 
 
 class EventList(BaseModel):
@@ -133,6 +150,7 @@ class EventList(BaseModel):
                             "bot_join_status": False,
                             "schedule_status": "unscheduled",
                             "status": "confirmed",
+                            "unreadable_reason": None,
                         }
                     ],
                     "next_cursor": None,

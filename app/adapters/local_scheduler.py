@@ -38,14 +38,19 @@ class LocalBotScheduler:
         """Run the passes (launch due bots, advance series) whenever something falls due."""
         while True:
             self._wake.clear()
+            failed = False
             for each_pass in passes:
                 try:
                     await each_pass()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
+                    failed = True
                     log.exception("scheduler pass failed; retrying on the next tick")
             wait = await self._seconds_to_wait()
+            if failed:
+                # Whatever is due is what failed: retry at the poll pace, never in a tight loop.
+                wait = max(wait, self._poll_seconds)
             if wait <= 0:
                 await asyncio.sleep(0)
                 continue

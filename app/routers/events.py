@@ -25,9 +25,9 @@ from app.errors import (
 from app.routers.cursors import decode_cursor, encode_cursor
 from app.routers.responses import error_responses
 from app.schemas import EventList
-from app.services.event_mapping import zone
 from app.services.events import EventService
 from app.services.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from app.services.zones import resolve_zone
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["Sync and view your events"])
 
@@ -45,7 +45,7 @@ def _event_json(row: EventRow) -> dict[str, Any]:
     event = row.event
     link = event.meeting_link
     if event.all_day:
-        local = zone(event.time_zone)
+        local = resolve_zone(event.time_zone) or UTC
         start: str | None = event.start_time.astimezone(local).isoformat()
         end: str | None = event.end_time.astimezone(local).isoformat()
     else:
@@ -67,6 +67,7 @@ def _event_json(row: EventRow) -> dict[str, Any]:
         "bot_join_status": row.bot_join_status,
         "schedule_status": event.schedule_status.value,
         "status": event.status.value,
+        "unreadable_reason": row.unreadable_reason,
     }
 
 
@@ -147,7 +148,9 @@ async def events(
     Google answers 410 Gone), then list its events ordered by start time.
 
     A recurring series is one event; its moved or cancelled occurrences are applied to
-    `next_occurrence_start` rather than listed separately.
+    `next_occurrence_start` rather than listed separately. An event whose time zone or
+    recurrence rule calbot cannot follow is listed all the same, with `unreadable_reason`
+    saying why.
     """
     return await _list(
         event_service,

@@ -8,6 +8,7 @@ and a manual schedule, or a bot the user cancelled, is never replaced.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from app.domain import (
 )
 from app.observability import BOTS_SCHEDULED
 from app.services.event_mapping import series_spec
-from app.services.recurrence import occurrences_between
+from app.services.recurrence import RecurrenceError, occurrences_between
 from app.services.scheduling import Target, check_bot_config, new_bot
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ class AutoScheduleService:
         overrides = await self._overrides(account_id, [e for e in candidates if e.is_recurring])
         bots: list[ScheduledBot] = []
         for event in candidates:
+            if event.is_recurring:
+                await asyncio.sleep(0)  # many series must not hold the event loop
             for occurrence, key, link in self._occurrences(event, overrides, now, window_end):
                 target = Target(occurrence, key, link)
                 bots.append(
@@ -152,8 +155,8 @@ class AutoScheduleService:
         links = {o.original_start: o.meeting_link for o in series_overrides if o.meeting_link}
         try:
             found = occurrences_between(series_spec(event), series_overrides, now, window_end)
-        except ValueError:
-            log.warning("series %s has a recurrence calbot cannot read", event.google_event_id)
+        except RecurrenceError as error:
+            log.warning("series %s skipped: %s", event.google_event_id, error)
             return []
         return [
             (

@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.adapters.ports import SeriesOverride
 from app.domain import (
@@ -24,22 +22,13 @@ from app.domain import (
     event_id_for,
 )
 from app.services.meeting_links import detect_meeting_link
+from app.services.recurrence import series_problem
+from app.services.zones import resolve_zone, unreadable_zone_reason
 
 log = logging.getLogger(__name__)
 
 # Not meetings a bot could join; Google's eventType values (discovery: Event.eventType).
 NON_MEETING_EVENT_TYPES = frozenset({"workingLocation", "outOfOffice", "focusTime", "birthday"})
-
-
-@lru_cache(maxsize=512)
-def zone(name: str | None) -> ZoneInfo:
-    """An IANA zone; an unknown or missing name falls back to UTC rather than failing a sync."""
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            log.warning("unknown time zone %r, using UTC", name)
-    return ZoneInfo("UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,26 +38,38 @@ class EventTime:
 
 
 def parse_event_time(value: Mapping[str, Any], default_zone: str) -> EventTime | None:
-    """Google's EventDateTime: `dateTime` (offset, or wall time in `timeZone`) or `date`."""
+    """Google's EventDateTime: `dateTime` (offset, or wall time in `timeZone`) or `date`.
+
+    The offset Google writes in `dateTime` is used as it is, so an event in a zone calbot cannot
+    read (see zones.py) still has its right times; only a time without an offset, or an all-day
+    date, needs the zone, and falls back to UTC when calbot cannot read it.
+    """
     if not isinstance(value, Mapping):
         return None
     if date_time := value.get("dateTime"):
         moment = datetime.fromisoformat(date_time)
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=zone(value.get("timeZone") or default_zone))
+            moment = moment.replace(tzinfo=_zone_or_utc(value.get("timeZone") or default_zone))
         return EventTime(moment.astimezone(UTC), all_day=False)
     if day := value.get("date"):
         # All-day: midnight of the date in the calendar's zone ("the timezone field has no
         # significance for all-day events", discovery: EventDateTime.timeZone).
         midnight = datetime.combine(
-            date.fromisoformat(day), datetime.min.time(), zone(default_zone)
+            date.fromisoformat(day), datetime.min.time(), _zone_or_utc(default_zone)
         )
         return EventTime(midnight.astimezone(UTC), all_day=True)
     return None
 
 
+def _zone_or_utc(name: str | None) -> tzinfo:
+    # Not logged: it would be once per event and sync; the listing shows unreadable_reason.
+    return resolve_zone(name) or UTC
+
+
 def series_spec(event: Event) -> SeriesSpec:
-    tz = zone(event.time_zone)
+    """What recurrence needs; a zone calbot cannot read stays in `time_zone` for recurrence to
+    refuse (the first start is then expressed in UTC, which recurrence never reaches)."""
+    tz = resolve_zone(event.time_zone) or UTC
     return SeriesSpec(
         recurrence=event.recurrence,
         first_start=event.start_time.astimezone(tz),
@@ -76,6 +77,23 @@ def series_spec(event: Event) -> SeriesSpec:
         time_zone=event.time_zone,
         all_day=event.all_day,
     )
+
+
+def unreadable_reason(event: Event) -> str | None:
+    """Why calbot cannot read the event's time zone or recurrence lines, or None.
+
+    Cheap (a series is parsed once per process); whether a readable series still has an
+    occurrence ahead is the sync's question (SyncService.unreadable_reasons).
+    """
+    if event.is_recurring:
+        return series_problem(series_spec(event))
+    if resolve_zone(event.time_zone) is None:
+        return (
+            unreadable_zone_reason(event.time_zone)
+            + " Its start and end keep the offset Google gave; it can be scheduled, but not "
+            "with occurrence_date."
+        )
+    return None
 
 
 def _self_declined(item: Mapping[str, Any]) -> bool:

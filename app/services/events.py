@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import datetime
 
 from app.adapters.ports import EventRow, Store
@@ -10,7 +12,7 @@ from app.services.connection import ConnectionService
 from app.services.event_mapping import series_spec
 from app.services.notifications import CalendarRefresher
 from app.services.paging import Page, SortKey, page
-from app.services.recurrence import next_occurrence, occurrences_between
+from app.services.recurrence import RecurrenceError, next_occurrence
 from app.services.sync import SyncService
 
 
@@ -51,7 +53,17 @@ class EventService:
         rows = await self._store.list_events(account_id, calendar.calendar_id)
         if time_min is not None or time_max is not None:
             rows = await self._within(account_id, calendar.calendar_id, rows, time_min, time_max)
-        return calendar, page(rows, event_sort_key, after=after, limit=limit)
+        listed = page(rows, event_sort_key, after=after, limit=limit)
+        reasons = await self._sync.unreadable_reasons(
+            account_id, calendar.calendar_id, [row.event for row in listed.items]
+        )
+        if reasons:
+            annotated = [
+                replace(row, unreadable_reason=reasons.get(row.event.event_id))
+                for row in listed.items
+            ]
+            listed = replace(listed, items=annotated)
+        return calendar, listed
 
     async def _within(
         self,
@@ -63,13 +75,15 @@ class EventService:
     ) -> list[EventRow]:
         series = [row.event.google_event_id for row in rows if row.event.is_recurring]
         overrides = await self._store.list_overrides(account_id, calendar_id, series)
-        return [
-            row
-            for row in rows
+        kept: list[EventRow] = []
+        for row in rows:
+            if row.event.is_recurring:
+                await asyncio.sleep(0)  # many series must not hold the event loop
             if _overlaps(
                 row.event, overrides.get(row.event.google_event_id, []), time_min, time_max
-            )
-        ]
+            ):
+                kept.append(row)
+        return kept
 
 
 def event_sort_key(row: EventRow) -> SortKey:
@@ -82,15 +96,19 @@ def _overlaps(
     time_min: datetime | None,
     time_max: datetime | None,
 ) -> bool:
-    """Whether the event (any occurrence of a series) overlaps [time_min, time_max)."""
+    """Whether the event (any occurrence of a series) overlaps [time_min, time_max).
+
+    A series calbot cannot follow is kept when the window ends after its first start: calbot
+    cannot rule it out, and the listing says why it cannot tell.
+    """
     if not event.is_recurring:
         return (time_min is None or event.end_time > time_min) and (
             time_max is None or event.start_time < time_max
         )
-    spec = series_spec(event)
     try:
-        if time_max is None:
-            return next_occurrence(spec, overrides, time_min or event.start_time) is not None
-        return bool(occurrences_between(spec, overrides, time_min or event.start_time, time_max))
-    except ValueError:
-        return False
+        # The first occurrence still going on at time_min: the window holds one if it starts
+        # before time_max (a later one would start later still).
+        found = next_occurrence(series_spec(event), overrides, time_min or event.start_time)
+    except RecurrenceError:
+        return time_max is None or event.start_time < time_max
+    return found is not None and (time_max is None or found.start < time_max)

@@ -24,7 +24,7 @@ from app.domain import (
     event_id_for,
 )
 from app.services.event_mapping import series_spec
-from app.services.recurrence import occurrences_between
+from app.services.recurrence import RecurrenceError, occurrences_between
 from app.services.scheduling import SchedulingService
 from app.services.sync import SyncOutcome
 
@@ -92,7 +92,12 @@ class BotReconciler:
         now = self._clock.now()
         if event is None or event.status is EventStatus.CANCELLED:
             return await self._cancel(bot, now, "the meeting was cancelled")
-        found = await self._occurrence(bot, event)
+        try:
+            found = await self._occurrence(bot, event)
+        except RecurrenceError as error:
+            # Unknown is not gone: the bot stays as it is, and the event shows why.
+            log.warning("bot %s left as it is: %s", bot.bot_id, error)
+            return "unchanged"
         if found is None:
             return await self._cancel(bot, now, "the occurrence no longer exists")
         occurrence, link = found
@@ -136,12 +141,9 @@ class BotReconciler:
             return Occurrence(
                 original_start, start, end
             ), override.meeting_link or event.meeting_link
-        try:
-            generated = occurrences_between(
-                series_spec(event), [], original_start, original_start + timedelta(seconds=1)
-            )
-        except ValueError:
-            return None
+        generated = occurrences_between(
+            series_spec(event), [], original_start, original_start + timedelta(seconds=1)
+        )
         for occurrence in generated:
             if occurrence.original_start == original_start:
                 return occurrence, event.meeting_link

@@ -7,6 +7,7 @@ original start, so a moved occurrence keeps its bot.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -26,6 +27,7 @@ from app.domain import (
     ScheduledBot,
     ScheduleStatus,
     SeriesSchedule,
+    SeriesSpec,
     occurrence_key_for,
 )
 from app.errors import (
@@ -40,11 +42,20 @@ from app.errors import (
     NotRecurring,
     OccurrenceEnded,
     Unprocessable,
+    UnreadableEvent,
 )
 from app.observability import BOTS_SCHEDULED
-from app.services.event_mapping import series_spec, zone
+from app.services.event_mapping import series_spec
 from app.services.paging import DEFAULT_LIMIT, Page, SortKey, page
-from app.services.recurrence import next_occurrence, occurrence_after, occurrence_on_date
+from app.services.recurrence import (
+    RecurrenceError,
+    next_occurrence,
+    occurrence_after,
+    occurrence_on_date,
+)
+from app.services.zones import resolve_zone, unreadable_zone_reason
+
+log = logging.getLogger(__name__)
 
 MAX_BOT_CONFIG_BYTES = 16 * 1024
 # Sent along with bot_config in the Create Bot body, and stored with it: the same bound.
@@ -52,6 +63,9 @@ MAX_CUSTOM_ATTRIBUTES_BYTES = 16 * 1024
 # A series left unattended (calbot down) is caught up by skipping at most this many ended
 # occurrences one by one before jumping straight to the next one from now.
 _CATCH_UP_LIMIT = 1000
+# A scheduled series calbot cannot follow (its zone or rule became unreadable) is looked at
+# again after this long, rather than on every pass: the event shows why in the meantime.
+UNREADABLE_SERIES_RETRY = timedelta(hours=1)
 
 
 def bot_sort_key(bot: ScheduledBot) -> SortKey:
@@ -267,9 +281,12 @@ class SchedulingService:
         latest = max(live, key=lambda b: b.occurrence_start)
         now = self._clock.now()
         overrides = await self._overrides(account_id, event)
-        occurrence = self._occurrence_after(
-            event, overrides, datetime.fromisoformat(latest.occurrence_key), now
-        )
+        try:
+            occurrence = self._occurrence_after(
+                event, overrides, datetime.fromisoformat(latest.occurrence_key), now
+            )
+        except RecurrenceError as error:
+            raise UnreadableEvent(str(error)) from error
         if occurrence is None:
             raise NoFurtherOccurrence()
         link = self._link_for(event, overrides, occurrence)
@@ -332,7 +349,20 @@ class SchedulingService:
             await self._store.set_series_schedule_active(account_id, event_id, False)
             return False
         overrides = await self._overrides(account_id, event)
-        occurrence = self._occurrence_after(event, overrides, schedule.last_original_start, now)
+        try:
+            occurrence = self._occurrence_after(event, overrides, schedule.last_original_start, now)
+        except RecurrenceError as error:
+            # Skipped, not retried on every pass: the schedule stays (the series may become
+            # readable again with its next edit) but is not due again for a while.
+            log.warning("series %s cannot be followed: %s", event.google_event_id, error)
+            await self._store.advance_series_schedule(
+                account_id,
+                event_id,
+                expected_last_original_start=schedule.last_original_start,
+                last_original_start=schedule.last_original_start,
+                next_check_at=now + UNREADABLE_SERIES_RETRY,
+            )
+            return False
         if occurrence is None:  # the series is over (COUNT/UNTIL reached)
             await self._store.set_series_schedule_active(account_id, event_id, False)
             return False
@@ -370,7 +400,11 @@ class SchedulingService:
             return False
         now = self._clock.now()
         overrides = await self._overrides(account_id, event)
-        occurrence = next_occurrence(series_spec(event), overrides, now)
+        try:
+            occurrence = next_occurrence(series_spec(event), overrides, now)
+        except RecurrenceError as error:
+            log.warning("series %s cannot be followed: %s", event.google_event_id, error)
+            return False
         if occurrence is None:
             await self._store.set_series_schedule_active(account_id, event.event_id, False)
             return False
@@ -429,15 +463,39 @@ class SchedulingService:
         if event.meeting_link is None:
             raise NoMeetingLink()
         if not event.is_recurring:
-            local_day = event.start_time.astimezone(zone(event.time_zone)).date()
-            if occurrence_date is not None and occurrence_date != local_day:
-                raise NoOccurrenceOnDate(f"This event takes place on {local_day.isoformat()} only.")
+            if occurrence_date is not None:
+                local_zone = resolve_zone(event.time_zone)
+                if local_zone is None:
+                    raise UnreadableEvent(
+                        unreadable_zone_reason(event.time_zone)
+                        + " Schedule it without occurrence_date."
+                    )
+                local_day = event.start_time.astimezone(local_zone).date()
+                if occurrence_date != local_day:
+                    raise NoOccurrenceOnDate(
+                        f"This event takes place on {local_day.isoformat()} only."
+                    )
             if event.end_time <= now:
                 raise OccurrenceEnded()
             occurrence = Occurrence(event.start_time, event.start_time, event.end_time)
             return Target(occurrence, occurrence_key_for(None), event.meeting_link)
         overrides = await self._overrides(account_id, event)
-        spec = series_spec(event)
+        try:
+            found = self._series_target(series_spec(event), overrides, occurrence_date, now)
+        except RecurrenceError as error:
+            raise UnreadableEvent(str(error)) from error
+        link = self._link_for(event, overrides, found)
+        if link is None:
+            raise NoMeetingLink("This occurrence has no meeting link a bot could join.")
+        return Target(found, occurrence_key_for(found.original_start), link)
+
+    @staticmethod
+    def _series_target(
+        spec: SeriesSpec,
+        overrides: list[OccurrenceOverride],
+        occurrence_date: date | None,
+        now: datetime,
+    ) -> Occurrence:
         if occurrence_date is not None:
             found = occurrence_on_date(spec, overrides, occurrence_date)
             if found is None:
@@ -450,10 +508,7 @@ class SchedulingService:
             found = next_occurrence(spec, overrides, now)
             if found is None:
                 raise OccurrenceEnded("The series' last occurrence has already ended.")
-        link = self._link_for(event, overrides, found)
-        if link is None:
-            raise NoMeetingLink("This occurrence has no meeting link a bot could join.")
-        return Target(found, occurrence_key_for(found.original_start), link)
+        return found
 
     def _occurrence_after(
         self,
@@ -463,13 +518,9 @@ class SchedulingService:
         now: datetime,
     ) -> Occurrence | None:
         """The first occurrence after the given one that has not ended by `now`."""
-        spec = series_spec(event)
-        occurrence = occurrence_after(spec, overrides, after_original_start)
-        for _ in range(_CATCH_UP_LIMIT):
-            if occurrence is None or occurrence.end > now:
-                return occurrence
-            occurrence = occurrence_after(spec, overrides, occurrence.original_start)
-        return next_occurrence(spec, overrides, now)
+        return occurrence_after(
+            series_spec(event), overrides, after_original_start, ending_after=now
+        )
 
     @staticmethod
     def _link_for(

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from app.adapters.ports import (
     Clock,
@@ -34,8 +35,8 @@ from app.errors import (
     SyncTokenExpired,
 )
 from app.observability import SYNC_LATENCY, SYNC_RUNS
-from app.services.event_mapping import map_items, series_spec
-from app.services.recurrence import next_occurrence
+from app.services.event_mapping import map_items, series_spec, unreadable_reason
+from app.services.recurrence import RecurrenceError, next_occurrence
 
 log = logging.getLogger(__name__)
 
@@ -265,8 +266,9 @@ class SyncService:
     ) -> None:
         try:
             occurrence = next_occurrence(series_spec(event), overrides, now)
-        except ValueError:
-            log.warning("series %s has a recurrence calbot cannot read", event.google_event_id)
+        except RecurrenceError as error:
+            # Listed all the same, with no next occurrence; the listing says why.
+            _warn_once(event.google_event_id, str(error))
             occurrence = None
         event.next_occurrence_start = occurrence.start if occurrence else None
         event.next_occurrence_end = occurrence.end if occurrence else None
@@ -281,8 +283,43 @@ class SyncService:
             account_id, calendar_id, [event.google_event_id for event in stale]
         )
         for event in stale:
+            await asyncio.sleep(0)  # a long run of series must not hold the event loop
             self._set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
         await self._store.set_next_occurrences(
             account_id,
             [(e.event_id, e.next_occurrence_start, e.next_occurrence_end) for e in stale],
         )
+
+    async def unreadable_reasons(
+        self, account_id: str, calendar_id: str, events: list[Event]
+    ) -> dict[str, str]:
+        """Why calbot cannot follow each of these events, by event_id (readable ones left out):
+        a zone or rule it cannot read, or a live series with no occurrence within the horizon."""
+        reasons: dict[str, str] = {}
+        unknown_next: list[Event] = []
+        for event in events:
+            reason = unreadable_reason(event)
+            if reason is not None:
+                reasons[event.event_id] = reason
+            elif event.is_recurring and event.next_occurrence_start is None:
+                unknown_next.append(event)  # over, or beyond the horizon: ask again to know
+        if not unknown_next:
+            return reasons
+        now = self._clock.now()
+        overrides = await self._store.list_overrides(
+            account_id, calendar_id, [event.google_event_id for event in unknown_next]
+        )
+        for event in unknown_next:
+            await asyncio.sleep(0)
+            try:
+                next_occurrence(series_spec(event), overrides.get(event.google_event_id, []), now)
+            except RecurrenceError as error:
+                reasons[event.event_id] = str(error)
+        return reasons
+
+
+@lru_cache(maxsize=1024)
+def _warn_once(google_event_id: str, reason: str) -> None:
+    """Logs a series calbot cannot follow once per reason and process (lru_cache remembers):
+    every sync and listing asks again, and a log line costs the event loop a write."""
+    log.warning("series %s cannot be followed: %s", google_event_id, reason)

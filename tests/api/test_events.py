@@ -77,6 +77,7 @@ async def test_event_fields_follow_the_contract(
         "bot_join_status": False,
         "schedule_status": "unscheduled",
         "status": "confirmed",
+        "unreadable_reason": None,
     }
 
 

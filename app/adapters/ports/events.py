@@ -37,6 +37,8 @@ class EventRow:
 
     event: Event
     bot_join_status: bool
+    # Why calbot cannot follow the event (its zone or rule): set by the listing, never stored.
+    unreadable_reason: str | None = None
 
 
 class EventStore(Protocol):

@@ -1,0 +1,51 @@
+"""The embedded scheduler's loop: a pass that keeps failing is retried at the poll pace."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.adapters.local_scheduler import LocalBotScheduler
+from tests.fakes import FakeClock
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+class OverdueStore:
+    """Only what the loop reads: something was due a minute ago, and stays due."""
+
+    async def next_join_at(self) -> datetime | None:
+        return None
+
+    async def next_series_check_at(self) -> datetime | None:
+        return NOW - timedelta(minutes=1)
+
+
+async def _passes_in(seconds: float, failing: bool) -> int:
+    runs = 0
+
+    async def each_pass() -> int:
+        nonlocal runs
+        runs += 1
+        if failing:
+            raise RuntimeError("this series cannot be read")
+        return 0
+
+    scheduler = LocalBotScheduler(OverdueStore(), FakeClock(NOW), poll_seconds=0.05)
+    task = asyncio.create_task(scheduler.run([each_pass]))
+    await asyncio.sleep(seconds)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    return runs
+
+
+async def test_a_pass_that_keeps_failing_is_retried_at_the_poll_pace_not_in_a_tight_loop() -> None:
+    assert 1 <= await _passes_in(0.3, failing=True) <= 10  # 0.3 s / 0.05 s, not thousands
+
+
+async def test_a_pass_that_succeeds_runs_again_at_once_while_work_is_overdue() -> None:
+    """The other side of the guard: overdue work that a pass can do is not slowed down."""
+    assert await _passes_in(0.1, failing=False) > 50
