@@ -186,11 +186,10 @@ class HttpGoogleCalendar:
         time_min: datetime | None,
     ) -> AsyncIterator[EventsPage]:
         url = f"{self._api}/calendars/{_path_segment(calendar_id)}/events"
-        query = {
-            "singleEvents": "false",
-            "showDeleted": "false",
-            "maxResults": str(EVENTS_PAGE_SIZE),
-        }
+        # The same parameters for the full and every incremental run [SYNC]. No `showDeleted`:
+        # with a syncToken Google forbids showDeleted=false, and its default is what a full
+        # sync wants (cancelled exceptions of live series still come back) [notes §3].
+        query = {"singleEvents": "false", "maxResults": str(EVENTS_PAGE_SIZE)}
         if sync_token:
             query["syncToken"] = sync_token  # timeMin with syncToken is a 400 [SYNC]
         elif time_min is not None:

@@ -90,7 +90,7 @@ class GoogleCalendar(Protocol):
         sync_token: str | None,
         time_min: datetime | None,
     ) -> AsyncIterator[EventsPage]:
-        """Stream events.list pages (singleEvents=false, showDeleted=false, maxResults=2500).
+        """Stream events.list pages (singleEvents=false, maxResults=2500, no showDeleted).
 
         With `sync_token` an incremental run (timeMin is never sent with it); without, a full
         run bounded below by `time_min`. Raises `SyncTokenExpired` on 410 Gone, on any page.
