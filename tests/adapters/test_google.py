@@ -1051,7 +1051,12 @@ async def test_an_answer_that_never_ends_is_cut_at_the_deadline(
     # httpx's timeouts bound each read, not a whole answer; the deadline bounds the whole call.
     # This one waits for real, so its deadline is 50 ms (and the first request is the one cut).
     google = HttpGoogleCalendar(
-        http, clock, token_url=TOKEN_URL, api_base_url=API, deadline=timedelta(milliseconds=50)
+        http,
+        clock,
+        token_url=TOKEN_URL,
+        api_base_url=API,
+        retry=NO_JITTER,
+        deadline=timedelta(milliseconds=50),
     )
     never = asyncio.Event()
     started: list[httpx.Request] = []
@@ -1066,7 +1071,7 @@ async def test_an_answer_that_never_ends_is_cut_at_the_deadline(
     with pytest.raises(GoogleUnavailable, match=r"did not answer within 0\.05 seconds"):
         await google.refresh_access_token(CREDENTIALS)
 
-    assert len(started) == 1  # cut, and no retry: nothing is left of the deadline
+    assert len(started) == 1  # cut, and no retry: a 1 s backoff does not fit in 50 ms
     assert clock.slept == []
 
 
