@@ -109,9 +109,10 @@ def current_test() -> str:
 
 
 def report(broken: list[tuple[SentRequest, Violation]], total: int) -> str:
+    requests = len({id(sent) for sent, _ in broken})
     lines = [
-        f"{len(broken)} of the {total} requests calbot sent to Google during this session break "
-        "Google's documented rules (tests/google_rules.py):"
+        f"{requests} of the {total} requests calbot sent to Google during this session break "
+        f"Google's documented rules (tests/google_rules.py), {len(broken)} times in all:"
     ]
     for sent, violation in broken[:_REPORT_MAX_LINES]:
         request = sent.request
@@ -141,7 +142,7 @@ def google_conformance() -> Iterator[GoogleTraffic]:
         yield traffic
     broken = traffic.broken()
     _summary.append(
-        f"{len(traffic.sent)} requests to Google checked against {len(RULES)} rules "
+        f"{len(traffic.sent)} requests to Google checked against the {len(RULES)} rules "
         f"of tests/google_rules.py: {len(broken)} broken"
     )
     if broken:
