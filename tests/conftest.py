@@ -1,4 +1,5 @@
-"""Shared fixtures: settings on a temporary DATA_DIR, a fake Google behind respx, the app."""
+"""Shared fixtures: settings on a temporary DATA_DIR, a fake Google behind respx, the app, and
+the session-wide check that every request sent to Google keeps Google's documented rules."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from tests.fake_google import (
     FakeGoogle,
 )
 from tests.fakes import FakeClock
+from tests.google_traffic import google_conformance, pytest_terminal_summary
+
+# The session fixture that checks every request sent to Google, and its line in the summary.
+__all__ = ["google_conformance", "pytest_terminal_summary"]
 
 BOT_API_URL = "https://bots.fake-meetstream.test/api/v1/bots/create_bot"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

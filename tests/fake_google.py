@@ -2,8 +2,10 @@
 
 It keeps calendars and events, a change log for sync tokens, pages results, can expire sync
 tokens (410), revoke refresh tokens (invalid_grant) and fail the next requests with given
-statuses. `handle` takes an httpx.Request and answers an httpx.Response, so the same fake serves
-respx routes in-process and a loopback HTTP server in end-to-end tests and benchmarks.
+statuses. Like a strict Google, it refuses with Google's 400 any request that breaks a rule of
+tests/google_rules.py, remembering which query each page and sync token was issued for.
+`handle` takes an httpx.Request and answers an httpx.Response, so the same fake serves respx
+routes in-process and a loopback HTTP server in end-to-end tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import httpx
+
+from tests.google_requests import GoogleRequest, TokenMemory
+from tests.google_rules import refusal
 
 TOKEN_URL = "https://oauth2.fake-google.test/token"
 API_URL = "https://calendar.fake-google.test/calendar/v3"
@@ -69,6 +74,8 @@ class FakeGoogle:
         self.stopped_channels: list[dict[str, Any]] = []
         self.refuse_watch: set[str] = set()
         self.channel_expiration_ms = "1798761600000"  # 2027-01-01T00:00:00Z
+        self.memory = TokenMemory()
+        self.refused: list[GoogleRequest] = []
 
     # -- arranging state --------------------------------------------------------------------
 
@@ -134,6 +141,17 @@ class FakeGoogle:
         self.requests.append(request)
         if self.fail_next:
             return _error(self.fail_next.pop(0), "backendError", "Backend Error")
+        seen = self.memory.describe(request)
+        refused = refusal(seen) if seen is not None else None
+        if seen is not None and refused is not None:
+            self.refused.append(seen)
+            return refused
+        response = self._serve(request)
+        if response.is_success and response.content:
+            self.memory.remember_answer(request, response.json())
+        return response
+
+    def _serve(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
         if url.startswith(self.token_url):
             return self._token(request)
@@ -243,8 +261,8 @@ class FakeGoogle:
 
     @staticmethod
     def _in_full_sync(event: dict[str, Any]) -> bool:
-        # showDeleted=false: deleted events are left out, but cancelled exceptions of a live
-        # series are still returned (discovery: events.list.showDeleted).
+        # No showDeleted (false by default): deleted events are left out, but cancelled
+        # exceptions of a live series are still returned (discovery: events.list.showDeleted).
         return event.get("status") != "cancelled" or "recurringEventId" in event
 
     @staticmethod

@@ -41,6 +41,11 @@ from app.errors import (
 
 logger = logging.getLogger(__name__)
 
+GOOGLE_CALL_DEADLINE: Final = timedelta(seconds=25)
+"""Total time one Google call may take: a token refresh, or one API request together with the
+refresh it may need, every retry, backoff and per-attempt timeout included. Common proxies and
+clients give up on a request after about 30 s (Heroku's router at 30 s, API Gateway at 29 s); at
+25 s the request waiting on Google still gets calbot's own 502/503, with a few seconds to spare."""
 TOKEN_REFRESH_MARGIN: Final = timedelta(seconds=60)  # refresh ~60 s early [notes §1]
 DEFAULT_TOKEN_LIFETIME_SECONDS: Final = 3599  # what Google sends in practice [notes §1]
 CALENDAR_LIST_PAGE_SIZE: Final = 250  # calendarList.list maximum [CALLIST]
@@ -69,12 +74,14 @@ class HttpGoogleCalendar:
         token_url: str,
         api_base_url: str,
         retry: RetryPolicy = RetryPolicy(),
+        deadline: timedelta = GOOGLE_CALL_DEADLINE,
     ) -> None:
         self._http = http
         self._clock = clock
         self._token_url = token_url
         self._api = api_base_url.rstrip("/")
         self._retry = retry
+        self._deadline = deadline
         self._tokens: dict[str, AccessToken] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -82,16 +89,22 @@ class HttpGoogleCalendar:
 
     async def refresh_access_token(self, credentials: GoogleCredentials) -> AccessToken:
         key = _cache_key(credentials)
+        give_up_at = self._clock.now() + self._deadline
         async with self._lock_for(key):
-            return await self._refresh_into_cache(key, credentials)
+            return await self._refresh_into_cache(key, credentials, give_up_at)
 
     async def _access_token(
-        self, credentials: GoogleCredentials, *, rejected: AccessToken | None = None
+        self,
+        credentials: GoogleCredentials,
+        give_up_at: datetime,
+        *,
+        rejected: AccessToken | None = None,
     ) -> AccessToken:
         """The cached token while fresh; otherwise one refresh per key, however many callers wait.
 
         `rejected` is a token the API just answered 401 to: a cached token equal to it is not
-        reused, but one another task refreshed meanwhile is (one 401 wave, one refresh).
+        reused, but one another task refreshed meanwhile is (one 401 wave, one refresh). A waiter
+        waits at most for the holder's refresh, whose own deadline is no later than the waiter's.
         """
         key = _cache_key(credentials)
         cached = self._tokens.get(key)
@@ -101,7 +114,7 @@ class HttpGoogleCalendar:
             cached = self._tokens.get(key)
             if cached is not None and self._usable(cached, rejected):
                 return cached
-            return await self._refresh_into_cache(key, credentials)
+            return await self._refresh_into_cache(key, credentials, give_up_at)
 
     def _usable(self, token: AccessToken, rejected: AccessToken | None) -> bool:
         if rejected is not None and token.token == rejected.token:
@@ -111,9 +124,11 @@ class HttpGoogleCalendar:
     def _lock_for(self, key: str) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
 
-    async def _refresh_into_cache(self, key: str, credentials: GoogleCredentials) -> AccessToken:
+    async def _refresh_into_cache(
+        self, key: str, credentials: GoogleCredentials, give_up_at: datetime
+    ) -> AccessToken:
         try:
-            token = await self._request_token(credentials)
+            token = await self._request_token(credentials, give_up_at)
         except (CredentialsRevoked, InvalidGoogleCredentials):
             self._tokens.pop(key, None)
             raise
@@ -128,7 +143,9 @@ class HttpGoogleCalendar:
         for key in [key for key, token in self._tokens.items() if token.expires_at <= now]:
             del self._tokens[key]
 
-    async def _request_token(self, credentials: GoogleCredentials) -> AccessToken:
+    async def _request_token(
+        self, credentials: GoogleCredentials, give_up_at: datetime
+    ) -> AccessToken:
         """POST the refresh grant [WEB][NATIVE]; retries 408/429/5xx and network errors."""
         form = {
             "client_id": credentials.client_id,
@@ -139,10 +156,14 @@ class HttpGoogleCalendar:
 
         async def attempt() -> httpx.Response:
             return await self._attempt(
-                lambda: self._http.post(self._token_url, data=form), "Google's token endpoint"
+                lambda timeout: self._http.post(self._token_url, data=form, timeout=timeout),
+                "Google's token endpoint",
+                give_up_at,
             )
 
-        response = await run_with_retries(attempt, policy=self._retry, clock=self._clock)
+        response = await run_with_retries(
+            attempt, policy=self._retry, clock=self._clock, give_up_at=give_up_at
+        )
         if not response.is_success:
             raise _token_failure(response, self._secrets(credentials))
         body = _json_object(response, "Google's token endpoint")
@@ -186,11 +207,10 @@ class HttpGoogleCalendar:
         time_min: datetime | None,
     ) -> AsyncIterator[EventsPage]:
         url = f"{self._api}/calendars/{_path_segment(calendar_id)}/events"
-        query = {
-            "singleEvents": "false",
-            "showDeleted": "false",
-            "maxResults": str(EVENTS_PAGE_SIZE),
-        }
+        # The same parameters for the full and every incremental run [SYNC]. No `showDeleted`:
+        # with a syncToken Google forbids showDeleted=false, and its default is what a full
+        # sync wants (cancelled exceptions of live series still come back) [notes §3].
+        query = {"singleEvents": "false", "maxResults": str(EVENTS_PAGE_SIZE)}
         if sync_token:
             query["syncToken"] = sync_token  # timeMin with syncToken is a 400 [SYNC]
         elif time_min is not None:
@@ -275,14 +295,18 @@ class HttpGoogleCalendar:
         json_body: Mapping[str, Any] | None = None,
         extra: tuple[str, ...] = (),
     ) -> httpx.Response:
-        """One API request with retries; a 401 refreshes the token once and resends once [ERR]."""
-        token = await self._access_token(credentials)
-        response = await self._send_with_retries(method, url, token, params, json_body)
+        """One API request with retries; a 401 refreshes the token once and resends once [ERR].
+
+        All of it, the token refresh included, ends by `GOOGLE_CALL_DEADLINE` (the instance's).
+        """
+        give_up_at = self._clock.now() + self._deadline
+        token = await self._access_token(credentials, give_up_at)
+        response = await self._send_with_retries(method, url, token, params, json_body, give_up_at)
         if response.status_code != 401:
             return response
         logger.info("Google Calendar answered 401; refreshing the access token once")
-        token = await self._access_token(credentials, rejected=token)
-        response = await self._send_with_retries(method, url, token, params, json_body)
+        token = await self._access_token(credentials, give_up_at, rejected=token)
+        response = await self._send_with_retries(method, url, token, params, json_body, give_up_at)
         if response.status_code == 401:
             error = _ApiError.from_response(response)
             raise UpstreamRejected(
@@ -299,25 +323,43 @@ class HttpGoogleCalendar:
         token: AccessToken,
         params: Mapping[str, str] | None,
         json_body: Mapping[str, Any] | None,
+        give_up_at: datetime,
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token.token}"}
 
         async def attempt() -> httpx.Response:
             return await self._attempt(
-                lambda: self._http.request(
-                    method, url, params=params, json=json_body, headers=headers
+                lambda timeout: self._http.request(
+                    method, url, params=params, json=json_body, headers=headers, timeout=timeout
                 ),
                 "Google Calendar",
+                give_up_at,
             )
 
-        return await run_with_retries(attempt, policy=self._retry, clock=self._clock)
+        return await run_with_retries(
+            attempt, policy=self._retry, clock=self._clock, give_up_at=give_up_at
+        )
 
     async def _attempt(
-        self, send: Callable[[], Awaitable[httpx.Response]], service: str
+        self,
+        send: Callable[[httpx.Timeout], Awaitable[httpx.Response]],
+        service: str,
+        give_up_at: datetime,
     ) -> httpx.Response:
-        """Send once; turn what Google says is transient into `RetryableFailure`."""
+        """Send once, within what is left of the deadline; turn what Google says is transient
+        into `RetryableFailure`."""
+        seconds_left = (give_up_at - self._clock.now()).total_seconds()
+        if seconds_left <= 0:
+            raise GoogleUnavailable(_out_of_time(service, self._deadline))
         try:
-            response = await send()
+            # httpx's timeouts bound each phase (connect, each read...), not the whole exchange.
+            async with asyncio.timeout(seconds_left):
+                response = await send(attempt_timeout(self._http.timeout, seconds_left))
+        except TimeoutError as exc:
+            logger.warning("%s: no answer within the call's deadline", service)
+            raise RetryableFailure(
+                GoogleUnavailable(_out_of_time(service, self._deadline))
+            ) from exc
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             logger.warning("%s: %s; will retry if attempts remain", service, type(exc).__name__)
             raise RetryableFailure(
@@ -510,6 +552,26 @@ def _cache_key(credentials: GoogleCredentials) -> str:
         (credentials.client_id, credentials.client_secret, credentials.refresh_token)
     )
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def attempt_timeout(configured: httpx.Timeout, seconds_left: float) -> httpx.Timeout:
+    """The client's timeouts, none longer than what is left of the call's deadline."""
+
+    def trimmed(seconds: float | None) -> float:
+        return seconds_left if seconds is None else min(seconds, seconds_left)
+
+    return httpx.Timeout(
+        connect=trimmed(configured.connect),
+        read=trimmed(configured.read),
+        write=trimmed(configured.write),
+        pool=trimmed(configured.pool),
+    )
+
+
+def _out_of_time(service: str, deadline: timedelta) -> str:
+    return (
+        f"{service} did not answer within {deadline.total_seconds():g} seconds; try again shortly."
+    )
 
 
 def _path_segment(calendar_id: str) -> str:

@@ -3,7 +3,8 @@
 `POST GOOGLE_OAUTH_TOKEN_URL`, form-encoded `code, client_id, client_secret, redirect_uri,
 grant_type=authorization_code, code_verifier` [NATIVE][WEB]; errors come back as
 `{"error", "error_description"}` (shared/notes/google-calendar.md section 1). Timeouts, network
-errors, 408, 429 and 5xx are retried a few times (the user is waiting on a page). A retry after a
+errors, 408, 429 and 5xx are retried a few times (the user is waiting on a page), all within
+`GOOGLE_CALL_DEADLINE` like every Google call. A retry after a
 read timeout may find the code already spent, which Google answers `invalid_grant`: the page then
 says to start again. Neither the code, the verifier nor the client secret reaches an exception or
 a log line.
@@ -11,14 +12,17 @@ a log line.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, Final
 
 import httpx
 import orjson
 
+from app.adapters.google import GOOGLE_CALL_DEADLINE, attempt_timeout
 from app.adapters.ports import Clock, TokenGrant
 from app.adapters.retry import (
     RETRYABLE_STATUSES,
@@ -41,6 +45,10 @@ EXCHANGE_RETRY: Final = RetryPolicy(base_delay=0.5, max_delay=4.0, max_attempts=
 DEFAULT_TOKEN_LIFETIME_SECONDS: Final = 3599  # what Google sends in practice [notes §1]
 ONE_SHOT_TIMEOUT: Final = httpx.Timeout(20.0, connect=5.0)
 _SERVICE: Final = "Google's token endpoint"
+_OUT_OF_TIME: Final = (
+    f"{_SERVICE} did not answer within {GOOGLE_CALL_DEADLINE.total_seconds():g} seconds; "
+    "start again shortly."
+)
 _REASON_MAX_CHARS: Final = 300
 _MIN_SECRET_CHARS: Final = 8
 
@@ -79,19 +87,32 @@ class GoogleOAuthCodeExchanger:
             "code_verifier": code_verifier,
         }
 
-        async def attempt() -> httpx.Response:
-            return await self._attempt(form)
+        give_up_at = self._clock.now() + GOOGLE_CALL_DEADLINE
 
-        response = await run_with_retries(attempt, policy=self._retry, clock=self._clock)
+        async def attempt() -> httpx.Response:
+            return await self._attempt(form, give_up_at)
+
+        response = await run_with_retries(
+            attempt, policy=self._retry, clock=self._clock, give_up_at=give_up_at
+        )
         if not response.is_success:
             raise _exchange_failure(response, (client_secret, code, code_verifier))
         return _grant_from(response)
 
-    async def _attempt(self, form: dict[str, str]) -> httpx.Response:
+    async def _attempt(self, form: dict[str, str], give_up_at: datetime) -> httpx.Response:
+        seconds_left = (give_up_at - self._clock.now()).total_seconds()
+        if seconds_left <= 0:
+            raise GoogleUnavailable(_OUT_OF_TIME)
         try:
-            response = await self._http.post(
-                self._token_url, data=form, headers={"Accept": "application/json"}
-            )
+            async with asyncio.timeout(seconds_left):
+                response = await self._http.post(
+                    self._token_url,
+                    data=form,
+                    headers={"Accept": "application/json"},
+                    timeout=attempt_timeout(self._http.timeout, seconds_left),
+                )
+        except TimeoutError as exc:
+            raise RetryableFailure(GoogleUnavailable(_OUT_OF_TIME)) from exc
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             logger.warning("%s: %s; will retry if attempts remain", _SERVICE, type(exc).__name__)
             raise RetryableFailure(

@@ -30,8 +30,8 @@ T = TypeVar("T")
 class RetryPolicy:
     """How long to wait between attempts, and how many attempts to make.
 
-    `max_attempts=None` means "until the deadline" (the Create Bot call); the Google adapter keeps
-    a small count because its callers have no deadline of their own.
+    `max_attempts=None` means "until the deadline" (the Create Bot call); the Google adapters keep
+    a small count as well as their total deadline (`GOOGLE_CALL_DEADLINE`).
     """
 
     base_delay: float = 1.0

@@ -18,7 +18,8 @@ import httpx
 import pytest
 import respx
 
-from app.adapters.google import HttpGoogleCalendar
+from app.adapters.google import GOOGLE_CALL_DEADLINE, HttpGoogleCalendar
+from app.adapters.google_oauth import GoogleOAuthCodeExchanger
 from app.adapters.ports import EventsPage
 from app.adapters.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from app.domain import Calendar, GoogleCredentials
@@ -489,12 +490,7 @@ async def test_events_stream_every_page_including_an_empty_middle_page(
     ]
     assert [page.next_sync_token for page in [first, *rest]] == [None, None, "sync-1"]
     assert first.time_zone == "Europe/Paris"
-    base = {
-        "singleEvents": "false",
-        "showDeleted": "false",
-        "maxResults": "2500",
-        "timeMin": "2026-11-25T13:30:15Z",
-    }
+    base = {"singleEvents": "false", "maxResults": "2500", "timeMin": "2026-11-25T13:30:15Z"}
     queries = [dict(call.request.url.params) for call in route.calls]
     assert queries == [base, {**base, "pageToken": "p2"}, {**base, "pageToken": "p3"}]
 
@@ -526,10 +522,10 @@ async def test_incremental_run_sends_the_sync_token_and_never_time_min(
     )
 
     assert pages[-1].next_sync_token == "sync-2"
-    for call in route.calls:
-        assert call.request.url.params["syncToken"] == "sync-1"
-        assert "timeMin" not in call.request.url.params
-    assert route.calls.last.request.url.params["pageToken"] == "p2"
+    # The full run's parameters, with syncToken in place of timeMin and never showDeleted [SYNC].
+    first = {"singleEvents": "false", "maxResults": "2500", "syncToken": "sync-1"}
+    queries = [dict(call.request.url.params) for call in route.calls]
+    assert queries == [first, {**first, "pageToken": "p2"}]
 
 
 async def test_410_on_a_later_page_is_sync_token_expired(
@@ -932,3 +928,167 @@ async def test_default_policy_retries_with_jittered_delays(
 
     assert len(clock.slept) == 4
     assert all(0.0 <= delay <= 2.0**n for n, delay in enumerate(clock.slept))
+
+
+# -- one total deadline per Google call ----------------------------------------------------------
+
+SLOW_BACKOFF = RetryPolicy(base_delay=4.0, max_delay=32.0, max_attempts=10, jitter=False)
+MAIN_TIMEOUT = httpx.Timeout(20.0, connect=5.0)  # what app/main.py gives the Google client
+
+
+def _timeouts(route: respx.Route) -> list[tuple[float, float]]:
+    """(connect, read) seconds each attempt was allowed, as httpx was told."""
+    allowed = [call.request.extensions["timeout"] for call in route.calls]
+    return [(timeout["connect"], timeout["read"]) for timeout in allowed]
+
+
+def test_the_deadline_is_shorter_than_a_proxy_would_wait() -> None:
+    assert GOOGLE_CALL_DEADLINE == timedelta(seconds=25)
+
+
+async def test_retries_stop_before_a_sleep_would_cross_the_deadline(
+    http: httpx.AsyncClient, clock: FakeClock, respx_mock: respx.MockRouter
+) -> None:
+    google = HttpGoogleCalendar(
+        http, clock, token_url=TOKEN_URL, api_base_url=API, retry=SLOW_BACKOFF
+    )
+    respx_mock.post(TOKEN_URL).mock(return_value=token_answer())
+    route = respx_mock.get(CALENDAR_LIST).mock(return_value=google_error(503, "backendError"))
+    started = clock.now()
+
+    with pytest.raises(GoogleUnavailable) as caught:
+        await google.list_calendars(CREDENTIALS)
+
+    # 4 s and 8 s fit in 25 s; the next 16 s would end at 28 s, so it gives up at 12 s instead
+    # of making all ten attempts.
+    assert clock.slept == [4.0, 8.0]
+    assert route.call_count == 3
+    assert clock.now() - started < GOOGLE_CALL_DEADLINE
+    assert caught.value.status_code == 502
+
+
+async def test_a_retry_after_past_the_deadline_gives_up_at_once(
+    google: HttpGoogleCalendar, clock: FakeClock, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.post(TOKEN_URL).mock(return_value=token_answer())
+    route = respx_mock.get(CALENDAR_LIST).mock(
+        return_value=httpx.Response(429, headers={"Retry-After": "30"})
+    )
+
+    with pytest.raises(GoogleRateLimited) as caught:
+        await google.list_calendars(CREDENTIALS)
+
+    assert (route.call_count, clock.slept) == (1, [])
+    assert caught.value.status_code == 503
+
+
+async def test_each_attempt_may_only_use_what_is_left_of_the_deadline(
+    clock: FakeClock, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.post(TOKEN_URL).mock(return_value=token_answer())
+    route = respx_mock.get(CALENDAR_LIST).mock(return_value=google_error(503, "backendError"))
+    policy = RetryPolicy(base_delay=8.0, max_delay=32.0, max_attempts=10, jitter=False)
+
+    async with httpx.AsyncClient(timeout=MAIN_TIMEOUT) as http:
+        google = HttpGoogleCalendar(
+            http, clock, token_url=TOKEN_URL, api_base_url=API, retry=policy
+        )
+        with pytest.raises(GoogleUnavailable):
+            await google.list_calendars(CREDENTIALS)
+
+    # Attempts at 0 s, 8 s and 24 s: the client's 20 s read timeout is cut to what is left.
+    assert clock.slept == [8.0, 16.0]
+    assert _timeouts(route) == [(5.0, 20.0), (5.0, 17.0), (1.0, 1.0)]
+
+
+async def test_the_token_refresh_spends_the_same_deadline_as_the_request(
+    clock: FakeClock, respx_mock: respx.MockRouter
+) -> None:
+    def slow_token_endpoint(request: httpx.Request) -> httpx.Response:
+        clock.advance(20)
+        return token_answer()
+
+    def failing_api(request: httpx.Request) -> httpx.Response:
+        clock.advance(4)
+        return google_error(503, "backendError")
+
+    respx_mock.post(TOKEN_URL).mock(side_effect=slow_token_endpoint)
+    route = respx_mock.get(CALENDAR_LIST).mock(side_effect=failing_api)
+    started = clock.now()
+
+    async with httpx.AsyncClient(timeout=MAIN_TIMEOUT) as http:
+        google = HttpGoogleCalendar(
+            http, clock, token_url=TOKEN_URL, api_base_url=API, retry=NO_JITTER
+        )
+        with pytest.raises(GoogleUnavailable):
+            await google.list_calendars(CREDENTIALS)
+
+    # 20 s for the token left 5 s: one attempt, and no 1 s backoff with 1 s left.
+    assert route.call_count == 1
+    assert route.calls.last.request.extensions["timeout"]["read"] == 5.0
+    assert clock.now() - started == timedelta(seconds=24)
+
+
+async def test_a_401_at_the_deadline_does_not_start_a_refresh(
+    google: HttpGoogleCalendar, clock: FakeClock, respx_mock: respx.MockRouter
+) -> None:
+    def unauthorized_late(request: httpx.Request) -> httpx.Response:
+        clock.advance(25)
+        return google_error(401, "authError", "Invalid Credentials")
+
+    token_route = respx_mock.post(TOKEN_URL).mock(return_value=token_answer())
+    respx_mock.get(CALENDAR_LIST).mock(side_effect=unauthorized_late)
+
+    with pytest.raises(GoogleUnavailable, match="did not answer within 25 seconds"):
+        await google.list_calendars(CREDENTIALS)
+
+    assert token_route.call_count == 1  # the first token only
+
+
+async def test_an_answer_that_never_ends_is_cut_at_the_deadline(
+    http: httpx.AsyncClient, clock: FakeClock, respx_mock: respx.MockRouter
+) -> None:
+    # httpx's timeouts bound each read, not a whole answer; the deadline bounds the whole call.
+    # This one waits for real, so its deadline is 50 ms (and the first request is the one cut).
+    google = HttpGoogleCalendar(
+        http,
+        clock,
+        token_url=TOKEN_URL,
+        api_base_url=API,
+        retry=NO_JITTER,
+        deadline=timedelta(milliseconds=50),
+    )
+    never = asyncio.Event()
+    started: list[httpx.Request] = []
+
+    async def hanging(request: httpx.Request) -> httpx.Response:
+        started.append(request)
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    respx_mock.post(TOKEN_URL).mock(side_effect=hanging)
+
+    with pytest.raises(GoogleUnavailable, match=r"did not answer within 0\.05 seconds"):
+        await google.refresh_access_token(CREDENTIALS)
+
+    assert len(started) == 1  # cut, and no retry: a 1 s backoff does not fit in 50 ms
+    assert clock.slept == []
+
+
+async def test_the_consent_code_exchange_has_the_same_deadline(
+    clock: FakeClock, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.post(TOKEN_URL).mock(return_value=httpx.Response(503))
+    async with httpx.AsyncClient(timeout=MAIN_TIMEOUT) as http:
+        exchanger = GoogleOAuthCodeExchanger(http, clock, token_url=TOKEN_URL, retry=SLOW_BACKOFF)
+        with pytest.raises(GoogleUnavailable):
+            await exchanger.exchange_code(
+                client_id=CREDENTIALS.client_id,
+                client_secret=CLIENT_SECRET,
+                code="4/0Ab-code",
+                redirect_uri="http://127.0.0.1:8000/api/google/oauth-callback",
+                code_verifier="v" * 43,
+            )
+
+    assert clock.slept == [4.0, 8.0]
+    assert _timeouts(route) == [(5.0, 20.0), (5.0, 20.0), (5.0, 13.0)]

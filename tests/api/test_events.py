@@ -9,13 +9,16 @@ import httpx
 import pytest
 import respx
 
+from app.adapters.google import GOOGLE_CALL_DEADLINE
 from app.container import Container
 from tests.conftest import meeting
 from tests.fake_google import FakeGoogle
+from tests.fakes import FakeClock
 
 EVENTS = "/api/v1/calendar/events"
 GET_EVENTS = "/api/v1/calendar/get_events"
 PRIMARY = "user@example.com"
+GOOGLE_THINKS_SECONDS = 10.0
 
 
 async def _events(client: httpx.AsyncClient, auth: dict[str, str], **params: str) -> list[Any]:
@@ -421,3 +424,27 @@ async def test_without_a_public_url_no_channel_is_opened_and_polling_keeps_up(
     assert await container.push.poll_all() == 2
     listed = (await client.get(GET_EVENTS, headers=connected)).json()["events"]
     assert [e["google_event_id"] for e in listed] == ["a"]
+
+
+async def test_a_slow_failing_google_answers_502_within_the_call_deadline(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    google_mock: respx.MockRouter,
+    clock: FakeClock,
+) -> None:
+    def slow_and_failing(request: httpx.Request) -> httpx.Response:
+        allowed = request.extensions["timeout"]["read"]  # what calbot gave this attempt
+        if allowed < GOOGLE_THINKS_SECONDS:
+            clock.advance(allowed)
+            raise httpx.ReadTimeout("no answer in time", request=request)
+        clock.advance(GOOGLE_THINKS_SECONDS)
+        return httpx.Response(503, json={"error": {"code": 503, "message": "Backend Error"}})
+
+    google_mock.routes["google-api"].side_effect = slow_and_failing
+    started = clock.now()
+
+    response = await client.get(EVENTS, headers=connected)
+
+    assert response.status_code == 502
+    assert response.json()["detail"].startswith("Google Calendar")
+    assert clock.now() - started <= GOOGLE_CALL_DEADLINE

@@ -28,6 +28,7 @@ import pytest
 
 from app.config import Settings
 from tests.fake_google import FakeGoogle
+from tests.google_traffic import record_received
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright, Route
@@ -198,6 +199,7 @@ def fake_google_server() -> Iterator[tuple[FakeGoogle, str, str]]:
             )
             with lock:
                 response = google.handle(request)
+            record_received(request, response)
             content_type = response.headers.get("Content-Type", "application/json")
             self.answer(response.status_code, response.content, content_type)
 

@@ -1,10 +1,11 @@
 """End to end on loopback, real clock: Google's push notification moves a moved meeting's bot.
 
 A fake Google (tests.fake_google.FakeGoogle over HTTP) and a fake Create Bot API come from
-tests/e2e/servers.py; calbot runs as `calbot serve` in a subprocess with
-PUBLIC_BASE_URL pointing at its own loopback port, so it opens a real push channel. The test then
-plays Google's sending side: it POSTs notifications exactly as Google does (headers only, empty
-body) to the address calbot registered, and watches the bot follow the meeting.
+tests/e2e/servers.py; calbot runs as `calbot serve` in a subprocess with an https
+PUBLIC_BASE_URL (Google delivers to https only), so it opens a real push channel. The test then
+plays Google's sending side and the TLS proxy that would stand in front of calbot: it POSTs
+notifications exactly as Google does (headers only, empty body) to the path calbot registered, on
+calbot's loopback port, and watches the bot follow the meeting.
 """
 
 from __future__ import annotations
@@ -22,20 +23,20 @@ import httpx
 
 from tests.conftest import GOOD_CREDENTIALS, meeting
 from tests.e2e.servers import (
-    LOOPBACK,
     PRIMARY,
     calbot_env,
     calbot_serving,
     create_api_key,
     fake_bot_api,
     fake_google_server,
-    free_port,
     iso,
     poll,
 )
 from tests.fake_google import FakeGoogle
 
 WEBHOOK_PATH = "/api/v1/calendar/webhooks/google"  # CONTRACT.md section 4
+# What calbot tells Google; a TLS proxy there would forward to calbot's loopback port.
+PUBLIC_BASE_URL = "https://calbot.e2e.test"
 JOIN_LEAD = timedelta(seconds=180)  # BOT_JOIN_LEAD_SECONDS left at its default
 BOT_CONFIG: dict[str, Any] = {"bot_name": "E2E Push", "video_required": False}
 GOOGLE_EVENT_ID = "e2e-push"
@@ -98,7 +99,6 @@ def test_a_push_notification_moves_the_bot_of_a_moved_meeting_within_two_seconds
 ) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    port = free_port()
     with fake_bot_api() as (bot_api, bot_api_url), fake_google_server() as (google, token, api):
         # The helper's calendar is in Europe/Berlin; this test wants a UTC one (no request has
         # reached the fake yet, so replacing it is safe).
@@ -108,7 +108,7 @@ def test_a_push_notification_moves_the_bot_of_a_moved_meeting_within_two_seconds
             google_oauth_token_url=token,
             google_calendar_api_url=api,
             bot_api_url=bot_api_url,
-            public_base_url=f"http://{LOOPBACK}:{port}",
+            public_base_url=PUBLIC_BASE_URL,
         )
         auth = {"Authorization": f"Token {create_api_key(env)}"}
         log_path = tmp_path / "calbot.log"
@@ -117,7 +117,7 @@ def test_a_push_notification_moves_the_bot_of_a_moved_meeting_within_two_seconds
             return log_path.read_text(errors="replace")
 
         with (
-            calbot_serving(env, log_path, port) as base_url,
+            calbot_serving(env, log_path) as base_url,
             httpx.Client(
                 base_url=f"{base_url}/api/v1/calendar", headers=auth, timeout=5, trust_env=False
             ) as http,
@@ -134,12 +134,12 @@ def test_a_push_notification_moves_the_bot_of_a_moved_meeting_within_two_seconds
             connected = http.post("/create_calendar", json=GOOD_CREDENTIALS)
             assert connected.status_code == 201, connected.text
             [watch] = google.watch_requests
-            assert watch["address"] == f"{base_url}{WEBHOOK_PATH}"
+            assert watch["address"] == f"{PUBLIC_BASE_URL}{WEBHOOK_PATH}"
             assert watch["type"] in ("web_hook", "webhook")
             assert watch["token"]
             sender = GoogleSender(
                 http=google_http,
-                address=watch["address"],
+                address=f"{base_url}{WEBHOOK_PATH}",  # where the proxy forwards to
                 channel_id=watch["id"],
                 token=watch["token"],
                 resource_id=f"res-{watch['id']}",  # what FakeGoogle answered to the watch

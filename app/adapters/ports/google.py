@@ -36,8 +36,10 @@ class GoogleCalendar(Protocol):
 
     Every method retries transient failures itself (connect/read errors, 408, 429, 5xx,
     403 rateLimitExceeded/userRateLimitExceeded) with capped exponential backoff and jitter,
-    then raises `GoogleUnavailable` (or `GoogleRateLimited`). A 401 from the API refreshes the
-    access token once and resends once. Errors raised are those of `app.errors`.
+    then raises `GoogleUnavailable` (or `GoogleRateLimited`). Each call, its retries and the
+    token refresh it may need included, ends within a total deadline (25 s, see
+    `app.adapters.google.GOOGLE_CALL_DEADLINE`). A 401 from the API refreshes the access token
+    once and resends once. Errors raised are those of `app.errors`.
     """
 
     async def refresh_access_token(self, credentials: GoogleCredentials) -> AccessToken:
@@ -60,7 +62,7 @@ class GoogleCalendar(Protocol):
         sync_token: str | None,
         time_min: datetime | None,
     ) -> AsyncIterator[EventsPage]:
-        """Stream events.list pages (singleEvents=false, showDeleted=false, maxResults=2500).
+        """Stream events.list pages (singleEvents=false, maxResults=2500, no showDeleted).
 
         With `sync_token` an incremental run (timeMin is never sent with it); without, a full
         run bounded below by `time_min`. Raises `SyncTokenExpired` on 410 Gone, on any page.
