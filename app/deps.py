@@ -49,7 +49,7 @@ CurrentAccount = Annotated[str, Depends(current_account)]
 
 async def connected_account(account_id: CurrentAccount, container: ContainerDep) -> str:
     """The caller's account, which must have a calendar connected (else 404)."""
-    if await container.store.get_connection(account_id) is None:
+    if await container.stores.connections.get_connection(account_id) is None:
         raise NoCalendarConnected()
     return account_id
 

@@ -47,11 +47,11 @@ from app.adapters.ports import (
     GoogleCalendar,
     IdempotencyStore,
     SecretBox,
-    Store,
+    Stores,
 )
+from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.idempotency import SqliteIdempotencyStore
-from app.adapters.sqlite.store import SqliteStore
 from app.config import Settings
 from app.errors import CalbotError
 from app.idempotency import IdempotencyMiddleware
@@ -102,7 +102,7 @@ class ConfigurationError(RuntimeError):
 class Container:
     settings: Settings
     clock: Clock
-    store: Store
+    stores: Stores
     secrets: SecretBox
     google: GoogleCalendar
     bot_api: BotApi
@@ -148,7 +148,7 @@ class Container:
                 PeriodicJob(SERIES_JOB, self.scheduling.advance_due_series, 60),
                 PeriodicJob(LAUNCH_SAFETY_NET_JOB, self.launcher.launch_due, 60),
             ]
-        return [leased(job, self.store, self.clock, self.replica_id) for job in jobs]
+        return [leased(job, self.stores.leases, self.clock, self.replica_id) for job in jobs]
 
     async def run_background(self) -> None:
         """The in-process work: launch bots when due (and, locally, keep series scheduled)."""
@@ -187,7 +187,7 @@ def check_backends(settings: Settings) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _Storage:
-    store: Store
+    stores: Stores
     idempotency: IdempotencyStore
     ready: Callable[[], Awaitable[bool]]
 
@@ -197,7 +197,7 @@ async def _open_storage(settings: Settings, stack: AsyncExitStack) -> _Storage:
         database = Database(settings.database_path)
         await database.open()
         stack.push_async_callback(database.close)
-        return _Storage(SqliteStore(database), SqliteIdempotencyStore(database), database.ping)
+        return _Storage(sqlite_stores(database), SqliteIdempotencyStore(database), database.ping)
     assert settings.dynamodb_table is not None
     table = settings.dynamodb_table
     client = await stack.enter_async_context(
@@ -211,9 +211,20 @@ async def _open_storage(settings: Settings, stack: AsyncExitStack) -> _Storage:
             return False
         return bool(described["Table"]["TableStatus"] == "ACTIVE")
 
-    return _Storage(
-        DynamoDbStore(client, table), DynamoDbIdempotencyStore(client, table), table_ready
+    # One DynamoDbStore implements every aggregate's store.
+    store = DynamoDbStore(client, table)
+    stores = Stores(
+        accounts=store,
+        connections=store,
+        sealed_secrets=store,
+        events=store,
+        bots=store,
+        series=store,
+        auto_schedule=store,
+        channels=store,
+        leases=store,
     )
+    return _Storage(stores, DynamoDbIdempotencyStore(client, table), table_ready)
 
 
 def _aws_client(settings: Settings, service: str, *, config: Any = None) -> Any:
@@ -232,10 +243,10 @@ def _master_key(settings: Settings) -> bytes:
 
 
 async def _open_secrets(
-    settings: Settings, stack: AsyncExitStack, store: Store, clock: Clock, master_key: bytes
+    settings: Settings, stack: AsyncExitStack, stores: Stores, clock: Clock, master_key: bytes
 ) -> SecretBox:
     if settings.secrets_backend == "local":
-        return LocalSecretBox(store, master_key)
+        return LocalSecretBox(stores.sealed_secrets, master_key)
     assert settings.ssm_parameter_prefix is not None
     # The adapter retries SSM throttling itself, through the Clock.
     ssm = await stack.enter_async_context(
@@ -260,14 +271,14 @@ class _Launching:
 async def _open_launching(
     settings: Settings,
     stack: AsyncExitStack,
-    store: Store,
+    stores: Stores,
     launcher: Launcher,
     clock: Clock,
 ) -> tuple[_Launching, Callable[[SchedulingService], None]]:
     """The BotScheduler, and the loop that launches bots; the local loop also advances
     series, so it is completed once the scheduling service exists."""
     if settings.scheduler_backend == "local":
-        local = LocalBotScheduler(store, clock)
+        local = LocalBotScheduler(bots=stores.bots, series=stores.series, clock=clock)
         passes: list[Callable[[], Awaitable[int]]] = [launcher.launch_due]
 
         async def loop() -> None:
@@ -301,7 +312,7 @@ async def _open_launching(
         )
     except ValueError as error:
         raise ConfigurationError(f"EventBridge settings are not usable: {error}") from error
-    consumer = LaunchQueueConsumer(sqs, settings.launch_queue_url, store, launcher, clock)
+    consumer = LaunchQueueConsumer(sqs, settings.launch_queue_url, stores.bots, launcher, clock)
     stack.push_async_callback(consumer.drain)
     return _Launching(scheduler, consumer.run, is_local=False, consumer=consumer), lambda _: None
 
@@ -316,9 +327,9 @@ async def open_container(
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         storage = await _open_storage(settings, stack)
-        store = storage.store
+        stores = storage.stores
         master_key = _master_key(settings)
-        secrets = await _open_secrets(settings, stack, store, clock, master_key)
+        secrets = await _open_secrets(settings, stack, stores, clock, master_key)
 
         google_http = await stack.enter_async_context(httpx.AsyncClient(timeout=GOOGLE_TIMEOUT))
         bot_http = await stack.enter_async_context(httpx.AsyncClient(timeout=BOT_API_TIMEOUT))
@@ -335,33 +346,65 @@ async def open_container(
             api_key=settings.bot_api_key.get_secret_value() if settings.bot_api_key else None,
         )
         join_lead = timedelta(seconds=settings.bot_join_lead_seconds)
-        sync = SyncService(store, secrets, google, clock)
-        launcher = Launcher(store, bot_api, clock)
+        sync = SyncService(
+            connections=stores.connections,
+            events=stores.events,
+            secrets=secrets,
+            google=google,
+            clock=clock,
+        )
+        launcher = Launcher(bots=stores.bots, bot_api=bot_api, clock=clock)
         stack.push_async_callback(launcher.wait_for_launches)
-        launching, attach = await _open_launching(settings, stack, store, launcher, clock)
+        launching, attach = await _open_launching(settings, stack, stores, launcher, clock)
         bot_scheduler = launching.scheduler
-        scheduling = SchedulingService(store, bot_scheduler, clock, join_lead=join_lead)
+        scheduling = SchedulingService(
+            events=stores.events,
+            bots=stores.bots,
+            series=stores.series,
+            scheduler=bot_scheduler,
+            clock=clock,
+            join_lead=join_lead,
+        )
         attach(scheduling)
         auto = AutoScheduleService(
-            store,
-            bot_scheduler,
-            clock,
+            auto_schedule=stores.auto_schedule,
+            connections=stores.connections,
+            events=stores.events,
+            bots=stores.bots,
+            scheduler=bot_scheduler,
+            clock=clock,
             lookahead=timedelta(seconds=settings.auto_schedule_lookahead_seconds),
             join_lead=join_lead,
         )
-        reconciler = BotReconciler(store, bot_scheduler, scheduling, clock, join_lead=join_lead)
+        reconciler = BotReconciler(
+            events=stores.events,
+            bots=stores.bots,
+            scheduler=bot_scheduler,
+            scheduling=scheduling,
+            clock=clock,
+            join_lead=join_lead,
+        )
         refresher = CalendarRefresher(sync, reconciler, auto)
         push = PushService(
-            store,
-            secrets,
-            google,
-            clock,
-            refresher,
+            channels=stores.channels,
+            connections=stores.connections,
+            secrets_box=secrets,
+            google=google,
+            clock=clock,
+            refresher=refresher,
             public_base_url=settings.public_base_url,
             ttl_seconds=settings.watch_channel_ttl_seconds,
         )
         stack.push_async_callback(push.coalescer.drain)
-        connections = ConnectionService(store, secrets, google, clock, push, bot_scheduler)
+        connections = ConnectionService(
+            connections=stores.connections,
+            bots=stores.bots,
+            secrets=secrets,
+            google=google,
+            clock=clock,
+            push=push,
+            bot_scheduler=bot_scheduler,
+        )
         client_secret = settings.google_client_secret
         consent_flow = ConsentService(
             GoogleOAuthCodeExchanger(google_http, clock, token_url=settings.google_oauth_token_url),
@@ -375,15 +418,17 @@ async def open_container(
         yield Container(
             settings=settings,
             clock=clock,
-            store=store,
+            stores=stores,
             secrets=secrets,
             google=google,
             bot_api=bot_api,
-            api_keys=ApiKeyService(store, clock),
+            api_keys=ApiKeyService(accounts=stores.accounts, clock=clock),
             connections=connections,
             consent=consent_flow,
             sync=sync,
-            events=EventService(store, connections, sync, refresher),
+            events=EventService(
+                events=stores.events, connections=connections, sync=sync, refresher=refresher
+            ),
             scheduling=scheduling,
             launcher=launcher,
             bot_scheduler=bot_scheduler,

@@ -16,7 +16,7 @@ from app.adapters.ports.idempotency import IdempotencyRecord, IdempotencyStore
 from app.adapters.ports.operations import AutoScheduleStore, ChannelStore, LeaseStore
 from app.adapters.ports.scheduler import BotScheduler
 from app.adapters.ports.secrets import SecretBox
-from app.adapters.ports.stores import Store, Stores
+from app.adapters.ports.stores import Stores
 
 __all__ = [
     "AccountStore",
@@ -39,7 +39,6 @@ __all__ = [
     "SecretBox",
     "SeriesOverride",
     "SeriesScheduleStore",
-    "Store",
     "Stores",
     "WatchChannel",
 ]
