@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable
 
 from app.adapters.ports import Stores
 from app.domain import (
     BotStatus,
     Platform,
+    ScheduledBot,
     ScheduleStatus,
 )
 from tests.adapters.store_contract.builders import (
@@ -65,6 +67,28 @@ async def test_fifty_concurrent_schedulings_of_one_occurrence_make_one_bot(store
     assert sum(created for _, created in results) == 1
     assert len({stored.bot_id for stored, _ in results}) == 1
     assert len(await stores.bots.list_bots(ACCOUNT)) == 1
+
+
+async def test_two_auto_schedule_passes_at_once_insert_each_occurrence_once(
+    stores: Stores,
+) -> None:
+    series = event("series", at(-200), recurrence=WEEKLY)
+    await synced(stores.events, series)
+
+    def one_pass(name: str) -> Awaitable[list[ScheduledBot]]:
+        bots = [
+            bot(series, bot_id=f"bot_{name}_{week}", occurrence_start=at(1 + 168 * week))
+            for week in range(5)
+        ]
+        return stores.bots.insert_bots_unless_exist(bots)
+
+    first, second = await asyncio.gather(one_pass("a"), one_pass("b"))
+
+    assert len(first) + len(second) == 5
+    stored = await stores.bots.list_bots(ACCOUNT)
+    assert sorted(b.occurrence_key for b in stored) == sorted(
+        {b.occurrence_key for b in [*first, *second]}
+    )
 
 
 async def test_inserting_bots_unless_they_exist_checks_bots_in_any_status(stores: Stores) -> None:
@@ -214,6 +238,49 @@ async def test_next_join_at_is_none_without_scheduled_bots(stores: Stores) -> No
 
     assert await stores.bots.next_join_at() is None
     assert await stores.bots.due_bots(at(10), 10, stale_launching_before=at(-1)) == []
+
+
+async def test_of_twenty_launchers_claiming_one_due_bot_one_gets_it(stores: Stores) -> None:
+    pending = bot(event("m1", at(1)), bot_id="bot_1", join_at=at(-0.1))
+    await stores.bots.insert_or_update_pending_bot(pending)
+
+    claims = await asyncio.gather(
+        *(stores.bots.claim_bot("bot_1", NOW, stale_launching_before=at(-1)) for _ in range(20))
+    )
+
+    winners = [claim for claim in claims if claim is not None]
+    assert len(winners) == 1
+    assert winners[0].attempts == 1
+    stored = await stores.bots.get_bot(ACCOUNT, "bot_1")
+    assert stored is not None
+    assert (stored.status, stored.attempts) == (BotStatus.LAUNCHING, 1)
+
+
+async def test_only_a_scheduled_or_launching_bot_gives_its_meeting_a_bot(stores: Stores) -> None:
+    """`app.domain.is_pending`: what the event listing's bot flag and deduplication follow."""
+    launching_meeting, launched_meeting = event("launching", at(1)), event("launched", at(2))
+    await synced(stores.events, launching_meeting, launched_meeting)
+    for meeting, bot_id in ((launching_meeting, "bot_a"), (launched_meeting, "bot_b")):
+        await stores.bots.insert_or_update_pending_bot(bot(meeting, bot_id=bot_id, join_at=NOW))
+        claimed = await stores.bots.claim_bot(bot_id, NOW, stale_launching_before=at(-1))
+        assert claimed is not None
+    launched = await stores.bots.get_bot(ACCOUNT, "bot_b")
+    assert launched is not None
+    launched.status = BotStatus.LAUNCHED
+    assert await stores.bots.update_bot(launched, expected_status=BotStatus.LAUNCHING)
+
+    rows = await stores.events.list_events(ACCOUNT, CAL)
+
+    assert [(row.event.google_event_id, row.bot_join_status) for row in rows] == [
+        ("launching", True),
+        ("launched", False),
+    ]
+    stored, created = await stores.bots.insert_or_update_pending_bot(
+        bot(launching_meeting, bot_id="bot_c")
+    )
+    assert (stored.bot_id, created) == ("bot_a", False)
+    again = bot(launched_meeting, bot_id="bot_d")
+    assert await stores.bots.insert_or_update_pending_bot(again) == (again, True)
 
 
 async def test_claiming_rechecks_join_at_and_takes_over_only_stale_launches(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from app.adapters.ports import Stores
@@ -57,6 +58,7 @@ async def test_auto_schedule_candidates_may_overlap_the_window(stores: Stores) -
     live_series = event("live-series", at(-500), recurrence=WEEKLY, next_occurrence_start=at(-400))
     excluded = [
         event("before", at(-2)),
+        event("ended-as-the-window-opens", at(-0.5)),
         event("after", at(24)),
         event("no-link", at(2), meeting_link=None),
         event("declined", at(2), self_declined=True),
@@ -115,3 +117,13 @@ async def test_a_lease_is_exclusive_until_it_expires_or_is_released(stores: Stor
     assert not await stores.leases.try_acquire_lease("sync", "replica-a", at(2), at(3))
     await stores.leases.release_lease("sync", "replica-b")
     assert await stores.leases.try_acquire_lease("sync", "replica-a", at(2), at(3))
+
+
+async def test_of_replicas_racing_for_a_free_lease_one_gets_it(stores: Stores) -> None:
+    holders = [f"replica-{n}" for n in range(10)]
+
+    taken = await asyncio.gather(
+        *(stores.leases.try_acquire_lease("pass", holder, NOW, at(1)) for holder in holders)
+    )
+
+    assert sum(taken) == 1

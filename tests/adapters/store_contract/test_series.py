@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections.abc import Awaitable
+from datetime import datetime, timedelta
 
 from app.adapters.ports import Stores
 from tests.adapters.store_contract.builders import (
@@ -64,3 +67,24 @@ async def test_series_schedules_fall_due_and_advance_by_compare_and_set(stores: 
     ]
     await stores.series.save_series_schedule(dataclasses.replace(first, active=False))
     assert await stores.series.next_series_check_at() is None
+
+
+async def test_of_two_processes_advancing_one_series_at_once_one_wins(stores: Stores) -> None:
+    schedule = series_schedule(event("s1"), at(-1))
+    await stores.series.save_series_schedule(schedule)
+
+    def advance(to: datetime) -> Awaitable[bool]:
+        return stores.series.advance_series_schedule(
+            ACCOUNT,
+            schedule.event_id,
+            expected_last_original_start=schedule.last_original_start,
+            last_original_start=to,
+            next_check_at=to + timedelta(hours=1),
+        )
+
+    won = await asyncio.gather(advance(NOW), advance(at(1)))
+
+    assert sorted(won) == [False, True]
+    stored = await stores.series.get_series_schedule(ACCOUNT, schedule.event_id)
+    assert stored is not None
+    assert stored.last_original_start == (NOW if won[0] else at(1))

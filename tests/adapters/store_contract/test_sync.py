@@ -63,6 +63,31 @@ async def test_a_full_sync_drops_what_its_generation_did_not_see_once_complete(
     assert await stores.events.current_generation(ACCOUNT, CAL) == 2
 
 
+async def test_a_full_sync_keeps_the_exceptions_it_saw_again_and_drops_the_rest(
+    stores: Stores,
+) -> None:
+    series = event("series", recurrence=WEEKLY)
+    seen_again = override("series", at(168), cancelled=True)
+    gone = override("series", at(336), start=at(337), end=at(337.5))
+    generation = await stores.events.begin_full_sync(ACCOUNT, CAL)
+    await stores.events.apply_events_page(
+        ACCOUNT,
+        page(
+            series, overrides=(seen_again, gone), full_sync=True, generation=generation, token="t1"
+        ),
+    )
+
+    generation = await stores.events.begin_full_sync(ACCOUNT, CAL)
+    await stores.events.apply_events_page(
+        ACCOUNT,
+        page(series, overrides=(seen_again,), full_sync=True, generation=generation, token="t2"),
+    )
+
+    found = await stores.events.list_overrides(ACCOUNT, CAL, ["series", "series"])
+    assert found == {"series": [seen_again.override]}
+    assert await stores.events.get_event(ACCOUNT, series.event_id) == series
+
+
 async def test_before_any_sync_there_is_no_state_and_generation_zero(stores: Stores) -> None:
     assert await stores.events.get_sync_state(ACCOUNT, CAL) is None
     assert await stores.events.current_generation(ACCOUNT, CAL) == 0
