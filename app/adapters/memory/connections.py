@@ -44,12 +44,12 @@ class MemoryConnectionStore:
         tables.connections.pop(account_id, None)
         tables.calendars.pop(account_id, None)
         tables.drop_calendar_data(account_id)
-        for key in [key for key in tables.series if key[0] == account_id]:
-            del tables.series[key]
-        for channel_id in [
-            c.channel_id for c in tables.channels.values() if c.account_id == account_id
-        ]:
-            del tables.channels[channel_id]
+        tables.series = {key: s for key, s in tables.series.items() if key[0] != account_id}
+        tables.channels = {
+            channel_id: channel
+            for channel_id, channel in tables.channels.items()
+            if channel.account_id != account_id
+        }
         return cancelled
 
     async def connected_accounts(self) -> list[str]:

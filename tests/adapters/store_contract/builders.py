@@ -25,6 +25,7 @@ from app.domain import (
     occurrence_key_for,
 )
 
+TABLE = "calbot-contract"  # the DynamoDB table the suite creates on moto
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ACCOUNT = "acc_one"
 OTHER = "acc_two"

@@ -13,6 +13,7 @@ from app.adapters.memory import memory_stores
 from app.adapters.ports import Stores
 from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.database import Database
+from tests.adapters.store_contract.builders import TABLE
 from tests.aws import (  # noqa: F401  (fixtures, found by name)
     aws_endpoint,
     aws_env,
@@ -21,8 +22,6 @@ from tests.aws import (  # noqa: F401  (fixtures, found by name)
     moto_server,
     open_aws_client,
 )
-
-TABLE = "calbot-contract"
 
 
 def _one_store_for_all(store: DynamoDbStore) -> Stores:

@@ -8,8 +8,7 @@ import pytest
 
 from app.adapters.aws.dynamodb import GSI1, GSI2, GSI3, DynamoDbStore, create_table
 from app.errors import StorageUnavailable
-from tests.adapters.store_contract.builders import ACCOUNT
-from tests.adapters.store_contract.conftest import TABLE
+from tests.adapters.store_contract.builders import ACCOUNT, TABLE
 
 
 async def test_create_table_is_idempotent(dynamodb_client: Any) -> None:
