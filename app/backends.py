@@ -21,11 +21,18 @@ from app.adapters.aws.launch_queue import LaunchQueueConsumer
 from app.adapters.aws.ssm_secrets import SsmSecretBox
 from app.adapters.local_scheduler import LocalBotScheduler
 from app.adapters.local_secrets import LocalSecretBox, load_or_create_key
-from app.adapters.ports import BotScheduler, Clock, ConsentStore, IdempotencyStore, SecretBox, Store
+from app.adapters.ports import (
+    BotScheduler,
+    Clock,
+    ConsentStore,
+    IdempotencyStore,
+    SecretBox,
+    Stores,
+)
+from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.consent import SqliteConsentStore
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.idempotency import SqliteIdempotencyStore
-from app.adapters.sqlite.store import SqliteStore
 from app.config import ConfigurationError, Settings
 from app.services.launcher import Launcher
 from app.services.scheduling import SchedulingService
@@ -62,7 +69,7 @@ def check_backends(settings: Settings) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Storage:
-    store: Store
+    stores: Stores
     idempotency: IdempotencyStore
     ready: Callable[[], Awaitable[bool]]
     consent: ConsentStore
@@ -74,7 +81,7 @@ async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
         await database.open()
         stack.push_async_callback(database.close)
         return Storage(
-            SqliteStore(database),
+            sqlite_stores(database),
             SqliteIdempotencyStore(database),
             database.ping,
             SqliteConsentStore(database),
@@ -89,7 +96,7 @@ async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
         return await table_is_active(client, table)
 
     return Storage(
-        DynamoDbStore(client, table),
+        _one_object_for_every_aggregate(DynamoDbStore(client, table)),
         DynamoDbIdempotencyStore(client, table),
         ready,
         DynamoDbConsentStore(client, table),
@@ -103,10 +110,10 @@ def master_key(settings: Settings) -> bytes:
 
 
 async def open_secrets(
-    settings: Settings, stack: AsyncExitStack, store: Store, clock: Clock, key: bytes
+    settings: Settings, stack: AsyncExitStack, stores: Stores, clock: Clock, key: bytes
 ) -> SecretBox:
     if settings.secrets_backend == "local":
-        return LocalSecretBox(store, key)
+        return LocalSecretBox(stores.sealed_secrets, key)
     assert settings.ssm_parameter_prefix is not None
     ssm = await stack.enter_async_context(aws_client(settings, "ssm", config=ssm_client_config()))
     try:
@@ -126,14 +133,14 @@ class Launching:
 async def open_launching(
     settings: Settings,
     stack: AsyncExitStack,
-    store: Store,
+    stores: Stores,
     launcher: Launcher,
     clock: Clock,
 ) -> tuple[Launching, Callable[[SchedulingService], None]]:
     """The BotScheduler, and the loop that launches bots; the local loop also advances
     series, so it is completed once the scheduling service exists."""
     if settings.scheduler_backend == "local":
-        local = LocalBotScheduler(store, clock)
+        local = LocalBotScheduler(bots=stores.bots, series=stores.series, clock=clock)
         passes: list[Callable[[], Awaitable[int]]] = [launcher.launch_due]
 
         async def loop() -> None:
@@ -167,6 +174,22 @@ async def open_launching(
         )
     except ValueError as error:
         raise ConfigurationError(f"EventBridge settings are not usable: {error}") from error
-    consumer = LaunchQueueConsumer(sqs, settings.launch_queue_url, store, launcher.launch, clock)
+    consumer = LaunchQueueConsumer(
+        sqs, settings.launch_queue_url, stores.bots, launcher.launch, clock
+    )
     stack.push_async_callback(consumer.drain)
     return Launching(scheduler, consumer.run, is_local=False, consumer=consumer), lambda _: None
+
+
+def _one_object_for_every_aggregate(store: DynamoDbStore) -> Stores:
+    return Stores(
+        accounts=store,
+        connections=store,
+        sealed_secrets=store,
+        events=store,
+        bots=store,
+        series=store,
+        auto_schedule=store,
+        channels=store,
+        leases=store,
+    )

@@ -171,7 +171,7 @@ def sync(
     """
 
     async def work(container: Container) -> tuple[int, int]:
-        accounts = [account] if account else await container.store.connected_accounts()
+        accounts = [account] if account else await container.stores.connections.connected_accounts()
         synced = failed = 0
         with Progress(
             SpinnerColumn(),
@@ -182,7 +182,7 @@ def sync(
             disable=quiet,
         ) as progress:
             for account_id in accounts:
-                for calendar in await container.store.list_calendars(account_id):
+                for calendar in await container.stores.connections.list_calendars(account_id):
                     task = progress.add_task(calendar.calendar_id, total=None, pages=0)
 
                     def on_page(pages: int, items: int, task: TaskID = task) -> None:

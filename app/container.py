@@ -29,7 +29,7 @@ from app.adapters.ports import (
     GoogleCalendar,
     IdempotencyStore,
     SecretBox,
-    Store,
+    Stores,
 )
 from app.backends import check_backends, master_key, open_launching, open_secrets, open_storage
 from app.config import Settings
@@ -62,7 +62,7 @@ BOT_API_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 class Container:
     settings: Settings
     clock: Clock
-    store: Store
+    stores: Stores
     secrets: SecretBox
     google: GoogleCalendar
     bot_api: BotApi
@@ -108,7 +108,7 @@ class Container:
                 PeriodicJob(SERIES_JOB, self.scheduling.advance_due_series, 60),
                 PeriodicJob(LAUNCH_SAFETY_NET_JOB, self.launcher.launch_due, 60),
             ]
-        return [leased(job, self.store, self.clock, self.replica_id) for job in jobs]
+        return [leased(job, self.stores.leases, self.clock, self.replica_id) for job in jobs]
 
     async def run_background(self) -> None:
         """The in-process work: launch bots when due (and, locally, keep series scheduled)."""
@@ -130,9 +130,9 @@ async def open_container(
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         storage = await open_storage(settings, stack)
-        store = storage.store
+        stores = storage.stores
         key = master_key(settings)
-        secrets = await open_secrets(settings, stack, store, clock, key)
+        secrets = await open_secrets(settings, stack, stores, clock, key)
 
         google_http = await stack.enter_async_context(httpx.AsyncClient(timeout=GOOGLE_TIMEOUT))
         bot_http = await stack.enter_async_context(httpx.AsyncClient(timeout=BOT_API_TIMEOUT))
@@ -149,33 +149,65 @@ async def open_container(
             api_key=settings.bot_api_key.get_secret_value() if settings.bot_api_key else None,
         )
         join_lead = timedelta(seconds=settings.bot_join_lead_seconds)
-        sync = SyncService(store, secrets, google, clock)
-        launcher = Launcher(store, bot_api, clock)
+        sync = SyncService(
+            connections=stores.connections,
+            events=stores.events,
+            secrets=secrets,
+            google=google,
+            clock=clock,
+        )
+        launcher = Launcher(bots=stores.bots, bot_api=bot_api, clock=clock)
         stack.push_async_callback(launcher.wait_for_launches)
-        launching, attach = await open_launching(settings, stack, store, launcher, clock)
+        launching, attach = await open_launching(settings, stack, stores, launcher, clock)
         bot_scheduler = launching.scheduler
-        scheduling = SchedulingService(store, bot_scheduler, clock, join_lead=join_lead)
+        scheduling = SchedulingService(
+            events=stores.events,
+            bots=stores.bots,
+            series=stores.series,
+            scheduler=bot_scheduler,
+            clock=clock,
+            join_lead=join_lead,
+        )
         attach(scheduling)
         auto = AutoScheduleService(
-            store,
-            bot_scheduler,
-            clock,
+            auto_schedule=stores.auto_schedule,
+            connections=stores.connections,
+            events=stores.events,
+            bots=stores.bots,
+            scheduler=bot_scheduler,
+            clock=clock,
             lookahead=timedelta(seconds=settings.auto_schedule_lookahead_seconds),
             join_lead=join_lead,
         )
-        reconciler = BotReconciler(store, bot_scheduler, scheduling, clock, join_lead=join_lead)
+        reconciler = BotReconciler(
+            events=stores.events,
+            bots=stores.bots,
+            scheduler=bot_scheduler,
+            scheduling=scheduling,
+            clock=clock,
+            join_lead=join_lead,
+        )
         refresher = CalendarRefresher(sync, reconciler, auto)
         push = PushService(
-            store,
-            secrets,
-            google,
-            clock,
-            refresher,
+            channels=stores.channels,
+            connections=stores.connections,
+            secrets_box=secrets,
+            google=google,
+            clock=clock,
+            refresher=refresher,
             public_base_url=settings.public_base_url,
             ttl_seconds=settings.watch_channel_ttl_seconds,
         )
         stack.push_async_callback(push.coalescer.drain)
-        connections = ConnectionService(store, secrets, google, clock, push, bot_scheduler)
+        connections = ConnectionService(
+            connections=stores.connections,
+            bots=stores.bots,
+            secrets=secrets,
+            google=google,
+            clock=clock,
+            push=push,
+            bot_scheduler=bot_scheduler,
+        )
         client_secret = settings.google_client_secret
         consent_flow = ConsentService(
             GoogleOAuthCodeExchanger(google_http, clock, token_url=settings.google_oauth_token_url),
@@ -190,15 +222,17 @@ async def open_container(
         yield Container(
             settings=settings,
             clock=clock,
-            store=store,
+            stores=stores,
             secrets=secrets,
             google=google,
             bot_api=bot_api,
-            api_keys=ApiKeyService(store, clock),
+            api_keys=ApiKeyService(accounts=stores.accounts, clock=clock),
             connections=connections,
             consent=consent_flow,
             sync=sync,
-            events=EventService(store, connections, sync, refresher),
+            events=EventService(
+                events=stores.events, connections=connections, sync=sync, refresher=refresher
+            ),
             scheduling=scheduling,
             launcher=launcher,
             bot_scheduler=bot_scheduler,

@@ -15,7 +15,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from app.adapters.ports import Clock, Store
+from app.adapters.ports import Clock, LeaseStore
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def channel_renewal_seconds(ttl_seconds: int) -> int:
     return max(1, min(MAX_CHANNEL_RENEWAL_SECONDS, ttl_seconds // 4))
 
 
-def leased(job: PeriodicJob, store: Store, clock: Clock, holder: str) -> PeriodicJob:
+def leased(job: PeriodicJob, leases: LeaseStore, clock: Clock, holder: str) -> PeriodicJob:
     """The same job, run by whichever replica takes its lease for this period.
 
     The lease is not released after the pass: it covers the period, so the other replicas skip
@@ -50,7 +50,7 @@ def leased(job: PeriodicJob, store: Store, clock: Clock, holder: str) -> Periodi
     async def run() -> Any:
         now = clock.now()
         period = timedelta(seconds=job.seconds * 0.9)
-        if not await store.try_acquire_lease(job.job_id, holder, now, now + period):
+        if not await leases.try_acquire_lease(job.job_id, holder, now, now + period):
             log.debug("%s: another replica holds this period's lease", job.job_id)
             return None
         return await job.run()

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from app.adapters.ports import Clock, Store
+from app.adapters.ports import BotStore, Clock, SeriesScheduleStore
 from app.domain import ScheduledBot
 
 log = logging.getLogger(__name__)
@@ -22,8 +22,16 @@ Pass = Callable[[], Awaitable[int]]
 
 
 class LocalBotScheduler:
-    def __init__(self, store: Store, clock: Clock, *, poll_seconds: float = 1.0) -> None:
-        self._store = store
+    def __init__(
+        self,
+        *,
+        bots: BotStore,
+        series: SeriesScheduleStore,
+        clock: Clock,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._bots = bots
+        self._series = series
         self._clock = clock
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
@@ -60,8 +68,8 @@ class LocalBotScheduler:
     async def _seconds_to_wait(self) -> float:
         try:
             candidates = [
-                await self._store.next_join_at(),
-                await self._store.next_series_check_at(),
+                await self._bots.next_join_at(),
+                await self._series.next_series_check_at(),
             ]
         except Exception:
             log.exception("could not read the next due time")

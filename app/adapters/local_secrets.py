@@ -1,4 +1,4 @@
-"""Local SecretBox: Google credentials sealed with AES-256-GCM, kept in the Store.
+"""Local SecretBox: Google credentials sealed with AES-256-GCM, kept in the SealedSecretStore.
 
 The key comes from `ENCRYPTION_KEY` (URL-safe base64 of 32 bytes) or from a key file generated
 once under `DATA_DIR` with mode 0600. The account id is bound in as associated data, so a
@@ -17,7 +17,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app.adapters.ports import Store
+from app.adapters.ports import SealedSecretStore
 from app.domain import GoogleCredentials
 from app.errors import StorageUnavailable
 
@@ -60,8 +60,8 @@ def load_or_create_key(configured: str | None, data_dir: Path) -> bytes:
 
 
 class LocalSecretBox:
-    def __init__(self, store: Store, key: bytes) -> None:
-        self._store = store
+    def __init__(self, sealed_secrets: SealedSecretStore, key: bytes) -> None:
+        self._sealed_secrets = sealed_secrets
         self._aead = AESGCM(key)
 
     async def put(self, account_id: str, credentials: GoogleCredentials) -> None:
@@ -74,10 +74,10 @@ class LocalSecretBox:
             }
         )
         ciphertext = self._aead.encrypt(nonce, plaintext, account_id.encode())
-        await self._store.put_sealed_secret(account_id, nonce, ciphertext)
+        await self._sealed_secrets.put_sealed_secret(account_id, nonce, ciphertext)
 
     async def get(self, account_id: str) -> GoogleCredentials | None:
-        sealed = await self._store.get_sealed_secret(account_id)
+        sealed = await self._sealed_secrets.get_sealed_secret(account_id)
         if sealed is None:
             return None
         nonce, ciphertext = sealed
@@ -96,4 +96,4 @@ class LocalSecretBox:
         )
 
     async def delete(self, account_id: str) -> None:
-        await self._store.delete_sealed_secret(account_id)
+        await self._sealed_secrets.delete_sealed_secret(account_id)

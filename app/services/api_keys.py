@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from app.adapters.ports import Clock, Store
+from app.adapters.ports import AccountStore, Clock
 from app.domain import Account, ApiKey
 from app.errors import NotAuthenticated, NotFound
 
@@ -24,8 +24,8 @@ class IssuedKey:
 
 
 class ApiKeyService:
-    def __init__(self, store: Store, clock: Clock) -> None:
-        self._store = store
+    def __init__(self, *, accounts: AccountStore, clock: Clock) -> None:
+        self._accounts = accounts
         self._clock = clock
 
     async def create(self, name: str, account_id: str | None = None) -> IssuedKey:
@@ -33,24 +33,24 @@ class ApiKeyService:
         now = self._clock.now()
         if account_id is None:
             account_id = "acc_" + secrets.token_hex(8)
-            await self._store.create_account(Account(account_id, name, now))
-        elif await self._store.get_account(account_id) is None:
+            await self._accounts.create_account(Account(account_id, name, now))
+        elif await self._accounts.get_account(account_id) is None:
             raise NotFound(f"No account with id {account_id}.")
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         key = ApiKey("key_" + secrets.token_hex(8), account_id, name, now)
-        await self._store.add_api_key(key, hash_api_key(secret))
+        await self._accounts.add_api_key(key, hash_api_key(secret))
         return IssuedKey(key, secret)
 
     async def list(self) -> list[ApiKey]:
-        return await self._store.list_api_keys()
+        return await self._accounts.list_api_keys()
 
     async def revoke(self, key_id: str) -> None:
-        if not await self._store.revoke_api_key(key_id, self._clock.now()):
+        if not await self._accounts.revoke_api_key(key_id, self._clock.now()):
             raise NotFound(f"No live API key with id {key_id}.")
 
     async def authenticate(self, secret: str) -> str:
         """The account id of a live key; `NotAuthenticated` otherwise."""
-        account_id = await self._store.account_for_key_hash(hash_api_key(secret))
+        account_id = await self._accounts.account_for_key_hash(hash_api_key(secret))
         if account_id is None:
             raise NotAuthenticated("Unknown or revoked API key.")
         return account_id

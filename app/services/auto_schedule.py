@@ -14,7 +14,14 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.adapters.ports import BotScheduler, Clock, Store
+from app.adapters.ports import (
+    AutoScheduleStore,
+    BotScheduler,
+    BotStore,
+    Clock,
+    ConnectionStore,
+    EventStore,
+)
 from app.domain import (
     AutoScheduleSettings,
     BotSource,
@@ -36,14 +43,20 @@ log = logging.getLogger(__name__)
 class AutoScheduleService:
     def __init__(
         self,
-        store: Store,
+        *,
+        auto_schedule: AutoScheduleStore,
+        connections: ConnectionStore,
+        events: EventStore,
+        bots: BotStore,
         scheduler: BotScheduler,
         clock: Clock,
-        *,
         lookahead: timedelta,
         join_lead: timedelta,
     ) -> None:
-        self._store = store
+        self._auto_schedule = auto_schedule
+        self._connections = connections
+        self._events = events
+        self._bots = bots
         self._scheduler = scheduler
         self._clock = clock
         self.lookahead = lookahead
@@ -54,27 +67,27 @@ class AutoScheduleService:
         return int(self.lookahead.total_seconds())
 
     async def settings(self, account_id: str) -> AutoScheduleSettings:
-        return await self._store.get_auto_schedule(account_id)
+        return await self._auto_schedule.get_auto_schedule(account_id)
 
     async def enable(
         self, account_id: str, default_bot_config: dict[str, Any]
     ) -> AutoScheduleSettings:
         """Turn auto-scheduling on and run a pass for the account at once."""
         check_bot_config(default_bot_config)
-        current = await self._store.get_auto_schedule(account_id)
-        await self._store.save_auto_schedule(
+        current = await self._auto_schedule.get_auto_schedule(account_id)
+        await self._auto_schedule.save_auto_schedule(
             account_id,
             AutoScheduleSettings(True, default_bot_config, current.last_run_at),
         )
-        if await self._store.get_connection(account_id) is not None:
+        if await self._connections.get_connection(account_id) is not None:
             await self.run_pass([account_id])
-        return await self._store.get_auto_schedule(account_id)
+        return await self._auto_schedule.get_auto_schedule(account_id)
 
     async def disable(self, account_id: str) -> AutoScheduleSettings:
         """Turn auto-scheduling off; bots already scheduled stay."""
-        current = await self._store.get_auto_schedule(account_id)
+        current = await self._auto_schedule.get_auto_schedule(account_id)
         settings = AutoScheduleSettings(False, current.default_bot_config, current.last_run_at)
-        await self._store.save_auto_schedule(account_id, settings)
+        await self._auto_schedule.save_auto_schedule(account_id, settings)
         return settings
 
     async def run_pass(self, account_ids: list[str] | None = None) -> int:
@@ -82,7 +95,7 @@ class AutoScheduleService:
 
         Returns how many bots were created.
         """
-        enabled = await self._store.accounts_with_auto_schedule()
+        enabled = await self._auto_schedule.accounts_with_auto_schedule()
         chosen = enabled if account_ids is None else [a for a in account_ids if a in enabled]
         created = 0
         for account_id in chosen:
@@ -90,10 +103,10 @@ class AutoScheduleService:
         return created
 
     async def _run_for(self, account_id: str) -> int:
-        settings = await self._store.get_auto_schedule(account_id)
+        settings = await self._auto_schedule.get_auto_schedule(account_id)
         now = self._clock.now()
         window_end = now + self.lookahead
-        candidates = await self._store.list_auto_schedule_candidates(account_id, now, window_end)
+        candidates = await self._events.list_auto_schedule_candidates(account_id, now, window_end)
         overrides = await self._overrides(account_id, [e for e in candidates if e.is_recurring])
         bots: list[ScheduledBot] = []
         for event in candidates:
@@ -112,8 +125,8 @@ class AutoScheduleService:
                         join_lead=self._join_lead,
                     )
                 )
-        created = await self._store.insert_bots_unless_exist(bots)
-        await self._store.save_auto_schedule(
+        created = await self._bots.insert_bots_unless_exist(bots)
+        await self._auto_schedule.save_auto_schedule(
             account_id,
             AutoScheduleSettings(settings.enabled, settings.default_bot_config, now),
         )
@@ -132,7 +145,7 @@ class AutoScheduleService:
             by_calendar[event.calendar_id].append(event.google_event_id)
         found: dict[tuple[str, str], list[OccurrenceOverride]] = {}
         for calendar_id, google_ids in by_calendar.items():
-            stored = await self._store.list_overrides(account_id, calendar_id, google_ids)
+            stored = await self._events.list_overrides(account_id, calendar_id, google_ids)
             for google_id, overrides in stored.items():
                 found[(calendar_id, google_id)] = overrides
         return found

@@ -5,7 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from app.adapters.ports import BotScheduler, Clock, GoogleCalendar, SecretBox, Store
+from app.adapters.ports import (
+    BotScheduler,
+    BotStore,
+    Clock,
+    ConnectionStore,
+    GoogleCalendar,
+    SecretBox,
+)
 from app.domain import BotStatus, Calendar, Connection, ConnectionStatus, GoogleCredentials
 from app.errors import (
     CalendarNotFound,
@@ -43,14 +50,17 @@ class Disconnected:
 class ConnectionService:
     def __init__(
         self,
-        store: Store,
+        *,
+        connections: ConnectionStore,
+        bots: BotStore,
         secrets: SecretBox,
         google: GoogleCalendar,
         clock: Clock,
         push: PushService,
         bot_scheduler: BotScheduler,
     ) -> None:
-        self._store = store
+        self._connections = connections
+        self._bots = bots
         self._secrets = secrets
         self._google = google
         self._clock = clock
@@ -89,7 +99,7 @@ class ConnectionService:
         previous = await self._secrets.get(account_id)
         await self._secrets.put(account_id, credentials)
         try:
-            replaced = await self._store.save_connection(connection, calendars)
+            replaced = await self._connections.save_connection(connection, calendars)
         except BaseException:
             # Leave the secret store as it was: no half-made connection.
             if previous is None:
@@ -104,7 +114,7 @@ class ConnectionService:
 
     async def require_connection(self, account_id: str) -> Connection:
         """The account's connection, else `NoCalendarConnected`."""
-        connection = await self._store.get_connection(account_id)
+        connection = await self._connections.get_connection(account_id)
         if connection is None:
             raise NoCalendarConnected()
         return connection
@@ -112,7 +122,7 @@ class ConnectionService:
     async def calendars(self, account_id: str) -> ConnectedCalendars:
         connection = await self.require_connection(account_id)
         return ConnectedCalendars(
-            await self._store.list_calendars(account_id),
+            await self._connections.list_calendars(account_id),
             connection.primary_calendar_id,
             connection.status,
         )
@@ -128,14 +138,14 @@ class ConnectionService:
 
     async def disconnect(self, account_id: str) -> Disconnected:
         """Stop push channels at Google, cancel pending bots, forget everything else."""
-        connection = await self._store.get_connection(account_id)
+        connection = await self._connections.get_connection(account_id)
         if connection is None:
             await self._secrets.delete(account_id)
             raise NoCalendarConnected()
         credentials = await self._secrets.get(account_id)
         channels_stopped = await self._push.stop_channels(account_id, credentials)
-        pending = await self._store.list_bots(account_id, status=BotStatus.SCHEDULED)
-        bots_cancelled = await self._store.delete_connection(account_id, self._clock.now())
+        pending = await self._bots.list_bots(account_id, status=BotStatus.SCHEDULED)
+        bots_cancelled = await self._connections.delete_connection(account_id, self._clock.now())
         for bot in pending:  # e.g. their EventBridge schedules go too
             await self._bot_scheduler.bot_cancelled(bot)
         await self._secrets.delete(account_id)

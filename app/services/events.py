@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import replace
 from datetime import datetime
 
-from app.adapters.ports import EventRow, Store
+from app.adapters.ports import EventRow, EventStore
 from app.domain import Calendar, Event, OccurrenceOverride
 from app.services.connection import ConnectionService
 from app.services.event_mapping import series_spec
@@ -19,12 +19,13 @@ from app.services.sync import SyncService
 class EventService:
     def __init__(
         self,
-        store: Store,
+        *,
+        events: EventStore,
         connections: ConnectionService,
         sync: SyncService,
         refresher: CalendarRefresher,
     ) -> None:
-        self._store = store
+        self._events = events
         self._connections = connections
         self._sync = sync
         self._refresher = refresher
@@ -50,7 +51,7 @@ class EventService:
         if sync_first:
             await self._refresher.refresh(account_id, calendar.calendar_id)
         await self._sync.refresh_next_occurrences(account_id, calendar.calendar_id)
-        rows = await self._store.list_events(account_id, calendar.calendar_id)
+        rows = await self._events.list_events(account_id, calendar.calendar_id)
         if time_min is not None or time_max is not None:
             rows = await self._within(account_id, calendar.calendar_id, rows, time_min, time_max)
         listed = page(rows, event_sort_key, after=after, limit=limit)
@@ -74,7 +75,7 @@ class EventService:
         time_max: datetime | None,
     ) -> list[EventRow]:
         series = [row.event.google_event_id for row in rows if row.event.is_recurring]
-        overrides = await self._store.list_overrides(account_id, calendar_id, series)
+        overrides = await self._events.list_overrides(account_id, calendar_id, series)
         kept: list[EventRow] = []
         for row in rows:
             if row.event.is_recurring:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
-from app.adapters.ports import BotApi, Clock, Store
+from app.adapters.ports import BotApi, BotStore, Clock
 from app.domain import STALE_LAUNCH_AFTER, BotStatus, ScheduledBot
 from app.errors import BotApiUnavailable, BotLaunchRejected
 from app.observability import LAUNCH_DELAY, LAUNCHES
@@ -30,8 +30,8 @@ def launch_body(bot: ScheduledBot) -> dict[str, Any]:
 
 
 class Launcher:
-    def __init__(self, store: Store, bot_api: BotApi, clock: Clock) -> None:
-        self._store = store
+    def __init__(self, *, bots: BotStore, bot_api: BotApi, clock: Clock) -> None:
+        self._bots = bots
         self._bot_api = bot_api
         self._clock = clock
         self._in_flight: set[asyncio.Task[ScheduledBot]] = set()
@@ -40,14 +40,12 @@ class Launcher:
     async def launch_due(self, *, limit: int = 500) -> int:
         """Start launching every bot due now; returns how many launches were started."""
         now = self._clock.now()
-        due = await self._store.due_bots(
-            now, limit, stale_launching_before=now - STALE_LAUNCH_AFTER
-        )
+        due = await self._bots.due_bots(now, limit, stale_launching_before=now - STALE_LAUNCH_AFTER)
         started = 0
         for bot in due:
             if bot.bot_id in self._launching:
                 continue  # ours, still retrying
-            claimed = await self._store.claim_bot(
+            claimed = await self._bots.claim_bot(
                 bot.bot_id, now, stale_launching_before=now - STALE_LAUNCH_AFTER
             )
             if claimed is None:
@@ -72,7 +70,7 @@ class Launcher:
         async def renew_claim() -> None:
             # Each attempt renews the claim, so another process only takes over a launch
             # whose launcher has gone quiet for STALE_LAUNCH_AFTER (it died).
-            await self._store.touch_launching_bot(bot.bot_id, self._clock.now())
+            await self._bots.touch_launching_bot(bot.bot_id, self._clock.now())
 
         if bot.occurrence_end <= now:
             bot.status = BotStatus.MISSED
@@ -95,7 +93,7 @@ class Launcher:
                 bot.status = BotStatus.FAILED
                 bot.last_error = f"The Create Bot API kept failing until the meeting ended: {error}"
         bot.updated_at = self._clock.now()
-        if not await self._store.update_bot(bot, expected_status=BotStatus.LAUNCHING):
+        if not await self._bots.update_bot(bot, expected_status=BotStatus.LAUNCHING):
             log.warning(
                 "bot %s changed while launching; outcome %s not stored", bot.bot_id, bot.status
             )

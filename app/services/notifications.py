@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from app.adapters.ports import Clock, GoogleCalendar, SecretBox, Store
+from app.adapters.ports import ChannelStore, Clock, ConnectionStore, GoogleCalendar, SecretBox
 from app.domain import Calendar, Channel, GoogleCredentials
 from app.errors import CalbotError
 from app.observability import NOTIFICATIONS
@@ -111,16 +111,18 @@ class SyncCoalescer:
 class PushService:
     def __init__(
         self,
-        store: Store,
+        *,
+        channels: ChannelStore,
+        connections: ConnectionStore,
         secrets_box: SecretBox,
         google: GoogleCalendar,
         clock: Clock,
         refresher: CalendarRefresher,
-        *,
         public_base_url: str | None,
         ttl_seconds: int,
     ) -> None:
-        self._store = store
+        self._channels = channels
+        self._connections = connections
         self._secrets = secrets_box
         self._google = google
         self._clock = clock
@@ -171,17 +173,17 @@ class PushService:
             token_hash=token_hash(token),
             expiration=watched.expiration,
         )
-        await self._store.save_channel(channel)
+        await self._channels.save_channel(channel)
         return channel
 
     async def stop_channels(self, account_id: str, credentials: GoogleCredentials | None) -> int:
         """Stop every channel of the account at Google and forget them; returns how many
         Google confirmed stopped."""
         stopped = 0
-        for channel in await self._store.list_channels(account_id):
+        for channel in await self._channels.list_channels(account_id):
             if credentials is not None and await self._stop(credentials, channel):
                 stopped += 1
-            await self._store.delete_channel(channel.channel_id)
+            await self._channels.delete_channel(channel.channel_id)
         return stopped
 
     async def _stop(self, credentials: GoogleCredentials, channel: Channel) -> bool:
@@ -196,15 +198,15 @@ class PushService:
         """Replace channels close to expiry: the new channel first, then stop the old one."""
         margin = min(RENEW_BEFORE, timedelta(seconds=self._ttl_seconds / 2))
         renewed = 0
-        for old in await self._store.channels_expiring_before(self._clock.now() + margin):
+        for old in await self._channels.channels_expiring_before(self._clock.now() + margin):
             credentials = await self._secrets.get(old.account_id)
             if credentials is None:
-                await self._store.delete_channel(old.channel_id)
+                await self._channels.delete_channel(old.channel_id)
                 continue
             if await self._open(old.account_id, credentials, old.calendar_id) is None:
                 continue  # keep the old one; the next run tries again
             await self._stop(credentials, old)
-            await self._store.delete_channel(old.channel_id)
+            await self._channels.delete_channel(old.channel_id)
             renewed += 1
         return renewed
 
@@ -222,7 +224,7 @@ class PushService:
         for a sync of the channel's calendar unless it is the `sync` handshake or a repeat."""
         if not channel_id or channel_token is None:
             return False
-        channel = await self._store.get_channel(channel_id)
+        channel = await self._channels.get_channel(channel_id)
         if channel is None or not hmac.compare_digest(
             channel.token_hash, token_hash(channel_token)
         ):
@@ -254,8 +256,8 @@ class PushService:
     async def poll_all(self) -> int:
         """Refresh every calendar of every connected account; returns how many were synced."""
         synced = 0
-        for account_id in await self._store.connected_accounts():
-            for calendar in await self._store.list_calendars(account_id):
+        for account_id in await self._connections.connected_accounts():
+            for calendar in await self._connections.list_calendars(account_id):
                 try:
                     await self._refresher.refresh(account_id, calendar.calendar_id)
                 except CalbotError as error:

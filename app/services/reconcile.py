@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.adapters.ports import BotScheduler, Clock, Store
+from app.adapters.ports import BotScheduler, BotStore, Clock, EventStore
 from app.domain import (
     SINGLE_OCCURRENCE,
     BotStatus,
@@ -41,14 +41,16 @@ class ReconcileResult:
 class BotReconciler:
     def __init__(
         self,
-        store: Store,
+        *,
+        events: EventStore,
+        bots: BotStore,
         scheduler: BotScheduler,
         scheduling: SchedulingService,
         clock: Clock,
-        *,
         join_lead: timedelta,
     ) -> None:
-        self._store = store
+        self._events = events
+        self._bots = bots
         self._scheduler = scheduler
         self._scheduling = scheduling
         self._clock = clock
@@ -65,20 +67,20 @@ class BotReconciler:
             return ReconcileResult()
         pending = [
             bot
-            for bot in await self._store.list_bots(account_id, status=BotStatus.SCHEDULED)
+            for bot in await self._bots.list_bots(account_id, status=BotStatus.SCHEDULED)
             if bot.event_id in touched
         ]
         moved = cancelled = relinked = 0
         events: dict[str, Event | None] = {}
         for bot in pending:
             if bot.event_id not in events:
-                events[bot.event_id] = await self._store.get_event(account_id, bot.event_id)
+                events[bot.event_id] = await self._events.get_event(account_id, bot.event_id)
             change = await self._follow(bot, events[bot.event_id])
             moved += change == "moved"
             cancelled += change == "cancelled"
             relinked += change == "relinked"
         for event_id in touched:
-            event = events.get(event_id) or await self._store.get_event(account_id, event_id)
+            event = events.get(event_id) or await self._events.get_event(account_id, event_id)
             if (
                 event is not None
                 and event.is_recurring
@@ -114,7 +116,7 @@ class BotReconciler:
         if change == "unchanged":
             return change
         bot.updated_at = now
-        if await self._store.update_bot(bot, expected_status=BotStatus.SCHEDULED):
+        if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
             await self._scheduler.bot_scheduled(bot)
             return change
         return "unchanged"  # launched meanwhile
@@ -128,7 +130,7 @@ class BotReconciler:
             ), event.meeting_link
         original_start = datetime.fromisoformat(bot.occurrence_key)
         overrides = (
-            await self._store.list_overrides(
+            await self._events.list_overrides(
                 bot.account_id, event.calendar_id, [event.google_event_id]
             )
         ).get(event.google_event_id, [])
@@ -152,7 +154,7 @@ class BotReconciler:
     async def _cancel(self, bot: ScheduledBot, now: datetime, reason: str) -> str:
         bot.status = BotStatus.CANCELLED
         bot.updated_at = now
-        if await self._store.update_bot(bot, expected_status=BotStatus.SCHEDULED):
+        if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
             await self._scheduler.bot_cancelled(bot)
             log.info("bot %s cancelled: %s", bot.bot_id, reason)
             return "cancelled"

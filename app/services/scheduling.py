@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from app.adapters.ports import BotScheduler, Clock, Store
+from app.adapters.ports import BotScheduler, BotStore, Clock, EventStore, SeriesScheduleStore
 from app.domain import (
     BotSource,
     BotStatus,
@@ -146,9 +146,18 @@ def new_bot(
 
 class SchedulingService:
     def __init__(
-        self, store: Store, scheduler: BotScheduler, clock: Clock, *, join_lead: timedelta
+        self,
+        *,
+        events: EventStore,
+        bots: BotStore,
+        series: SeriesScheduleStore,
+        scheduler: BotScheduler,
+        clock: Clock,
+        join_lead: timedelta,
     ) -> None:
-        self._store = store
+        self._events = events
+        self._bots = bots
+        self._series = series
         self._scheduler = scheduler
         self._clock = clock
         self._join_lead = join_lead
@@ -176,9 +185,9 @@ class SchedulingService:
         bot, created = await self._put_bot(
             account_id, event, target, bot_config, source=source, now=now
         )
-        await self._store.set_schedule_status(account_id, event_id, ScheduleStatus.SCHEDULED)
+        await self._events.set_schedule_status(account_id, event_id, ScheduleStatus.SCHEDULED)
         if event.is_recurring and occurrence_date is None and source is not BotSource.AUTO_SCHEDULE:
-            await self._store.save_series_schedule(
+            await self._series.save_series_schedule(
                 SeriesSchedule(
                     account_id=account_id,
                     event_id=event_id,
@@ -196,11 +205,11 @@ class SchedulingService:
     async def unschedule(self, account_id: str, event_id: str) -> int:
         """Cancel every pending bot of the event and stop scheduling its series."""
         await self._event(account_id, event_id)
-        cancelled = await self._store.cancel_pending_bots(account_id, event_id, self._clock.now())
+        cancelled = await self._bots.cancel_pending_bots(account_id, event_id, self._clock.now())
         for bot in cancelled:
             await self._scheduler.bot_cancelled(bot)
-        await self._store.set_series_schedule_active(account_id, event_id, False)
-        await self._store.set_schedule_status(account_id, event_id, ScheduleStatus.UNSCHEDULED)
+        await self._series.set_series_schedule_active(account_id, event_id, False)
+        await self._events.set_schedule_status(account_id, event_id, ScheduleStatus.UNSCHEDULED)
         return len(cancelled)
 
     async def list_bots(
@@ -213,7 +222,7 @@ class SchedulingService:
         limit: int = DEFAULT_LIMIT,
     ) -> Page[ScheduledBot]:
         """The account's bots ordered by join_at, one page."""
-        bots = await self._store.list_bots(account_id, status=status, event_id=event_id)
+        bots = await self._bots.list_bots(account_id, status=status, event_id=event_id)
         return page(bots, bot_sort_key, after=after, limit=limit)
 
     async def update_bot(self, account_id: str, bot_id: str, changes: BotChanges) -> ScheduledBot:
@@ -241,7 +250,7 @@ class SchedulingService:
             check_bot_config(changes.bot_config)
             bot.bot_config = changes.bot_config
         bot.updated_at = now
-        if not await self._store.update_bot(bot, expected_status=BotStatus.SCHEDULED):
+        if not await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
             raise BotNotPending()
         if "join_at" in changes.fields:
             await self._scheduler.bot_scheduled(bot)
@@ -257,7 +266,7 @@ class SchedulingService:
             )
         bot.status = BotStatus.CANCELLED
         bot.updated_at = self._clock.now()
-        if not await self._store.update_bot(bot, expected_status=BotStatus.SCHEDULED):
+        if not await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
             raise BotNotPending()
         await self._scheduler.bot_cancelled(bot)
         return bot
@@ -267,7 +276,7 @@ class SchedulingService:
         event = await self._event(account_id, event_id)
         if not event.is_recurring:
             raise NotRecurring()
-        bots = await self._store.list_bots(account_id, event_id=event_id)
+        bots = await self._bots.list_bots(account_id, event_id=event_id)
         live = [
             b
             for b in bots
@@ -303,9 +312,9 @@ class SchedulingService:
             bot_name=latest.bot_name,
             custom_attributes=latest.custom_attributes,
         )
-        schedule = await self._store.get_series_schedule(account_id, event_id)
+        schedule = await self._series.get_series_schedule(account_id, event_id)
         if schedule is not None:
-            await self._store.advance_series_schedule(
+            await self._series.advance_series_schedule(
                 account_id,
                 event_id,
                 expected_last_original_start=schedule.last_original_start,
@@ -319,9 +328,9 @@ class SchedulingService:
         event = await self._event(account_id, event_id)
         if not event.is_recurring:
             raise NotRecurring()
-        await self._store.set_recurring_enabled(account_id, event_id, enabled)
-        if enabled and await self._store.get_series_schedule(account_id, event_id):
-            await self._store.set_series_schedule_active(account_id, event_id, True)
+        await self._events.set_recurring_enabled(account_id, event_id, enabled)
+        if enabled and await self._series.get_series_schedule(account_id, event_id):
+            await self._series.set_series_schedule_active(account_id, event_id, True)
             event.recurring_enabled = True
             await self.ensure_series_bot(account_id, event)
         return enabled
@@ -332,21 +341,21 @@ class SchedulingService:
         """Give each series whose current occurrence has ended a bot for its next one."""
         now = self._clock.now()
         scheduled = 0
-        for schedule in await self._store.due_series_schedules(now, limit):
+        for schedule in await self._series.due_series_schedules(now, limit):
             if await self._advance(schedule, now):
                 scheduled += 1
         return scheduled
 
     async def _advance(self, schedule: SeriesSchedule, now: datetime) -> bool:
         account_id, event_id = schedule.account_id, schedule.event_id
-        event = await self._store.get_event(account_id, event_id)
+        event = await self._events.get_event(account_id, event_id)
         if (
             event is None
             or event.status is EventStatus.CANCELLED
             or not event.is_recurring
             or not event.recurring_enabled
         ):
-            await self._store.set_series_schedule_active(account_id, event_id, False)
+            await self._series.set_series_schedule_active(account_id, event_id, False)
             return False
         overrides = await self._overrides(account_id, event)
         try:
@@ -355,7 +364,7 @@ class SchedulingService:
             # Skipped, not retried on every pass: the schedule stays (the series may become
             # readable again with its next edit) but is not due again for a while.
             log.warning("series %s cannot be followed: %s", event.google_event_id, error)
-            await self._store.advance_series_schedule(
+            await self._series.advance_series_schedule(
                 account_id,
                 event_id,
                 expected_last_original_start=schedule.last_original_start,
@@ -364,9 +373,9 @@ class SchedulingService:
             )
             return False
         if occurrence is None:  # the series is over (COUNT/UNTIL reached)
-            await self._store.set_series_schedule_active(account_id, event_id, False)
+            await self._series.set_series_schedule_active(account_id, event_id, False)
             return False
-        won = await self._store.advance_series_schedule(
+        won = await self._series.advance_series_schedule(
             account_id,
             event_id,
             expected_last_original_start=schedule.last_original_start,
@@ -392,10 +401,10 @@ class SchedulingService:
     async def ensure_series_bot(self, account_id: str, event: Event) -> bool:
         """Give a scheduled series a bot again when it has none pending (its bot was cancelled
         because the occurrence moved out of the rule, or the series was turned back on)."""
-        schedule = await self._store.get_series_schedule(account_id, event.event_id)
+        schedule = await self._series.get_series_schedule(account_id, event.event_id)
         if schedule is None or not schedule.active or not event.recurring_enabled:
             return False
-        bots = await self._store.list_bots(account_id, event_id=event.event_id)
+        bots = await self._bots.list_bots(account_id, event_id=event.event_id)
         if any(b.status in (BotStatus.SCHEDULED, BotStatus.LAUNCHING) for b in bots):
             return False
         now = self._clock.now()
@@ -406,7 +415,7 @@ class SchedulingService:
             log.warning("series %s cannot be followed: %s", event.google_event_id, error)
             return False
         if occurrence is None:
-            await self._store.set_series_schedule_active(account_id, event.event_id, False)
+            await self._series.set_series_schedule_active(account_id, event.event_id, False)
             return False
         link = self._link_for(event, overrides, occurrence)
         if link is None:
@@ -422,10 +431,10 @@ class SchedulingService:
             bot_name=schedule.bot_name,
             custom_attributes=schedule.custom_attributes,
         )
-        if not await self._store.insert_bots_unless_exist([bot]):
+        if not await self._bots.insert_bots_unless_exist([bot]):
             return False
         BOTS_SCHEDULED.labels(BotSource.RECURRENCE.value).inc()
-        await self._store.advance_series_schedule(
+        await self._series.advance_series_schedule(
             account_id,
             event.event_id,
             expected_last_original_start=schedule.last_original_start,
@@ -438,19 +447,19 @@ class SchedulingService:
     # -- helpers ------------------------------------------------------------------------
 
     async def _event(self, account_id: str, event_id: str) -> Event:
-        event = await self._store.get_event(account_id, event_id)
+        event = await self._events.get_event(account_id, event_id)
         if event is None:
             raise EventNotFound()
         return event
 
     async def _bot(self, account_id: str, bot_id: str) -> ScheduledBot:
-        bot = await self._store.get_bot(account_id, bot_id)
+        bot = await self._bots.get_bot(account_id, bot_id)
         if bot is None:
             raise BotNotFound()
         return bot
 
     async def _overrides(self, account_id: str, event: Event) -> list[OccurrenceOverride]:
-        found = await self._store.list_overrides(
+        found = await self._events.list_overrides(
             account_id, event.calendar_id, [event.google_event_id]
         )
         return found.get(event.google_event_id, [])
@@ -554,7 +563,7 @@ class SchedulingService:
             bot_name=bot_name,
             custom_attributes=custom_attributes,
         )
-        stored, created = await self._store.insert_or_update_pending_bot(bot)
+        stored, created = await self._bots.insert_or_update_pending_bot(bot)
         if created:
             BOTS_SCHEDULED.labels(source.value).inc()
         if stored.status is BotStatus.SCHEDULED:

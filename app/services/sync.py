@@ -19,12 +19,13 @@ from functools import lru_cache
 
 from app.adapters.ports import (
     Clock,
+    ConnectionStore,
     EventsPage,
     EventsPageWrite,
+    EventStore,
     GoogleCalendar,
     SecretBox,
     SeriesOverride,
-    Store,
 )
 from app.domain import ConnectionStatus, Event, GoogleCredentials, OccurrenceOverride
 from app.errors import (
@@ -78,16 +79,23 @@ async def prefetched(pages: AsyncIterator[EventsPage]) -> AsyncIterator[EventsPa
 
 class SyncService:
     def __init__(
-        self, store: Store, secrets: SecretBox, google: GoogleCalendar, clock: Clock
+        self,
+        *,
+        connections: ConnectionStore,
+        events: EventStore,
+        secrets: SecretBox,
+        google: GoogleCalendar,
+        clock: Clock,
     ) -> None:
-        self._store = store
+        self._connections = connections
+        self._events = events
         self._secrets = secrets
         self._google = google
         self._clock = clock
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def credentials(self, account_id: str) -> GoogleCredentials:
-        connection = await self._store.get_connection(account_id)
+        connection = await self._connections.get_connection(account_id)
         if connection is None:
             raise NoCalendarConnected()
         if connection.status is ConnectionStatus.REVOKED:
@@ -110,7 +118,7 @@ class SyncService:
             try:
                 outcome = await self._sync(account_id, calendar_id, credentials, on_page)
             except CredentialsRevoked:
-                await self._store.set_connection_status(account_id, ConnectionStatus.REVOKED)
+                await self._connections.set_connection_status(account_id, ConnectionStatus.REVOKED)
                 SYNC_RUNS.labels("unknown", "credentials_revoked").inc()
                 raise
             except Exception as error:
@@ -131,7 +139,7 @@ class SyncService:
         calendar = next(
             (
                 c
-                for c in await self._store.list_calendars(account_id)
+                for c in await self._connections.list_calendars(account_id)
                 if c.calendar_id == calendar_id
             ),
             None,
@@ -139,9 +147,9 @@ class SyncService:
         if calendar is None:
             raise CalendarNotFound()
         calendar_zone = calendar.time_zone or "UTC"
-        state = await self._store.get_sync_state(account_id, calendar_id)
+        state = await self._events.get_sync_state(account_id, calendar_id)
         if state is not None and state.sync_token:
-            generation = await self._store.current_generation(account_id, calendar_id)
+            generation = await self._events.current_generation(account_id, calendar_id)
             try:
                 return await self._run(
                     account_id,
@@ -155,7 +163,7 @@ class SyncService:
             except SyncTokenExpired:
                 # Google: on 410 "clear your store and perform a full sync" (sync guide).
                 log.info("sync token of a calendar expired; running a full sync")
-        generation = await self._store.begin_full_sync(account_id, calendar_id)
+        generation = await self._events.begin_full_sync(account_id, calendar_id)
         try:
             return await self._run(
                 account_id, calendar_id, credentials, calendar_zone, None, generation, on_page
@@ -197,7 +205,7 @@ class SyncService:
             for event in mapped.upserts:
                 if event.is_recurring:
                     self._set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
-            await self._store.apply_events_page(
+            await self._events.apply_events_page(
                 account_id,
                 EventsPageWrite(
                     calendar_id=calendar_id,
@@ -233,7 +241,7 @@ class SyncService:
         """Stored exceptions of these series with this page's applied on top."""
         if not series_ids:
             return {}
-        stored = await self._store.list_overrides(account_id, calendar_id, sorted(series_ids))
+        stored = await self._events.list_overrides(account_id, calendar_id, sorted(series_ids))
         merged = {
             series: {o.original_start: o for o in overrides} for series, overrides in stored.items()
         }
@@ -253,12 +261,12 @@ class SyncService:
     ) -> None:
         values: list[tuple[str, datetime | None, datetime | None]] = []
         for series_id in series_ids:
-            event = await self._store.get_event_by_google_id(account_id, calendar_id, series_id)
+            event = await self._events.get_event_by_google_id(account_id, calendar_id, series_id)
             if event is None or not event.is_recurring:
                 continue
             self._set_next_occurrence(event, overrides.get(series_id, []), now)
             values.append((event.event_id, event.next_occurrence_start, event.next_occurrence_end))
-        await self._store.set_next_occurrences(account_id, values)
+        await self._events.set_next_occurrences(account_id, values)
 
     @staticmethod
     def _set_next_occurrence(
@@ -276,16 +284,16 @@ class SyncService:
     async def refresh_next_occurrences(self, account_id: str, calendar_id: str) -> None:
         """Move series whose stored next occurrence has ended on to the following one."""
         now = self._clock.now()
-        stale = await self._store.list_series_needing_next_occurrence(account_id, calendar_id, now)
+        stale = await self._events.list_series_needing_next_occurrence(account_id, calendar_id, now)
         if not stale:
             return
-        overrides = await self._store.list_overrides(
+        overrides = await self._events.list_overrides(
             account_id, calendar_id, [event.google_event_id for event in stale]
         )
         for event in stale:
             await asyncio.sleep(0)  # a long run of series must not hold the event loop
             self._set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
-        await self._store.set_next_occurrences(
+        await self._events.set_next_occurrences(
             account_id,
             [(e.event_id, e.next_occurrence_start, e.next_occurrence_end) for e in stale],
         )
@@ -306,7 +314,7 @@ class SyncService:
         if not unknown_next:
             return reasons
         now = self._clock.now()
-        overrides = await self._store.list_overrides(
+        overrides = await self._events.list_overrides(
             account_id, calendar_id, [event.google_event_id for event in unknown_next]
         )
         for event in unknown_next:

@@ -1,8 +1,8 @@
 """The launch queue end to end: EventBridge schedule -> SQS -> consumer -> one Create Bot call.
 
 moto stores schedules but never fires them, so each test reads the schedule back and delivers its
-payload to the queue itself. The store is the SQLite store on a temporary file (switch the
-`store` fixture to run the same tests on another Store); the Create Bot API is respx; time is a
+payload to the queue itself. The store is SQLite's bot store on a temporary file (switch the
+`store` fixture to run the same tests on another BotStore); the Create Bot API is respx; time is a
 FakeClock, so holding a message until join_at is instant and recorded in `clock.slept`.
 """
 
@@ -27,9 +27,9 @@ from app.adapters.aws.eventbridge import (
 )
 from app.adapters.aws.launch_queue import LaunchQueueConsumer, parse_launch_request
 from app.adapters.bot_api import HttpBotApi
-from app.adapters.ports import Store
+from app.adapters.ports import BotStore
+from app.adapters.sqlite import SqliteBotStore
 from app.adapters.sqlite.database import Database
-from app.adapters.sqlite.store import SqliteStore
 from app.domain import STALE_LAUNCH_AFTER, BotSource, BotStatus, Platform, ScheduledBot
 from app.services.launcher import Launcher
 from tests import aws
@@ -61,17 +61,17 @@ scheduler = aws.scheduler
 
 
 @pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[BotStore]:
     database = Database(tmp_path / "calbot.sqlite3")
     await database.open()
     try:
-        yield SqliteStore(database)
+        yield SqliteBotStore(database)
     finally:
         await database.close()
 
 
 @pytest.fixture
-def store(sqlite_store: Store) -> Store:
+def store(sqlite_store: BotStore) -> BotStore:
     # The same consumer on DynamoDB, end to end, is in tests/api/test_aws_mode.py.
     return sqlite_store
 
@@ -104,16 +104,16 @@ def create_bot(clock: FakeClock) -> Iterator[CreateBotApi]:
 
 @pytest.fixture
 async def launcher(
-    store: Store, clock: FakeClock, create_bot: CreateBotApi
+    store: BotStore, clock: FakeClock, create_bot: CreateBotApi
 ) -> AsyncIterator[Launcher]:
     async with httpx.AsyncClient() as http:
         bot_api = HttpBotApi(http, clock, url=BOT_API_URL, api_key="bot-api-key")
-        yield Launcher(store, bot_api, clock)
+        yield Launcher(bots=store, bot_api=bot_api, clock=clock)
 
 
 @pytest.fixture
 def consumer(
-    sqs: Any, queue: LaunchQueue, store: Store, launcher: Launcher, clock: FakeClock
+    sqs: Any, queue: LaunchQueue, store: BotStore, launcher: Launcher, clock: FakeClock
 ) -> LaunchQueueConsumer:
     return LaunchQueueConsumer(sqs, queue.url, store, launcher.launch, clock)
 
@@ -139,7 +139,7 @@ def new_bot(join_at: datetime, *, event_id: str = "evt_abc") -> ScheduledBot:
     )
 
 
-async def pending_bot(store: Store, join_at: datetime, **fields: Any) -> ScheduledBot:
+async def pending_bot(store: BotStore, join_at: datetime, **fields: Any) -> ScheduledBot:
     stored, created = await store.insert_or_update_pending_bot(new_bot(join_at, **fields))
     assert created
     return stored
@@ -181,7 +181,7 @@ async def test_a_scheduled_bot_is_launched_once_even_when_delivered_twice(
     scheduler_client: Any,
     sqs: Any,
     queue: LaunchQueue,
-    store: Store,
+    store: BotStore,
     clock: FakeClock,
     consumer: LaunchQueueConsumer,
     create_bot: CreateBotApi,
@@ -213,7 +213,7 @@ async def test_a_scheduled_bot_is_launched_once_even_when_delivered_twice(
 
 
 async def test_duplicates_received_together_launch_once(
-    store: Store,
+    store: BotStore,
     sqs: Any,
     queue: LaunchQueue,
     consumer: LaunchQueueConsumer,
@@ -233,7 +233,7 @@ async def test_duplicates_received_together_launch_once(
 
 
 async def test_a_kept_message_is_deleted_once_its_bot_has_launched(
-    store: Store,
+    store: BotStore,
     sqs: Any,
     queue: LaunchQueue,
     consumer: LaunchQueueConsumer,
@@ -263,7 +263,7 @@ async def test_a_kept_message_is_deleted_once_its_bot_has_launched(
 
 
 async def test_a_launch_whose_launcher_died_is_taken_over(
-    store: Store,
+    store: BotStore,
     sqs: Any,
     queue: LaunchQueue,
     clock: FakeClock,
@@ -290,7 +290,7 @@ async def test_a_cancelled_bots_message_is_deleted_without_launching(
     scheduler_client: Any,
     sqs: Any,
     queue: LaunchQueue,
-    store: Store,
+    store: BotStore,
     clock: FakeClock,
     consumer: LaunchQueueConsumer,
     create_bot: CreateBotApi,
@@ -346,7 +346,7 @@ def test_the_payload_is_parsed() -> None:
 
 
 async def test_a_message_30_seconds_early_is_held_until_join_at(
-    store: Store,
+    store: BotStore,
     sqs: Any,
     queue: LaunchQueue,
     clock: FakeClock,
@@ -364,7 +364,7 @@ async def test_a_message_30_seconds_early_is_held_until_join_at(
 
 
 async def test_a_message_far_ahead_is_hidden_until_shortly_before_join_at(
-    store: Store,
+    store: BotStore,
     sqs: Any,
     queue: LaunchQueue,
     clock: FakeClock,
@@ -388,7 +388,7 @@ async def test_a_bot_due_within_a_minute_goes_through_the_queue_directly(
     scheduler: EventBridgeBotScheduler,
     sqs: Any,
     queue: LaunchQueue,
-    store: Store,
+    store: BotStore,
     clock: FakeClock,
     consumer: LaunchQueueConsumer,
     create_bot: CreateBotApi,
@@ -406,7 +406,7 @@ async def test_a_bot_due_within_a_minute_goes_through_the_queue_directly(
 
 
 async def test_run_consumes_until_cancelled(
-    store: Store,
+    store: BotStore,
     sqs: Any,
     queue: LaunchQueue,
     clock: FakeClock,

@@ -33,7 +33,9 @@ async def _passes_in(seconds: float, failing: bool) -> int:
             raise RuntimeError("this series cannot be read")
         return 0
 
-    scheduler = LocalBotScheduler(OverdueStore(), FakeClock(NOW), poll_seconds=0.05)
+    scheduler = LocalBotScheduler(
+        bots=OverdueStore(), series=OverdueStore(), clock=FakeClock(NOW), poll_seconds=0.05
+    )
     task = asyncio.create_task(scheduler.run([each_pass]))
     await asyncio.sleep(seconds)
     task.cancel()

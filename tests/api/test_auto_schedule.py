@@ -190,7 +190,9 @@ async def test_two_processes_running_a_pass_at_once_create_each_bot_once(
 ) -> None:
     account_id = await container.api_keys.authenticate(calendar["Authorization"].split()[1])
     # Turned on in the store directly, so that no pass has run yet.
-    await container.store.save_auto_schedule(account_id, AutoScheduleSettings(True, DEFAULT))
+    await container.stores.auto_schedule.save_auto_schedule(
+        account_id, AutoScheduleSettings(True, DEFAULT)
+    )
     async with open_container(settings, clock=clock) as other:
         created = await asyncio.gather(
             container.auto_schedule.run_pass(), other.auto_schedule.run_pass()

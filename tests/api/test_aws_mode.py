@@ -209,7 +209,9 @@ async def test_two_replicas_run_one_auto_schedule_pass_between_them(
         )
     auth, _ = await _connected_event(aws_client_http, container, fake_google)
     account_id = await container.api_keys.authenticate(auth["Authorization"].split()[1])
-    await container.store.save_auto_schedule(account_id, AutoScheduleSettings(True, {"x": 1}))
+    await container.stores.auto_schedule.save_auto_schedule(
+        account_id, AutoScheduleSettings(True, {"x": 1})
+    )
 
     async with open_container(aws_settings, clock=clock) as other:
         jobs = [

@@ -147,8 +147,8 @@ async def test_disconnect_forgets_events_sync_state_and_credentials(
     assert response.json() == {"disconnected": True, "channels_stopped": 0, "bots_cancelled": 0}
     account_id = await container.api_keys.authenticate(connected["Authorization"].split()[1])
     assert await container.secrets.get(account_id) is None
-    assert await container.store.get_sync_state(account_id, "user@example.com") is None
-    assert await container.store.list_events(account_id, "user@example.com") == []
+    assert await container.stores.events.get_sync_state(account_id, "user@example.com") is None
+    assert await container.stores.events.list_events(account_id, "user@example.com") == []
     again = await client.delete("/api/v1/calendar/disconnect", headers=connected)
     assert again.status_code == 404
     assert (await client.get("/api/v1/calendar/get_events", headers=connected)).status_code == 404

@@ -592,12 +592,12 @@ async def test_a_launch_abandoned_by_a_dead_process_is_taken_over_with_the_same_
     )
     clock.set(at(bot["join_at"]))
     # The process that claimed it died before recording any outcome.
-    claimed = await container.store.claim_bot(
+    claimed = await container.stores.bots.claim_bot(
         bot["bot_id"], clock.now(), stale_launching_before=clock.now() - STALE_LAUNCH_AFTER
     )
     assert claimed is not None
     assert (await bots(client, connected))[bot["bot_id"]]["status"] == "launching"
-    fresh = Launcher(container.store, container.bot_api, clock)
+    fresh = Launcher(bots=container.stores.bots, bot_api=container.bot_api, clock=clock)
 
     clock.advance(STALE_LAUNCH_AFTER.total_seconds() - 1)
     assert await launch(fresh) == 0  # it might still be alive
@@ -658,7 +658,7 @@ async def test_a_bot_moved_later_while_a_pass_runs_is_not_launched_early(
         client, connected, fake_google, "m", "2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z"
     )
     clock.set(at(bot["join_at"]))
-    read_due_bots = container.store.due_bots
+    read_due_bots = container.stores.bots.due_bots
 
     async def due_bots_then_patch(
         before: datetime, limit: int, *, stale_launching_before: datetime
@@ -670,7 +670,7 @@ async def test_a_bot_moved_later_while_a_pass_runs_is_not_launched_early(
         assert moved.status_code == 200, moved.text
         return due
 
-    monkeypatch.setattr(container.store, "due_bots", due_bots_then_patch)
+    monkeypatch.setattr(container.stores.bots, "due_bots", due_bots_then_patch)
 
     await launch(container.launcher)
 

@@ -100,7 +100,7 @@ async def test_connecting_opens_a_channel_on_every_calendar(
         assert watch["params"] == {"ttl": "604800"}
         assert len(watch["token"]) >= 32
     account_id = await container.api_keys.authenticate(connected["Authorization"].split()[1])
-    channels = await container.store.list_channels(account_id)
+    channels = await container.stores.channels.list_channels(account_id)
     assert {c.calendar_id for c in channels} == {PRIMARY, TEAM}
     assert all(c.expiration == datetime(2027, 1, 1, tzinfo=UTC) for c in channels)
     assert all(w["token"] not in c.token_hash for c in channels for w in fake_google.watch_requests)
@@ -368,14 +368,14 @@ async def test_channels_are_renewed_before_they_expire(
     clock: FakeClock,
 ) -> None:
     account_id = await container.api_keys.authenticate(connected["Authorization"].split()[1])
-    old = {c.channel_id: c for c in await container.store.list_channels(account_id)}
+    old = {c.channel_id: c for c in await container.stores.channels.list_channels(account_id)}
     assert await container.push.renew_channels() == 0  # far from expiry
 
     clock.set(datetime(2026, 12, 31, 6, tzinfo=UTC))  # 18 hours before expiry
     fake_google.channel_expiration_ms = "1799366400000"  # the new ones last until 2027-01-08
     assert await container.push.renew_channels() == 2
 
-    new = await container.store.list_channels(account_id)
+    new = await container.stores.channels.list_channels(account_id)
     assert {c.calendar_id for c in new} == {PRIMARY, TEAM}
     assert not {c.channel_id for c in new} & old.keys()
     assert sorted(s["id"] for s in fake_google.stopped_channels) == sorted(old)
@@ -394,7 +394,7 @@ async def test_a_failed_renewal_keeps_the_old_channel_and_retries(
     fake_google.refuse_watch = {PRIMARY, TEAM}
 
     assert await container.push.renew_channels() == 0
-    assert len(await container.store.list_channels(account_id)) == 2
+    assert len(await container.stores.channels.list_channels(account_id)) == 2
     assert fake_google.stopped_channels == []
 
 
@@ -424,7 +424,9 @@ async def test_a_calendar_google_refuses_to_watch_is_polled_instead(
     )
     assert response.status_code == 201
     account_id = await container.api_keys.authenticate(auth["Authorization"].split()[1])
-    assert [c.calendar_id for c in await container.store.list_channels(account_id)] == [PRIMARY]
+    assert [c.calendar_id for c in await container.stores.channels.list_channels(account_id)] == [
+        PRIMARY
+    ]
 
     fake_google.put_event(TEAM, meeting("t", "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z"))
     assert await container.push.poll_all() == 2
@@ -447,7 +449,7 @@ async def test_reconnecting_replaces_the_channels(
     assert response.status_code == 200
     account_id = await container.api_keys.authenticate(connected["Authorization"].split()[1])
     assert sorted(s["id"] for s in fake_google.stopped_channels) == first
-    now_open = {c.channel_id for c in await container.store.list_channels(account_id)}
+    now_open = {c.channel_id for c in await container.stores.channels.list_channels(account_id)}
     assert len(now_open) == 2
     assert not now_open & set(first)
 
@@ -475,7 +477,7 @@ async def test_each_periodic_pass_runs_in_one_replica_per_period(
     async with open_container(settings, clock=clock) as other:  # a second replica
         replicas = [(container, "a"), (other, "b")]
         jobs = [
-            leased(job(job_id, name), replica.store, clock, name)
+            leased(job(job_id, name), replica.stores.leases, clock, name)
             for replica, name in replicas
             for job_id in ("auto-schedule", "safety-net-sync")
         ]

@@ -234,7 +234,7 @@ async def test_a_scheduled_series_whose_rule_turns_unreadable_is_skipped_not_ret
     # The occurrence ends: the series pass skips it and does not look again for an hour.
     clock.set(datetime(2026, 11, 26, 10, 31, tzinfo=UTC))
     assert await container.scheduling.advance_due_series() == 0
-    store = container.store
+    store = container.stores.series
     assert await store.next_series_check_at() == clock.now() + UNREADABLE_SERIES_RETRY
     assert await store.due_series_schedules(clock.now(), 10) == []
 
@@ -273,7 +273,9 @@ async def test_the_local_scheduler_does_not_spin_on_an_unreadable_series(
         passes += 1
         return await container.scheduling.advance_due_series()
 
-    scheduler = LocalBotScheduler(container.store, clock, poll_seconds=0.05)
+    scheduler = LocalBotScheduler(
+        bots=container.stores.bots, series=container.stores.series, clock=clock, poll_seconds=0.05
+    )
     task = asyncio.create_task(scheduler.run([series_pass]))
     await asyncio.sleep(0.3)
     task.cancel()

@@ -182,7 +182,7 @@ def test_the_scan_sees_the_whole_app() -> None:
         ),
         (
             "app.services.scheduling",
-            "from app.adapters.sqlite.store import SqliteStore\n",
+            "from app.adapters.sqlite import sqlite_stores\n",
             "services must not import adapters",
         ),
         ("app.services.sync", "import app.routers.events\n", "services must not import http"),
@@ -209,7 +209,7 @@ def test_an_import_against_the_arrows_is_named(module: str, source: str, complai
         ("app.services.launcher", "from app.adapters.ports import BotApi\n"),
         ("app.adapters.google", "from app.adapters.retry import RetryPolicy\n"),
         ("app.routers.scheduling", "from app.services.scheduling import BotChanges\n"),
-        ("app.container", "from app.adapters.sqlite.store import SqliteStore\nimport httpx\n"),
+        ("app.container", "from app.adapters.sqlite import sqlite_stores\nimport httpx\n"),
         ("app.adapters.aws.launch_queue", "from botocore.exceptions import ClientError\n"),
     ],
 )

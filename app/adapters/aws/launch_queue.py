@@ -26,7 +26,7 @@ import orjson
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped, unused-ignore]
 
 from app.adapters.aws.eventbridge import LAUNCH_VISIBILITY_TIMEOUT_SECONDS
-from app.adapters.ports import Clock, Store
+from app.adapters.ports import BotStore, Clock
 from app.domain import PENDING_BOT_STATUSES, STALE_LAUNCH_AFTER, BotStatus, ScheduledBot
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class LaunchQueueConsumer:
         self,
         sqs_client: Any,
         queue_url: str,
-        store: Store,
+        bots: BotStore,
         launch: LaunchClaimed,
         clock: Clock,
         *,
@@ -82,7 +82,7 @@ class LaunchQueueConsumer:
     ) -> None:
         self._sqs = sqs_client
         self._queue_url = queue_url
-        self._store = store
+        self._bots = bots
         self._launch = launch
         self._clock = clock
         self._visibility_timeout = visibility_timeout
@@ -154,7 +154,7 @@ class LaunchQueueConsumer:
             await self._delete(message)
             return
         received_at = received_at or self._clock.now()
-        bot = await self._store.get_bot(request.account_id, request.bot_id)
+        bot = await self._bots.get_bot(request.account_id, request.bot_id)
         for _ in range(MAX_ROUNDS):
             if bot is None or bot.status not in PENDING_BOT_STATUSES:
                 await self._delete(message)  # cancelled, finished or gone: nothing to do
@@ -164,7 +164,7 @@ class LaunchQueueConsumer:
             ):
                 return  # hidden until shortly before its join_at
             now = self._clock.now()
-            claimed = await self._store.claim_bot(
+            claimed = await self._bots.claim_bot(
                 bot.bot_id, now, stale_launching_before=now - STALE_LAUNCH_AFTER
             )
             if claimed is not None:
@@ -172,7 +172,7 @@ class LaunchQueueConsumer:
                 log.info("launch queue: bot %s %s", launched.bot_id, launched.status.value)
                 await self._delete(message)
                 return
-            bot = await self._store.get_bot(request.account_id, request.bot_id)
+            bot = await self._bots.get_bot(request.account_id, request.bot_id)
             if bot is not None and bot.status is BotStatus.LAUNCHING:
                 # Another launcher holds a fresh claim. Keep the message until that claim could
                 # be stale, so a launcher that dies mid-launch is taken over.

@@ -18,7 +18,7 @@ from app.adapters.ports.oauth import OAuthCodeExchanger, TokenGrant
 from app.adapters.ports.operations import AutoScheduleStore, ChannelStore, LeaseStore
 from app.adapters.ports.scheduler import BotScheduler
 from app.adapters.ports.secrets import SecretBox
-from app.adapters.ports.stores import Store, Stores
+from app.adapters.ports.stores import Stores
 
 __all__ = [
     "AccountStore",
@@ -44,7 +44,6 @@ __all__ = [
     "SecretBox",
     "SeriesOverride",
     "SeriesScheduleStore",
-    "Store",
     "Stores",
     "TokenGrant",
     "WatchChannel",

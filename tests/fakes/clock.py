@@ -1,4 +1,4 @@
-"""In-memory fakes of the ports, shared by the tests."""
+"""The Clock port, moved by hand."""
 
 from __future__ import annotations
 

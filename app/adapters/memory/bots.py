@@ -1,0 +1,149 @@
+"""Scheduled bots, in memory: deduplicated by (account, event, occurrence) like the SQL index."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+
+from app.adapters.memory.tables import MemoryTables
+from app.domain import BotStatus, ScheduledBot, ScheduleStatus, is_pending
+
+
+def _by_join_at(bots: list[ScheduledBot]) -> list[ScheduledBot]:
+    return sorted(bots, key=lambda b: (b.join_at, b.bot_id))
+
+
+class MemoryBotStore:
+    def __init__(self, tables: MemoryTables) -> None:
+        self._tables = tables
+
+    def _of_occurrence(self, bot: ScheduledBot) -> list[ScheduledBot]:
+        return [
+            stored
+            for stored in self._tables.bots.values()
+            if (stored.account_id, stored.event_id, stored.occurrence_key)
+            == (bot.account_id, bot.event_id, bot.occurrence_key)
+        ]
+
+    def _pending_for(
+        self, bot: ScheduledBot, *, other_than: str | None = None
+    ) -> ScheduledBot | None:
+        """The bot pending for the same occurrence: the dedup key allows one."""
+        for stored in self._of_occurrence(bot):
+            if stored.bot_id != other_than and is_pending(stored.status):
+                return stored
+        return None
+
+    def _insert(self, bot: ScheduledBot) -> None:
+        if bot.bot_id in self._tables.bots:
+            raise ValueError(f"bot {bot.bot_id} already exists")
+        self._tables.bots[bot.bot_id] = copy.deepcopy(bot)
+
+    async def insert_or_update_pending_bot(self, bot: ScheduledBot) -> tuple[ScheduledBot, bool]:
+        pending = self._pending_for(bot)
+        if pending is None:
+            self._insert(bot)
+            return copy.deepcopy(bot), True
+        if pending.status is BotStatus.SCHEDULED:
+            pending.bot_config = copy.deepcopy(bot.bot_config)
+            pending.bot_name = bot.bot_name
+            pending.custom_attributes = copy.deepcopy(bot.custom_attributes)
+            pending.updated_at = bot.updated_at
+        return copy.deepcopy(pending), pending.bot_id == bot.bot_id
+
+    async def get_bot(self, account_id: str, bot_id: str) -> ScheduledBot | None:
+        stored = self._tables.bots.get(bot_id)
+        if stored is None or stored.account_id != account_id:
+            return None
+        return copy.deepcopy(stored)
+
+    async def list_bots(
+        self,
+        account_id: str,
+        *,
+        status: BotStatus | None = None,
+        event_id: str | None = None,
+    ) -> list[ScheduledBot]:
+        return _by_join_at(
+            [
+                copy.deepcopy(bot)
+                for bot in self._tables.bots.values()
+                if bot.account_id == account_id
+                and (status is None or bot.status is status)
+                and (event_id is None or bot.event_id == event_id)
+            ]
+        )
+
+    async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
+        stored = self._tables.bots.get(bot.bot_id)
+        if stored is None or stored.account_id != bot.account_id:
+            return False
+        if stored.status is not expected_status:
+            return False
+        twin = self._pending_for(bot, other_than=bot.bot_id)
+        if is_pending(bot.status) and twin is not None:
+            return False
+        self._tables.bots[bot.bot_id] = copy.deepcopy(bot)
+        return True
+
+    async def cancel_pending_bots(
+        self, account_id: str, event_id: str, when: datetime
+    ) -> list[ScheduledBot]:
+        cancelled: list[ScheduledBot] = []
+        for bot in self._tables.bots.values():
+            scheduled = bot.status is BotStatus.SCHEDULED
+            if scheduled and (bot.account_id, bot.event_id) == (account_id, event_id):
+                bot.status, bot.updated_at = BotStatus.CANCELLED, when
+                cancelled.append(copy.deepcopy(bot))
+        return _by_join_at(cancelled)
+
+    async def due_bots(
+        self, before: datetime, limit: int, *, stale_launching_before: datetime
+    ) -> list[ScheduledBot]:
+        due = [
+            copy.deepcopy(bot)
+            for bot in self._tables.bots.values()
+            if _claimable(bot, before, stale_launching_before)
+        ]
+        return _by_join_at(due)[:limit]
+
+    async def next_join_at(self) -> datetime | None:
+        scheduled = [
+            b.join_at for b in self._tables.bots.values() if b.status is BotStatus.SCHEDULED
+        ]
+        return min(scheduled, default=None)
+
+    async def touch_launching_bot(self, bot_id: str, when: datetime) -> None:
+        bot = self._tables.bots.get(bot_id)
+        if bot is not None and bot.status is BotStatus.LAUNCHING:
+            bot.updated_at = when
+
+    async def claim_bot(
+        self, bot_id: str, when: datetime, *, stale_launching_before: datetime
+    ) -> ScheduledBot | None:
+        bot = self._tables.bots.get(bot_id)
+        if bot is None or not _claimable(bot, when, stale_launching_before):
+            return None
+        bot.status, bot.updated_at = BotStatus.LAUNCHING, when
+        bot.attempts += 1
+        return copy.deepcopy(bot)
+
+    async def insert_bots_unless_exist(self, bots: list[ScheduledBot]) -> list[ScheduledBot]:
+        created: list[ScheduledBot] = []
+        for bot in bots:
+            if self._of_occurrence(bot) or bot.bot_id in self._tables.bots:
+                continue
+            self._insert(bot)
+            created.append(bot)
+        for bot in created:
+            stored = self._tables.events.get((bot.account_id, bot.event_id))
+            if stored is not None:
+                stored.event.schedule_status = ScheduleStatus.SCHEDULED
+        return created
+
+
+def _claimable(bot: ScheduledBot, when: datetime, stale_launching_before: datetime) -> bool:
+    """Due and scheduled, or launching by a launcher that went quiet before the cutoff."""
+    if bot.status is BotStatus.SCHEDULED:
+        return bot.join_at <= when
+    return bot.status is BotStatus.LAUNCHING and bot.updated_at < stale_launching_before

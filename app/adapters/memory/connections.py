@@ -1,0 +1,60 @@
+"""The Google connection and its calendar list, in memory."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from app.adapters.memory.tables import MemoryTables
+from app.domain import BotStatus, Calendar, Connection, ConnectionStatus, is_pending
+
+
+class MemoryConnectionStore:
+    def __init__(self, tables: MemoryTables) -> None:
+        self._tables = tables
+
+    async def save_connection(self, connection: Connection, calendars: list[Calendar]) -> bool:
+        tables = self._tables
+        account_id = connection.account_id
+        replaced = account_id in tables.connections
+        tables.connections[account_id] = connection
+        tables.drop_calendar_data(account_id, keep={c.calendar_id for c in calendars})
+        tables.calendars[account_id] = list(calendars)
+        return replaced
+
+    async def get_connection(self, account_id: str) -> Connection | None:
+        return self._tables.connections.get(account_id)
+
+    async def set_connection_status(self, account_id: str, status: ConnectionStatus) -> None:
+        connection = self._tables.connections.get(account_id)
+        if connection is not None:
+            self._tables.connections[account_id] = dataclasses.replace(connection, status=status)
+
+    async def list_calendars(self, account_id: str) -> list[Calendar]:
+        # Primary first, then in the order Google listed them (sorted() is stable).
+        return sorted(self._tables.calendars.get(account_id, []), key=lambda c: not c.primary)
+
+    async def delete_connection(self, account_id: str, when: datetime) -> int:
+        tables = self._tables
+        cancelled = 0
+        for bot in tables.bots.values():
+            if bot.account_id == account_id and is_pending(bot.status):
+                bot.status, bot.updated_at = BotStatus.CANCELLED, when
+                cancelled += 1
+        tables.connections.pop(account_id, None)
+        tables.calendars.pop(account_id, None)
+        tables.drop_calendar_data(account_id)
+        tables.series = {key: s for key, s in tables.series.items() if key[0] != account_id}
+        tables.channels = {
+            channel_id: channel
+            for channel_id, channel in tables.channels.items()
+            if channel.account_id != account_id
+        }
+        return cancelled
+
+    async def connected_accounts(self) -> list[str]:
+        return sorted(
+            account_id
+            for account_id, connection in self._tables.connections.items()
+            if connection.status is ConnectionStatus.ACTIVE
+        )

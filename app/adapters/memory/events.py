@@ -1,0 +1,184 @@
+"""Events, their exceptions and each calendar's sync state, in memory."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from app.adapters.memory.tables import MemoryTables, StoredEvent, StoredOverride, SyncRecord
+from app.adapters.ports import EventRow, EventsPageWrite
+from app.domain import (
+    Event,
+    EventStatus,
+    OccurrenceOverride,
+    ScheduleStatus,
+    SyncState,
+    auto_schedule_candidate,
+    dropped_by_full_sync,
+    is_pending,
+    schedule_status_after_upsert,
+    series_needs_next_occurrence,
+)
+
+
+def _copy(event: Event) -> Event:
+    return dataclasses.replace(event)  # every field of an Event is immutable
+
+
+def _by_start(events: list[Event]) -> list[Event]:
+    return sorted(events, key=lambda e: (e.start_time, e.event_id))
+
+
+class MemoryEventStore:
+    def __init__(self, tables: MemoryTables) -> None:
+        self._tables = tables
+
+    # -- sync state -------------------------------------------------------------------------
+
+    async def get_sync_state(self, account_id: str, calendar_id: str) -> SyncState | None:
+        record = self._tables.sync_state.get((account_id, calendar_id))
+        if record is None:
+            return None
+        return SyncState(calendar_id, record.sync_token, record.last_synced_at)
+
+    async def current_generation(self, account_id: str, calendar_id: str) -> int:
+        record = self._tables.sync_state.get((account_id, calendar_id))
+        return 0 if record is None else record.generation
+
+    async def begin_full_sync(self, account_id: str, calendar_id: str) -> int:
+        record = self._tables.sync_state.setdefault(
+            (account_id, calendar_id), SyncRecord(None, None, 0)
+        )
+        record.sync_token = None
+        record.generation += 1
+        return record.generation
+
+    async def apply_events_page(self, account_id: str, page: EventsPageWrite) -> None:
+        tables, calendar_id = self._tables, page.calendar_id
+        for event in page.upserts:
+            previous = tables.events.get((account_id, event.event_id))
+            stored = dataclasses.replace(
+                event,
+                recurring_enabled=previous.event.recurring_enabled if previous else True,
+                schedule_status=schedule_status_after_upsert(
+                    previous.event.schedule_status if previous else None
+                ),
+            )
+            tables.events[(account_id, event.event_id)] = StoredEvent(
+                account_id, stored, page.generation
+            )
+        for item in page.overrides:
+            exceptions = tables.overrides.setdefault(
+                (account_id, calendar_id, item.series_google_event_id), {}
+            )
+            exceptions[item.override.original_start] = StoredOverride(
+                item.override, page.generation
+            )
+        for google_id in page.cancelled_google_ids:
+            for stored_event in tables.events_of(account_id, calendar_id):
+                if stored_event.event.google_event_id == google_id:
+                    stored_event.event = dataclasses.replace(
+                        stored_event.event,
+                        status=EventStatus.CANCELLED,
+                        schedule_status=ScheduleStatus.CANCELLED,
+                        next_occurrence_start=None,
+                        next_occurrence_end=None,
+                    )
+            tables.overrides.pop((account_id, calendar_id, google_id), None)
+        if page.sync_token is not None:
+            self._finish_run(account_id, page)
+
+    def _finish_run(self, account_id: str, page: EventsPageWrite) -> None:
+        tables, calendar_id = self._tables, page.calendar_id
+        if page.full_sync:
+            for stored in tables.events_of(account_id, calendar_id):
+                if dropped_by_full_sync(stored.generation, page.generation):
+                    del tables.events[(account_id, stored.event.event_id)]
+            for key, exceptions in list(tables.overrides.items()):
+                if key[:2] != (account_id, calendar_id):
+                    continue
+                for original_start, stored_override in list(exceptions.items()):
+                    if dropped_by_full_sync(stored_override.generation, page.generation):
+                        del exceptions[original_start]
+                if not exceptions:
+                    del tables.overrides[key]
+        record = tables.sync_state.setdefault(
+            (account_id, calendar_id), SyncRecord(None, None, page.generation)
+        )
+        record.sync_token, record.last_synced_at = page.sync_token, page.synced_at
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _stored(self, account_id: str, event_id: str) -> Event | None:
+        stored = self._tables.events.get((account_id, event_id))
+        return None if stored is None else stored.event
+
+    async def get_event(self, account_id: str, event_id: str) -> Event | None:
+        event = self._stored(account_id, event_id)
+        return None if event is None else _copy(event)
+
+    async def get_event_by_google_id(
+        self, account_id: str, calendar_id: str, google_event_id: str
+    ) -> Event | None:
+        for stored in self._tables.events_of(account_id, calendar_id):
+            if stored.event.google_event_id == google_event_id:
+                return _copy(stored.event)
+        return None
+
+    async def list_events(self, account_id: str, calendar_id: str) -> list[EventRow]:
+        with_pending_bot = {
+            bot.event_id
+            for bot in self._tables.bots.values()
+            if bot.account_id == account_id and is_pending(bot.status)
+        }
+        events = _by_start([s.event for s in self._tables.events_of(account_id, calendar_id)])
+        return [EventRow(_copy(e), e.event_id in with_pending_bot) for e in events]
+
+    async def list_overrides(
+        self, account_id: str, calendar_id: str, series_google_event_ids: list[str]
+    ) -> dict[str, list[OccurrenceOverride]]:
+        found: dict[str, list[OccurrenceOverride]] = {}
+        for series_id in dict.fromkeys(series_google_event_ids):
+            exceptions = self._tables.overrides.get((account_id, calendar_id, series_id))
+            if exceptions:
+                found[series_id] = [exceptions[start].override for start in sorted(exceptions)]
+        return found
+
+    async def set_next_occurrences(
+        self, account_id: str, values: list[tuple[str, datetime | None, datetime | None]]
+    ) -> None:
+        for event_id, start, end in values:
+            event = self._stored(account_id, event_id)
+            if event is not None:
+                event.next_occurrence_start, event.next_occurrence_end = start, end
+
+    async def list_series_needing_next_occurrence(
+        self, account_id: str, calendar_id: str, now: datetime
+    ) -> list[Event]:
+        stored = self._tables.events_of(account_id, calendar_id)
+        return _by_start(
+            [_copy(s.event) for s in stored if series_needs_next_occurrence(s.event, now)]
+        )
+
+    async def set_schedule_status(
+        self, account_id: str, event_id: str, status: ScheduleStatus
+    ) -> None:
+        event = self._stored(account_id, event_id)
+        if event is not None:
+            event.schedule_status = status
+
+    async def set_recurring_enabled(self, account_id: str, event_id: str, enabled: bool) -> None:
+        event = self._stored(account_id, event_id)
+        if event is not None:
+            event.recurring_enabled = enabled
+
+    async def list_auto_schedule_candidates(
+        self, account_id: str, window_start: datetime, window_end: datetime
+    ) -> list[Event]:
+        return _by_start(
+            [
+                _copy(stored.event)
+                for stored in self._tables.events_of(account_id)
+                if auto_schedule_candidate(stored.event, window_start, window_end)
+            ]
+        )

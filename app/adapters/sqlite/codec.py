@@ -1,0 +1,249 @@
+"""Rows to domain objects and back, shared by the SQLite stores (schema in `database.py`)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from app.adapters.sqlite.database import from_text, from_text_or_none, to_text, to_text_or_none
+from app.domain import (
+    BotSource,
+    BotStatus,
+    Channel,
+    Event,
+    EventStatus,
+    MeetingLink,
+    OccurrenceOverride,
+    Platform,
+    ScheduledBot,
+    ScheduleStatus,
+    SeriesSchedule,
+)
+
+# `app.domain.is_pending` as SQL: the statuses of a bot that may still be launched. The unique
+# index `bots_pending_dedup` in the schema names the same statuses.
+PENDING = "('scheduled', 'launching')"
+
+EVENT_COLUMNS = (
+    "event_id, calendar_id, google_event_id, summary, status, start_time, end_time, all_day, "
+    "time_zone, recurrence, meeting_link, meeting_platform, self_declined, updated, "
+    "recurring_enabled, schedule_status, next_occurrence_start, next_occurrence_end"
+)
+
+BOT_COLUMNS = (
+    "bot_id, account_id, event_id, calendar_id, google_event_id, occurrence_key, occurrence_start, "
+    "occurrence_end, join_at, meeting_link, meeting_platform, bot_config, bot_name, "
+    "custom_attributes, source, status, external_bot_id, last_error, attempts, created_at, "
+    "updated_at"
+)
+BOT_MARKS = ",".join("?" * len(BOT_COLUMNS.split(", ")))
+
+SERIES_COLUMNS = (
+    "account_id, event_id, bot_config, bot_name, custom_attributes, source, active, "
+    "last_original_start, next_check_at"
+)
+
+CHANNEL_COLUMNS = "channel_id, account_id, calendar_id, resource_id, token_hash, expiration"
+
+OVERRIDE_COLUMNS = (
+    "series_google_event_id, original_start, cancelled, start_time, end_time, meeting_link, "
+    "meeting_platform, google_event_id"
+)
+
+
+def json_or_none(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _link(url: str | None, platform: str | None) -> MeetingLink | None:
+    return MeetingLink(url, Platform(platform)) if url and platform else None
+
+
+def event_from_row(row: sqlite3.Row) -> Event:
+    return Event(
+        event_id=row["event_id"],
+        calendar_id=row["calendar_id"],
+        google_event_id=row["google_event_id"],
+        summary=row["summary"],
+        status=EventStatus(row["status"]),
+        start_time=from_text(row["start_time"]),
+        end_time=from_text(row["end_time"]),
+        all_day=bool(row["all_day"]),
+        time_zone=row["time_zone"],
+        recurrence=tuple(row["recurrence"].split("\n")) if row["recurrence"] else (),
+        meeting_link=_link(row["meeting_link"], row["meeting_platform"]),
+        self_declined=bool(row["self_declined"]),
+        updated=row["updated"],
+        recurring_enabled=bool(row["recurring_enabled"]),
+        schedule_status=ScheduleStatus(row["schedule_status"]),
+        next_occurrence_start=from_text_or_none(row["next_occurrence_start"]),
+        next_occurrence_end=from_text_or_none(row["next_occurrence_end"]),
+    )
+
+
+def event_params(account_id: str, event: Event, generation: int) -> tuple[Any, ...]:
+    """Parameters of `events.UPSERT_EVENT`: Google's fields, never calbot's own."""
+    link = event.meeting_link
+    return (
+        account_id,
+        event.event_id,
+        event.calendar_id,
+        event.google_event_id,
+        event.summary,
+        event.status.value,
+        to_text(event.start_time),
+        to_text(event.end_time),
+        int(event.all_day),
+        event.time_zone,
+        "\n".join(event.recurrence),
+        link.url if link else None,
+        link.platform.value if link else None,
+        int(event.self_declined),
+        event.updated,
+        to_text_or_none(event.next_occurrence_start),
+        to_text_or_none(event.next_occurrence_end),
+        generation,
+    )
+
+
+def override_from_row(row: sqlite3.Row) -> OccurrenceOverride:
+    return OccurrenceOverride(
+        original_start=from_text(row["original_start"]),
+        cancelled=bool(row["cancelled"]),
+        start=from_text_or_none(row["start_time"]),
+        end=from_text_or_none(row["end_time"]),
+        meeting_link=_link(row["meeting_link"], row["meeting_platform"]),
+        google_event_id=row["google_event_id"],
+    )
+
+
+def override_params(
+    account_id: str,
+    calendar_id: str,
+    series_google_event_id: str,
+    override: OccurrenceOverride,
+    generation: int,
+) -> tuple[Any, ...]:
+    link = override.meeting_link
+    return (
+        account_id,
+        calendar_id,
+        series_google_event_id,
+        to_text(override.original_start),
+        int(override.cancelled),
+        to_text_or_none(override.start),
+        to_text_or_none(override.end),
+        link.url if link else None,
+        link.platform.value if link else None,
+        override.google_event_id,
+        generation,
+    )
+
+
+def bot_params(bot: ScheduledBot) -> tuple[Any, ...]:
+    """Every column of BOT_COLUMNS, in order."""
+    return (
+        bot.bot_id,
+        bot.account_id,
+        bot.event_id,
+        bot.calendar_id,
+        bot.google_event_id,
+        bot.occurrence_key,
+        to_text(bot.occurrence_start),
+        to_text(bot.occurrence_end),
+        to_text(bot.join_at),
+        bot.meeting_link,
+        bot.meeting_platform.value,
+        orjson.dumps(bot.bot_config).decode(),
+        bot.bot_name,
+        json_or_none(bot.custom_attributes),
+        bot.source.value,
+        bot.status.value,
+        bot.external_bot_id,
+        bot.last_error,
+        bot.attempts,
+        to_text(bot.created_at),
+        to_text(bot.updated_at),
+    )
+
+
+def bot_from_row(row: sqlite3.Row) -> ScheduledBot:
+    custom = row["custom_attributes"]
+    return ScheduledBot(
+        bot_id=row["bot_id"],
+        account_id=row["account_id"],
+        event_id=row["event_id"],
+        calendar_id=row["calendar_id"],
+        google_event_id=row["google_event_id"],
+        occurrence_key=row["occurrence_key"],
+        occurrence_start=from_text(row["occurrence_start"]),
+        occurrence_end=from_text(row["occurrence_end"]),
+        join_at=from_text(row["join_at"]),
+        meeting_link=row["meeting_link"],
+        meeting_platform=Platform(row["meeting_platform"]),
+        bot_config=orjson.loads(row["bot_config"]),
+        bot_name=row["bot_name"],
+        custom_attributes=orjson.loads(custom) if custom is not None else None,
+        source=BotSource(row["source"]),
+        status=BotStatus(row["status"]),
+        external_bot_id=row["external_bot_id"],
+        last_error=row["last_error"],
+        attempts=row["attempts"],
+        created_at=from_text(row["created_at"]),
+        updated_at=from_text(row["updated_at"]),
+    )
+
+
+def series_params(schedule: SeriesSchedule) -> tuple[Any, ...]:
+    """Every column of SERIES_COLUMNS, in order."""
+    return (
+        schedule.account_id,
+        schedule.event_id,
+        orjson.dumps(schedule.bot_config).decode(),
+        schedule.bot_name,
+        json_or_none(schedule.custom_attributes),
+        schedule.source.value,
+        int(schedule.active),
+        to_text(schedule.last_original_start),
+        to_text(schedule.next_check_at),
+    )
+
+
+def series_from_row(row: sqlite3.Row) -> SeriesSchedule:
+    custom = row["custom_attributes"]
+    return SeriesSchedule(
+        account_id=row["account_id"],
+        event_id=row["event_id"],
+        bot_config=orjson.loads(row["bot_config"]),
+        bot_name=row["bot_name"],
+        custom_attributes=orjson.loads(custom) if custom is not None else None,
+        source=BotSource(row["source"]),
+        active=bool(row["active"]),
+        last_original_start=from_text(row["last_original_start"]),
+        next_check_at=from_text(row["next_check_at"]),
+    )
+
+
+def channel_params(channel: Channel) -> tuple[Any, ...]:
+    """Every column of CHANNEL_COLUMNS, in order."""
+    return (
+        channel.channel_id,
+        channel.account_id,
+        channel.calendar_id,
+        channel.resource_id,
+        channel.token_hash,
+        to_text(channel.expiration),
+    )
+
+
+def channel_from_row(row: sqlite3.Row) -> Channel:
+    return Channel(
+        channel_id=row["channel_id"],
+        account_id=row["account_id"],
+        calendar_id=row["calendar_id"],
+        resource_id=row["resource_id"],
+        token_hash=row["token_hash"],
+        expiration=from_text(row["expiration"]),
+    )

@@ -1,0 +1,126 @@
+"""The Google connection and its calendar list in SQLite."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from app.adapters.sqlite.codec import PENDING
+from app.adapters.sqlite.database import Database, from_text, to_text
+from app.domain import Calendar, Connection, ConnectionStatus
+
+# What belongs to one connected calendar: dropped with the calendar.
+_CALENDAR_TABLES = ("calendars", "sync_state", "events", "event_overrides")
+# What a disconnect forgets (auto-schedule settings, accounts, keys and bots stay).
+_CONNECTION_TABLES = (
+    "connections",
+    *_CALENDAR_TABLES,
+    "series_schedules",
+    "channels",
+)
+
+
+class SqliteConnectionStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def save_connection(self, connection: Connection, calendars: list[Calendar]) -> bool:
+        account_id = connection.account_id
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "SELECT 1 FROM connections WHERE account_id = ?", (account_id,)
+            )
+            replaced = await cursor.fetchone() is not None
+            await tx.execute(
+                "INSERT OR REPLACE INTO connections "
+                "(account_id, client_id, primary_calendar_id, status, connected_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    account_id,
+                    connection.client_id,
+                    connection.primary_calendar_id,
+                    connection.status.value,
+                    to_text(connection.connected_at),
+                ),
+            )
+            kept = [calendar.calendar_id for calendar in calendars]
+            marks = ",".join("?" * len(kept))
+            for table in _CALENDAR_TABLES:
+                await tx.execute(
+                    f"DELETE FROM {table} WHERE account_id = ? AND calendar_id NOT IN ({marks})",
+                    (account_id, *kept),
+                )
+            await tx.executemany(
+                "INSERT OR REPLACE INTO calendars (account_id, calendar_id, summary, is_primary, "
+                "time_zone, access_role, position) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        account_id,
+                        calendar.calendar_id,
+                        calendar.summary,
+                        int(calendar.primary),
+                        calendar.time_zone,
+                        calendar.access_role,
+                        position,
+                    )
+                    for position, calendar in enumerate(calendars)
+                ],
+            )
+        return replaced
+
+    async def get_connection(self, account_id: str) -> Connection | None:
+        row = await self._db.fetch_one(
+            "SELECT account_id, client_id, primary_calendar_id, status, connected_at "
+            "FROM connections WHERE account_id = ?",
+            (account_id,),
+        )
+        if row is None:
+            return None
+        return Connection(
+            account_id=row["account_id"],
+            client_id=row["client_id"],
+            primary_calendar_id=row["primary_calendar_id"],
+            status=ConnectionStatus(row["status"]),
+            connected_at=from_text(row["connected_at"]),
+        )
+
+    async def set_connection_status(self, account_id: str, status: ConnectionStatus) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE connections SET status = ? WHERE account_id = ?",
+                (status.value, account_id),
+            )
+
+    async def list_calendars(self, account_id: str) -> list[Calendar]:
+        rows = await self._db.fetch_all(
+            "SELECT calendar_id, summary, is_primary, time_zone, access_role FROM calendars "
+            "WHERE account_id = ? ORDER BY is_primary DESC, position",
+            (account_id,),
+        )
+        return [
+            Calendar(
+                calendar_id=row["calendar_id"],
+                summary=row["summary"],
+                primary=bool(row["is_primary"]),
+                time_zone=row["time_zone"],
+                access_role=row["access_role"],
+            )
+            for row in rows
+        ]
+
+    async def delete_connection(self, account_id: str, when: datetime) -> int:
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                f"UPDATE bots SET status = 'cancelled', updated_at = ? "
+                f"WHERE account_id = ? AND status IN {PENDING}",
+                (to_text(when), account_id),
+            )
+            cancelled = cursor.rowcount
+            for table in _CONNECTION_TABLES:
+                await tx.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
+        return cancelled
+
+    async def connected_accounts(self) -> list[str]:
+        rows = await self._db.fetch_all(
+            "SELECT account_id FROM connections WHERE status = 'active' ORDER BY account_id"
+        )
+        return [str(row["account_id"]) for row in rows]
