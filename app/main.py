@@ -24,8 +24,12 @@ from aiobotocore.session import get_session
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from app.adapters.aws.dynamodb import DynamoDbStore, create_table, dynamodb_client_config
-from app.adapters.aws.dynamodb_idempotency import DynamoDbIdempotencyStore
+from app.adapters.aws.dynamodb import (
+    DynamoDbIdempotencyStore,
+    DynamoDbStore,
+    create_table,
+    dynamodb_client_config,
+)
 from app.adapters.aws.eventbridge import (
     EventBridgeBotScheduler,
     ensure_launch_queue,

@@ -15,13 +15,12 @@ from typing import Any
 import pytest
 
 from app.adapters.aws.dynamodb import (
-    GSI1,
-    GSI2,
-    GSI3,
     DynamoDbStore,
     create_table,
     dynamodb_client_config,
+    dynamodb_stores,
 )
+from app.adapters.aws.dynamodb.table import GSI1, GSI2, GSI3
 from app.adapters.ports import EventsPageWrite, SeriesOverride, Store
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.store import SqliteStore
@@ -967,7 +966,7 @@ async def test_create_table_is_idempotent(dynamodb_client: Any) -> None:  # noqa
 
 
 async def test_a_missing_table_is_storage_unavailable(dynamodb_client: Any) -> None:  # noqa: F811
-    store = DynamoDbStore(dynamodb_client, "no-such-table")
+    stores = dynamodb_stores(dynamodb_client, "no-such-table")
 
     with pytest.raises(StorageUnavailable):
-        await store.get_account(ACCOUNT)
+        await stores.accounts.get_account(ACCOUNT)
