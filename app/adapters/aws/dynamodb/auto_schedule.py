@@ -9,8 +9,6 @@ from app.adapters.aws.dynamodb.codec import item, json_text, plain, text_or_none
 from app.adapters.aws.dynamodb.connections import active_connections
 from app.adapters.aws.dynamodb.table import (
     AUTO_SET,
-    GSI2,
-    GSI2_SK,
     auto_schedule_key,
     auto_set_pk,
 )
@@ -50,7 +48,7 @@ class DynamoDbAutoScheduleStore:
         )
 
     async def accounts_with_auto_schedule(self) -> list[str]:
-        candidates = {entry[GSI2_SK]["S"] for entry in await self._table.shards(GSI2, AUTO_SET)}
+        candidates = await self._table.account_set(AUTO_SET)
         settings = await self._table.batch_get(auto_schedule_key(a) for a in candidates)
         enabled = {typed["account_id"]["S"] for typed in settings if typed["enabled"]["BOOL"]}
         return sorted(await active_connections(self._table, enabled))

@@ -32,8 +32,8 @@ from app.adapters.aws.dynamodb.table import (
     base_key,
     bot_key,
     bot_pointer_key,
-    bot_queue,
     just_below,
+    launching_queue,
     pending_key,
     time_text,
 )
@@ -42,7 +42,7 @@ from app.adapters.aws.dynamodb.transactions import (
     CONDITION_FAILED,
     TableClient,
     bounded,
-    update_expression,
+    set_or_remove,
 )
 from app.domain import BotStatus, ScheduledBot, ScheduleStatus, is_pending
 from app.errors import StorageUnavailable
@@ -140,26 +140,20 @@ class DynamoDbBotStore:
     async def _update_pending(self, bot: ScheduledBot, pending_id: str) -> ScheduledBot | None:
         """Give the pending bot `bot`'s config, name and attributes if it is still scheduled;
         the stored bot if it is launching; None if it is no longer pending."""
-        values: dict[str, object] = {
-            ":bot_config": json_text(bot.bot_config),
-            ":updated_at": time_text(bot.updated_at),
-            ":rev": new_rev(),
-            ":scheduled": BotStatus.SCHEDULED.value,
-        }
-        assignments = ["#bot_config = :bot_config", "#updated_at = :updated_at", "#rev = :rev"]
-        removals = []
-        for name, value in (
-            ("bot_name", bot.bot_name),
-            ("custom_attributes", json_or_none(bot.custom_attributes)),
-        ):
-            if value is None:
-                removals.append(f"#{name}")
-            else:
-                assignments.append(f"#{name} = :{name}")
-                values[f":{name}"] = value
+        values: dict[str, object] = {":scheduled": BotStatus.SCHEDULED.value}
+        update = set_or_remove(
+            {
+                "bot_config": json_text(bot.bot_config),
+                "bot_name": bot.bot_name,
+                "custom_attributes": json_or_none(bot.custom_attributes),
+                "updated_at": time_text(bot.updated_at),
+                "rev": new_rev(),
+            },
+            values,
+        )
         attributes = await self._table.update(
             bot_key(bot.account_id, pending_id),
-            update_expression(assignments, removals),
+            update,
             values,
             "#status = :scheduled",
             return_values="ALL_NEW",
@@ -288,7 +282,7 @@ class DynamoDbBotStore:
         account_id = await self._bot_account(bot_id)
         if account_id is None:
             return
-        _, queue_sk = bot_queue(bot_id, scheduled=False, at=when)
+        _, queue_sk = launching_queue(bot_id, when)
         await self._table.update(
             bot_key(account_id, bot_id),
             "SET #updated_at = :when, #GSI1SK = :queue_sk, #rev = :rev",
@@ -307,7 +301,7 @@ class DynamoDbBotStore:
         account_id = await self._bot_account(bot_id)
         if account_id is None:
             return None
-        queue_pk, queue_sk = bot_queue(bot_id, scheduled=False, at=when)
+        queue_pk, queue_sk = launching_queue(bot_id, when)
         attributes = await self._table.update(
             bot_key(account_id, bot_id),
             "SET #status = :launching, #attempts = #attempts + :one, #updated_at = :when, "

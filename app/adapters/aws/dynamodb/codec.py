@@ -20,13 +20,14 @@ from app.adapters.aws.dynamodb.table import (
     Item,
     bot_key,
     bot_pointer_key,
-    bot_queue,
     calendar_data_key,
     event_key,
     event_pointer_key,
+    launching_queue,
     occurrence_claim_key,
     override_key,
     pending_key,
+    pending_queue,
     time_text,
 )
 from app.adapters.ports import SeriesOverride
@@ -263,18 +264,18 @@ def sync_state_from(calendar_id: str, typed: Item) -> SyncState:
 # -- bots --------------------------------------------------------------------------------------
 
 
-def bot_queue_keys(bot: ScheduledBot) -> tuple[str | None, str | None]:
+def _queue_keys(bot: ScheduledBot) -> tuple[str | None, str | None]:
     """GSI1 keys of a bot: scheduled ones by join_at, launching ones by their claim's age,
     none otherwise."""
     if bot.status is BotStatus.SCHEDULED:
-        return bot_queue(bot.bot_id, scheduled=True, at=bot.join_at)
+        return pending_queue(bot.bot_id, bot.join_at)
     if bot.status is BotStatus.LAUNCHING:
-        return bot_queue(bot.bot_id, scheduled=False, at=bot.updated_at)
+        return launching_queue(bot.bot_id, bot.updated_at)
     return None, None
 
 
 def bot_item(bot: ScheduledBot, rev: str) -> Item:
-    queue_pk, queue_sk = bot_queue_keys(bot)
+    queue_pk, queue_sk = _queue_keys(bot)
     return item(
         bot_key(bot.account_id, bot.bot_id),
         kind="bot",

@@ -16,8 +16,6 @@ from app.adapters.aws.dynamodb.table import (
     CHANNEL_PREFIX,
     CONNECTED_SET,
     EVENT_POINTER_PREFIX,
-    GSI2,
-    GSI2_SK,
     SERIES_PREFIX,
     Item,
     account_pk,
@@ -172,7 +170,5 @@ class DynamoDbConnectionStore:
         return sum(cancelled)
 
     async def connected_accounts(self) -> list[str]:
-        candidates = {
-            entry[GSI2_SK]["S"] for entry in await self._table.shards(GSI2, CONNECTED_SET)
-        }
+        candidates = await self._table.account_set(CONNECTED_SET)
         return sorted(await active_connections(self._table, candidates))

@@ -22,6 +22,7 @@ from app.adapters.aws.dynamodb.codec import (
     plain,
     stored,
     sync_state_from,
+    text_or_none,
 )
 from app.adapters.aws.dynamodb.table import (
     CALENDAR_DATA_PREFIX,
@@ -43,7 +44,7 @@ from app.adapters.aws.dynamodb.table import (
     sync_key,
     time_text,
 )
-from app.adapters.aws.dynamodb.transactions import TableClient, bounded, update_expression
+from app.adapters.aws.dynamodb.transactions import TableClient, bounded, set_or_remove
 from app.adapters.ports import EventRow, EventsPageWrite
 from app.domain import (
     Event,
@@ -351,19 +352,14 @@ class DynamoDbEventStore:
         end: datetime | None,
     ) -> None:
         values: dict[str, object] = {":event_id": event_id}
-        assignments, removals = [], []
-        for name, when in (("next_occurrence_start", start), ("next_occurrence_end", end)):
-            if when is None:
-                removals.append(f"#{name}")
-            else:
-                assignments.append(f"#{name} = :{name}")
-                values[f":{name}"] = time_text(when)
-        await self._table.update(
-            event_key(account_id, *location),
-            update_expression(assignments, removals),
+        update = set_or_remove(
+            {
+                "next_occurrence_start": text_or_none(start),
+                "next_occurrence_end": text_or_none(end),
+            },
             values,
-            _SAME_EVENT,
         )
+        await self._table.update(event_key(account_id, *location), update, values, _SAME_EVENT)
 
     async def set_schedule_status(
         self, account_id: str, event_id: str, status: ScheduleStatus

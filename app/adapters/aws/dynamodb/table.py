@@ -257,11 +257,15 @@ def idempotency_record_key(request_key: str) -> Item:
 # -- GSI keys ----------------------------------------------------------------------------------
 
 
-def bot_queue(bot_id: str, *, scheduled: bool, at: datetime) -> tuple[str, str]:
-    """GSI1 keys of a pending bot: scheduled ones by join_at, launching ones by the last
-    renewal of their claim."""
-    prefix = PENDING_QUEUE if scheduled else LAUNCHING_QUEUE
-    return f"{prefix}{shard(bot_id)}", f"{time_text(at)}#{bot_id}"
+def pending_queue(bot_id: str, join_at: datetime) -> tuple[str, str]:
+    """GSI1 keys of a scheduled bot: due by its join_at."""
+    return f"{PENDING_QUEUE}{shard(bot_id)}", f"{time_text(join_at)}#{bot_id}"
+
+
+def launching_queue(bot_id: str, claimed_at: datetime) -> tuple[str, str]:
+    """GSI1 keys of a launching bot: by the last renewal of its claim, so a launch whose
+    launcher went quiet is found again."""
+    return f"{LAUNCHING_QUEUE}{shard(bot_id)}", f"{time_text(claimed_at)}#{bot_id}"
 
 
 def series_queue_pk(account_id: str, event_id: str) -> str:

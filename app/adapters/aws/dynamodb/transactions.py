@@ -32,6 +32,8 @@ from app.adapters.aws.dynamodb.codec import encode, time_of
 from app.adapters.aws.dynamodb.table import (
     GSI1,
     GSI1_SK,
+    GSI2,
+    GSI2_SK,
     INDEX_KEYS,
     PK,
     SHARDS,
@@ -104,8 +106,16 @@ def expression(
     return params
 
 
-def update_expression(assignments: Sequence[str], removals: Sequence[str]) -> str:
-    """`SET a, b REMOVE c`, leaving out an empty clause."""
+def set_or_remove(fields: dict[str, object | None], values: dict[str, object]) -> str:
+    """An UpdateExpression setting each field that has a value (adding it to `values` as
+    `:{name}`) and removing each field that is None (absent means null)."""
+    assignments, removals = [], []
+    for name, value in fields.items():
+        if value is None:
+            removals.append(f"#{name}")
+        else:
+            assignments.append(f"#{name} = :{name}")
+            values[f":{name}"] = value
     clauses = []
     if assignments:
         clauses.append("SET " + ", ".join(assignments))
@@ -164,7 +174,9 @@ class TableClient:
         params: dict[str, Any] = {"TableName": self.name, "Item": item}
         if condition is not None:
             params["ConditionExpression"] = condition
-        return await self._conditional("put_item", expression(params, values, condition))
+        return (
+            await self._conditional("put_item", expression(params, values, condition)) is not None
+        )
 
     async def update(
         self,
@@ -184,14 +196,11 @@ class TableClient:
         }
         if condition is not None:
             params["ConditionExpression"] = condition
-        try:
-            response = await self.call(
-                "update_item", **expression(params, values, update, condition)
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return None
-            raise
+        response = await self._conditional(
+            "update_item", expression(params, values, update, condition)
+        )
+        if response is None:
+            return None
         attributes: Item = response.get("Attributes", {})
         return attributes
 
@@ -202,16 +211,19 @@ class TableClient:
         params: dict[str, Any] = {"TableName": self.name, "Key": key}
         if condition is not None:
             params["ConditionExpression"] = condition
-        return await self._conditional("delete_item", expression(params, values, condition))
+        return (
+            await self._conditional("delete_item", expression(params, values, condition))
+            is not None
+        )
 
-    async def _conditional(self, operation: str, params: dict[str, Any]) -> bool:
+    async def _conditional(self, operation: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The response, or None when the request's condition failed."""
         try:
-            await self.call(operation, **params)
+            return await self.call(operation, **params)
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
-                return False
+                return None
             raise
-        return True
 
     # -- transactions --------------------------------------------------------------------------
 
@@ -318,6 +330,10 @@ class TableClient:
             for shard in range(SHARDS)
         )
         return [item for items in found for item in items]
+
+    async def account_set(self, prefix: str) -> set[str]:
+        """The accounts in a GSI2 set (`AUTO#`, `CONNECTED#`), to be re-checked."""
+        return {entry[GSI2_SK]["S"] for entry in await self.shards(GSI2, prefix)}
 
     async def queued(
         self, prefix: str, *, below: str | None, max_items: int | None = None
