@@ -13,9 +13,12 @@ from dataclasses import dataclass
 
 from app.adapters.aws.bootstrap import table_is_active
 from app.adapters.aws.clients import aws_client, launch_queue_client_config, ssm_client_config
-from app.adapters.aws.dynamodb import DynamoDbStore, dynamodb_client_config
-from app.adapters.aws.dynamodb_consent import DynamoDbConsentStore
-from app.adapters.aws.dynamodb_idempotency import DynamoDbIdempotencyStore
+from app.adapters.aws.dynamodb import (
+    DynamoDbConsentStore,
+    DynamoDbIdempotencyStore,
+    dynamodb_client_config,
+    dynamodb_stores,
+)
 from app.adapters.aws.eventbridge import EventBridgeBotScheduler, launch_queue_dead_letter_arn
 from app.adapters.aws.launch_queue import LaunchQueueConsumer
 from app.adapters.aws.ssm_secrets import SsmSecretBox
@@ -96,7 +99,7 @@ async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
         return await table_is_active(client, table)
 
     return Storage(
-        _one_object_for_every_aggregate(DynamoDbStore(client, table)),
+        dynamodb_stores(client, table),
         DynamoDbIdempotencyStore(client, table),
         ready,
         DynamoDbConsentStore(client, table),
@@ -179,17 +182,3 @@ async def open_launching(
     )
     stack.push_async_callback(consumer.drain)
     return Launching(scheduler, consumer.run, is_local=False, consumer=consumer), lambda _: None
-
-
-def _one_object_for_every_aggregate(store: DynamoDbStore) -> Stores:
-    return Stores(
-        accounts=store,
-        connections=store,
-        sealed_secrets=store,
-        events=store,
-        bots=store,
-        series=store,
-        auto_schedule=store,
-        channels=store,
-        leases=store,
-    )

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from app.adapters.aws.dynamodb import create_table, dynamodb_client_config
-from app.adapters.aws.dynamodb_consent import TTL_ATTRIBUTE, DynamoDbConsentStore, enable_expiry
+from app.adapters.aws.dynamodb.consent import TTL_ATTRIBUTE, DynamoDbConsentStore, enable_expiry
 from app.adapters.memory.consent import MemoryConsentStore
 from app.adapters.ports import ConnectLinkRecord, ConsentStore
 from app.adapters.sqlite.consent import SqliteConsentStore

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.adapters.aws.clients import aws_client
-from app.adapters.aws.dynamodb import create_table, dynamodb_client_config
-from app.adapters.aws.dynamodb_consent import enable_expiry
+from app.adapters.aws.dynamodb import create_table, dynamodb_client_config, enable_expiry
 from app.adapters.aws.eventbridge import ensure_launch_queue, ensure_schedule_group
 from app.config import ConfigurationError, Settings
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.adapters.aws.dynamodb import DynamoDbStore, create_table, dynamodb_client_config
+from app.adapters.aws.dynamodb import create_table, dynamodb_client_config, dynamodb_stores
 from app.adapters.memory import memory_stores
 from app.adapters.ports import Stores
 from app.adapters.sqlite import sqlite_stores
@@ -22,20 +22,6 @@ from tests.aws import (  # noqa: F401  (fixtures, found by name)
     moto_server,
     open_aws_client,
 )
-
-
-def _one_store_for_all(store: DynamoDbStore) -> Stores:
-    return Stores(
-        accounts=store,
-        connections=store,
-        sealed_secrets=store,
-        events=store,
-        bots=store,
-        series=store,
-        auto_schedule=store,
-        channels=store,
-        leases=store,
-    )
 
 
 @pytest.fixture(params=["memory", "sqlite", "dynamodb"])
@@ -54,4 +40,4 @@ async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     endpoint: str = request.getfixturevalue("aws_endpoint")
     async with open_aws_client("dynamodb", endpoint, config=dynamodb_client_config()) as client:
         await create_table(client, TABLE)
-        yield _one_store_for_all(DynamoDbStore(client, TABLE))
+        yield dynamodb_stores(client, TABLE)

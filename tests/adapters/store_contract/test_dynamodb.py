@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from app.adapters.aws.dynamodb import GSI1, GSI2, GSI3, DynamoDbStore, create_table
+from app.adapters.aws.dynamodb import create_table, dynamodb_stores
+from app.adapters.aws.dynamodb.table import GSI1, GSI2, GSI3
 from app.errors import StorageUnavailable
 from tests.adapters.store_contract.builders import ACCOUNT, TABLE
 
@@ -23,7 +24,7 @@ async def test_create_table_is_idempotent(dynamodb_client: Any) -> None:
 
 
 async def test_a_missing_table_is_storage_unavailable(dynamodb_client: Any) -> None:
-    store = DynamoDbStore(dynamodb_client, "no-such-table")
+    stores = dynamodb_stores(dynamodb_client, "no-such-table")
 
     with pytest.raises(StorageUnavailable):
-        await store.get_account(ACCOUNT)
+        await stores.accounts.get_account(ACCOUNT)

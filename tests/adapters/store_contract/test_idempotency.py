@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from app.adapters.aws.dynamodb import create_table, dynamodb_client_config
-from app.adapters.aws.dynamodb_idempotency import DynamoDbIdempotencyStore
+from app.adapters.aws.dynamodb import (
+    DynamoDbIdempotencyStore,
+    create_table,
+    dynamodb_client_config,
+)
 from app.adapters.memory import MemoryIdempotencyStore
 from app.adapters.ports import IdempotencyRecord, IdempotencyStore
 from app.adapters.sqlite.database import Database

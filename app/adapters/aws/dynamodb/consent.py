@@ -24,7 +24,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped, unused-ignore]
     ConnectionError as BotocoreConnectionError,
 )
 
-from app.adapters.aws.dynamodb import BACKOFF, UNAVAILABLE_CODES
+from app.adapters.aws.dynamodb.transactions import BACKOFF, UNAVAILABLE_CODES
 from app.adapters.ports import ConnectLinkRecord
 from app.errors import StorageUnavailable
 

@@ -1,28 +1,24 @@
-"""Idempotency records as items of calbot's DynamoDB table (`PK = IDEMPOTENCY#<key>`)."""
+"""Idempotency records as items of calbot's table (`IDEMPOTENCY#{key}` / `IDEMPOTENCY`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
 
+from app.adapters.aws.dynamodb.table import error_code, idempotency_record_key, time_text
 from app.adapters.ports import IdempotencyRecord
 
-_SK = "IDEMPOTENCY"
-
-
-def _text(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class DynamoDbIdempotencyStore:
+    """`IdempotencyStore` on calbot's table; `client` is an entered aiobotocore client."""
+
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name
-
-    def _key(self, key: str) -> dict[str, Any]:
-        return {"PK": {"S": f"IDEMPOTENCY#{key}"}, "SK": {"S": _SK}}
 
     async def start(
         self, key: str, request_hash: str, now: datetime, expires_at: datetime
@@ -31,21 +27,21 @@ class DynamoDbIdempotencyStore:
             await self._client.put_item(
                 TableName=self._table,
                 Item={
-                    **self._key(key),
+                    **idempotency_record_key(key),
                     "request_hash": {"S": request_hash},
-                    "expires_at": {"S": _text(expires_at)},
+                    "expires_at": {"S": time_text(expires_at)},
                 },
                 # Claim a new key, or an expired one (DynamoDB's TTL deletion is best-effort).
                 ConditionExpression="attribute_not_exists(PK) OR expires_at <= :now",
-                ExpressionAttributeValues={":now": {"S": _text(now)}},
+                ExpressionAttributeValues={":now": {"S": time_text(now)}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if error_code(error) != _CONDITION_FAILED:
                 raise
             item = error.response.get("Item") or (
                 await self._client.get_item(
-                    TableName=self._table, Key=self._key(key), ConsistentRead=True
+                    TableName=self._table, Key=idempotency_record_key(key), ConsistentRead=True
                 )
             ).get("Item", {})
             return IdempotencyRecord(
@@ -66,7 +62,7 @@ class DynamoDbIdempotencyStore:
             expression += ", content_type = :type"
         await self._client.update_item(
             TableName=self._table,
-            Key=self._key(key),
+            Key=idempotency_record_key(key),
             UpdateExpression=expression,
             ExpressionAttributeValues=values,
         )
@@ -75,9 +71,9 @@ class DynamoDbIdempotencyStore:
         try:
             await self._client.delete_item(
                 TableName=self._table,
-                Key=self._key(key),
+                Key=idempotency_record_key(key),
                 ConditionExpression="attribute_not_exists(status_code)",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if error_code(error) != _CONDITION_FAILED:
                 raise

@@ -1,0 +1,54 @@
+"""Auto-schedule settings (`AUTOSCHEDULE` in the account partition), in GSI2 `AUTO#` while
+enabled, so the periodic pass reads only the accounts concerned."""
+
+from __future__ import annotations
+
+import orjson
+
+from app.adapters.aws.dynamodb.codec import item, json_text, plain, text_or_none, time_or_none
+from app.adapters.aws.dynamodb.connections import active_connections
+from app.adapters.aws.dynamodb.table import (
+    AUTO_SET,
+    auto_schedule_key,
+    auto_set_pk,
+)
+from app.adapters.aws.dynamodb.transactions import TableClient
+from app.domain import AutoScheduleSettings
+
+
+class DynamoDbAutoScheduleStore:
+    """`AutoScheduleStore` on calbot's table."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    async def get_auto_schedule(self, account_id: str) -> AutoScheduleSettings:
+        found = await self._table.get(auto_schedule_key(account_id))
+        if found is None:
+            return AutoScheduleSettings()
+        data = plain(found)
+        return AutoScheduleSettings(
+            enabled=data["enabled"],
+            default_bot_config=orjson.loads(data["default_bot_config"]),
+            last_run_at=time_or_none(data.get("last_run_at")),
+        )
+
+    async def save_auto_schedule(self, account_id: str, settings: AutoScheduleSettings) -> None:
+        await self._table.put(
+            item(
+                auto_schedule_key(account_id),
+                kind="auto_schedule",
+                account_id=account_id,
+                enabled=settings.enabled,
+                default_bot_config=json_text(settings.default_bot_config),
+                last_run_at=text_or_none(settings.last_run_at),
+                GSI2PK=auto_set_pk(account_id) if settings.enabled else None,
+                GSI2SK=account_id,
+            )
+        )
+
+    async def accounts_with_auto_schedule(self) -> list[str]:
+        candidates = await self._table.account_set(AUTO_SET)
+        settings = await self._table.batch_get(auto_schedule_key(a) for a in candidates)
+        enabled = {typed["account_id"]["S"] for typed in settings if typed["enabled"]["BOOL"]}
+        return sorted(await active_connections(self._table, enabled))

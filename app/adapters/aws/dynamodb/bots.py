@@ -1,0 +1,366 @@
+"""Scheduled bots, in the account partition (`BOT#{id}`), each with a pointer by id alone,
+an occurrence claim (`OCC#`, once it ever had a bot) and, exactly while it is pending, a
+dedup item (`DEDUP#`). Pending bots are in GSI1 by join_at (scheduled) or by the last renewal
+of their claim (launching). docs/dynamodb.md, "Deduplication", says why these items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from app.adapters.aws.dynamodb.codec import (
+    bot_from,
+    bot_item,
+    bot_pointer_item,
+    json_or_none,
+    json_text,
+    new_rev,
+    occurrence_claim_item,
+    pending_item,
+    time_of,
+)
+from app.adapters.aws.dynamodb.events import event_flag_action, state_update_action
+from app.adapters.aws.dynamodb.table import (
+    BOT_PREFIX,
+    LAUNCHING_QUEUE,
+    PENDING_QUEUE,
+    Item,
+    account_pk,
+    base_key,
+    bot_key,
+    bot_pointer_key,
+    just_below,
+    launching_queue,
+    pending_key,
+    time_text,
+)
+from app.adapters.aws.dynamodb.transactions import (
+    ATTEMPTS,
+    CONDITION_FAILED,
+    TableClient,
+    bounded,
+    set_or_remove,
+)
+from app.domain import BotStatus, ScheduledBot, ScheduleStatus, is_pending
+from app.errors import StorageUnavailable
+
+_NEW = "attribute_not_exists(#PK)"
+
+
+async def bot_items(table: TableClient, account_id: str) -> list[Item]:
+    """The account's bot items ordered by join_at (then id, as SQLite's listing)."""
+    items = await table.partition(account_pk(account_id), BOT_PREFIX)
+    return sorted(items, key=lambda typed: (typed["join_at"]["S"], typed["bot_id"]["S"]))
+
+
+def release_pending_action(table: TableClient, bot: ScheduledBot) -> dict[str, Any]:
+    """Delete the bot's pending-dedup item, in the transaction moving it out of pending."""
+    return table.action(
+        "Delete",
+        Key=pending_key(bot.account_id, bot.event_id, bot.occurrence_key),
+        condition="attribute_not_exists(#PK) OR #bot_id = :bot_id",
+        values={":bot_id": bot.bot_id},
+    )
+
+
+async def cancel_pending_bot(table: TableClient, bot: ScheduledBot, when: datetime) -> bool:
+    """Cancel a scheduled or launching bot (a disconnect); False if it left pending first."""
+    reasons = await table.transact(
+        [
+            table.action(
+                "Update",
+                Key=bot_key(bot.account_id, bot.bot_id),
+                update="SET #status = :cancelled, #updated_at = :when, #rev = :rev "
+                "REMOVE #GSI1PK, #GSI1SK",
+                condition="#status IN (:scheduled, :launching)",
+                values={
+                    ":cancelled": BotStatus.CANCELLED.value,
+                    ":when": time_text(when),
+                    ":rev": new_rev(),
+                    ":scheduled": BotStatus.SCHEDULED.value,
+                    ":launching": BotStatus.LAUNCHING.value,
+                },
+            ),
+            release_pending_action(table, bot),
+        ]
+    )
+    return reasons is None
+
+
+class DynamoDbBotStore:
+    """`BotStore` on calbot's table."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def _insert_actions(self, bot: ScheduledBot, *, any_status: bool) -> list[dict[str, Any]]:
+        """Create the bot, its pointer, its occurrence claim and (while pending) its
+        pending-dedup item, in this order. With `any_status` the claim must be new too."""
+        actions = [
+            self._table.action("Put", Item=bot_item(bot, new_rev()), condition=_NEW),
+            self._table.action("Put", Item=bot_pointer_item(bot), condition=_NEW),
+            self._table.action(
+                "Put", Item=occurrence_claim_item(bot), condition=_NEW if any_status else None
+            ),
+        ]
+        if is_pending(bot.status):
+            actions.append(
+                self._table.action(
+                    "Put",
+                    Item=pending_item(bot),
+                    condition=_NEW,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            )
+        return actions
+
+    async def insert_or_update_pending_bot(self, bot: ScheduledBot) -> tuple[ScheduledBot, bool]:
+        for _ in range(ATTEMPTS):
+            actions = self._insert_actions(bot, any_status=False)
+            reasons = await self._table.transact(actions)
+            if reasons is None:
+                return bot_from(actions[0]["Put"]["Item"]), True  # as stored
+            pending_failed = len(reasons) == 4 and reasons[3].get("Code") == CONDITION_FAILED
+            if not pending_failed:
+                raise ValueError(f"a bot with id {bot.bot_id} already exists")
+            holder = reasons[3].get("Item") or await self._table.get(
+                pending_key(bot.account_id, bot.event_id, bot.occurrence_key)
+            )
+            if holder is None:
+                continue  # the pending bot left pending meanwhile: insert again
+            found = await self._update_pending(bot, holder["bot_id"]["S"])
+            if found is not None:
+                # A retried request may find the bot it created itself.
+                return found, found.bot_id == bot.bot_id
+        raise StorageUnavailable()
+
+    async def _update_pending(self, bot: ScheduledBot, pending_id: str) -> ScheduledBot | None:
+        """Give the pending bot `bot`'s config, name and attributes if it is still scheduled;
+        the stored bot if it is launching; None if it is no longer pending."""
+        values: dict[str, object] = {":scheduled": BotStatus.SCHEDULED.value}
+        update = set_or_remove(
+            {
+                "bot_config": json_text(bot.bot_config),
+                "bot_name": bot.bot_name,
+                "custom_attributes": json_or_none(bot.custom_attributes),
+                "updated_at": time_text(bot.updated_at),
+                "rev": new_rev(),
+            },
+            values,
+        )
+        attributes = await self._table.update(
+            bot_key(bot.account_id, pending_id),
+            update,
+            values,
+            "#status = :scheduled",
+            return_values="ALL_NEW",
+        )
+        if attributes is not None:
+            return bot_from(attributes)
+        current = await self.get_bot(bot.account_id, pending_id)
+        if current is not None and current.status is BotStatus.LAUNCHING:
+            return current
+        return None
+
+    async def get_bot(self, account_id: str, bot_id: str) -> ScheduledBot | None:
+        found = await self._table.get(bot_key(account_id, bot_id))
+        return None if found is None else bot_from(found)
+
+    async def list_bots(
+        self,
+        account_id: str,
+        *,
+        status: BotStatus | None = None,
+        event_id: str | None = None,
+    ) -> list[ScheduledBot]:
+        return [
+            bot
+            for bot in map(bot_from, await bot_items(self._table, account_id))
+            if (status is None or bot.status is status)
+            and (event_id is None or bot.event_id == event_id)
+        ]
+
+    async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
+        # The event and occurrence are the bot's identity (its dedup items are keyed on them):
+        # an update never changes them.
+        stored = bot_item(bot, new_rev())
+        condition = (
+            "attribute_exists(#PK) AND #status = :expected AND #event_id = :event_id "
+            "AND #occurrence_key = :occurrence_key"
+        )
+        values: dict[str, object] = {
+            ":expected": expected_status.value,
+            ":event_id": bot.event_id,
+            ":occurrence_key": bot.occurrence_key,
+        }
+        was_pending = is_pending(expected_status)
+        if was_pending == is_pending(bot.status):
+            return await self._table.put(stored, condition, values)
+        if was_pending:
+            companion = release_pending_action(self._table, bot)
+        else:
+            companion = self._table.action("Put", Item=pending_item(bot), condition=_NEW)
+        put = self._table.action("Put", Item=stored, condition=condition, values=values)
+        return await self._table.transact([put, companion]) is None
+
+    async def cancel_pending_bots(
+        self, account_id: str, event_id: str, when: datetime
+    ) -> list[ScheduledBot]:
+        items = [
+            typed
+            for typed in await bot_items(self._table, account_id)
+            if typed["event_id"]["S"] == event_id
+            and typed["status"]["S"] == BotStatus.SCHEDULED.value
+        ]
+        results = await bounded(self._cancel_scheduled(typed, when) for typed in items)
+        return [bot for bot in results if bot is not None]
+
+    async def _cancel_scheduled(self, typed: Item | None, when: datetime) -> ScheduledBot | None:
+        """Cancel a scheduled bot as last read (its `rev`), so the bot returned is exactly the
+        one cancelled; re-read and retry if it changed in between."""
+        for _ in range(ATTEMPTS):
+            if typed is None or typed["status"]["S"] != BotStatus.SCHEDULED.value:
+                return None
+            bot = bot_from(typed)
+            reasons = await self._table.transact(
+                [
+                    self._table.action(
+                        "Update",
+                        Key=base_key(typed),
+                        update="SET #status = :cancelled, #updated_at = :when, #rev = :new_rev "
+                        "REMOVE #GSI1PK, #GSI1SK",
+                        condition="#status = :scheduled AND #rev = :rev",
+                        values={
+                            ":cancelled": BotStatus.CANCELLED.value,
+                            ":when": time_text(when),
+                            ":new_rev": new_rev(),
+                            ":scheduled": BotStatus.SCHEDULED.value,
+                            ":rev": typed["rev"]["S"],
+                        },
+                    ),
+                    release_pending_action(self._table, bot),
+                ]
+            )
+            if reasons is None:
+                return replace(bot, status=BotStatus.CANCELLED, updated_at=time_of(time_text(when)))
+            typed = await self._table.get(base_key(typed))
+        raise StorageUnavailable()
+
+    # -- the launch queue (GSI1) ---------------------------------------------------------------
+
+    async def due_bots(
+        self, before: datetime, limit: int, *, stale_launching_before: datetime
+    ) -> list[ScheduledBot]:
+        if limit <= 0:
+            return []
+        due, stale = time_text(before), time_text(stale_launching_before)
+        scheduled, launching = await asyncio.gather(
+            self._table.queued(PENDING_QUEUE, below=just_below(before), max_items=limit),
+            self._table.queued(LAUNCHING_QUEUE, below=stale),
+        )
+        # Re-checked on the base items: the index may lag behind them.
+        bots = [
+            bot
+            for bot in map(bot_from, scheduled + launching)
+            if (bot.status is BotStatus.SCHEDULED and time_text(bot.join_at) <= due)
+            or (bot.status is BotStatus.LAUNCHING and time_text(bot.updated_at) < stale)
+        ]
+        unique = {bot.bot_id: bot for bot in bots}.values()
+        return sorted(unique, key=lambda bot: (time_text(bot.join_at), bot.bot_id))[:limit]
+
+    async def next_join_at(self) -> datetime | None:
+        return await self._table.earliest(PENDING_QUEUE)
+
+    async def _bot_account(self, bot_id: str) -> str | None:
+        pointer = await self._table.get(bot_pointer_key(bot_id))
+        return None if pointer is None else str(pointer["account_id"]["S"])
+
+    async def touch_launching_bot(self, bot_id: str, when: datetime) -> None:
+        account_id = await self._bot_account(bot_id)
+        if account_id is None:
+            return
+        _, queue_sk = launching_queue(bot_id, when)
+        await self._table.update(
+            bot_key(account_id, bot_id),
+            "SET #updated_at = :when, #GSI1SK = :queue_sk, #rev = :rev",
+            {
+                ":when": time_text(when),
+                ":queue_sk": queue_sk,
+                ":rev": new_rev(),
+                ":launching": BotStatus.LAUNCHING.value,
+            },
+            "#status = :launching",
+        )
+
+    async def claim_bot(
+        self, bot_id: str, when: datetime, *, stale_launching_before: datetime
+    ) -> ScheduledBot | None:
+        account_id = await self._bot_account(bot_id)
+        if account_id is None:
+            return None
+        queue_pk, queue_sk = launching_queue(bot_id, when)
+        attributes = await self._table.update(
+            bot_key(account_id, bot_id),
+            "SET #status = :launching, #attempts = #attempts + :one, #updated_at = :when, "
+            "#GSI1PK = :queue_pk, #GSI1SK = :queue_sk, #rev = :rev",
+            {
+                ":launching": BotStatus.LAUNCHING.value,
+                ":scheduled": BotStatus.SCHEDULED.value,
+                ":one": 1,
+                ":when": time_text(when),
+                ":stale": time_text(stale_launching_before),
+                ":queue_pk": queue_pk,
+                ":queue_sk": queue_sk,
+                ":rev": new_rev(),
+            },
+            "attribute_exists(#PK) AND ((#status = :scheduled AND #join_at <= :when) OR "
+            "(#status = :launching AND #updated_at < :stale))",
+            return_values="ALL_NEW",
+        )
+        return None if attributes is None else bot_from(attributes)
+
+    # -- auto-scheduling -----------------------------------------------------------------------
+
+    async def insert_bots_unless_exist(self, bots: list[ScheduledBot]) -> list[ScheduledBot]:
+        by_event: dict[tuple[str, str], list[int]] = {}
+        for position, bot in enumerate(bots):
+            by_event.setdefault((bot.account_id, bot.event_id), []).append(position)
+        # One event's bots go one after another (they all mark the same event), in the list's
+        # order, so the first bot of an occurrence wins; events go in parallel.
+        results = await bounded(
+            self._insert_in_order(bots, positions) for positions in by_event.values()
+        )
+        inserted = sorted(position for positions in results for position in positions)
+        return [bots[position] for position in inserted]
+
+    async def _insert_in_order(self, bots: list[ScheduledBot], positions: list[int]) -> list[int]:
+        return [
+            position for position in positions if await self._insert_unless_exists(bots[position])
+        ]
+
+    async def _insert_unless_exists(self, bot: ScheduledBot) -> bool:
+        """Insert the bot unless its occurrence ever had one; mark its event scheduled."""
+        actions = self._insert_actions(bot, any_status=True)
+        location = (bot.calendar_id, bot.google_event_id)
+        marks = [
+            event_flag_action(
+                self._table, bot.account_id, bot.event_id, location, ScheduleStatus.SCHEDULED
+            ),
+            state_update_action(
+                self._table,
+                bot.account_id,
+                location,
+                "#schedule_status = :status",
+                {":status": ScheduleStatus.SCHEDULED.value},
+            ),
+        ]
+        reasons = await self._table.transact(actions + marks)
+        if reasons is None:
+            return True
+        if any(reason.get("Code") == CONDITION_FAILED for reason in reasons[: len(actions)]):
+            return False
+        # Only the event was missing (nothing to mark): insert the bot alone.
+        return await self._table.transact(actions) is None

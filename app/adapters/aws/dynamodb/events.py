@@ -1,0 +1,403 @@
+"""Events, their exceptions and each calendar's sync state, in one partition per calendar
+(`ACCOUNT#{a}#CAL#{c}`), with a pointer per event in the account partition (`EVENTID#`).
+
+An event is two items (docs/dynamodb.md, "Why events are two items"): Google's, replaced
+blindly by every upsert so a page goes through BatchWriteItem, and calbot's state item, which
+no sync writes except a cancellation. Reads merge them (`codec.events_from`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from app.adapters.aws.dynamodb.codec import (
+    calendar_data_item,
+    event_item,
+    event_pointer_item,
+    events_from,
+    override_from,
+    override_item,
+    plain,
+    stored,
+    sync_state_from,
+    text_or_none,
+)
+from app.adapters.aws.dynamodb.table import (
+    CALENDAR_DATA_PREFIX,
+    CALENDAR_PREFIX,
+    EVENT_POINTER_PREFIX,
+    EVENT_PREFIX,
+    PENDING_PREFIX,
+    PK,
+    SK,
+    Item,
+    account_pk,
+    base_key,
+    calendar_pk,
+    event_key,
+    event_pointer_key,
+    event_state_key,
+    key,
+    overrides_prefix,
+    sync_key,
+    time_text,
+)
+from app.adapters.aws.dynamodb.transactions import TableClient, bounded, set_or_remove
+from app.adapters.ports import EventRow, EventsPageWrite
+from app.domain import (
+    Event,
+    EventStatus,
+    OccurrenceOverride,
+    ScheduleStatus,
+    SyncState,
+    auto_schedule_candidate,
+    dropped_by_full_sync,
+    series_needs_next_occurrence,
+)
+
+_SAME_EVENT = "attribute_exists(#PK) AND #event_id = :event_id"
+"""The event item is there and is the event asked for (a pointer never changes, but the
+item it points to may have been dropped since)."""
+
+
+async def calendars_with_data(table: TableClient, account_id: str) -> set[str]:
+    """Calendars listed or holding synced data (`CALDATA#` markers) for the account: every
+    calendar partition a clean-up has to look at."""
+    found: set[str] = set()
+    for prefix in (CALENDAR_PREFIX, CALENDAR_DATA_PREFIX):
+        items = await table.partition(account_pk(account_id), prefix, "#calendar_id")
+        found.update(typed["calendar_id"]["S"] for typed in items)
+    return found
+
+
+def event_flag_action(
+    table: TableClient,
+    account_id: str,
+    event_id: str,
+    location: tuple[str, str],
+    status: ScheduleStatus,
+) -> dict[str, Any]:
+    """Set or clear the event item's `schedule_cancelled` along with a new status; fails the
+    transaction when the event is not stored."""
+    values: dict[str, object] = {":event_id": event_id}
+    if status is ScheduleStatus.CANCELLED:
+        update = "SET #schedule_cancelled = :yes"
+        values[":yes"] = True
+    else:
+        update = "REMOVE #schedule_cancelled"
+    return table.action(
+        "Update",
+        Key=event_key(account_id, *location),
+        update=update,
+        condition=_SAME_EVENT,
+        values=values,
+    )
+
+
+def state_update_action(
+    table: TableClient,
+    account_id: str,
+    location: tuple[str, str],
+    assignment: str,
+    values: dict[str, object],
+) -> dict[str, Any]:
+    """Create-or-update the event's state item (calbot's own fields)."""
+    calendar_id, google_id = location
+    return table.action(
+        "Update",
+        Key=event_state_key(account_id, calendar_id, google_id),
+        update=f"SET #kind = :state_kind, #google_event_id = :google_id, {assignment}",
+        values={":state_kind": "event_state", ":google_id": google_id, **values},
+    )
+
+
+class DynamoDbEventStore:
+    """`EventStore` on calbot's table."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    # -- sync state ----------------------------------------------------------------------------
+
+    async def get_sync_state(self, account_id: str, calendar_id: str) -> SyncState | None:
+        found = await self._table.get(sync_key(account_id, calendar_id))
+        return None if found is None else sync_state_from(calendar_id, found)
+
+    async def current_generation(self, account_id: str, calendar_id: str) -> int:
+        found = await self._table.get(sync_key(account_id, calendar_id))
+        return 0 if found is None else int(found["generation"]["N"])
+
+    async def begin_full_sync(self, account_id: str, calendar_id: str) -> int:
+        await self._table.put(calendar_data_item(account_id, calendar_id))
+        attributes = await self._table.update(
+            sync_key(account_id, calendar_id),
+            "SET #kind = :kind, #calendar_id = :calendar_id REMOVE #sync_token "
+            "ADD #generation :one",
+            {":kind": "sync_state", ":calendar_id": calendar_id, ":one": 1},
+            return_values="UPDATED_NEW",
+        )
+        assert attributes is not None
+        return int(attributes["generation"]["N"])
+
+    async def apply_events_page(self, account_id: str, page: EventsPageWrite) -> None:
+        # Upserts, then cancellations, then (last page) the clean-up, then the token: a page
+        # interrupted half-way is fetched again, as the token is written last.
+        calendar_id = page.calendar_id
+        items = [calendar_data_item(account_id, calendar_id)]
+        for event in page.upserts:
+            # A blind put of the Google-owned item: calbot's own fields live in the state
+            # item, which this never touches, so BatchWriteItem can carry a whole page.
+            items.append(event_item(account_id, event, page.generation))
+            items.append(event_pointer_item(account_id, calendar_id, event))
+        items.extend(
+            override_item(account_id, calendar_id, entry, page.generation)
+            for entry in page.overrides
+        )
+        await self._table.put_items(items)
+        await bounded(
+            self._cancel_event(account_id, (calendar_id, google_id))
+            for google_id in dict.fromkeys(page.cancelled_google_ids)
+        )
+        if page.sync_token is None:
+            return
+        if page.full_sync:
+            await self._drop_older_generations(account_id, calendar_id, page.generation)
+        await self._table.update(
+            sync_key(account_id, calendar_id),
+            "SET #kind = :kind, #calendar_id = :calendar_id, #sync_token = :token, "
+            "#last_synced_at = :at, #generation = if_not_exists(#generation, :generation)",
+            {
+                ":kind": "sync_state",
+                ":calendar_id": calendar_id,
+                ":token": page.sync_token,
+                ":at": time_text(page.synced_at),
+                ":generation": page.generation,
+            },
+        )
+
+    async def _cancel_event(self, account_id: str, location: tuple[str, str]) -> None:
+        """Mark an event cancelled (if stored) and drop its series' exceptions."""
+        await self._table.transact(
+            [
+                self._table.action(
+                    "Update",
+                    Key=event_key(account_id, *location),
+                    update="SET #status = :cancelled, #schedule_cancelled = :yes "
+                    "REMOVE #next_occurrence_start, #next_occurrence_end",
+                    condition="attribute_exists(#PK)",
+                    values={":cancelled": EventStatus.CANCELLED.value, ":yes": True},
+                ),
+                state_update_action(
+                    self._table,
+                    account_id,
+                    location,
+                    "#schedule_status = :status",
+                    {":status": ScheduleStatus.CANCELLED.value},
+                ),
+            ]
+        )
+        overrides = await self._overrides_of(account_id, *location)
+        await self._table.delete_keys(base_key(typed) for typed in overrides)
+
+    async def _drop_older_generations(
+        self, account_id: str, calendar_id: str, generation: int
+    ) -> None:
+        """After a complete full sync, drop what it did not return (with the events' state
+        items and pointers): what leaves nothing stale after a 410."""
+        items = [
+            plain(typed)
+            for typed in await self._table.partition(
+                calendar_pk(account_id, calendar_id),
+                projection="#PK, #SK, #kind, #generation, #event_id, #google_event_id",
+            )
+        ]
+        live_events = {
+            data["google_event_id"]
+            for data in items
+            if data.get("kind") == "event"
+            and not dropped_by_full_sync(data["generation"], generation)
+        }
+        doomed: list[Item] = []
+        for data in items:
+            kind = data.get("kind")
+            dropped = kind in ("event", "override") and dropped_by_full_sync(
+                data["generation"], generation
+            )
+            orphan = kind == "event_state" and data["google_event_id"] not in live_events
+            if dropped or orphan:
+                doomed.append(key(data[PK], data[SK]))
+            if dropped and kind == "event":
+                doomed.append(event_pointer_key(account_id, data["event_id"]))
+        await self._table.delete_keys(doomed)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def _load_event(self, account_id: str, location: tuple[str, str]) -> Event | None:
+        items = await self._table.batch_get(
+            [event_key(account_id, *location), event_state_key(account_id, *location)]
+        )
+        events = events_from(items)
+        return events[0] if events else None
+
+    async def _event_location(self, account_id: str, event_id: str) -> tuple[str, str] | None:
+        """(calendar id, Google id) of a calbot event id, from its pointer item."""
+        pointer = await self._table.get(event_pointer_key(account_id, event_id))
+        if pointer is None:
+            return None
+        return pointer["calendar_id"]["S"], pointer["google_event_id"]["S"]
+
+    async def get_event(self, account_id: str, event_id: str) -> Event | None:
+        location = await self._event_location(account_id, event_id)
+        if location is None:
+            return None
+        event = await self._load_event(account_id, location)
+        return event if event is not None and event.event_id == event_id else None
+
+    async def get_event_by_google_id(
+        self, account_id: str, calendar_id: str, google_event_id: str
+    ) -> Event | None:
+        return await self._load_event(account_id, (calendar_id, google_event_id))
+
+    async def _calendar_events(self, account_id: str, calendar_id: str) -> list[Event]:
+        items = await self._table.partition(calendar_pk(account_id, calendar_id), EVENT_PREFIX)
+        return events_from(items)
+
+    async def list_events(self, account_id: str, calendar_id: str) -> list[EventRow]:
+        events, pending = await asyncio.gather(
+            self._calendar_events(account_id, calendar_id),
+            self._events_with_pending_bots(account_id),
+        )
+        events.sort(key=lambda event: (time_text(event.start_time), event.event_id))
+        return [EventRow(event, event.event_id in pending) for event in events]
+
+    async def _events_with_pending_bots(self, account_id: str) -> set[str]:
+        """Event ids with a scheduled or launching bot: exactly those with a DEDUP item."""
+        items = await self._table.partition(account_pk(account_id), PENDING_PREFIX, "#event_id")
+        return {typed["event_id"]["S"] for typed in items}
+
+    async def _overrides_of(self, account_id: str, calendar_id: str, series_id: str) -> list[Item]:
+        items = await self._table.partition(
+            calendar_pk(account_id, calendar_id), overrides_prefix(series_id)
+        )
+        return [typed for typed in items if typed["series_google_event_id"]["S"] == series_id]
+
+    async def list_overrides(
+        self, account_id: str, calendar_id: str, series_google_event_ids: list[str]
+    ) -> dict[str, list[OccurrenceOverride]]:
+        series_ids = list(dict.fromkeys(series_google_event_ids))
+        results = await bounded(
+            self._overrides_of(account_id, calendar_id, series_id) for series_id in series_ids
+        )
+        found: dict[str, list[OccurrenceOverride]] = {}
+        for series_id, items in zip(series_ids, results, strict=True):
+            if items:
+                found[series_id] = [override_from(plain(typed)) for typed in items]
+        return found
+
+    async def list_series_needing_next_occurrence(
+        self, account_id: str, calendar_id: str, now: datetime
+    ) -> list[Event]:
+        events = await self._calendar_events(account_id, calendar_id)
+        return [event for event in events if series_needs_next_occurrence(event, stored(now))]
+
+    async def list_auto_schedule_candidates(
+        self, account_id: str, window_start: datetime, window_end: datetime
+    ) -> list[Event]:
+        calendars = sorted(await calendars_with_data(self._table, account_id))
+        per_calendar = await bounded(
+            self._calendar_events(account_id, calendar_id) for calendar_id in calendars
+        )
+        start, end = stored(window_start), stored(window_end)
+        return [
+            event
+            for events in per_calendar
+            for event in events
+            if auto_schedule_candidate(event, start, end)
+        ]
+
+    # -- calbot's writes -----------------------------------------------------------------------
+
+    async def set_next_occurrences(
+        self,
+        account_id: str,
+        values: list[tuple[str, datetime | None, datetime | None]],
+    ) -> None:
+        latest = {event_id: (start, end) for event_id, start, end in values}
+        if not latest:
+            return
+        pointers = await self._table.batch_get(
+            event_pointer_key(account_id, event_id) for event_id in latest
+        )
+        located = {
+            pointer[SK]["S"].removeprefix(EVENT_POINTER_PREFIX): (
+                pointer["calendar_id"]["S"],
+                pointer["google_event_id"]["S"],
+            )
+            for pointer in pointers
+        }
+        await bounded(
+            self._set_next_occurrence(account_id, event_id, located[event_id], start, end)
+            for event_id, (start, end) in latest.items()
+            if event_id in located
+        )
+
+    async def _set_next_occurrence(
+        self,
+        account_id: str,
+        event_id: str,
+        location: tuple[str, str],
+        start: datetime | None,
+        end: datetime | None,
+    ) -> None:
+        values: dict[str, object] = {":event_id": event_id}
+        update = set_or_remove(
+            {
+                "next_occurrence_start": text_or_none(start),
+                "next_occurrence_end": text_or_none(end),
+            },
+            values,
+        )
+        await self._table.update(event_key(account_id, *location), update, values, _SAME_EVENT)
+
+    async def set_schedule_status(
+        self, account_id: str, event_id: str, status: ScheduleStatus
+    ) -> None:
+        location = await self._event_location(account_id, event_id)
+        if location is None:
+            return
+        await self._table.transact(
+            [
+                event_flag_action(self._table, account_id, event_id, location, status),
+                state_update_action(
+                    self._table,
+                    account_id,
+                    location,
+                    "#schedule_status = :status",
+                    {":status": status.value},
+                ),
+            ]
+        )
+
+    async def set_recurring_enabled(self, account_id: str, event_id: str, enabled: bool) -> None:
+        location = await self._event_location(account_id, event_id)
+        if location is None:
+            return
+        await self._table.transact(
+            [
+                self._table.action(
+                    "ConditionCheck",
+                    Key=event_key(account_id, *location),
+                    condition=_SAME_EVENT,
+                    values={":event_id": event_id},
+                ),
+                state_update_action(
+                    self._table,
+                    account_id,
+                    location,
+                    "#recurring_enabled = :enabled",
+                    {":enabled": enabled},
+                ),
+            ]
+        )
