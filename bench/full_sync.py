@@ -6,7 +6,7 @@ and decodes the JSON, nothing else; calbot opens its container (app.main.open_co
 fresh DATA_DIR, connects the account and runs one full sync of the calendar into SQLite.
 Goal: calbot within 1.3x the baseline.
 
-    PYTHONPATH=. .venv/bin/python bench/full_sync.py [--events 10000] [--rounds 3]
+    PYTHONPATH=. .venv/bin/python bench/full_sync.py [--events 10000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -98,6 +98,6 @@ def main(events: int, rounds: int) -> Result:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     arguments = parser.parse_args()
     report(main(arguments.events, arguments.rounds))

@@ -115,13 +115,16 @@ def show(label: str, samples: list[float], unit: str, scale: float = 1.0) -> flo
 
 
 def interleave(
-    contenders: Mapping[str, Callable[[], float]], rounds: int
+    contenders: Mapping[str, Callable[[], float]], rounds: int, *, warm_up: int = 1
 ) -> dict[str, list[float]]:
-    """Call each contender once per round, in turn (A, B, A, B, ...); their samples by name."""
+    """Call each contender once per round, in turn (A, B, A, B, ...); their samples by name.
+    The first `warm_up` rounds (caches, imports, connections) are not kept."""
     samples: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
+    for round_number in range(warm_up + rounds):
         for name, measure in contenders.items():
-            samples[name].append(measure())
+            sample = measure()
+            if round_number >= warm_up:
+                samples[name].append(sample)
     return samples
 
 
