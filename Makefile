@@ -1,4 +1,5 @@
-# calbot: `make run` serves the API on the embedded default; `make test` runs everything.
+# calbot: `make run` serves the API on the embedded default; `make test` runs everything;
+# `make bench` measures what users wait on (README, Performance).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -27,6 +28,11 @@ check: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff format app tests bench
 	$(BIN)/ruff check --fix app tests bench
+
+# Every benchmark in bench/, then one RESULT line each and `bench: N PASS, M MISS`.
+# A MISS does not fail the build; a benchmark that crashes does.
+bench: $(STAMP)
+	PYTHONPATH=. $(BIN)/python -m bench.run_all
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,79 +1,65 @@
 """Full sync of a 10,000-event calendar against plain httpx paging of the same pages.
 
-Both run in one process, one after the other, against the same fake Google served over real
-HTTP on loopback (tests/e2e/servers.py). The target is a ratio of at most 1.3.
+Both run in this process, interleaved, against the same fake Google served over real HTTP on
+loopback (tests/e2e/servers.py): the baseline pages through events.list with calbot's own query
+and decodes the JSON, nothing else; calbot opens its container (app.container.open_container) on a
+fresh DATA_DIR, connects the account and runs one full sync of the calendar into SQLite.
+Goal: calbot within 1.3x the baseline.
 
-    PYTHONPATH=. .venv/bin/python bench/full_sync.py [--events 10000] [--rounds 3]
+    PYTHONPATH=. .venv/bin/python bench/full_sync.py [--events 10000] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from app.config import Settings
 from app.container import open_container
 from app.domain import GoogleCredentials
-from tests.e2e.servers import PRIMARY, fake_google_server
-from tests.fake_google import GOOD_CLIENT_ID, GOOD_CLIENT_SECRET, GOOD_REFRESH_TOKEN, FakeGoogle
-
-ZOOM_INVITE = (
-    "Join Zoom Meeting\nhttps://us02web.zoom.us/j/8551234567?pwd=abc\nMeeting ID: 855 123 4567"
+from bench.harness import (
+    GoogleServer,
+    Result,
+    events_list_path,
+    google_access_token,
+    google_with_calendar,
+    interleave,
+    report,
+    show,
+    stopwatch,
 )
+from tests.e2e.servers import PRIMARY
+from tests.fake_google import GOOD_CLIENT_ID, GOOD_CLIENT_SECRET, GOOD_REFRESH_TOKEN
+
+GOAL_RATIO = 1.3
+SYNC_WINDOW = timedelta(days=30)  # calbot's full sync asks for events ending at most 30 days ago
 
 
-def fill(google: FakeGoogle, events: int) -> None:
-    """`events` meetings an hour apart from 2026-12-01, one in ten a weekly series."""
-    google.page_size = 2500
-    first = datetime(2026, 12, 1, tzinfo=UTC)
-    for number in range(events):
-        start = first + timedelta(hours=number)
-        event: dict[str, Any] = {
-            "id": f"e{number}",
-            "summary": f"Meeting {number}",
-            "start": {"dateTime": start.isoformat()},
-            "end": {"dateTime": (start + timedelta(minutes=30)).isoformat()},
-            "description": ZOOM_INVITE,
-            "attendees": [{"email": "me@example.com", "self": True, "responseStatus": "accepted"}],
-        }
-        if number % 10 == 0:
-            event["recurrence"] = ["RRULE:FREQ=WEEKLY"]
-            event["start"]["timeZone"] = "Europe/Berlin"
-        google.put_event(PRIMARY, event)
-
-
-async def plain_paging(api_url: str, token: str) -> float:
-    started = time.perf_counter()
-    async with httpx.AsyncClient(trust_env=False) as http:
-        page_token = None
+async def plain_paging(server: GoogleServer, token: str) -> None:
+    time_min = (datetime.now(UTC) - SYNC_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server.origin, headers=headers, trust_env=False) as http:
+        page_token: str | None = None
         while True:
-            params: dict[str, Any] = {"maxResults": 2500, "singleEvents": "false"}
-            if page_token:
-                params["pageToken"] = page_token
-            answer = await http.get(
-                f"{api_url}/calendars/user%40example.com/events",
-                params=params,
-                headers={"Authorization": f"Bearer {token}"},
-            )
+            extra = {"pageToken": page_token} if page_token else {}
+            answer = await http.get(events_list_path(server, timeMin=time_min, **extra))
+            answer.raise_for_status()
             page_token = answer.json().get("nextPageToken")
             if not page_token:
-                return time.perf_counter() - started
+                return
 
 
-async def calbot_full_sync(token_url: str, api_url: str) -> float:
+async def calbot_full_sync(server: GoogleServer, data_dir: Path) -> float:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=Path(tempfile.mkdtemp()),
-        google_oauth_token_url=token_url,
-        google_calendar_api_url=api_url,
+        _env_file=None,
+        data_dir=data_dir,
+        google_oauth_token_url=server.token_url,
+        google_calendar_api_url=server.api_url,
     )
     async with open_container(settings) as container:
         issued = await container.api_keys.create("bench")
@@ -81,29 +67,37 @@ async def calbot_full_sync(token_url: str, api_url: str) -> float:
         await container.connections.connect(
             account_id, GoogleCredentials(GOOD_CLIENT_ID, GOOD_CLIENT_SECRET, GOOD_REFRESH_TOKEN)
         )
-        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         await container.sync.sync_calendar(account_id, PRIMARY)
-        return time.perf_counter() - started
+        return loop.time() - started
 
 
-async def main(events: int, rounds: int) -> None:
-    with fake_google_server() as (google, token_url, api_url):
-        fill(google, events)
-        google.access_tokens.add("bench-token")
-        plain, calbot = [], []
-        for _ in range(rounds):
-            plain.append(await plain_paging(api_url, "bench-token"))
-            calbot.append(await calbot_full_sync(token_url, api_url))
-    p, c = statistics.median(plain), statistics.median(calbot)
-    print(f"events: {events}, rounds: {rounds} (medians)")
-    print(f"plain httpx paging : {p:.3f} s")
-    print(f"calbot full sync   : {c:.3f} s")
-    print(f"ratio              : {c / p:.2f} (target <= 1.30)")
+def fresh_calbot_sync(server: GoogleServer) -> float:
+    with tempfile.TemporaryDirectory(prefix="bench-full-sync-") as data_dir:
+        return asyncio.run(calbot_full_sync(server, Path(data_dir)))
+
+
+def main(events: int, rounds: int) -> Result:
+    print(f"full sync of a {events}-event calendar, {rounds} rounds (medians):")
+    with google_with_calendar(events) as server:
+        token = google_access_token(server)
+        samples = interleave(
+            {
+                "plain": lambda: stopwatch(lambda: asyncio.run(plain_paging(server, token))),
+                "calbot": lambda: fresh_calbot_sync(server),
+            },
+            rounds,
+        )
+    plain = show("plain httpx paging, JSON decode", samples["plain"], "s")
+    calbot = show("calbot full sync", samples["calbot"], "s")
+    ratio = calbot / plain
+    return Result("full_sync", "s", calbot, plain, f"ratio<={GOAL_RATIO:.2f}", ratio <= GOAL_RATIO)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.events, arguments.rounds))
+    report(main(arguments.events, arguments.rounds))
