@@ -214,8 +214,8 @@ def google_access_token(server: GoogleServer) -> str:
 
 def events_list_path(server: GoogleServer, **params: str) -> str:
     """The path and query of events.list on the primary calendar, with calbot's own query
-    (singleEvents=false, showDeleted=false, pages of 2,500) plus `params`."""
-    query = {"singleEvents": "false", "showDeleted": "false", "maxResults": str(GOOGLE_PAGE_SIZE)}
+    (singleEvents=false, pages of 2,500, no showDeleted) plus `params`."""
+    query = {"singleEvents": "false", "maxResults": str(GOOGLE_PAGE_SIZE)}
     api_path = urlsplit(server.api_url).path
     calendar = quote(PRIMARY, safe="")
     return f"{api_path}/calendars/{calendar}/events?{urlencode({**query, **params})}"
