@@ -13,6 +13,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
+def utc_text(moment: datetime) -> str:
+    """The one text form of an instant: UTC, whole seconds, `Z` (`2026-11-24T15:00:00Z`).
+
+    It sorts as text in time order, which the stores' keys and indexes rely on; a naive
+    datetime is taken to be UTC already.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class Platform(enum.StrEnum):
     GOOGLE_MEET = "google_meet"
     ZOOM = "zoom"

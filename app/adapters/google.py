@@ -10,15 +10,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
-import orjson
 
+from app.adapters.google_answers import (
+    DEFAULT_TOKEN_LIFETIME_SECONDS,
+    GOOGLE_CALL_DEADLINE,
+    RATE_LIMIT_REASONS,
+    ApiError,
+    api_failure,
+    attempt_timeout,
+    json_object,
+    out_of_time,
+    reason_suffix,
+    scrub,
+    token_failure,
+)
 from app.adapters.ports import Clock, EventsPage, WatchChannel
 from app.adapters.retry import (
     RETRYABLE_STATUSES,
@@ -27,7 +38,7 @@ from app.adapters.retry import (
     parse_retry_after,
     run_with_retries,
 )
-from app.domain import AccessToken, Calendar, GoogleCredentials
+from app.domain import AccessToken, Calendar, GoogleCredentials, utc_text
 from app.errors import (
     CalbotError,
     CalendarNotFound,
@@ -41,26 +52,9 @@ from app.errors import (
 
 logger = logging.getLogger(__name__)
 
-GOOGLE_CALL_DEADLINE: Final = timedelta(seconds=25)
-"""Total time one Google call may take: a token refresh, or one API request together with the
-refresh it may need, every retry, backoff and per-attempt timeout included. Common proxies and
-clients give up on a request after about 30 s (Heroku's router at 30 s, API Gateway at 29 s); at
-25 s the request waiting on Google still gets calbot's own 502/503, with a few seconds to spare."""
 TOKEN_REFRESH_MARGIN: Final = timedelta(seconds=60)  # refresh ~60 s early [notes §1]
-DEFAULT_TOKEN_LIFETIME_SECONDS: Final = 3599  # what Google sends in practice [notes §1]
 CALENDAR_LIST_PAGE_SIZE: Final = 250  # calendarList.list maximum [CALLIST]
 EVENTS_PAGE_SIZE: Final = 2500  # events.list maximum [EVLIST]
-# Google's own client retries 403 only for these reasons; quotaExceeded is an abuse limit that
-# must not be tight-retried [ERR][PYCLIENT].
-RATE_LIMIT_REASONS: Final = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
-QUOTA_REASONS: Final = frozenset({"quotaExceeded", "dailyLimitExceeded"})
-READONLY_SCOPE: Final = "https://www.googleapis.com/auth/calendar.readonly"
-_REASON_MAX_CHARS: Final = 300
-_MIN_SECRET_CHARS: Final = 8
-
-
-# A full sync is mostly JSON parsing: orjson parses the raw bytes without decoding them first.
-_json_loads: Final[Callable[[bytes], Any]] = orjson.loads
 
 
 class HttpGoogleCalendar:
@@ -165,8 +159,8 @@ class HttpGoogleCalendar:
             attempt, policy=self._retry, clock=self._clock, give_up_at=give_up_at
         )
         if not response.is_success:
-            raise _token_failure(response, self._secrets(credentials))
-        body = _json_object(response, "Google's token endpoint")
+            raise token_failure(response, self._secrets(credentials))
+        body = json_object(response, "Google's token endpoint")
         access_token = body.get("access_token")
         if not isinstance(access_token, str) or not access_token:
             raise UpstreamRejected("Google's token endpoint answered without an access token.")
@@ -223,7 +217,7 @@ class HttpGoogleCalendar:
             response = await self._call(credentials, "GET", url, params=params)
             if response.status_code == 410:
                 # "wipe + full sync" [ERR]; checked on every page, not only the first [notes §6].
-                reason = _ApiError.from_response(response).reason or "gone"
+                reason = ApiError.from_response(response).reason or "gone"
                 raise SyncTokenExpired(f"Google answered 410 ({reason}): a full sync is required.")
             body = self._success_body(
                 response, credentials, doing="list events", not_found=CalendarNotFound()
@@ -281,7 +275,7 @@ class HttpGoogleCalendar:
         response = await self._call(credentials, "POST", url, json_body=body)
         if response.is_success or response.status_code == 404:
             return  # 404: the channel expired or was stopped already, which is what we wanted
-        raise _api_failure(response, self._secrets(credentials), doing="stop a push channel")
+        raise api_failure(response, self._secrets(credentials), doing="stop a push channel")
 
     # -- one request ---------------------------------------------------------------------------
 
@@ -308,11 +302,11 @@ class HttpGoogleCalendar:
         token = await self._access_token(credentials, give_up_at, rejected=token)
         response = await self._send_with_retries(method, url, token, params, json_body, give_up_at)
         if response.status_code == 401:
-            error = _ApiError.from_response(response)
+            error = ApiError.from_response(response)
             raise UpstreamRejected(
                 "Google Calendar refused an access token it had just issued "
                 f"(401 {error.reason or 'authError'}): "
-                f"{_scrub(error.message, (*self._secrets(credentials), token.token, *extra))}"
+                f"{scrub(error.message, (*self._secrets(credentials), token.token, *extra))}"
             )
         return response
 
@@ -350,16 +344,14 @@ class HttpGoogleCalendar:
         into `RetryableFailure`."""
         seconds_left = (give_up_at - self._clock.now()).total_seconds()
         if seconds_left <= 0:
-            raise GoogleUnavailable(_out_of_time(service, self._deadline))
+            raise GoogleUnavailable(out_of_time(service, self._deadline))
         try:
             # httpx's timeouts bound each phase (connect, each read...), not the whole exchange.
             async with asyncio.timeout(seconds_left):
                 response = await send(attempt_timeout(self._http.timeout, seconds_left))
         except TimeoutError as exc:
             logger.warning("%s: no answer within the call's deadline", service)
-            raise RetryableFailure(
-                GoogleUnavailable(_out_of_time(service, self._deadline))
-            ) from exc
+            raise RetryableFailure(GoogleUnavailable(out_of_time(service, self._deadline))) from exc
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             logger.warning("%s: %s; will retry if attempts remain", service, type(exc).__name__)
             raise RetryableFailure(
@@ -372,7 +364,7 @@ class HttpGoogleCalendar:
         status = response.status_code
         reason: str | None = None
         if status == 403:
-            reason = _ApiError.from_response(response).reason
+            reason = ApiError.from_response(response).reason
             if reason not in RATE_LIMIT_REASONS:
                 return response
         elif status < 500 and status not in RETRYABLE_STATUSES:
@@ -383,12 +375,12 @@ class HttpGoogleCalendar:
         give_up_with: CalbotError
         if status in (403, 429):
             give_up_with = GoogleRateLimited(
-                f"{service} kept rate-limiting requests ({status}{_suffix(reason)}); "
+                f"{service} kept rate-limiting requests ({status}{reason_suffix(reason)}); "
                 "try again in a minute."
             )
         else:
             give_up_with = GoogleUnavailable(
-                f"{service} kept failing ({status}{_suffix(reason)}); try again shortly."
+                f"{service} kept failing ({status}{reason_suffix(reason)}); try again shortly."
             )
         retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())
         raise RetryableFailure(give_up_with, retry_after=retry_after)
@@ -403,91 +395,16 @@ class HttpGoogleCalendar:
         extra: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         if response.is_success:
-            return _json_object(response, "Google Calendar")
+            return json_object(response, "Google Calendar")
         if response.status_code == 404 and not_found is not None:
             raise not_found
-        raise _api_failure(response, (*self._secrets(credentials), *extra), doing=doing)
+        raise api_failure(response, (*self._secrets(credentials), *extra), doing=doing)
 
     def _secrets(self, credentials: GoogleCredentials) -> tuple[str, ...]:
         """Values that must never reach a sentence: the credentials and their cached token."""
         cached = self._tokens.get(_cache_key(credentials))
         secrets = (credentials.client_secret, credentials.refresh_token)
         return (*secrets, cached.token) if cached is not None else secrets
-
-
-# -- Google's answers ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _ApiError:
-    """Google's error body `{"error": {"errors": [{"reason"}], "code", "message"}}` [ERR]."""
-
-    status: int
-    reason: str | None
-    message: str | None
-
-    @classmethod
-    def from_response(cls, response: httpx.Response) -> _ApiError:
-        body = _loads_or_none(response.content)
-        error = body.get("error") if isinstance(body, dict) else None
-        reason = message = None
-        if isinstance(error, dict):
-            errors = error.get("errors")
-            if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-                reason = _str_or_none(errors[0].get("reason"))
-            reason = reason or _str_or_none(error.get("status"))  # e.g. PERMISSION_DENIED
-            message = _str_or_none(error.get("message"))
-        return cls(response.status_code, reason, message)
-
-
-def _api_failure(response: httpx.Response, secrets: Iterable[str], *, doing: str) -> CalbotError:
-    """The error a non-retryable Calendar API answer becomes (branch on reason, not message)."""
-    error = _ApiError.from_response(response)
-    message = _scrub(error.message, secrets)
-    status, reason = error.status, error.reason
-    logger.warning("Google Calendar refused to %s: %s %s", doing, status, reason)
-    if status == 403 and reason in QUOTA_REASONS:
-        return GoogleRateLimited(
-            f"Google Calendar usage limits are exceeded ({reason}); try again later."
-        )
-    if status == 403 and reason == "insufficientPermissions":
-        return UpstreamRejected(
-            f"Google refused to {doing}: the granted scopes do not include {READONLY_SCOPE}. "
-            "Reconnect and allow calendar access on the consent screen."
-        )
-    if status == 403 and reason == "forbidden":
-        return UpstreamRejected(
-            f"Google refused to {doing}: this Google account has lost access to the calendar."
-        )
-    if status == 403 and reason == "accessNotConfigured":
-        return UpstreamRejected(
-            f"Google refused to {doing}: the Calendar API is not enabled in the OAuth client's "
-            "Google Cloud project."
-        )
-    return UpstreamRejected(
-        f"Google Calendar refused to {doing} ({status}{_suffix(reason)}): "
-        f"{message or 'no reason given'}"
-    )
-
-
-def _token_failure(response: httpx.Response, secrets: Iterable[str]) -> CalbotError:
-    """Token endpoint errors `{"error", "error_description"}` [NATIVE]; the reason, never values."""
-    if response.status_code >= 500 or response.status_code < 400:
-        return GoogleUnavailable(
-            f"Google's token endpoint answered {response.status_code}; try again shortly."
-        )
-    body = _loads_or_none(response.content)
-    error = _str_or_none(body.get("error")) if isinstance(body, dict) else None
-    description = _str_or_none(body.get("error_description")) if isinstance(body, dict) else None
-    error = _scrub(error, secrets) or f"HTTP {response.status_code}"
-    description = _scrub(description, secrets) or "no description given"
-    logger.warning("Google's token endpoint refused a refresh: %s %s", response.status_code, error)
-    if error == "invalid_grant":  # revoked, unused 6 months, Testing app 7-day expiry... [OAUTH]
-        return CredentialsRevoked(
-            f"{CredentialsRevoked.detail} Google said: {error}: {description}",
-            google_reason=f"{error}: {description}",
-        )
-    return InvalidGoogleCredentials(f"Google rejected the credentials: {error}: {description}")
 
 
 def _calendar_from(entry: Mapping[str, Any]) -> Calendar:
@@ -523,22 +440,6 @@ def _next_page_token(body: Mapping[str, Any], previous: str | None) -> str | Non
     return page_token
 
 
-def _json_object(response: httpx.Response, service: str) -> dict[str, Any]:
-    body = _loads_or_none(response.content)
-    if not isinstance(body, dict):
-        raise GoogleUnavailable(f"{service} answered {response.status_code} without a JSON object.")
-    return body
-
-
-def _loads_or_none(content: bytes) -> Any:
-    if not content:
-        return None
-    try:
-        return _json_loads(content)
-    except ValueError:  # json and orjson decode errors, and bad UTF-8, are ValueErrors
-        return None
-
-
 def _expires_in(body: Mapping[str, Any]) -> int:
     try:
         return int(body.get("expires_in", DEFAULT_TOKEN_LIFETIME_SECONDS))
@@ -554,26 +455,6 @@ def _cache_key(credentials: GoogleCredentials) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def attempt_timeout(configured: httpx.Timeout, seconds_left: float) -> httpx.Timeout:
-    """The client's timeouts, none longer than what is left of the call's deadline."""
-
-    def trimmed(seconds: float | None) -> float:
-        return seconds_left if seconds is None else min(seconds, seconds_left)
-
-    return httpx.Timeout(
-        connect=trimmed(configured.connect),
-        read=trimmed(configured.read),
-        write=trimmed(configured.write),
-        pool=trimmed(configured.pool),
-    )
-
-
-def _out_of_time(service: str, deadline: timedelta) -> str:
-    return (
-        f"{service} did not answer within {deadline.total_seconds():g} seconds; try again shortly."
-    )
-
-
 def _path_segment(calendar_id: str) -> str:
     # Ids like "en.usa#holiday@group.v.calendar.google.com": an unescaped "#" would start a
     # fragment and the request would hit the wrong path [notes §2].
@@ -581,24 +462,4 @@ def _path_segment(calendar_id: str) -> str:
 
 
 def _rfc3339_utc(moment: datetime) -> str:
-    if moment.tzinfo is None:  # the domain's datetimes are UTC; be lenient with naive ones
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _scrub(text: str | None, secrets: Iterable[str]) -> str | None:
-    """Google's own words, minus any secret it might echo, short enough for a sentence."""
-    if not text:
-        return None
-    for secret in secrets:
-        if len(secret) >= _MIN_SECRET_CHARS:  # shorter ones are no real secret; would mangle words
-            text = text.replace(secret, "***")
-    return text[:_REASON_MAX_CHARS]
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _suffix(reason: str | None) -> str:
-    return f" {reason}" if reason else ""
+    return utc_text(moment)

@@ -17,12 +17,18 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 import httpx
-import orjson
 
-from app.adapters.google import GOOGLE_CALL_DEADLINE, attempt_timeout
+from app.adapters.google_answers import (
+    DEFAULT_TOKEN_LIFETIME_SECONDS,
+    GOOGLE_CALL_DEADLINE,
+    attempt_timeout,
+    int_or_none,
+    loads_or_none,
+    scrub,
+)
 from app.adapters.ports import Clock, TokenGrant
 from app.adapters.retry import (
     RETRYABLE_STATUSES,
@@ -42,15 +48,12 @@ from app.errors import (
 logger = logging.getLogger(__name__)
 
 EXCHANGE_RETRY: Final = RetryPolicy(base_delay=0.5, max_delay=4.0, max_attempts=3)
-DEFAULT_TOKEN_LIFETIME_SECONDS: Final = 3599  # what Google sends in practice [notes §1]
 ONE_SHOT_TIMEOUT: Final = httpx.Timeout(20.0, connect=5.0)
 _SERVICE: Final = "Google's token endpoint"
 _OUT_OF_TIME: Final = (
     f"{_SERVICE} did not answer within {GOOGLE_CALL_DEADLINE.total_seconds():g} seconds; "
     "start again shortly."
 )
-_REASON_MAX_CHARS: Final = 300
-_MIN_SECRET_CHARS: Final = 8
 
 
 class GoogleOAuthCodeExchanger:
@@ -150,7 +153,7 @@ async def open_google_oauth(
 
 
 def _grant_from(response: httpx.Response) -> TokenGrant:
-    body = _loads_or_none(response.content)
+    body = loads_or_none(response.content)
     if not isinstance(body, dict):
         raise GoogleUnavailable(f"{_SERVICE} answered {response.status_code} without JSON.")
     access_token = body.get("access_token")
@@ -161,9 +164,9 @@ def _grant_from(response: httpx.Response) -> TokenGrant:
     return TokenGrant(
         refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
         access_token=access_token,
-        expires_in=_int_or_none(body.get("expires_in")) or DEFAULT_TOKEN_LIFETIME_SECONDS,
+        expires_in=int_or_none(body.get("expires_in")) or DEFAULT_TOKEN_LIFETIME_SECONDS,
         scope=scope if isinstance(scope, str) else "",
-        refresh_token_expires_in=_int_or_none(body.get("refresh_token_expires_in")),
+        refresh_token_expires_in=int_or_none(body.get("refresh_token_expires_in")),
     )
 
 
@@ -171,38 +174,9 @@ def _exchange_failure(response: httpx.Response, secrets: Iterable[str]) -> Calbo
     status = response.status_code
     if status >= 500 or status < 400:
         return GoogleUnavailable(f"{_SERVICE} answered {status}; start again shortly.")
-    body = _loads_or_none(response.content)
+    body = loads_or_none(response.content)
     fields = body if isinstance(body, dict) else {}
-    error = _scrub(fields.get("error"), secrets) or f"HTTP {status}"
-    description = _scrub(fields.get("error_description"), secrets) or "no description given"
+    error = scrub(fields.get("error"), secrets) or f"HTTP {status}"
+    description = scrub(fields.get("error_description"), secrets) or "no description given"
     logger.warning("%s refused a code exchange: %s %s", _SERVICE, status, error)
     return CodeExchangeRejected(error, description)
-
-
-def _loads_or_none(content: bytes) -> Any:
-    if not content:
-        return None
-    try:
-        return orjson.loads(content)
-    except ValueError:
-        return None
-
-
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _scrub(value: Any, secrets: Iterable[str]) -> str | None:
-    """Google's own words, minus anything we sent that must stay secret, short enough to show."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text: str = value
-    for secret in secrets:
-        if len(secret) >= _MIN_SECRET_CHARS:
-            text = text.replace(secret, "***")
-    return text.strip()[:_REASON_MAX_CHARS]

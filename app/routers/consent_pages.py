@@ -11,6 +11,7 @@ from typing import Final
 from fastapi import status
 from fastapi.responses import HTMLResponse
 
+from app.domain import utc_text
 from app.errors import REVOKE_ACCESS_URL, CalbotError, ConsentFailed, NoRefreshToken
 from app.services.consent import CalendarConnected, ConsentOutcome, RefreshTokenIssued
 
@@ -107,4 +108,4 @@ def _connected_page(outcome: CalendarConnected) -> HTMLResponse:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+    return utc_text(moment)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
@@ -24,7 +23,7 @@ from app.errors import (
 )
 from app.routers.cursors import decode_cursor, encode_cursor
 from app.routers.responses import error_responses
-from app.schemas import EventList
+from app.schemas import EventList, EventRead
 from app.services.events import EventService
 from app.services.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.services.zones import resolve_zone
@@ -37,50 +36,39 @@ CalendarIdQuery = Annotated[
 ]
 
 
-def _utc(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _event_json(row: EventRow) -> dict[str, Any]:
+def event_read(row: EventRow) -> EventRead:
+    """The wire form of a listed event; an all-day event's times are shown in its own zone."""
     event = row.event
     link = event.meeting_link
-    if event.all_day:
-        local = resolve_zone(event.time_zone) or UTC
-        start: str | None = event.start_time.astimezone(local).isoformat()
-        end: str | None = event.end_time.astimezone(local).isoformat()
-    else:
-        start = _utc(event.start_time)
-        end = _utc(event.end_time)
-    return {
-        "event_id": event.event_id,
-        "google_event_id": event.google_event_id,
-        "calendar_id": event.calendar_id,
-        "summary": event.summary,
-        "start_time": start,
-        "end_time": end,
-        "all_day": event.all_day,
-        "meeting_link": link.url if link else None,
-        "meeting_platform": link.platform.value if link else None,
-        "is_recurring": event.is_recurring,
-        "recurring_enabled": event.recurring_enabled,
-        "next_occurrence_start": _utc(event.next_occurrence_start),
-        "bot_join_status": row.bot_join_status,
-        "schedule_status": event.schedule_status.value,
-        "status": event.status.value,
-        "unreadable_reason": row.unreadable_reason,
-    }
+    shown_in = (resolve_zone(event.time_zone) or UTC) if event.all_day else UTC
+    return EventRead.model_construct(
+        event_id=event.event_id,
+        google_event_id=event.google_event_id,
+        calendar_id=event.calendar_id,
+        summary=event.summary,
+        start_time=event.start_time.astimezone(shown_in),
+        end_time=event.end_time.astimezone(shown_in),
+        all_day=event.all_day,
+        meeting_link=link.url if link else None,
+        meeting_platform=link.platform if link else None,
+        is_recurring=event.is_recurring,
+        recurring_enabled=event.recurring_enabled,
+        next_occurrence_start=event.next_occurrence_start,
+        bot_join_status=row.bot_join_status,
+        schedule_status=event.schedule_status,
+        status=event.status.value,
+        unreadable_reason=row.unreadable_reason,
+    )
 
 
 def _events_response(result: Page[EventRow]) -> Response:
-    # Encoded straight to JSON bytes: listing is the hottest read path, and going through
-    # pydantic validation and jsonable_encoder would cost more than reading the store.
-    body = orjson.dumps(
-        {
-            "events": [_event_json(row) for row in result.items],
-            "next_cursor": encode_cursor("events", result.next_after),
-        }
+    # Built without validation (the store's rows are already valid) and serialised by the
+    # response model itself, in pydantic-core: the model is the one definition of the shape.
+    listed = EventList.model_construct(
+        events=[event_read(row) for row in result.items],
+        next_cursor=encode_cursor("events", result.next_after),
     )
-    return Response(content=body, media_type="application/json")
+    return Response(content=listed.model_dump_json(), media_type="application/json")
 
 
 _LIST_ERRORS = (NoCalendarConnected, CalendarNotFound, InvalidCursor, StorageUnavailable)

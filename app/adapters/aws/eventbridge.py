@@ -25,7 +25,7 @@ import orjson
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped, unused-ignore]
 
 from app.adapters.ports import Clock
-from app.domain import ScheduledBot
+from app.domain import ScheduledBot, utc_text
 from app.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def launch_payload(bot: ScheduledBot) -> str:
         {
             "account_id": bot.account_id,
             "bot_id": bot.bot_id,
-            "join_at": bot.join_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "join_at": utc_text(bot.join_at),
         }
     ).decode()
 

@@ -12,12 +12,13 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from app.domain import utc_text
 from app.errors import StorageUnavailable
 
 SCHEMA = """
@@ -195,7 +196,7 @@ CREATE INDEX IF NOT EXISTS consent_nonces_by_expiry ON consent_nonces (expires_a
 
 def to_text(when: datetime) -> str:
     """UTC, second precision, `Z`: sorts as text in time order."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(when)
 
 
 def to_text_or_none(when: datetime | None) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from botocore.exceptions import (  # type: ignore[import-untyped, unused-ignore]
@@ -26,6 +26,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped, unused-ignore]
 
 from app.adapters.aws.dynamodb.transactions import BACKOFF, UNAVAILABLE_CODES
 from app.adapters.ports import ConnectLinkRecord
+from app.domain import utc_text
 from app.errors import StorageUnavailable
 
 TTL_ATTRIBUTE: Final = "expires_at_epoch"
@@ -52,7 +53,7 @@ async def enable_expiry(client: Any, table_name: str) -> bool:
 
 def _text(when: datetime) -> str:
     """UTC, second precision, `Z`, as every time in the table: sorts as text in time order."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(when)
 
 
 def _link_key(link_hash: str) -> Item:

@@ -9,11 +9,13 @@ or sort-key prefix, so no `begins_with` query can match another type.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
+
+from app.domain import utc_text
 
 Item = dict[str, Any]
 """An item or key in DynamoDB's typed form: {"name": {"S": "value"}}."""
@@ -124,7 +126,7 @@ def _index(name: str) -> dict[str, Any]:
 
 def time_text(when: datetime) -> str:
     """UTC, second precision, `Z`: sorts as text in time order (as the SQLite store)."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(when)
 
 
 def just_below(when: datetime) -> str:
