@@ -18,7 +18,8 @@ import httpx
 import pytest
 import respx
 
-from app.adapters.google import GOOGLE_CALL_DEADLINE, HttpGoogleCalendar
+from app.adapters.google import HttpGoogleCalendar
+from app.adapters.google_answers import GOOGLE_CALL_DEADLINE
 from app.adapters.google_oauth import GoogleOAuthCodeExchanger
 from app.adapters.ports import EventsPage
 from app.adapters.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after

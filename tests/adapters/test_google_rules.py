@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ WATCH = "calendars/primary/events/watch"
 REPO = Path(__file__).resolve().parents[2]
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 
-ParamList = list[tuple[str, str]]
+ParamList = list[tuple[str, str | int | float | bool | None]]
 
 
 def get(
@@ -85,7 +86,7 @@ CODE = {
 }
 
 
-def token(form: dict[str, str | None]) -> GoogleRequest:
+def token(form: Mapping[str, str | None]) -> GoogleRequest:
     data = {k: v for k, v in form.items() if v is not None}
     return seen(httpx.Request("POST", TOKEN_URL, data=data))
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
 from app.adapters.local_scheduler import LocalBotScheduler
+from app.adapters.ports import BotStore, SeriesScheduleStore
 from tests.fakes import FakeClock
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -33,8 +35,12 @@ async def _passes_in(seconds: float, failing: bool) -> int:
             raise RuntimeError("this series cannot be read")
         return 0
 
+    overdue = OverdueStore()
     scheduler = LocalBotScheduler(
-        bots=OverdueStore(), series=OverdueStore(), clock=FakeClock(NOW), poll_seconds=0.05
+        bots=cast(BotStore, overdue),
+        series=cast(SeriesScheduleStore, overdue),
+        clock=FakeClock(NOW),
+        poll_seconds=0.05,
     )
     task = asyncio.create_task(scheduler.run([each_pass]))
     await asyncio.sleep(seconds)

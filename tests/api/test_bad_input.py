@@ -16,7 +16,8 @@ import pytest
 import respx
 
 from app.container import Container
-from app.json_bodies import MAX_BODY_BYTES, MAX_DEPTH
+from app.json_bodies import MAX_BODY_BYTES
+from app.schemas import MAX_DEPTH
 from tests.conftest import BOT_API_URL, GOOD_CREDENTIALS, meeting
 from tests.fake_google import GOOD_CLIENT_SECRET, GOOD_REFRESH_TOKEN, FakeGoogle
 from tests.fakes import FakeClock

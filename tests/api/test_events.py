@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 
-from app.adapters.google import GOOGLE_CALL_DEADLINE
+from app.adapters.google_answers import GOOGLE_CALL_DEADLINE
 from app.container import Container
 from tests.conftest import meeting
 from tests.fake_google import FakeGoogle

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from app.json_bodies import MAX_DEPTH, BodyRefused, parse_json_body
+from app.json_bodies import BodyRefused, parse_json_body
+from app.schemas import MAX_DEPTH
 
 
 def nested(levels: int) -> str:

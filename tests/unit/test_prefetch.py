@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import pytest
 
@@ -51,4 +51,5 @@ async def test_stopping_early_leaves_no_pending_fetch() -> None:
     stream = prefetched(pages())
     async for _ in stream:
         break
+    assert isinstance(stream, AsyncGenerator)
     await stream.aclose()  # with filterwarnings=error, a never-retrieved error would fail here

@@ -20,7 +20,7 @@ def test_env_example_lists_every_setting() -> None:
 def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert (settings.host, settings.port, str(settings.data_dir)) == ("127.0.0.1", 8000, "data")
     assert settings.bot_join_lead_seconds == 180
     assert settings.auto_schedule_interval_seconds == 86400
