@@ -1,22 +1,26 @@
 """What Google answers, read the same way by every Google adapter: the Calendar API
-(`google.py`) and the OAuth code exchange (`google_oauth.py`).
+(`google.py`, its tokens in `google_tokens.py`) and the OAuth code exchange (`google_oauth.py`).
 
-The call deadline and per-attempt timeouts, JSON decoding, Google's error shapes turned into
-calbot's errors, and `scrub`, which keeps our secrets out of the sentences Google's words end up
-in. Sources are the keys of shared/notes/google-calendar.md ([ERR], [NATIVE], [OAUTH] ...).
+The call deadline and per-attempt timeouts, one attempt within them for the Calendar API and its
+token refreshes (`send_once`), JSON decoding, Google's error shapes turned into calbot's errors,
+and `scrub`, which keeps our secrets out of the sentences Google's words end up in. Sources are
+the keys of shared/notes/google-calendar.md ([ERR], [NATIVE], [OAUTH] ...).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import httpx
 import orjson
 
+from app.adapters.ports import Clock
+from app.adapters.retry import RETRYABLE_STATUSES, RetryableFailure, parse_retry_after
 from app.errors import (
     CalbotError,
     CredentialsRevoked,
@@ -152,6 +156,59 @@ def out_of_time(service: str, deadline: timedelta) -> str:
     return (
         f"{service} did not answer within {deadline.total_seconds():g} seconds; try again shortly."
     )
+
+
+async def send_once(
+    send: Callable[[httpx.Timeout], Awaitable[httpx.Response]],
+    *,
+    service: str,
+    configured: httpx.Timeout,
+    clock: Clock,
+    give_up_at: datetime,
+    deadline: timedelta,
+) -> httpx.Response:
+    """Send once, within what is left of the deadline; turn what Google says is transient
+    into `RetryableFailure`. `configured` is the client's own timeouts, `deadline` the call's."""
+    seconds_left = (give_up_at - clock.now()).total_seconds()
+    if seconds_left <= 0:
+        raise GoogleUnavailable(out_of_time(service, deadline))
+    try:
+        # httpx's timeouts bound each phase (connect, each read...), not the whole exchange.
+        async with asyncio.timeout(seconds_left):
+            response = await send(attempt_timeout(configured, seconds_left))
+    except TimeoutError as exc:
+        logger.warning("%s: no answer within the call's deadline", service)
+        raise RetryableFailure(GoogleUnavailable(out_of_time(service, deadline))) from exc
+    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        logger.warning("%s: %s; will retry if attempts remain", service, type(exc).__name__)
+        raise RetryableFailure(
+            GoogleUnavailable(f"{service} could not be reached ({type(exc).__name__}).")
+        ) from exc
+    except httpx.TransportError as exc:  # misconfiguration (bad URL, proxy): not transient
+        raise GoogleUnavailable(f"{service} could not be reached ({type(exc).__name__}).") from exc
+    status = response.status_code
+    reason: str | None = None
+    if status == 403:
+        reason = ApiError.from_response(response).reason
+        if reason not in RATE_LIMIT_REASONS:
+            return response
+    elif status < 500 and status not in RETRYABLE_STATUSES:
+        return response  # Google's client retries every 5xx, not only 500/502/503/504
+    logger.warning(
+        "%s answered %s %s; will retry if attempts remain", service, status, reason or "-"
+    )
+    give_up_with: CalbotError
+    if status in (403, 429):
+        give_up_with = GoogleRateLimited(
+            f"{service} kept rate-limiting requests ({status}{reason_suffix(reason)}); "
+            "try again in a minute."
+        )
+    else:
+        give_up_with = GoogleUnavailable(
+            f"{service} kept failing ({status}{reason_suffix(reason)}); try again shortly."
+        )
+    retry_after = parse_retry_after(response.headers.get("Retry-After"), clock.now())
+    raise RetryableFailure(give_up_with, retry_after=retry_after)
 
 
 def scrub(value: Any, secrets: Iterable[str]) -> str | None:

@@ -1,8 +1,9 @@
 """Which hosts, paths and query parameters of each platform `meeting_links` trusts or ignores.
 
-Data only: the word lists that the detector in `app.services.meeting_links` consults. Kept apart
-so the detector reads as logic and the lists can grow without touching it. Every entry is
-lower-case; callers compare lower-cased host labels, path segments and parameter names.
+Data only: the word lists that the detector (`app.services.meeting_links` and its parts)
+consults. Kept apart so the detector reads as logic and the lists can grow without touching it.
+Every entry is lower-case; callers compare lower-cased host labels, path segments and parameter
+names.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Expand a Google recurring series (RFC 5545 lines plus Google's exceptions) into occurrences.
+"""The occurrences of a Google recurring series (RFC 5545 lines plus Google's exceptions).
 
 Decisions, each for a reason:
 - Expansion happens in wall-clock time of the series zone: dateutil generates naive local times
@@ -25,34 +25,31 @@ Decisions, each for a reason:
   day lasts 23 or 25 hours. Their UNTIL/EXDATE/RDATE values are read as the date written, even
   when given as date-times.
 
+Where each part lives: the lines are read in recurrence_lines.py, the series parsed once and its
+original starts searched in recurrence_expansion.py (rule by rule in recurrence_rule.py), Google's
+exceptions kept in recurrence_exceptions.py, and wall-clock/UTC instants in recurrence_instants.py.
+This module answers the questions the rest of calbot asks, and is the only one it imports.
+
 Callers catch `RecurrenceError` (a ValueError): its message is a sentence for the user saying
 which line, value or zone calbot cannot read, or why it cannot follow the series.
 """
 
 from __future__ import annotations
 
-import re
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
-from zoneinfo import ZoneInfo
-
-from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY
-from dateutil.rrule import weekday as Weekday
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
 
 from app.domain import Occurrence, OccurrenceOverride, SeriesSpec
-from app.services.recurrence_rule import (
-    COUNT_LIMIT,
-    COUNT_YEARS,
-    Budget,
-    Freq,
-    RecurrenceError,
-    Rule,
-    RuleRunner,
+from app.services.recurrence_exceptions import Exceptions
+from app.services.recurrence_expansion import (
+    HORIZON_YEARS,
+    expansion_of,
+    first_original,
+    originals_between,
+    series_problem,
 )
-from app.services.zones import resolve_zone, unreadable_zone_reason
+from app.services.recurrence_instants import aware_utc, to_the_second
+from app.services.recurrence_rule import Budget, RecurrenceError
 
 __all__ = [
     "HORIZON_YEARS",
@@ -63,57 +60,6 @@ __all__ = [
     "occurrences_between",
     "series_problem",
 ]
-
-_FREQUENCIES: dict[str, Freq] = {
-    "YEARLY": YEARLY,
-    "MONTHLY": MONTHLY,
-    "WEEKLY": WEEKLY,
-    "DAILY": DAILY,
-}
-_TOO_FREQUENT = frozenset({"HOURLY", "MINUTELY", "SECONDLY"})
-_WEEKDAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
-_BYDAY = re.compile(r"([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)")
-_DATE_OR_DATE_TIME = re.compile(r"(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z)?)?")
-# Each integer part, its keyword for dateutil and the values RFC 5545 3.3.10 allows (0 never,
-# negative counting from the end, where the RFC allows it). BYSECOND=60, a leap second, has no
-# datetime to stand for it.
-_INT_PARTS: dict[str, tuple[str, range, bool]] = {
-    "BYSETPOS": ("bysetpos", range(1, 367), True),
-    "BYMONTH": ("bymonth", range(1, 13), False),
-    "BYMONTHDAY": ("bymonthday", range(1, 32), True),
-    "BYYEARDAY": ("byyearday", range(1, 367), True),
-    "BYWEEKNO": ("byweekno", range(1, 54), True),
-    "BYHOUR": ("byhour", range(24), False),
-    "BYMINUTE": ("byminute", range(60), False),
-    "BYSECOND": ("bysecond", range(60), False),
-}
-# More start times a day than this is not a meeting schedule (and would multiply the work).
-_MAX_TIMES_A_DAY = 24
-
-# Wall time and UTC differ by at most ~26 h (offsets span -12..+14, Samoa skipped a day in 2011),
-# so a local window widened by two days on each side always covers a UTC window.
-_WALL_SLACK = timedelta(days=2)
-# Searches for "the next one" look at a week first, then at windows four times longer each, and
-# give up after HORIZON_YEARS: a yearly meeting shows up within one, every calendar rule Google's
-# and Outlook's editors make within a few.
-HORIZON_YEARS = 10
-_FIRST_WINDOW = timedelta(days=8)
-_HORIZON = timedelta(days=3653)
-# Keeps window arithmetic (± slack, ± durations) clear of datetime's year 1 and 9999 limits.
-_EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-_ONE_SECOND = timedelta(seconds=1)
-# Recurrence text quoted back in a message is cut to this length.
-_SHOWN = 80
-
-
-# --- public API -------------------------------------------------------------------------------
-
-
-def series_problem(series: SeriesSpec) -> str | None:
-    """Why calbot cannot read this series (a sentence), or None when it can."""
-    parsed = _parsed(series)
-    return parsed if isinstance(parsed, str) else None
 
 
 def occurrences_between(
@@ -126,14 +72,14 @@ def occurrences_between(
 
     Raises RecurrenceError when the window holds more than one call may expand (see Budget).
     """
-    expansion = _expansion(series)
-    exceptions = _Exceptions.of(expansion, overrides)
-    lo, hi = _utc(window_start, "window_start"), _utc(window_end, "window_end")
+    expansion = expansion_of(series)
+    exceptions = Exceptions.of(expansion, overrides)
+    lo, hi = aware_utc(window_start, "window_start"), aware_utc(window_end, "window_end")
     if hi <= lo:
         return []
     found = [occurrence for occurrence in exceptions.occurrences if _overlaps(occurrence, lo, hi)]
     budget = Budget(Budget.WINDOW)
-    for original in _originals_between(expansion, lo - expansion.reach, hi, budget):
+    for original in originals_between(expansion, lo - expansion.reach, hi, budget):
         if original in exceptions.by_original:
             continue  # cancelled, or already in `found` at its own times
         occurrence = expansion.unchanged(original)
@@ -150,15 +96,15 @@ def next_occurrence(
     An occurrence in progress counts: it started but has not ended. Raises RecurrenceError when
     the series goes on but has no occurrence within HORIZON_YEARS of `now`.
     """
-    expansion = _expansion(series)
-    exceptions = _Exceptions.of(expansion, overrides)
-    now = _utc(now, "now")
+    expansion = expansion_of(series)
+    exceptions = Exceptions.of(expansion, overrides)
+    now = aware_utc(now, "now")
     best = min(
         (occurrence for occurrence in exceptions.occurrences if occurrence.end > now),
         key=_chronological,
         default=None,
     )
-    original = _first_original(
+    original = first_original(
         expansion,
         now - expansion.reach,
         lambda start: start not in exceptions.by_original and expansion.end_of(start) > now,
@@ -182,13 +128,13 @@ def occurrence_on_date(
     by the date it normally has). Cancelled occurrences never match. Earliest start wins.
     """
     overrides = tuple(overrides)
-    expansion = _expansion(series)
+    expansion = expansion_of(series)
     day_start = expansion.instant(datetime.combine(day, time()))
     day_end = expansion.instant(datetime.combine(day + timedelta(days=1), time()))
     for occurrence in occurrences_between(series, overrides, day_start, day_end):
         if day_start <= occurrence.start < day_end:
             return occurrence
-    exceptions = _Exceptions.of(expansion, overrides)
+    exceptions = Exceptions.of(expansion, overrides)
     moved_away = (
         occurrence
         for occurrence in exceptions.occurrences
@@ -209,10 +155,10 @@ def occurrence_after(
     With `ending_after`, occurrences that ended by then are passed over (a series left alone
     for a while catches up in one call). Raises RecurrenceError like `next_occurrence`.
     """
-    expansion = _expansion(series)
-    exceptions = _Exceptions.of(expansion, overrides)
-    after = _second(_utc(after_original_start, "after_original_start"))
-    now = None if ending_after is None else _utc(ending_after, "ending_after")
+    expansion = expansion_of(series)
+    exceptions = Exceptions.of(expansion, overrides)
+    after = to_the_second(aware_utc(after_original_start, "after_original_start"))
+    now = None if ending_after is None else aware_utc(ending_after, "ending_after")
     best = min(
         (
             occurrence
@@ -223,7 +169,7 @@ def occurrence_after(
         default=None,
     )
     lo = after if now is None else max(after, now - expansion.reach)
-    original = _first_original(
+    original = first_original(
         expansion,
         lo,
         lambda start: (
@@ -239,164 +185,6 @@ def occurrence_after(
     return best
 
 
-# --- expansion of the rules -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Expansion:
-    """A SeriesSpec parsed once: the rules, the extra and the excluded dates, the zone."""
-
-    zone: ZoneInfo
-    dtstart: datetime  # naive local wall time of the first start
-    all_day: bool
-    duration: timedelta
-    days: int  # whole calendar days of an all-day occurrence
-    rules: tuple[RuleRunner, ...]
-    exrules: tuple[RuleRunner, ...]
-    rdates: tuple[datetime, ...]  # UTC, sorted, DTSTART included
-    exdates: frozenset[datetime]  # UTC
-    exdate_days: frozenset[date]  # local dates: VALUE=DATE exclusions remove the whole day
-    last: datetime | None  # the latest original start possible, None for an endless series
-    counted_until: datetime | None  # a COUNT calbot did not count to the end stops here (UTC)
-
-    @property
-    def reach(self) -> timedelta:
-        """How long before a window an occurrence may start and still overlap it."""
-        return self.duration + _WALL_SLACK
-
-    def instant(self, local: datetime) -> datetime:
-        return _instant(local, self.zone)
-
-    def end_of(self, start: datetime) -> datetime:
-        if not self.all_day:
-            return start + self.duration
-        local_day = start.astimezone(self.zone).date()
-        return self.instant(datetime.combine(local_day + timedelta(days=self.days), time()))
-
-    def unchanged(self, original: datetime) -> Occurrence:
-        return Occurrence(original_start=original, start=original, end=self.end_of(original))
-
-
-def _instant(local: datetime, zone: ZoneInfo) -> datetime:
-    """A naive wall time in `zone` as UTC; fold=0 moves a time in a DST gap forward by the gap."""
-    return local.replace(tzinfo=zone).astimezone(UTC)
-
-
-def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
-    return instant.astimezone(zone).replace(tzinfo=None)
-
-
-def _originals_between(
-    expansion: _Expansion, lo: datetime, hi: datetime, budget: Budget
-) -> list[datetime]:
-    """Original starts (UTC) in [lo, hi), after EXDATE and EXRULE, ascending."""
-    lo, hi = max(lo, _EARLIEST), min(hi, _LATEST)
-    if hi <= lo:
-        return []
-    zone = expansion.zone
-    lo_wall, hi_wall = _wall(lo, zone) - _WALL_SLACK, _wall(hi, zone) + _WALL_SLACK
-    found = set(
-        expansion.rdates[bisect_left(expansion.rdates, lo) : bisect_left(expansion.rdates, hi)]
-    )
-    for runner in expansion.rules:
-        for local in runner.between(lo_wall, hi_wall, budget):
-            start = _instant(local, zone)
-            if lo <= start < hi and (runner.rule.until is None or start <= runner.rule.until):
-                found.add(start)
-    if not found:
-        return []
-    for runner in expansion.exrules:
-        for local in runner.between(lo_wall, hi_wall, budget):
-            start = _instant(local, zone)
-            if runner.rule.until is None or start <= runner.rule.until:
-                found.discard(start)
-    return sorted(
-        start
-        for start in found
-        if start not in expansion.exdates
-        and (not expansion.exdate_days or _wall(start, zone).date() not in expansion.exdate_days)
-    )
-
-
-def _first_original(
-    expansion: _Expansion,
-    lo: datetime,
-    accept: Callable[[datetime], bool],
-    no_later_than: datetime | None,
-    asked: datetime,
-) -> datetime | None:
-    """The earliest original start at or after `lo` that `accept`s, in windows growing 4x.
-
-    Stops after `no_later_than` (a later start cannot beat what the caller already has: None),
-    after the series' last possible start (None: it is over), or after the horizon (raises: the
-    series goes on, but calbot does not know when).
-    """
-    # Nothing starts before the first start (or an earlier RDATE): begin there at the latest.
-    start = max(lo, expansion.rdates[0] - _WALL_SLACK, _EARLIEST)
-    horizon = start + _HORIZON
-    stop = min(horizon, _LATEST)
-    if expansion.last is not None:
-        stop = min(stop, expansion.last + _ONE_SECOND)
-    if no_later_than is not None:
-        stop = min(stop, no_later_than + _ONE_SECOND)
-    span, budget = _FIRST_WINDOW, Budget(Budget.SEARCH)
-    while start < stop:
-        end = min(start + span, stop)
-        for original in _originals_between(expansion, start, end, budget):
-            if accept(original):
-                return original
-        start, span = end, span * 4
-    if no_later_than is not None and stop == no_later_than + _ONE_SECOND:
-        return None
-    cut_off = expansion.counted_until
-    if cut_off is not None and cut_off < stop:
-        raise RecurrenceError(
-            f"calbot counts a series' COUNT over its first {COUNT_YEARS} years or "
-            f"{COUNT_LIMIT:,} occurrences, and this series' COUNT goes on past "
-            f"{_day(cut_off, expansion.zone)}, so calbot does not know its later occurrences."
-        )
-    if stop == horizon:
-        raise RecurrenceError(
-            f"The series has no occurrence calbot can use in the {HORIZON_YEARS} years after "
-            f"{_day(asked, expansion.zone)}, and calbot looks no further ahead, so it treats the "
-            "series as having no next occurrence."
-        )
-    return None
-
-
-def _day(instant: datetime, zone: ZoneInfo) -> str:
-    return max(instant, _EARLIEST).astimezone(zone).date().isoformat()
-
-
-# --- exceptions (Google's modified and cancelled instances) ----------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Exceptions:
-    by_original: dict[datetime, OccurrenceOverride]  # keyed by UTC original start, to the second
-    occurrences: tuple[Occurrence, ...]  # every exception that is not cancelled, at its times
-
-    @classmethod
-    def of(cls, expansion: _Expansion, overrides: Iterable[OccurrenceOverride]) -> _Exceptions:
-        by_original = {
-            _second(_utc(override.original_start, "original_start")): override
-            for override in overrides
-        }
-        occurrences = tuple(
-            _moved(expansion, original, override)
-            for original, override in by_original.items()
-            if not override.cancelled
-        )
-        return cls(by_original, occurrences)
-
-
-def _moved(expansion: _Expansion, original: datetime, override: OccurrenceOverride) -> Occurrence:
-    """An exception's occurrence: its own times; a missing time falls back to the series'."""
-    start = original if override.start is None else _utc(override.start, "start")
-    end = expansion.end_of(start) if override.end is None else _utc(override.end, "end")
-    return Occurrence(original_start=original, start=start, end=end)
-
-
 def _chronological(occurrence: Occurrence) -> tuple[datetime, datetime]:
     return occurrence.start, occurrence.original_start
 
@@ -406,363 +194,3 @@ def _overlaps(occurrence: Occurrence, lo: datetime, hi: datetime) -> bool:
     if occurrence.start >= hi:
         return False
     return occurrence.end > lo or (occurrence.end <= occurrence.start and occurrence.start >= lo)
-
-
-def _utc(moment: datetime, name: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got {moment!r}")
-    return moment.astimezone(UTC)
-
-
-def _second(moment: datetime) -> datetime:
-    return moment.replace(microsecond=0)
-
-
-# --- parsing --------------------------------------------------------------------------------
-
-
-def _expansion(series: SeriesSpec) -> _Expansion:
-    parsed = _parsed(series)
-    if isinstance(parsed, str):
-        raise RecurrenceError(parsed)
-    return parsed
-
-
-@lru_cache(maxsize=4096)
-def _parsed(series: SeriesSpec) -> _Expansion | str:
-    """A series parsed once (or why it cannot be): SeriesSpec is frozen, and thousands of events
-    ask again and again. Only the message of a failure is kept, not the exception."""
-    try:
-        return _parse(series)
-    except RecurrenceError as error:
-        return str(error)
-    except OverflowError:
-        return "The series starts too far from today for calbot to follow it."
-
-
-def _parse(series: SeriesSpec) -> _Expansion:
-    zone = _zone(series.time_zone)
-    first = series.first_start
-    dtstart = (first.astimezone(zone) if first.tzinfo else first).replace(
-        tzinfo=None, microsecond=0
-    )
-    parser = _Parser(zone, dtstart, series.all_day)
-    for line in _unfolded(series.recurrence):
-        parser.add(line)
-    rules = tuple(_runner(rule, dtstart) for rule in parser.rules)
-    rdates = tuple(sorted({_instant(dtstart, zone), *parser.rdates}))
-    last: datetime | None = rdates[-1]
-    for runner in rules:
-        rule_last = _last_start(runner, zone)
-        last = None if last is None or rule_last is None else max(last, rule_last)
-    cut_offs = [_instant(r.stop, zone) for r in rules if r.count_cut_off and r.stop is not None]
-    duration = timedelta(seconds=max(series.duration_seconds, 0.0))
-    return _Expansion(
-        zone=zone,
-        dtstart=dtstart,
-        all_day=series.all_day,
-        duration=duration,
-        days=max(1, round(duration / timedelta(days=1))),
-        rules=rules,
-        exrules=tuple(_runner(rule, dtstart) for rule in parser.exrules),
-        rdates=rdates,
-        exdates=frozenset(parser.exdates),
-        exdate_days=frozenset(parser.exdate_days),
-        last=last,
-        counted_until=min(cut_offs, default=None),
-    )
-
-
-def _runner(rule: Rule, dtstart: datetime) -> RuleRunner:
-    if dtstart < _EARLIEST.replace(tzinfo=None) or dtstart >= _LATEST.replace(tzinfo=None):
-        raise RecurrenceError(
-            f"The series starts in {dtstart.year}, outside the years calbot follows "
-            f"({_EARLIEST.year} to {_LATEST.year - 1})."
-        )
-    return RuleRunner.of(rule, dtstart)
-
-
-def _last_start(runner: RuleRunner, zone: ZoneInfo) -> datetime | None:
-    """The latest instant a rule can produce, or None when it never ends."""
-    if runner.stop is None:
-        return None
-    last = _instant(runner.stop, zone)
-    return last if runner.rule.until is None else min(last, runner.rule.until)
-
-
-def _zone(name: str) -> ZoneInfo:
-    found = resolve_zone(name)
-    if found is None:
-        raise RecurrenceError(unreadable_zone_reason(name))
-    return found
-
-
-def _shown(text: str) -> str:
-    """Recurrence text quoted in a message, cut short."""
-    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
-
-
-def _unfolded(lines: Iterable[str]) -> Iterator[str]:
-    """RFC 5545 3.1: a line break followed by a space or tab continues the previous line."""
-    text = re.sub(r"\r?\n[ \t]", "", "\n".join(lines))
-    for line in re.split(r"\r?\n", text):
-        if line.strip():
-            yield line.strip()
-
-
-def _split_property(line: str) -> tuple[str, dict[str, str], str]:
-    """`NAME;PARAM=V;...:VALUE` into its parts; a quoted parameter value may hold ':' or ';'."""
-    quoted = False
-    pieces: list[str] = []
-    piece_start = 0
-    for index, char in enumerate(line):
-        if char == '"':
-            quoted = not quoted
-        elif char == ";" and not quoted:
-            pieces.append(line[piece_start:index])
-            piece_start = index + 1
-        elif char == ":" and not quoted:
-            pieces.append(line[piece_start:index])
-            value = line[index + 1 :]
-            break
-    else:
-        raise RecurrenceError(
-            f"calbot cannot read the recurrence line {_shown(line)}: it has no ':' and no value."
-        )
-    name, *raw_params = pieces
-    params: dict[str, str] = {}
-    for raw in raw_params:
-        key, _, param_value = raw.partition("=")
-        params[key.strip().upper()] = param_value.strip().strip('"')
-    return name.strip().upper(), params, value.strip()
-
-
-@dataclass(frozen=True, slots=True)
-class _Value:
-    """A DATE or DATE-TIME as written; `clock` None is a DATE, `utc` a trailing Z."""
-
-    day: date
-    clock: time | None
-    utc: bool
-
-
-def _parse_value(text: str) -> _Value:
-    match = _DATE_OR_DATE_TIME.fullmatch(text.strip().upper())
-    if match is None:
-        raise RecurrenceError(
-            f"calbot cannot read {_shown(text.strip())} as an RFC 5545 date or date-time "
-            "(YYYYMMDD or YYYYMMDDTHHMMSS, optionally ending in Z)."
-        )
-    year, month, day, hour, minute, second, zulu = match.groups()
-    try:
-        parsed_day = date(int(year), int(month), int(day))
-        clock = None if hour is None else time(int(hour), int(minute), min(int(second), 59))
-    except ValueError as error:
-        raise RecurrenceError(
-            f"The value {_shown(text.strip())} is not a date or date-time that exists."
-        ) from error
-    return _Value(parsed_day, clock, utc=zulu is not None)
-
-
-class _Parser:
-    """Collects the rules and dates of one series' recurrence lines."""
-
-    def __init__(self, zone: ZoneInfo, dtstart: datetime, all_day: bool) -> None:
-        self.zone = zone
-        self.dtstart = dtstart
-        self.all_day = all_day
-        self.rules: list[Rule] = []
-        self.exrules: list[Rule] = []
-        self.rdates: set[datetime] = set()
-        self.exdates: set[datetime] = set()
-        self.exdate_days: set[date] = set()
-
-    def add(self, line: str) -> None:
-        try:
-            self._add(line)
-        except OverflowError as error:
-            raise RecurrenceError(
-                f"The recurrence line {_shown(line)} holds a date too far from today for calbot."
-            ) from error
-
-    def _add(self, line: str) -> None:
-        name, params, value = _split_property(line)
-        if name == "RRULE":
-            self.rules.append(self._rule(value))
-        elif name == "EXRULE":
-            self.exrules.append(self._rule(value))
-        elif name == "RDATE":
-            self.rdates.update(self._rdates(params, value))
-        elif name == "EXDATE":
-            self._exdates(params, value)
-        # Anything else (a stray DTSTART, X- lines) carries nothing for expansion: the series'
-        # start comes from `first_start`, as Google keeps DTSTART out of `recurrence`.
-
-    def _instant(self, value: _Value, tzid: str | None) -> datetime:
-        """The UTC instant of a DATE-TIME: Z is UTC, TZID its zone, floating the series zone."""
-        local = datetime.combine(value.day, value.clock or time())
-        if value.utc:
-            return local.replace(tzinfo=UTC)
-        return _instant(local, _zone(tzid) if tzid else self.zone)
-
-    def _on_day(self, day: date) -> datetime:
-        """A date as an occurrence start: that day at the series' own start time."""
-        return _instant(datetime.combine(day, self.dtstart.time()), self.zone)
-
-    def _rdates(self, params: dict[str, str], value: str) -> Iterator[datetime]:
-        for item in value.split(","):
-            # VALUE=PERIOD ("start/end" or "start/duration"): the start is kept, the period's own
-            # length is not (the series' duration applies). Google does not emit periods.
-            parsed = _parse_value(item.partition("/")[0])
-            if parsed.clock is None or self.all_day:
-                yield self._on_day(parsed.day)
-            else:
-                yield self._instant(parsed, params.get("TZID"))
-
-    def _exdates(self, params: dict[str, str], value: str) -> None:
-        for item in value.split(","):
-            parsed = _parse_value(item)
-            if parsed.clock is None or self.all_day:
-                self.exdate_days.add(parsed.day)
-            else:
-                self.exdates.add(self._instant(parsed, params.get("TZID")))
-
-    def _until(self, text: str) -> datetime:
-        parsed = _parse_value(text)
-        day = min(max(parsed.day, _EARLIEST.date()), _LATEST.date())  # far enough either way
-        if self.all_day:
-            return self._on_day(day)
-        if parsed.clock is None:  # a DATE UNTIL on a timed series: through the end of that day
-            return _instant(datetime.combine(day, time(23, 59, 59)), self.zone)
-        return self._instant(_Value(day, parsed.clock, parsed.utc), None)
-
-    def _rule(self, value: str) -> Rule:
-        parts: dict[str, str] = {}
-        for raw in value.split(";"):
-            if raw.strip():
-                key, _, part = raw.partition("=")
-                parts[key.strip().upper()] = part.strip().upper()
-        try:
-            return self._build_rule(parts)
-        except RecurrenceError:
-            raise
-        except (KeyError, ValueError, OverflowError) as error:
-            reason = f"{error.args[0]} is missing" if isinstance(error, KeyError) else str(error)
-            raise RecurrenceError(
-                f"calbot cannot read the recurrence rule {_shown(value)}: {reason}."
-            ) from error
-
-    def _build_rule(self, parts: dict[str, str]) -> Rule:
-        frequency = parts.pop("FREQ")
-        if frequency in _TOO_FREQUENT:
-            raise RecurrenceError(
-                f"The series repeats FREQ={frequency}: calbot follows series that repeat daily "
-                "or less often, as meetings do, and leaves this one alone."
-            )
-        if frequency not in _FREQUENCIES:
-            raise ValueError(f"FREQ={frequency} is not an RFC 5545 frequency")
-        freq = _FREQUENCIES[frequency]
-        interval = _positive(parts.pop("INTERVAL", "1"), "INTERVAL")
-        wkst = _weekday(parts.pop("WKST", "MO"), "WKST")
-        count = _positive(parts.pop("COUNT"), "COUNT") if "COUNT" in parts else None
-        until = self._until(parts.pop("UNTIL")) if "UNTIL" in parts else None
-        ints = {
-            keyword: _numbers(parts.pop(name), name, allowed, negative)
-            for name, (keyword, allowed, negative) in _INT_PARTS.items()
-            if name in parts
-        }
-        byweekday = _byday(parts.pop("BYDAY")) if "BYDAY" in parts else None
-        unknown = [name for name in parts if not name.startswith("X-")]
-        if unknown:
-            raise ValueError(f"calbot does not support {', '.join(unknown)}")
-        return self._explicit(freq, interval, wkst, count, until, ints, byweekday)
-
-    def _explicit(
-        self,
-        freq: Freq,
-        interval: int,
-        wkst: int,
-        count: int | None,
-        until: datetime | None,
-        ints: dict[str, tuple[int, ...]],
-        byweekday: tuple[Weekday, ...] | None,
-    ) -> Rule:
-        """Write out the parts RFC 5545 (and dateutil) take from DTSTART when a rule omits them,
-        so that one period of the rule can be expanded on its own."""
-        start = self.dtstart
-        bymonth = ints.get("bymonth")
-        bymonthday = ints.get("bymonthday")
-        if not (ints.keys() & {"byweekno", "byyearday", "bymonthday"}) and byweekday is None:
-            if freq == YEARLY:
-                bymonth = bymonth or (start.month,)
-                bymonthday = (start.day,)
-            elif freq == MONTHLY:
-                bymonthday = (start.day,)
-            elif freq == WEEKLY:
-                byweekday = (Weekday(start.weekday()),)
-        byhour = ints.get("byhour", (start.hour,))
-        byminute = ints.get("byminute", (start.minute,))
-        bysecond = ints.get("bysecond", (start.second,))
-        if len(byhour) * len(byminute) * len(bysecond) > _MAX_TIMES_A_DAY:
-            raise ValueError(
-                f"it starts more than {_MAX_TIMES_A_DAY} times a day (BYHOUR, BYMINUTE and "
-                "BYSECOND together), which is not a meeting schedule"
-            )
-        return Rule(
-            freq=freq,
-            interval=interval,
-            wkst=wkst,
-            count=count,
-            until=until,
-            until_wall=None if until is None else _wall(until, self.zone) + _WALL_SLACK,
-            bysetpos=ints.get("bysetpos"),
-            bymonth=bymonth,
-            bymonthday=bymonthday,
-            byyearday=ints.get("byyearday"),
-            byweekno=ints.get("byweekno"),
-            byweekday=byweekday,
-            byhour=byhour,
-            byminute=byminute,
-            bysecond=bysecond,
-        )
-
-
-def _positive(text: str, name: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{name}={text} is not a positive whole number")
-    return int(text)
-
-
-def _weekday(text: str, name: str) -> int:
-    if text not in _WEEKDAYS:
-        raise ValueError(f"{name}={text} is not a weekday (MO, TU, WE, TH, FR, SA, SU)")
-    return _WEEKDAYS[text]
-
-
-def _numbers(text: str, name: str, allowed: range, negative: bool) -> tuple[int, ...]:
-    """A comma-separated list of integers within RFC 5545's range for the part."""
-    numbers: list[int] = []
-    for item in text.split(","):
-        item = item.strip()
-        digits = item[1:] if item[:1] in "+-" else item
-        value = int(item) if digits.isdigit() and len(digits) <= 4 else None
-        if value is None or not (value in allowed or (negative and -value in allowed)):
-            low, high = allowed[0], allowed[-1]
-            bounds = f"{low} to {high}" + (f" or -{high} to -{low}" if negative else "")
-            raise ValueError(f"{name}={item} is not a number from {bounds}")
-        numbers.append(value)
-    return tuple(numbers)
-
-
-def _byday(text: str) -> tuple[Weekday, ...]:
-    days: list[Weekday] = []
-    for item in text.split(","):
-        match = _BYDAY.fullmatch(item.strip())
-        ordinal = int(match.group(1)) if match and match.group(1) else None
-        if match is None or ordinal == 0 or (ordinal is not None and abs(ordinal) > 53):
-            raise ValueError(
-                f"BYDAY={item.strip()} is not a weekday (MO to SU), optionally preceded by an "
-                "ordinal from 1 to 53 or -53 to -1"
-            )
-        days.append(Weekday(_WEEKDAYS[match.group(2)], ordinal))
-    return tuple(days)

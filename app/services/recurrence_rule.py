@@ -8,7 +8,8 @@ them into the rule's periods (day, week, month, year, aligned to INTERVAL from D
 5545 and dateutil do), applies BYSETPOS to each period, and stops at the end of the window. The
 work of a call is then bounded by the window it asks about, and a `Budget` bounds the total.
 
-Everything here is naive wall-clock time in the series' zone; recurrence.py turns it into UTC.
+Everything here is naive wall-clock time in the series' zone; recurrence_expansion.py turns it into
+UTC.
 """
 
 from __future__ import annotations
