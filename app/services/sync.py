@@ -130,7 +130,7 @@ class _CalendarLease:
         await self._leases.release_lease(self._name, self._holder)
 
 
-async def prefetched(pages: AsyncIterator[EventsPage]) -> AsyncGenerator[EventsPage]:
+async def prefetched(pages: AsyncIterator[EventsPage]) -> AsyncGenerator[EventsPage, None]:
     """The same pages, with the next one already being fetched while the caller stores this
     one: Google's latency and calbot's work overlap instead of adding up."""
     upcoming: asyncio.Future[EventsPage | None] = asyncio.ensure_future(anext(pages, None))

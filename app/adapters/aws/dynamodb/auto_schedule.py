@@ -65,12 +65,12 @@ class DynamoDbAutoScheduleStore:
             ":kind": "auto_schedule",
             ":account_id": account_id,
             ":enabled": enabled,
-            ":empty": json_text({}),
         }
         update = "SET #kind = :kind, #account_id = :account_id, #enabled = :enabled, #GSI2SK = "
         update += ":account_id, #default_bot_config = "
         if default_bot_config is None:
             update += "if_not_exists(#default_bot_config, :empty)"
+            values[":empty"] = json_text({})
         else:
             update += ":config"
             values[":config"] = json_text(default_bot_config)
