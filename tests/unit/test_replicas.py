@@ -13,6 +13,7 @@ from typing import Any
 
 from app.adapters.ports import EventsPage, SecretBox
 from app.domain import ConnectionStatus, GoogleCredentials, credentials_fingerprint
+from app.services.notifications import CalendarRefresher, SyncCoalescer
 from app.services.sync import (
     SYNC_LEASE_SECONDS,
     SYNC_LEASE_WAIT_SECONDS,
@@ -71,11 +72,15 @@ async def test_a_calendar_another_replica_is_syncing_is_left_to_it(calbot: Calbo
 
 
 class ReleasingWhenBusy:
-    """Replica one's leases: the first time the lease is refused, the holder is let finish."""
+    """Replica one's leases: once the lease has been refused `times` times, the holder is let
+    finish (before that refusal is answered)."""
 
-    def __init__(self, inner: Any, let_finish: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self, inner: Any, let_finish: Callable[[], Awaitable[None]], *, times: int = 1
+    ) -> None:
         self._inner = inner
         self._let_finish: Callable[[], Awaitable[None]] | None = let_finish
+        self._times = times
         self.refused = 0
 
     async def try_acquire_lease(
@@ -84,7 +89,7 @@ class ReleasingWhenBusy:
         taken: bool = await self._inner.try_acquire_lease(name, holder, now, until)
         if not taken:
             self.refused += 1
-            if self._let_finish is not None:
+            if self._let_finish is not None and self.refused == self._times:
                 let_finish, self._let_finish = self._let_finish, None
                 await let_finish()
         return taken
@@ -123,6 +128,41 @@ async def test_a_replica_waits_for_another_ones_short_sync_then_catches_up(
     assert not outcome.skipped
     assert [e.google_event_id for e in outcome.upserted] == ["m2"]
     assert calbot.google.runs == [SyncRun(CAL, full=True), SyncRun(CAL, full=False)]
+    assert await calbot.stores.events.get_event_by_google_id(ACCOUNT, CAL, "m2") is not None
+
+
+async def test_a_notification_for_a_calendar_another_replica_syncs_is_not_lost(
+    calbot: Calbot,
+) -> None:
+    await connected(calbot, meeting("m1", at(1), at(2)))
+    events = Paused(calbot.stores.events, "apply_events_page")
+    running = asyncio.create_task(replica_two(calbot, events=events).sync_calendar(ACCOUNT, CAL))
+    await events.reached()  # a long sync on replica two, which read Google before this change:
+    calbot.google.put_event(CAL, meeting("m2", at(3), at(4)))
+
+    async def let_it_finish() -> None:
+        events.release()
+        await running
+
+    polls = int(SYNC_LEASE_WAIT_SECONDS / 0.5) + 1  # one refresh's worth of refused attempts
+    leases = ReleasingWhenBusy(calbot.stores.leases, let_it_finish, times=polls + 1)
+    one = SyncService(
+        connections=calbot.stores.connections,
+        events=calbot.stores.events,
+        secrets=calbot.secrets,
+        google=calbot.google,
+        clock=calbot.clock,
+        leases=leases,
+        replica_id="unit-replica",
+    )
+    coalescer = SyncCoalescer(
+        CalendarRefresher(one, calbot.reconciler, calbot.auto_schedule).refresh, calbot.clock
+    )
+
+    coalescer.request(ACCOUNT, CAL)  # the notification arrives at replica one
+    await coalescer.drain()
+
+    assert coalescer.runs == 2  # left to replica two once, asked for again
     assert await calbot.stores.events.get_event_by_google_id(ACCOUNT, CAL, "m2") is not None
 
 
