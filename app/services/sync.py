@@ -18,8 +18,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -130,7 +129,7 @@ class _CalendarLease:
         await self._leases.release_lease(self._name, self._holder)
 
 
-async def prefetched(pages: AsyncIterator[EventsPage]) -> AsyncGenerator[EventsPage, None]:
+async def prefetched(pages: AsyncIterator[EventsPage]) -> AsyncIterator[EventsPage]:
     """The same pages, with the next one already being fetched while the caller stores this
     one: Google's latency and calbot's work overlap instead of adding up."""
     upcoming: asyncio.Future[EventsPage | None] = asyncio.ensure_future(anext(pages, None))
@@ -335,67 +334,51 @@ class SyncService:
             sync_token=sync_token,
             time_min=keep_after if full_sync else None,
         )
-        async with aclosing(prefetched(pages)) as stream:
-            async for page in stream:
-                if not await lease.keep():
-                    # Stalled past the lease and another replica took the calendar over: it
-                    # runs the sync now. Nothing more is written; the token stays as it was.
-                    log.warning("lost the lease of a calendar's sync mid-run; leaving it")
-                    outcome.skipped = True
-                    break
-                await self._store_page(
-                    account_id, calendar_id, page, calendar_zone, generation, now, outcome
-                )
-                if on_page is not None:
-                    on_page(outcome.pages, outcome.items)
+        async for page in prefetched(pages):
+            if not await lease.keep():
+                # Stalled past the lease and another replica took the calendar over: it runs
+                # the sync now. Nothing more is written; the token stays as it was.
+                log.warning("lost the lease of a calendar's sync mid-run; leaving it")
+                outcome.skipped = True
+                break
+            mapped = map_items(
+                account_id,
+                calendar_id,
+                page.items,
+                calendar_zone=page.time_zone or calendar_zone,
+                keep_after=keep_after,
+            )
+            series_ids = {e.google_event_id for e in mapped.upserts if e.is_recurring}
+            series_ids.update(o.series_google_event_id for o in mapped.overrides)
+            overrides = await self._overrides(account_id, calendar_id, series_ids, mapped.overrides)
+            for event in mapped.upserts:
+                if event.is_recurring:
+                    self._set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
+            await self._events.apply_events_page(
+                account_id,
+                EventsPageWrite(
+                    calendar_id=calendar_id,
+                    upserts=mapped.upserts,
+                    overrides=mapped.overrides,
+                    cancelled_google_ids=mapped.cancelled_google_ids,
+                    full_sync=full_sync,
+                    generation=generation,
+                    sync_token=page.next_sync_token,
+                    synced_at=now,
+                ),
+            )
+            orphans = {o.series_google_event_id for o in mapped.overrides} - {
+                e.google_event_id for e in mapped.upserts
+            }
+            await self._refresh_series(account_id, calendar_id, orphans, overrides, now)
+            outcome.pages += 1
+            outcome.upserted.extend(mapped.upserts)
+            outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
+            outcome.changed_series.update(o.series_google_event_id for o in mapped.overrides)
+            outcome.items += len(page.items)
+            if on_page is not None:
+                on_page(outcome.pages, outcome.items)
         return outcome
-
-    async def _store_page(
-        self,
-        account_id: str,
-        calendar_id: str,
-        page: EventsPage,
-        calendar_zone: str,
-        generation: int,
-        now: datetime,
-        outcome: SyncOutcome,
-    ) -> None:
-        """Store one page in one transaction and add it to the outcome."""
-        mapped = map_items(
-            account_id,
-            calendar_id,
-            page.items,
-            calendar_zone=page.time_zone or calendar_zone,
-            keep_after=now - SYNC_WINDOW_BACK,
-        )
-        series_ids = {e.google_event_id for e in mapped.upserts if e.is_recurring}
-        series_ids.update(o.series_google_event_id for o in mapped.overrides)
-        overrides = await self._overrides(account_id, calendar_id, series_ids, mapped.overrides)
-        for event in mapped.upserts:
-            if event.is_recurring:
-                self._set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
-        await self._events.apply_events_page(
-            account_id,
-            EventsPageWrite(
-                calendar_id=calendar_id,
-                upserts=mapped.upserts,
-                overrides=mapped.overrides,
-                cancelled_google_ids=mapped.cancelled_google_ids,
-                full_sync=outcome.full_sync,
-                generation=generation,
-                sync_token=page.next_sync_token,
-                synced_at=now,
-            ),
-        )
-        orphans = {o.series_google_event_id for o in mapped.overrides} - {
-            e.google_event_id for e in mapped.upserts
-        }
-        await self._refresh_series(account_id, calendar_id, orphans, overrides, now)
-        outcome.pages += 1
-        outcome.upserted.extend(mapped.upserts)
-        outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
-        outcome.changed_series.update(o.series_google_event_id for o in mapped.overrides)
-        outcome.items += len(page.items)
 
     async def _overrides(
         self,
