@@ -197,6 +197,8 @@ def sync(
                         progress.update(task, description=f"{calendar.calendar_id}: {error.detail}")
                         continue
                     kind = "full" if outcome.full_sync else "incremental"
+                    if outcome.skipped:
+                        kind = "left to another calbot process syncing it"
                     progress.update(task, description=f"{calendar.calendar_id} ({kind})")
                     synced += 1
         return synced, failed

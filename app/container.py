@@ -149,12 +149,15 @@ async def open_container(
             api_key=settings.bot_api_key.get_secret_value() if settings.bot_api_key else None,
         )
         join_lead = timedelta(seconds=settings.bot_join_lead_seconds)
+        replica_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         sync = SyncService(
             connections=stores.connections,
             events=stores.events,
             secrets=secrets,
             google=google,
             clock=clock,
+            leases=stores.leases,
+            replica_id=replica_id,
         )
         launcher = Launcher(bots=stores.bots, bot_api=bot_api, clock=clock)
         stack.push_async_callback(launcher.wait_for_launches)
@@ -238,7 +241,7 @@ async def open_container(
             bot_scheduler=bot_scheduler,
             auto_schedule=auto,
             push=push,
-            replica_id=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+            replica_id=replica_id,
             idempotency=storage.idempotency,
             ready=storage.ready,
             launch_loop=launching.loop,

@@ -128,6 +128,9 @@ class Connection:
     primary_calendar_id: str
     status: ConnectionStatus
     connected_at: datetime
+    # Which credentials the connection was made with (`credentials_fingerprint`): a sync that
+    # failed with other ones (a reconnect happened meanwhile) must not mark it revoked.
+    credentials_fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +235,9 @@ class ScheduledBot:
     external_bot_id: str | None = None
     last_error: str | None = None
     attempts: int = 0
+    # Bumped by the store on every write of the bot: `update_bot` is a compare-and-set on it,
+    # so a writer holding a stale copy loses instead of overwriting a newer change.
+    version: int = 0
 
 
 SINGLE_OCCURRENCE = "single"
@@ -337,3 +343,17 @@ def dropped_by_full_sync(seen_in_generation: int, completed_generation: int) -> 
     """After a complete full sync, whatever it did not return (an older generation) no longer
     exists at Google, or left calbot's window, and is dropped."""
     return seen_in_generation < completed_generation
+
+
+def credentials_fingerprint(credentials: GoogleCredentials) -> str:
+    """A one-way digest telling apart two sets of credentials without keeping either: stored
+    on the connection, it says whether the credentials a sync used are still the current ones.
+    """
+    digest = hashlib.blake2b(
+        "\x1f".join(
+            (credentials.client_id, credentials.client_secret, credentials.refresh_token)
+        ).encode(),
+        digest_size=16,
+        person=b"calbot-creds",
+    ).hexdigest()
+    return "cred_" + digest

@@ -76,7 +76,8 @@ class LocalSecretBox:
         ciphertext = self._aead.encrypt(nonce, plaintext, account_id.encode())
         await self._sealed_secrets.put_sealed_secret(account_id, nonce, ciphertext)
 
-    async def get(self, account_id: str) -> GoogleCredentials | None:
+    async def get(self, account_id: str, *, fresh: bool = False) -> GoogleCredentials | None:
+        # Every read is fresh here: nothing is cached, the database is shared by replicas.
         sealed = await self._sealed_secrets.get_sealed_secret(account_id)
         if sealed is None:
             return None

@@ -74,21 +74,17 @@ class AutoScheduleService:
     ) -> AutoScheduleSettings:
         """Turn auto-scheduling on and run a pass for the account at once."""
         check_bot_config(default_bot_config)
-        current = await self._auto_schedule.get_auto_schedule(account_id)
-        await self._auto_schedule.save_auto_schedule(
-            account_id,
-            AutoScheduleSettings(True, default_bot_config, current.last_run_at),
+        await self._auto_schedule.set_auto_schedule(
+            account_id, enabled=True, default_bot_config=default_bot_config
         )
         if await self._connections.get_connection(account_id) is not None:
             await self.run_pass([account_id])
         return await self._auto_schedule.get_auto_schedule(account_id)
 
     async def disable(self, account_id: str) -> AutoScheduleSettings:
-        """Turn auto-scheduling off; bots already scheduled stay."""
-        current = await self._auto_schedule.get_auto_schedule(account_id)
-        settings = AutoScheduleSettings(False, current.default_bot_config, current.last_run_at)
-        await self._auto_schedule.save_auto_schedule(account_id, settings)
-        return settings
+        """Turn auto-scheduling off; bots already scheduled stay (so do those of a pass that
+        was already running, but that pass can no longer turn it back on)."""
+        return await self._auto_schedule.set_auto_schedule(account_id, enabled=False)
 
     async def run_pass(self, account_ids: list[str] | None = None) -> int:
         """One pass over the given accounts (default: every account with it on).
@@ -126,10 +122,8 @@ class AutoScheduleService:
                     )
                 )
         created = await self._bots.insert_bots_unless_exist(bots)
-        await self._auto_schedule.save_auto_schedule(
-            account_id,
-            AutoScheduleSettings(settings.enabled, settings.default_bot_config, now),
-        )
+        # Only the field the pass owns: the settings it read may be stale by now.
+        await self._auto_schedule.record_auto_schedule_run(account_id, now)
         for bot in created:
             await self._scheduler.bot_scheduled(bot)
         if created:

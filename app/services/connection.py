@@ -13,7 +13,14 @@ from app.adapters.ports import (
     GoogleCalendar,
     SecretBox,
 )
-from app.domain import BotStatus, Calendar, Connection, ConnectionStatus, GoogleCredentials
+from app.domain import (
+    BotStatus,
+    Calendar,
+    Connection,
+    ConnectionStatus,
+    GoogleCredentials,
+    credentials_fingerprint,
+)
 from app.errors import (
     CalendarNotFound,
     CredentialsRevoked,
@@ -95,8 +102,10 @@ class ConnectionService:
             primary_calendar_id=primary.calendar_id,
             status=ConnectionStatus.ACTIVE,
             connected_at=self._clock.now(),
+            credentials_fingerprint=credentials_fingerprint(credentials),
         )
-        previous = await self._secrets.get(account_id)
+        # Fresh: another replica may have replaced them since this one cached them.
+        previous = await self._secrets.get(account_id, fresh=True)
         await self._secrets.put(account_id, credentials)
         try:
             replaced = await self._connections.save_connection(connection, calendars)
@@ -142,7 +151,7 @@ class ConnectionService:
         if connection is None:
             await self._secrets.delete(account_id)
             raise NoCalendarConnected()
-        credentials = await self._secrets.get(account_id)
+        credentials = await self._secrets.get(account_id, fresh=True)
         channels_stopped = await self._push.stop_channels(account_id, credentials)
         pending = await self._bots.list_bots(account_id, status=BotStatus.SCHEDULED)
         bots_cancelled = await self._connections.delete_connection(account_id, self._clock.now())

@@ -64,6 +64,10 @@ class CalendarRefresher:
 # A refresh asked for while one is running starts at least this long after that one began:
 # a burst of notifications spread over a second costs two syncs, not one per notification.
 MIN_SECONDS_BETWEEN_SYNCS = 0.5
+# A refresh left to another replica (it was syncing the calendar, `SyncOutcome.skipped`) is
+# asked for again, since that replica may have read Google before the change notified here;
+# at most this many times in a row (each waits SYNC_LEASE_WAIT_SECONDS), then polling covers it.
+MAX_BUSY_RETRIES = 12
 
 
 class SyncCoalescer:
@@ -84,13 +88,17 @@ class SyncCoalescer:
         self._running[key] = asyncio.create_task(self._run(key))
 
     async def _run(self, key: tuple[str, str]) -> None:
+        busy = 0
         try:
             while True:
                 self._again.discard(key)
                 self.runs += 1
                 started = self._clock.now()
                 try:
-                    await self._refresh(*key)
+                    result = await self._refresh(*key)
+                    busy = busy + 1 if isinstance(result, SyncOutcome) and result.skipped else 0
+                    if 0 < busy <= MAX_BUSY_RETRIES:
+                        self._again.add(key)
                 except CalbotError as error:
                     log.warning("background sync failed: %s", error.code)
                 except Exception:

@@ -30,6 +30,9 @@ from app.services.sync import SyncOutcome
 
 log = logging.getLogger(__name__)
 
+# Compare-and-set attempts on one bot before leaving it to the next sync.
+_CAS_ATTEMPTS = 5
+
 
 @dataclass(frozen=True, slots=True)
 class ReconcileResult:
@@ -90,7 +93,25 @@ class BotReconciler:
         return ReconcileResult(moved, cancelled, relinked)
 
     async def _follow(self, bot: ScheduledBot, event: Event | None) -> str:
-        """Bring one pending bot in line with its event; returns what changed."""
+        """Bring one pending bot in line with its event; returns what changed.
+
+        The bot is written back with a compare-and-set on its version: when something wrote
+        it since it was listed (a PATCH of its config, a re-schedule), the bot is read again
+        and followed from what is stored, so that change is kept.
+        """
+        for _ in range(_CAS_ATTEMPTS):
+            change = await self._follow_once(bot, event)
+            if change is not None:
+                return change
+            fresh = await self._bots.get_bot(bot.account_id, bot.bot_id)
+            if fresh is None or fresh.status is not BotStatus.SCHEDULED:
+                return "unchanged"  # launched or cancelled meanwhile
+            bot = fresh
+        log.warning("bot %s kept changing; the next sync brings it in line", bot.bot_id)
+        return "unchanged"
+
+    async def _follow_once(self, bot: ScheduledBot, event: Event | None) -> str | None:
+        """One attempt of `_follow`; None when the bot changed since it was read."""
         now = self._clock.now()
         if event is None or event.status is EventStatus.CANCELLED:
             return await self._cancel(bot, now, "the meeting was cancelled")
@@ -119,7 +140,7 @@ class BotReconciler:
         if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
             await self._scheduler.bot_scheduled(bot)
             return change
-        return "unchanged"  # launched meanwhile
+        return None
 
     async def _occurrence(
         self, bot: ScheduledBot, event: Event
@@ -151,14 +172,14 @@ class BotReconciler:
                 return occurrence, event.meeting_link
         return None
 
-    async def _cancel(self, bot: ScheduledBot, now: datetime, reason: str) -> str:
+    async def _cancel(self, bot: ScheduledBot, now: datetime, reason: str) -> str | None:
         bot.status = BotStatus.CANCELLED
         bot.updated_at = now
         if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
             await self._scheduler.bot_cancelled(bot)
             log.info("bot %s cancelled: %s", bot.bot_id, reason)
             return "cancelled"
-        return "unchanged"
+        return None
 
 
 def _override_for(

@@ -41,6 +41,7 @@ from app.errors import (
     NoOccurrenceOnDate,
     NotRecurring,
     OccurrenceEnded,
+    StorageUnavailable,
     Unprocessable,
     UnreadableEvent,
 )
@@ -63,9 +64,16 @@ MAX_CUSTOM_ATTRIBUTES_BYTES = 16 * 1024
 # A series left unattended (calbot down) is caught up by skipping at most this many ended
 # occurrences one by one before jumping straight to the next one from now.
 _CATCH_UP_LIMIT = 1000
+# A compare-and-set lost this many times in a row means a writer is racing in a loop: give up
+# with a 503 rather than spin (one retry is all a user's own change ever needs).
+_CAS_ATTEMPTS = 5
 # A scheduled series calbot cannot follow (its zone or rule became unreadable) is looked at
 # again after this long, rather than on every pass: the event shows why in the meantime.
 UNREADABLE_SERIES_RETRY = timedelta(hours=1)
+
+
+def _kept_changing() -> StorageUnavailable:
+    return StorageUnavailable("The bot kept changing while calbot tried to update it; try again.")
 
 
 def bot_sort_key(bot: ScheduledBot) -> SortKey:
@@ -203,12 +211,17 @@ class SchedulingService:
         return bot, created
 
     async def unschedule(self, account_id: str, event_id: str) -> int:
-        """Cancel every pending bot of the event and stop scheduling its series."""
+        """Cancel every pending bot of the event and stop scheduling its series.
+
+        The series is paused before its bots are cancelled: a series pass running meanwhile
+        either sees it paused, or made its bot before the cancellation (which takes it), or
+        checks again after making it and cancels it itself (`_keep_if_series_active`).
+        """
         await self._event(account_id, event_id)
+        await self._series.set_series_schedule_active(account_id, event_id, False)
         cancelled = await self._bots.cancel_pending_bots(account_id, event_id, self._clock.now())
         for bot in cancelled:
             await self._scheduler.bot_cancelled(bot)
-        await self._series.set_series_schedule_active(account_id, event_id, False)
         await self._events.set_schedule_status(account_id, event_id, ScheduleStatus.UNSCHEDULED)
         return len(cancelled)
 
@@ -226,9 +239,22 @@ class SchedulingService:
         return page(bots, bot_sort_key, after=after, limit=limit)
 
     async def update_bot(self, account_id: str, bot_id: str, changes: BotChanges) -> ScheduledBot:
-        bot = await self._bot(account_id, bot_id)
-        if bot.status is not BotStatus.SCHEDULED:
-            raise BotNotPending()
+        """Apply a PATCH. A bot changed meanwhile (moved by a sync, re-scheduled) makes the
+        write lose its compare-and-set; the changes are then applied again to the bot as
+        stored, so neither side's change is lost."""
+        for _ in range(_CAS_ATTEMPTS):
+            bot = await self._bot(account_id, bot_id)
+            if bot.status is not BotStatus.SCHEDULED:
+                raise BotNotPending()
+            if await self._apply_changes(bot, changes):
+                if "join_at" in changes.fields:
+                    await self._scheduler.bot_scheduled(bot)
+                return bot
+        raise _kept_changing()
+
+    async def _apply_changes(self, bot: ScheduledBot, changes: BotChanges) -> bool:
+        """Check and apply the changes to the bot as read, and write it back if nothing
+        changed it since; False when something did."""
         now = self._clock.now()
         if "join_at" in changes.fields:
             join_at = changes.join_at
@@ -250,26 +276,23 @@ class SchedulingService:
             check_bot_config(changes.bot_config)
             bot.bot_config = changes.bot_config
         bot.updated_at = now
-        if not await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
-            raise BotNotPending()
-        if "join_at" in changes.fields:
-            await self._scheduler.bot_scheduled(bot)
-        return bot
+        return await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED)
 
     async def cancel_bot(self, account_id: str, bot_id: str) -> ScheduledBot:
-        bot = await self._bot(account_id, bot_id)
-        if bot.status is BotStatus.CANCELLED:
-            return bot
-        if bot.status is not BotStatus.SCHEDULED:
-            raise BotNotPending(
-                "This bot has already been launched or has ended; it can't be cancelled."
-            )
-        bot.status = BotStatus.CANCELLED
-        bot.updated_at = self._clock.now()
-        if not await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
-            raise BotNotPending()
-        await self._scheduler.bot_cancelled(bot)
-        return bot
+        for _ in range(_CAS_ATTEMPTS):
+            bot = await self._bot(account_id, bot_id)
+            if bot.status is BotStatus.CANCELLED:
+                return bot
+            if bot.status is not BotStatus.SCHEDULED:
+                raise BotNotPending(
+                    "This bot has already been launched or has ended; it can't be cancelled."
+                )
+            bot.status = BotStatus.CANCELLED
+            bot.updated_at = self._clock.now()
+            if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
+                await self._scheduler.bot_cancelled(bot)
+                return bot
+        raise _kept_changing()
 
     async def auto_reschedule(self, account_id: str, event_id: str) -> ScheduledBot:
         """A bot for the occurrence after the series' latest pending or launched one."""
@@ -386,7 +409,7 @@ class SchedulingService:
         if not won or link is None:
             return False
         target = Target(occurrence, occurrence_key_for(occurrence.original_start), link)
-        await self._put_bot(
+        bot, created = await self._put_bot(
             account_id,
             event,
             target,
@@ -396,7 +419,7 @@ class SchedulingService:
             bot_name=schedule.bot_name,
             custom_attributes=schedule.custom_attributes,
         )
-        return True
+        return not created or await self._keep_if_series_active(bot)
 
     async def ensure_series_bot(self, account_id: str, event: Event) -> bool:
         """Give a scheduled series a bot again when it has none pending (its bot was cancelled
@@ -442,7 +465,25 @@ class SchedulingService:
             next_check_at=occurrence.end,
         )
         await self._scheduler.bot_scheduled(bot)
-        return True
+        return await self._keep_if_series_active(bot)
+
+    async def _keep_if_series_active(self, bot: ScheduledBot) -> bool:
+        """A series bot was just made from a schedule read a moment ago: if the user paused
+        the series since (unschedule cancels bots only after pausing it, so one made after
+        that cancellation is seen here), cancel the bot again. True if it stays."""
+        schedule = await self._series.get_series_schedule(bot.account_id, bot.event_id)
+        if schedule is not None and schedule.active:
+            return True
+        for _ in range(_CAS_ATTEMPTS):
+            current = await self._bots.get_bot(bot.account_id, bot.bot_id)
+            if current is None or current.status is not BotStatus.SCHEDULED:
+                return False
+            current.status, current.updated_at = BotStatus.CANCELLED, self._clock.now()
+            if await self._bots.update_bot(current, expected_status=BotStatus.SCHEDULED):
+                await self._scheduler.bot_cancelled(current)
+                log.info("bot %s cancelled: its series was unscheduled meanwhile", bot.bot_id)
+                return False
+        raise _kept_changing()
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -4,6 +4,12 @@ Pages are streamed and each is written in one transaction; the new sync token is
 the last page only, so a crash part-way leaves the old token and the next run repeats the work
 (Google: "store the nextSyncToken only once all pages are retrieved"). A 410 Gone answer starts a
 clean full resync; events that it does not return are deleted when it completes.
+
+Replicas share the store, so a sync of one calendar holds a lease in it (`sync_lease_name`) for
+as long as it runs, renewed as pages come in: two replicas never sync one calendar at once (a
+full sync's clean-up would drop what the other wrote under an older generation). A replica that
+finds the lease taken waits a little (`SYNC_LEASE_WAIT_SECONDS`) for it, then leaves the sync to
+the holder and answers from what the store holds (`SyncOutcome.skipped`).
 """
 
 from __future__ import annotations
@@ -24,10 +30,17 @@ from app.adapters.ports import (
     EventsPageWrite,
     EventStore,
     GoogleCalendar,
+    LeaseStore,
     SecretBox,
     SeriesOverride,
 )
-from app.domain import ConnectionStatus, Event, GoogleCredentials, OccurrenceOverride
+from app.domain import (
+    ConnectionStatus,
+    Event,
+    GoogleCredentials,
+    OccurrenceOverride,
+    credentials_fingerprint,
+)
 from app.errors import (
     CalendarNotFound,
     CredentialsRevoked,
@@ -48,6 +61,20 @@ PageProgress = Callable[[int, int], None]
 # one-off events are not fetched (recurring series are kept whatever their first start).
 SYNC_WINDOW_BACK = timedelta(days=30)
 
+# A sync's lease lasts this long and is renewed once a third of it has passed, between pages: a
+# page (one Google call, 25 s at most, and its write) always fits in what is left, and a replica
+# that died mid-sync frees the calendar within this time.
+SYNC_LEASE_SECONDS = 90
+# How long a sync waits for another replica's sync of the same calendar before leaving it to
+# that one: about one incremental sync, short enough for a GET /events to answer in time.
+SYNC_LEASE_WAIT_SECONDS = 5.0
+_LEASE_POLL_SECONDS = 0.5
+
+
+def sync_lease_name(account_id: str, calendar_id: str) -> str:
+    """The lease held in the store while a replica syncs this calendar."""
+    return f"calendar-sync:{account_id}:{calendar_id}"
+
 
 @dataclass(slots=True)
 class SyncOutcome:
@@ -58,6 +85,48 @@ class SyncOutcome:
     upserted: list[Event] = field(default_factory=list)
     cancelled_google_ids: list[str] = field(default_factory=list)
     changed_series: set[str] = field(default_factory=set)
+    # Another replica was syncing the calendar (it held the lease past the wait, or took it
+    # over from this one mid-run): this outcome holds what this run stored, if anything.
+    skipped: bool = False
+
+
+class _CalendarLease:
+    """The store-held lease of one calendar's sync, taken, kept and given back by one run."""
+
+    def __init__(self, leases: LeaseStore, clock: Clock, name: str, holder: str) -> None:
+        self._leases = leases
+        self._clock = clock
+        self._name = name
+        self._holder = holder
+        self._taken_at = clock.now()
+
+    async def _take(self) -> bool:
+        now = self._clock.now()
+        until = now + timedelta(seconds=SYNC_LEASE_SECONDS)
+        if not await self._leases.try_acquire_lease(self._name, self._holder, now, until):
+            return False
+        self._taken_at = now
+        return True
+
+    async def acquire(self) -> bool:
+        """Take the lease, waiting up to SYNC_LEASE_WAIT_SECONDS while another holds it."""
+        waited = 0.0
+        while not await self._take():
+            if waited >= SYNC_LEASE_WAIT_SECONDS:
+                return False
+            await self._clock.sleep(_LEASE_POLL_SECONDS)
+            waited += _LEASE_POLL_SECONDS
+        return True
+
+    async def keep(self) -> bool:
+        """Renew the lease once a third of it has passed; False if it was lost meanwhile."""
+        elapsed = (self._clock.now() - self._taken_at).total_seconds()
+        if elapsed < SYNC_LEASE_SECONDS / 3:
+            return True
+        return await self._take()
+
+    async def release(self) -> None:
+        await self._leases.release_lease(self._name, self._holder)
 
 
 async def prefetched(pages: AsyncIterator[EventsPage]) -> AsyncIterator[EventsPage]:
@@ -86,21 +155,40 @@ class SyncService:
         secrets: SecretBox,
         google: GoogleCalendar,
         clock: Clock,
+        leases: LeaseStore,
+        replica_id: str,
     ) -> None:
         self._connections = connections
         self._events = events
         self._secrets = secrets
         self._google = google
         self._clock = clock
+        self._leases = leases
+        self._replica_id = replica_id
+        # One process's syncs of a calendar queue here; the store's lease keeps other
+        # replicas out (to the lease, this process is one holder).
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def credentials(self, account_id: str) -> GoogleCredentials:
+        """The account's current credentials: those the connection was last made with.
+
+        A secret box may cache them per replica; when what it gives does not match the
+        connection's fingerprint (another replica reconnected the account), they are read
+        again from where they are kept.
+        """
         connection = await self._connections.get_connection(account_id)
         if connection is None:
             raise NoCalendarConnected()
         if connection.status is ConnectionStatus.REVOKED:
             raise CredentialsRevoked()
         credentials = await self._secrets.get(account_id)
+        expected = connection.credentials_fingerprint
+        if (
+            credentials is not None
+            and expected is not None
+            and credentials_fingerprint(credentials) != expected
+        ):
+            credentials = await self._secrets.get(account_id, fresh=True)
         if credentials is None:
             raise CredentialsRevoked(
                 "The stored Google credentials are missing. Reconnect with "
@@ -111,29 +199,75 @@ class SyncService:
     async def sync_calendar(
         self, account_id: str, calendar_id: str, on_page: PageProgress | None = None
     ) -> SyncOutcome:
-        """Bring one calendar up to date; never runs twice at once for the same calendar."""
+        """Bring one calendar up to date; never runs twice at once for the same calendar, in
+        this process (a lock) or across replicas (the store's lease): when another replica
+        keeps syncing it past SYNC_LEASE_WAIT_SECONDS, returns a `skipped` outcome."""
         async with self._locks[(account_id, calendar_id)]:
-            credentials = await self.credentials(account_id)
-            started = time.perf_counter()
+            lease = _CalendarLease(
+                self._leases,
+                self._clock,
+                sync_lease_name(account_id, calendar_id),
+                self._replica_id,
+            )
+            if not await lease.acquire():
+                log.info("another replica is syncing a calendar; answering from the store")
+                SYNC_RUNS.labels("unknown", "busy").inc()
+                return SyncOutcome(calendar_id, full_sync=False, skipped=True)
             try:
-                outcome = await self._sync(account_id, calendar_id, credentials, on_page)
+                return await self._sync_leased(account_id, calendar_id, lease, on_page)
+            finally:
+                await lease.release()
+
+    async def _sync_leased(
+        self,
+        account_id: str,
+        calendar_id: str,
+        lease: _CalendarLease,
+        on_page: PageProgress | None,
+    ) -> SyncOutcome:
+        started = time.perf_counter()
+        try:
+            outcome = await self._sync_with_current_credentials(
+                account_id, calendar_id, lease, on_page
+            )
+        except CredentialsRevoked:
+            SYNC_RUNS.labels("unknown", "credentials_revoked").inc()
+            raise
+        except Exception as error:
+            SYNC_RUNS.labels("unknown", getattr(error, "code", "error")).inc()
+            raise
+        kind = "full" if outcome.full_sync else "incremental"
+        SYNC_RUNS.labels(kind, "ok").inc()
+        SYNC_LATENCY.labels(kind).observe(time.perf_counter() - started)
+        return outcome
+
+    async def _sync_with_current_credentials(
+        self,
+        account_id: str,
+        calendar_id: str,
+        lease: _CalendarLease,
+        on_page: PageProgress | None,
+    ) -> SyncOutcome:
+        """Google refusing the credentials marks the connection revoked, unless they were
+        replaced meanwhile (a reconnect, maybe on another replica): then the sync runs once
+        more with the new ones."""
+        for attempt in (1, 2):
+            credentials = await self.credentials(account_id)
+            try:
+                return await self._sync(account_id, calendar_id, credentials, lease, on_page)
             except CredentialsRevoked:
-                await self._connections.set_connection_status(account_id, ConnectionStatus.REVOKED)
-                SYNC_RUNS.labels("unknown", "credentials_revoked").inc()
-                raise
-            except Exception as error:
-                SYNC_RUNS.labels("unknown", getattr(error, "code", "error")).inc()
-                raise
-            kind = "full" if outcome.full_sync else "incremental"
-            SYNC_RUNS.labels(kind, "ok").inc()
-            SYNC_LATENCY.labels(kind).observe(time.perf_counter() - started)
-            return outcome
+                fingerprint = credentials_fingerprint(credentials)
+                if await self._connections.mark_revoked(account_id, fingerprint) or attempt == 2:
+                    raise
+                log.info("credentials replaced during a sync; syncing again with the new ones")
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def _sync(
         self,
         account_id: str,
         calendar_id: str,
         credentials: GoogleCredentials,
+        lease: _CalendarLease,
         on_page: PageProgress | None,
     ) -> SyncOutcome:
         calendar = next(
@@ -158,6 +292,7 @@ class SyncService:
                     calendar_zone,
                     state.sync_token,
                     generation,
+                    lease,
                     on_page,
                 )
             except SyncTokenExpired:
@@ -166,7 +301,14 @@ class SyncService:
         generation = await self._events.begin_full_sync(account_id, calendar_id)
         try:
             return await self._run(
-                account_id, calendar_id, credentials, calendar_zone, None, generation, on_page
+                account_id,
+                calendar_id,
+                credentials,
+                calendar_zone,
+                None,
+                generation,
+                lease,
+                on_page,
             )
         except SyncTokenExpired as error:
             raise GoogleUnavailable("Google refused a full sync of this calendar.") from error
@@ -179,6 +321,7 @@ class SyncService:
         calendar_zone: str,
         sync_token: str | None,
         generation: int,
+        lease: _CalendarLease,
         on_page: PageProgress | None,
     ) -> SyncOutcome:
         full_sync = sync_token is None
@@ -192,6 +335,12 @@ class SyncService:
             time_min=keep_after if full_sync else None,
         )
         async for page in prefetched(pages):
+            if not await lease.keep():
+                # Stalled past the lease and another replica took the calendar over: it runs
+                # the sync now. Nothing more is written; the token stays as it was.
+                log.warning("lost the lease of a calendar's sync mid-run; leaving it")
+                outcome.skipped = True
+                break
             mapped = map_items(
                 account_id,
                 calendar_id,

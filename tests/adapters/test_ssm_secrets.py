@@ -316,6 +316,24 @@ async def test_put_and_delete_invalidate_the_cache(ssm: Any, clock: FakeClock) -
     assert counting.calls["get_parameter"] == 3
 
 
+async def test_a_fresh_read_sees_a_put_made_by_another_replica(ssm: Any, clock: FakeClock) -> None:
+    """Each replica has its own cache; a put on one cannot reach the others' (issue 12, case 8):
+    `fresh` is how a caller that knows the credentials changed gets the new ones at once."""
+    counting = CountingClient(ssm)
+    this_replica = SsmSecretBox(counting, PREFIX, None, clock)
+    other_replica = SsmSecretBox(ssm, PREFIX, None, clock)
+    await other_replica.put(ACCOUNT, CREDENTIALS)
+    assert await this_replica.get(ACCOUNT) == CREDENTIALS  # cached here now
+    reconnected = GoogleCredentials(CREDENTIALS.client_id, SECRET, "1//0g-after-reconnecting")
+
+    await other_replica.put(ACCOUNT, reconnected)
+
+    assert await this_replica.get(ACCOUNT) == CREDENTIALS  # still the cache, within its minute
+    assert await this_replica.get(ACCOUNT, fresh=True) == reconnected
+    assert await this_replica.get(ACCOUNT) == reconnected  # the fresh read refreshed the cache
+    assert counting.calls["get_parameter"] == 2
+
+
 async def test_a_missing_parameter_is_not_cached(ssm: Any, clock: FakeClock) -> None:
     box = SsmSecretBox(ssm, PREFIX, None, clock)
     assert await box.get(ACCOUNT) is None

@@ -233,5 +233,38 @@ async def test_two_replicas_run_one_auto_schedule_pass_between_them(
     assert {b["source"] for b in listed["scheduled_bots"]} == {"auto_schedule"}
 
 
+async def test_a_reconnect_on_one_replica_survives_another_ones_cached_credentials(
+    aws_client_http: httpx.AsyncClient,
+    aws_app: FastAPI,
+    fake_google: FakeGoogle,
+    aws_settings: Settings,
+    clock: FakeClock,
+) -> None:
+    """Replica one caches the credentials it read from SSM; the user reconnects through replica
+    two with a new refresh token (the old one is dead). Replica one's next sync must use the new
+    ones, not get invalid_grant with its cache and mark the fresh connection revoked."""
+    container: Container = aws_app.state.container
+    auth, _ = await _connected_event(aws_client_http, container, fake_google)
+    reconnected = {**GOOD_CREDENTIALS, "google_refresh_token": "1//after-reconnecting"}
+    fake_google.revoke_access()
+    fake_google.refresh_tokens.add(reconnected["google_refresh_token"])
+    second = create_app(aws_settings, clock=clock, run_background=False)
+    async with second.router.lifespan_context(second):
+        transport = httpx.ASGITransport(app=second)
+        async with httpx.AsyncClient(transport=transport, base_url="http://calbot.test") as http:
+            answer = await http.post(
+                "/api/v1/calendar/create_calendar", json=reconnected, headers=auth
+            )
+    assert answer.status_code == 200, answer.text  # it replaced the connection
+    fake_google.put_event(PRIMARY, meeting("m2", "2026-11-25T15:00:00Z", "2026-11-25T16:00:00Z"))
+
+    events = await aws_client_http.get("/api/v1/calendar/events", headers=auth)
+    calendars = await aws_client_http.get("/api/v1/calendar/calendars", headers=auth)
+
+    assert events.status_code == 200, events.text
+    assert [e["google_event_id"] for e in events.json()["events"]] == ["m", "m2"]
+    assert calendars.json()["connection_status"] == "active"
+
+
 async def test_readiness_checks_the_table(aws_client_http: httpx.AsyncClient) -> None:
     assert (await aws_client_http.get("/readyz")).status_code == 200

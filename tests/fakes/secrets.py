@@ -12,7 +12,7 @@ class FakeSecretBox:
     async def put(self, account_id: str, credentials: GoogleCredentials) -> None:
         self.credentials[account_id] = credentials
 
-    async def get(self, account_id: str) -> GoogleCredentials | None:
+    async def get(self, account_id: str, *, fresh: bool = False) -> GoogleCredentials | None:
         return self.credentials.get(account_id)
 
     async def delete(self, account_id: str) -> None:

@@ -108,6 +108,8 @@ def wire(clock: FakeClock) -> Calbot:
         secrets=secrets,
         google=google,
         clock=clock,
+        leases=stores.leases,
+        replica_id="unit-replica",
     )
     scheduling = SchedulingService(
         events=stores.events,

@@ -6,6 +6,9 @@ because moto does not (https://docs.aws.amazon.com/systems-manager/latest/usergu
 sysman-parameter-name-constraints.html): the name's characters, depth and length, and the 4 KB
 value limit of the standard tier. Reads share ~40 TPS per account and Region, so decrypted
 credentials are cached in-process for a short time; throttling is retried with capped backoff.
+The cache is this replica's: a `put` on another one does not reach it. Where that matters (a
+sync about to use them, see `SyncService.credentials`) the caller checks what it got against
+the connection's credentials fingerprint and reads again with `fresh=True`.
 """
 
 from __future__ import annotations
@@ -131,8 +134,8 @@ class SsmSecretBox:
         await self._call("put_parameter", request, name)
         self._cache.pop(account_id, None)
 
-    async def get(self, account_id: str) -> GoogleCredentials | None:
-        cached = self._cache.get(account_id)
+    async def get(self, account_id: str, *, fresh: bool = False) -> GoogleCredentials | None:
+        cached = None if fresh else self._cache.get(account_id)
         if cached is not None and self._clock.now() < cached[1]:
             return cached[0]
         name = parameter_name(self._prefix, account_id)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+from datetime import datetime
+from typing import Any
 
 from app.adapters.memory.tables import MemoryTables
 from app.domain import AutoScheduleSettings, ConnectionStatus
@@ -18,6 +21,26 @@ class MemoryAutoScheduleStore:
 
     async def save_auto_schedule(self, account_id: str, settings: AutoScheduleSettings) -> None:
         self._tables.auto_schedule[account_id] = copy.deepcopy(settings)
+
+    async def set_auto_schedule(
+        self,
+        account_id: str,
+        *,
+        enabled: bool,
+        default_bot_config: dict[str, Any] | None = None,
+    ) -> AutoScheduleSettings:
+        current = self._tables.auto_schedule.get(account_id) or AutoScheduleSettings()
+        config = current.default_bot_config if default_bot_config is None else default_bot_config
+        stored = dataclasses.replace(
+            current, enabled=enabled, default_bot_config=copy.deepcopy(config)
+        )
+        self._tables.auto_schedule[account_id] = stored
+        return copy.deepcopy(stored)
+
+    async def record_auto_schedule_run(self, account_id: str, when: datetime) -> None:
+        current = self._tables.auto_schedule.get(account_id)
+        if current is not None:
+            self._tables.auto_schedule[account_id] = dataclasses.replace(current, last_run_at=when)
 
     async def accounts_with_auto_schedule(self) -> list[str]:
         connections = self._tables.connections

@@ -49,6 +49,7 @@ class MemoryBotStore:
             pending.bot_name = bot.bot_name
             pending.custom_attributes = copy.deepcopy(bot.custom_attributes)
             pending.updated_at = bot.updated_at
+            pending.version += 1
         return copy.deepcopy(pending), pending.bot_id == bot.bot_id
 
     async def get_bot(self, account_id: str, bot_id: str) -> ScheduledBot | None:
@@ -78,11 +79,12 @@ class MemoryBotStore:
         stored = self._tables.bots.get(bot.bot_id)
         if stored is None or stored.account_id != bot.account_id:
             return False
-        if stored.status is not expected_status:
+        if stored.status is not expected_status or stored.version != bot.version:
             return False
         twin = self._pending_for(bot, other_than=bot.bot_id)
         if is_pending(bot.status) and twin is not None:
             return False
+        bot.version += 1
         self._tables.bots[bot.bot_id] = copy.deepcopy(bot)
         return True
 
@@ -94,6 +96,7 @@ class MemoryBotStore:
             scheduled = bot.status is BotStatus.SCHEDULED
             if scheduled and (bot.account_id, bot.event_id) == (account_id, event_id):
                 bot.status, bot.updated_at = BotStatus.CANCELLED, when
+                bot.version += 1
                 cancelled.append(copy.deepcopy(bot))
         return _by_join_at(cancelled)
 
@@ -126,6 +129,7 @@ class MemoryBotStore:
             return None
         bot.status, bot.updated_at = BotStatus.LAUNCHING, when
         bot.attempts += 1
+        bot.version += 1
         return copy.deepcopy(bot)
 
     async def insert_bots_unless_exist(self, bots: list[ScheduledBot]) -> list[ScheduledBot]:

@@ -30,6 +30,17 @@ class MemoryConnectionStore:
         if connection is not None:
             self._tables.connections[account_id] = dataclasses.replace(connection, status=status)
 
+    async def mark_revoked(self, account_id: str, credentials_fingerprint: str) -> bool:
+        connection = self._tables.connections.get(account_id)
+        if connection is None or connection.status is ConnectionStatus.REVOKED:
+            return False
+        if connection.credentials_fingerprint not in (None, credentials_fingerprint):
+            return False
+        self._tables.connections[account_id] = dataclasses.replace(
+            connection, status=ConnectionStatus.REVOKED
+        )
+        return True
+
     async def list_calendars(self, account_id: str) -> list[Calendar]:
         # Primary first, then in the order Google listed them (sorted() is stable).
         return sorted(self._tables.calendars.get(account_id, []), key=lambda c: not c.primary)
@@ -40,6 +51,7 @@ class MemoryConnectionStore:
         for bot in tables.bots.values():
             if bot.account_id == account_id and is_pending(bot.status):
                 bot.status, bot.updated_at = BotStatus.CANCELLED, when
+                bot.version += 1
                 cancelled += 1
         tables.connections.pop(account_id, None)
         tables.calendars.pop(account_id, None)

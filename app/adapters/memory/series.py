@@ -50,6 +50,8 @@ class MemorySeriesScheduleStore:
         schedule = self._tables.series.get((account_id, event_id))
         if schedule is None or schedule.last_original_start != expected_last_original_start:
             return False
+        if active and not schedule.active:
+            return False  # paused meanwhile: only its owner resumes it
         schedule.last_original_start = last_original_start
         schedule.next_check_at = next_check_at
         schedule.active = active

@@ -54,6 +54,13 @@ class ConnectionStore(Protocol):
         """Mark the connection active or revoked."""
         ...
 
+    async def mark_revoked(self, account_id: str, credentials_fingerprint: str) -> bool:
+        """Mark the connection revoked only if it was made with the credentials of this
+        fingerprint (or predates fingerprints): a sync that failed with credentials replaced
+        meanwhile by a reconnect must not revoke the new connection. True if it is now marked
+        revoked by this call."""
+        ...
+
     async def list_calendars(self, account_id: str) -> list[Calendar]:
         """The connected calendars, primary first."""
         ...

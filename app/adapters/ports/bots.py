@@ -35,7 +35,14 @@ class BotStore(Protocol):
         ...
 
     async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
-        """Write the bot back only if its stored status is still `expected_status`."""
+        """Write the bot back only if its stored status is still `expected_status` and its
+        stored `version` is still `bot.version` (nothing wrote it since it was read): a
+        compare-and-set. On success the stored version, and `bot.version`, go up by one; False
+        tells the caller to re-read the bot and decide again from what is stored.
+
+        Every other write of a bot (re-scheduling, cancelling, claiming) bumps its version too;
+        only `touch_launching_bot`, which renews a claim, leaves it.
+        """
         ...
 
     async def cancel_pending_bots(
@@ -111,5 +118,10 @@ class SeriesScheduleStore(Protocol):
         next_check_at: datetime,
         active: bool = True,
     ) -> bool:
-        """Compare-and-set the series' progress; False if another process advanced it first."""
+        """Compare-and-set the series' progress; False if another process advanced it first.
+
+        With `active` (the default) only an active schedule advances: a schedule paused
+        meanwhile (the user unscheduled the series) stays paused and False is returned. With
+        `active=False` the progress is recorded and the schedule paused, whatever its state.
+        """
         ...

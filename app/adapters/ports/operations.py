@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.domain import AutoScheduleSettings, Channel
 
@@ -17,6 +17,24 @@ class AutoScheduleStore(Protocol):
 
     async def save_auto_schedule(self, account_id: str, settings: AutoScheduleSettings) -> None:
         """Store the account's auto-schedule settings."""
+        ...
+
+    async def set_auto_schedule(
+        self,
+        account_id: str,
+        *,
+        enabled: bool,
+        default_bot_config: dict[str, Any] | None = None,
+    ) -> AutoScheduleSettings:
+        """Turn auto-scheduling on or off, and replace the default config when one is given
+        (None keeps the stored one), in one write that leaves `last_run_at` as stored; returns
+        the settings as stored. What the user owns, written without reading it first."""
+        ...
+
+    async def record_auto_schedule_run(self, account_id: str, when: datetime) -> None:
+        """Set `last_run_at` alone, leaving `enabled` and the config as stored: a pass that
+        read the settings before a `disable` cannot turn them back on. No-op for an account
+        without settings."""
         ...
 
     async def accounts_with_auto_schedule(self) -> list[str]:

@@ -14,8 +14,12 @@ class SecretBox(Protocol):
         """Store (or replace) the account's credentials."""
         ...
 
-    async def get(self, account_id: str) -> GoogleCredentials | None:
-        """The account's credentials, or None."""
+    async def get(self, account_id: str, *, fresh: bool = False) -> GoogleCredentials | None:
+        """The account's credentials, or None.
+
+        A box may serve them from a short-lived cache, which another replica's `put` does not
+        reach; `fresh` reads them from where they are kept (and refreshes the cache).
+        """
         ...
 
     async def delete(self, account_id: str) -> None:

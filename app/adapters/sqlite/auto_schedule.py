@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import datetime
+from typing import Any
+
 import orjson
 
-from app.adapters.sqlite.database import Database, from_text_or_none, to_text_or_none
+from app.adapters.sqlite.database import Database, from_text_or_none, to_text, to_text_or_none
 from app.domain import AutoScheduleSettings
+
+
+def _settings_from(row: sqlite3.Row) -> AutoScheduleSettings:
+    return AutoScheduleSettings(
+        enabled=bool(row["enabled"]),
+        default_bot_config=orjson.loads(row["default_bot_config"]),
+        last_run_at=from_text_or_none(row["last_run_at"]),
+    )
 
 
 class SqliteAutoScheduleStore:
@@ -18,13 +30,7 @@ class SqliteAutoScheduleStore:
             "WHERE account_id = ?",
             (account_id,),
         )
-        if row is None:
-            return AutoScheduleSettings()
-        return AutoScheduleSettings(
-            enabled=bool(row["enabled"]),
-            default_bot_config=orjson.loads(row["default_bot_config"]),
-            last_run_at=from_text_or_none(row["last_run_at"]),
-        )
+        return AutoScheduleSettings() if row is None else _settings_from(row)
 
     async def save_auto_schedule(self, account_id: str, settings: AutoScheduleSettings) -> None:
         async with self._db.transaction() as tx:
@@ -37,6 +43,34 @@ class SqliteAutoScheduleStore:
                     orjson.dumps(settings.default_bot_config).decode(),
                     to_text_or_none(settings.last_run_at),
                 ),
+            )
+
+    async def set_auto_schedule(
+        self,
+        account_id: str,
+        *,
+        enabled: bool,
+        default_bot_config: dict[str, Any] | None = None,
+    ) -> AutoScheduleSettings:
+        config = None if default_bot_config is None else orjson.dumps(default_bot_config).decode()
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "INSERT INTO auto_schedule_settings (account_id, enabled, default_bot_config) "
+                "VALUES (?, ?, COALESCE(?, '{}')) ON CONFLICT (account_id) DO UPDATE SET "
+                "enabled = excluded.enabled, default_bot_config = COALESCE(?, "
+                "auto_schedule_settings.default_bot_config) "
+                "RETURNING enabled, default_bot_config, last_run_at",
+                (account_id, int(enabled), config, config),
+            )
+            row = await cursor.fetchone()
+        assert row is not None
+        return _settings_from(row)
+
+    async def record_auto_schedule_run(self, account_id: str, when: datetime) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE auto_schedule_settings SET last_run_at = ? WHERE account_id = ?",
+                (to_text(when), account_id),
             )
 
     async def accounts_with_auto_schedule(self) -> list[str]:

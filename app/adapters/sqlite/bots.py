@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +24,8 @@ class SqliteBotStore:
                 f"ON CONFLICT (account_id, event_id, occurrence_key) WHERE status IN {PENDING} "
                 "DO UPDATE SET bot_config = excluded.bot_config, bot_name = excluded.bot_name, "
                 "custom_attributes = excluded.custom_attributes, "
-                "updated_at = excluded.updated_at WHERE bots.status = 'scheduled'",
+                "updated_at = excluded.updated_at, version = bots.version + 1 "
+                "WHERE bots.status = 'scheduled'",
                 bot_params(bot),
             )
             cursor = await tx.execute(
@@ -62,22 +64,26 @@ class SqliteBotStore:
         return [bot_from_row(row) for row in rows]
 
     async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
-        params = bot_params(bot)
+        params = bot_params(replace(bot, version=bot.version + 1))
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
                 f"UPDATE bots SET {_ASSIGN_ALL_BUT_ID} "
-                "WHERE bot_id = ? AND account_id = ? AND status = ?",
-                (*params[1:], bot.bot_id, bot.account_id, expected_status.value),
+                "WHERE bot_id = ? AND account_id = ? AND status = ? AND version = ?",
+                (*params[1:], bot.bot_id, bot.account_id, expected_status.value, bot.version),
             )
-            return cursor.rowcount == 1
+            written = cursor.rowcount == 1
+        if written:
+            bot.version += 1
+        return written
 
     async def cancel_pending_bots(
         self, account_id: str, event_id: str, when: datetime
     ) -> list[ScheduledBot]:
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
-                f"UPDATE bots SET status = 'cancelled', updated_at = ? WHERE account_id = ? "
-                f"AND event_id = ? AND status = 'scheduled' RETURNING {BOT_COLUMNS}",
+                "UPDATE bots SET status = 'cancelled', updated_at = ?, version = version + 1 "
+                "WHERE account_id = ? AND event_id = ? AND status = 'scheduled' "
+                f"RETURNING {BOT_COLUMNS}",
                 (to_text(when), account_id, event_id),
             )
             rows = await cursor.fetchall()
@@ -111,8 +117,9 @@ class SqliteBotStore:
     ) -> ScheduledBot | None:
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
-                "UPDATE bots SET status = 'launching', attempts = attempts + 1, updated_at = ? "
-                "WHERE bot_id = ? AND ((status = 'scheduled' AND join_at <= ?) OR "
+                "UPDATE bots SET status = 'launching', attempts = attempts + 1, updated_at = ?, "
+                "version = version + 1 WHERE bot_id = ? AND "
+                "((status = 'scheduled' AND join_at <= ?) OR "
                 f"(status = 'launching' AND updated_at < ?)) RETURNING {BOT_COLUMNS}",
                 (to_text(when), bot_id, to_text(when), to_text(stale_launching_before)),
             )

@@ -36,7 +36,7 @@ BOT_COLUMNS = (
     "bot_id, account_id, event_id, calendar_id, google_event_id, occurrence_key, occurrence_start, "
     "occurrence_end, join_at, meeting_link, meeting_platform, bot_config, bot_name, "
     "custom_attributes, source, status, external_bot_id, last_error, attempts, created_at, "
-    "updated_at"
+    "updated_at, version"
 )
 BOT_MARKS = ",".join("?" * len(BOT_COLUMNS.split(", ")))
 
@@ -166,6 +166,7 @@ def bot_params(bot: ScheduledBot) -> tuple[Any, ...]:
         bot.attempts,
         to_text(bot.created_at),
         to_text(bot.updated_at),
+        bot.version,
     )
 
 
@@ -193,6 +194,7 @@ def bot_from_row(row: sqlite3.Row) -> ScheduledBot:
         attempts=row["attempts"],
         created_at=from_text(row["created_at"]),
         updated_at=from_text(row["updated_at"]),
+        version=row["version"],
     )
 
 

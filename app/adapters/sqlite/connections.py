@@ -31,15 +31,16 @@ class SqliteConnectionStore:
             )
             replaced = await cursor.fetchone() is not None
             await tx.execute(
-                "INSERT OR REPLACE INTO connections "
-                "(account_id, client_id, primary_calendar_id, status, connected_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO connections (account_id, client_id, "
+                "primary_calendar_id, status, connected_at, credentials_fingerprint) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     account_id,
                     connection.client_id,
                     connection.primary_calendar_id,
                     connection.status.value,
                     to_text(connection.connected_at),
+                    connection.credentials_fingerprint,
                 ),
             )
             kept = [calendar.calendar_id for calendar in calendars]
@@ -69,8 +70,8 @@ class SqliteConnectionStore:
 
     async def get_connection(self, account_id: str) -> Connection | None:
         row = await self._db.fetch_one(
-            "SELECT account_id, client_id, primary_calendar_id, status, connected_at "
-            "FROM connections WHERE account_id = ?",
+            "SELECT account_id, client_id, primary_calendar_id, status, connected_at, "
+            "credentials_fingerprint FROM connections WHERE account_id = ?",
             (account_id,),
         )
         if row is None:
@@ -81,6 +82,7 @@ class SqliteConnectionStore:
             primary_calendar_id=row["primary_calendar_id"],
             status=ConnectionStatus(row["status"]),
             connected_at=from_text(row["connected_at"]),
+            credentials_fingerprint=row["credentials_fingerprint"],
         )
 
     async def set_connection_status(self, account_id: str, status: ConnectionStatus) -> None:
@@ -89,6 +91,16 @@ class SqliteConnectionStore:
                 "UPDATE connections SET status = ? WHERE account_id = ?",
                 (status.value, account_id),
             )
+
+    async def mark_revoked(self, account_id: str, credentials_fingerprint: str) -> bool:
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "UPDATE connections SET status = 'revoked' WHERE account_id = ? "
+                "AND status = 'active' AND (credentials_fingerprint IS NULL "
+                "OR credentials_fingerprint = ?)",
+                (account_id, credentials_fingerprint),
+            )
+            return cursor.rowcount == 1
 
     async def list_calendars(self, account_id: str) -> list[Calendar]:
         rows = await self._db.fetch_all(
@@ -110,7 +122,7 @@ class SqliteConnectionStore:
     async def delete_connection(self, account_id: str, when: datetime) -> int:
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
-                f"UPDATE bots SET status = 'cancelled', updated_at = ? "
+                "UPDATE bots SET status = 'cancelled', updated_at = ?, version = version + 1 "
                 f"WHERE account_id = ? AND status IN {PENDING}",
                 (to_text(when), account_id),
             )

@@ -193,6 +193,15 @@ CREATE TABLE IF NOT EXISTS consent_nonces (
 CREATE INDEX IF NOT EXISTS consent_nonces_by_expiry ON consent_nonces (expires_at);
 """
 
+# Columns added to a table after it first shipped. `CREATE TABLE IF NOT EXISTS` leaves an
+# existing database's tables as they are, so `Database.open` adds each one that is missing
+# (SQLite's ALTER TABLE ADD COLUMN; a default fills the rows already there).
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # (table, column, declaration)
+    ("bots", "version", "INTEGER NOT NULL DEFAULT 0"),
+    ("connections", "credentials_fingerprint", "TEXT"),
+)
+
 
 def to_text(when: datetime) -> str:
     """UTC, second precision, `Z`: sorts as text in time order."""
@@ -222,7 +231,21 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
         await self._writer.executescript(SCHEMA)
+        await self._add_missing_columns(self._writer)
         self._reader = await self._connect()
+
+    @staticmethod
+    async def _add_missing_columns(writer: aiosqlite.Connection) -> None:
+        for table, column, declaration in ADDED_COLUMNS:
+            async with writer.execute(f"PRAGMA table_info({table})") as cursor:
+                present = {row["name"] for row in await cursor.fetchall()}
+            if column not in present:
+                try:
+                    await writer.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                except sqlite3.OperationalError as error:
+                    # Another process opening the same file may have added it first.
+                    if "duplicate column" not in str(error):
+                        raise
 
     async def _connect(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(self.path, isolation_level=None)

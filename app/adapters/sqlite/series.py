@@ -64,7 +64,8 @@ class SqliteSeriesScheduleStore:
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
                 "UPDATE series_schedules SET last_original_start = ?, next_check_at = ?, "
-                "active = ? WHERE account_id = ? AND event_id = ? AND last_original_start = ?",
+                "active = ? WHERE account_id = ? AND event_id = ? AND last_original_start = ? "
+                "AND (active = 1 OR ? = 0)",
                 (
                     to_text(last_original_start),
                     to_text(next_check_at),
@@ -72,6 +73,7 @@ class SqliteSeriesScheduleStore:
                     account_id,
                     event_id,
                     to_text(expected_last_original_start),
+                    int(active),
                 ),
             )
             return cursor.rowcount == 1

@@ -111,7 +111,8 @@ async def test_delete_connection_cancels_pending_bots_and_keeps_settings(stores:
         await stores.bots.insert_or_update_pending_bot(each)
     await stores.bots.insert_bots_unless_exist([launched])
     await stores.bots.claim_bot("bot_2", NOW, stale_launching_before=at(-1))
-    assert await stores.bots.claim_bot("bot_3", NOW, stale_launching_before=at(-1)) is not None
+    launched = await stores.bots.claim_bot("bot_3", NOW, stale_launching_before=at(-1))
+    assert launched is not None
     launched.status, launched.updated_at = BotStatus.LAUNCHED, NOW
     assert await stores.bots.update_bot(launched, expected_status=BotStatus.LAUNCHING)
     settings = AutoScheduleSettings(True, {"bot_name": "Auto"}, at(-1))

@@ -41,7 +41,12 @@ async def test_a_pending_bot_is_deduplicated_and_updated_only_while_scheduled(
 
     assert created is False
     assert stored == dataclasses.replace(
-        first, bot_config={"x": 2}, bot_name=None, custom_attributes=None, updated_at=NOW
+        first,
+        bot_config={"x": 2},
+        bot_name=None,
+        custom_attributes=None,
+        updated_at=NOW,
+        version=1,
     )
     assert await stores.bots.get_bot(ACCOUNT, "bot_2") is None
     claimed = await stores.bots.claim_bot("bot_1", at(1), stale_launching_before=NOW)
@@ -152,12 +157,13 @@ async def test_a_bot_put_back_to_scheduled_is_pending_again(stores: Stores) -> N
     assert await stores.bots.update_bot(cancelled, expected_status=BotStatus.SCHEDULED)
     assert [row.bot_join_status for row in await stores.events.list_events(ACCOUNT, CAL)] == [False]
 
+    original = dataclasses.replace(cancelled, status=BotStatus.SCHEDULED)
     assert await stores.bots.update_bot(original, expected_status=BotStatus.CANCELLED)
 
     assert [row.bot_join_status for row in await stores.events.list_events(ACCOUNT, CAL)] == [True]
     stored, created = await stores.bots.insert_or_update_pending_bot(bot(meeting, bot_id="bot_2"))
     assert (stored.bot_id, created) == ("bot_1", False)
-    assert await stores.bots.due_bots(at(1), 10, stale_launching_before=NOW) == [original]
+    assert await stores.bots.due_bots(at(1), 10, stale_launching_before=NOW) == [stored]
 
 
 async def test_cancel_pending_bots_cancels_the_scheduled_bots_of_one_event(stores: Stores) -> None:
@@ -174,7 +180,7 @@ async def test_cancel_pending_bots_cancels_the_scheduled_bots_of_one_event(store
     cancelled = await stores.bots.cancel_pending_bots(ACCOUNT, series.event_id, at(0.5))
 
     expected = [
-        dataclasses.replace(b, status=BotStatus.CANCELLED, updated_at=at(0.5))
+        dataclasses.replace(b, status=BotStatus.CANCELLED, updated_at=at(0.5), version=1)
         for b in (first, second)
     ]
     assert sorted(cancelled, key=lambda b: b.bot_id) == expected
@@ -293,7 +299,7 @@ async def test_claiming_rechecks_join_at_and_takes_over_only_stale_launches(
     assert await stores.bots.claim_bot("bot_1", NOW, stale_launching_before=at(-1)) is None
     claimed = await stores.bots.claim_bot("bot_1", at(0.5), stale_launching_before=at(-1))
     assert claimed == dataclasses.replace(
-        pending, status=BotStatus.LAUNCHING, attempts=1, updated_at=at(0.5)
+        pending, status=BotStatus.LAUNCHING, attempts=1, updated_at=at(0.5), version=1
     )
     assert await stores.bots.claim_bot("bot_1", at(0.6), stale_launching_before=at(0.5)) is None
     await stores.bots.touch_launching_bot("bot_1", at(0.7))
@@ -301,7 +307,7 @@ async def test_claiming_rechecks_join_at_and_takes_over_only_stale_launches(
 
     taken_over = await stores.bots.claim_bot("bot_1", at(0.9), stale_launching_before=at(0.75))
 
-    assert taken_over == dataclasses.replace(claimed, attempts=2, updated_at=at(0.9))
+    assert taken_over == dataclasses.replace(claimed, attempts=2, updated_at=at(0.9), version=2)
     assert await stores.bots.claim_bot("bot_unknown", at(1), stale_launching_before=at(1)) is None
     taken_over.status = BotStatus.LAUNCHED
     assert await stores.bots.update_bot(taken_over, expected_status=BotStatus.LAUNCHING)

@@ -48,6 +48,9 @@ from app.domain import BotStatus, ScheduledBot, ScheduleStatus, is_pending
 from app.errors import StorageUnavailable
 
 _NEW = "attribute_not_exists(#PK)"
+# One assignment of a SET clause: the bot's version goes up by one (an item written before
+# versions counts as 0). Its expression values are `:zero` and `:one`.
+_BUMP_VERSION = "#version = if_not_exists(#version, :zero) + :one"
 
 
 async def bot_items(table: TableClient, account_id: str) -> list[Item]:
@@ -73,13 +76,15 @@ async def cancel_pending_bot(table: TableClient, bot: ScheduledBot, when: dateti
             table.action(
                 "Update",
                 Key=bot_key(bot.account_id, bot.bot_id),
-                update="SET #status = :cancelled, #updated_at = :when, #rev = :rev "
-                "REMOVE #GSI1PK, #GSI1SK",
+                update="SET #status = :cancelled, #updated_at = :when, #rev = :rev, "
+                f"{_BUMP_VERSION} REMOVE #GSI1PK, #GSI1SK",
                 condition="#status IN (:scheduled, :launching)",
                 values={
                     ":cancelled": BotStatus.CANCELLED.value,
                     ":when": time_text(when),
                     ":rev": new_rev(),
+                    ":zero": 0,
+                    ":one": 1,
                     ":scheduled": BotStatus.SCHEDULED.value,
                     ":launching": BotStatus.LAUNCHING.value,
                 },
@@ -151,6 +156,8 @@ class DynamoDbBotStore:
             },
             values,
         )
+        update = update.replace("SET ", f"SET {_BUMP_VERSION}, ", 1)  # bot_config is always set
+        values.update({":zero": 0, ":one": 1})
         attributes = await self._table.update(
             bot_key(bot.account_id, pending_id),
             update,
@@ -186,25 +193,35 @@ class DynamoDbBotStore:
     async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
         # The event and occurrence are the bot's identity (its dedup items are keyed on them):
         # an update never changes them.
-        stored = bot_item(bot, new_rev())
+        stored = bot_item(replace(bot, version=bot.version + 1), new_rev())
         condition = (
             "attribute_exists(#PK) AND #status = :expected AND #event_id = :event_id "
-            "AND #occurrence_key = :occurrence_key"
+            "AND #occurrence_key = :occurrence_key AND "
+            + (
+                "(attribute_not_exists(#version) OR #version = :version)"
+                if bot.version == 0
+                else "#version = :version"
+            )
         )
         values: dict[str, object] = {
             ":expected": expected_status.value,
             ":event_id": bot.event_id,
             ":occurrence_key": bot.occurrence_key,
+            ":version": bot.version,
         }
         was_pending = is_pending(expected_status)
         if was_pending == is_pending(bot.status):
-            return await self._table.put(stored, condition, values)
-        if was_pending:
-            companion = release_pending_action(self._table, bot)
+            written = await self._table.put(stored, condition, values)
         else:
-            companion = self._table.action("Put", Item=pending_item(bot), condition=_NEW)
-        put = self._table.action("Put", Item=stored, condition=condition, values=values)
-        return await self._table.transact([put, companion]) is None
+            if was_pending:
+                companion = release_pending_action(self._table, bot)
+            else:
+                companion = self._table.action("Put", Item=pending_item(bot), condition=_NEW)
+            put = self._table.action("Put", Item=stored, condition=condition, values=values)
+            written = await self._table.transact([put, companion]) is None
+        if written:
+            bot.version += 1
+        return written
 
     async def cancel_pending_bots(
         self, account_id: str, event_id: str, when: datetime
@@ -230,13 +247,15 @@ class DynamoDbBotStore:
                     self._table.action(
                         "Update",
                         Key=base_key(typed),
-                        update="SET #status = :cancelled, #updated_at = :when, #rev = :new_rev "
-                        "REMOVE #GSI1PK, #GSI1SK",
+                        update="SET #status = :cancelled, #updated_at = :when, "
+                        f"#rev = :new_rev, {_BUMP_VERSION} REMOVE #GSI1PK, #GSI1SK",
                         condition="#status = :scheduled AND #rev = :rev",
                         values={
                             ":cancelled": BotStatus.CANCELLED.value,
                             ":when": time_text(when),
                             ":new_rev": new_rev(),
+                            ":zero": 0,
+                            ":one": 1,
                             ":scheduled": BotStatus.SCHEDULED.value,
                             ":rev": typed["rev"]["S"],
                         },
@@ -245,7 +264,12 @@ class DynamoDbBotStore:
                 ]
             )
             if reasons is None:
-                return replace(bot, status=BotStatus.CANCELLED, updated_at=time_of(time_text(when)))
+                return replace(
+                    bot,
+                    status=BotStatus.CANCELLED,
+                    updated_at=time_of(time_text(when)),
+                    version=bot.version + 1,
+                )
             typed = await self._table.get(base_key(typed))
         raise StorageUnavailable()
 
@@ -305,10 +329,11 @@ class DynamoDbBotStore:
         attributes = await self._table.update(
             bot_key(account_id, bot_id),
             "SET #status = :launching, #attempts = #attempts + :one, #updated_at = :when, "
-            "#GSI1PK = :queue_pk, #GSI1SK = :queue_sk, #rev = :rev",
+            f"#GSI1PK = :queue_pk, #GSI1SK = :queue_sk, #rev = :rev, {_BUMP_VERSION}",
             {
                 ":launching": BotStatus.LAUNCHING.value,
                 ":scheduled": BotStatus.SCHEDULED.value,
+                ":zero": 0,
                 ":one": 1,
                 ":when": time_text(when),
                 ":stale": time_text(stale_launching_before),

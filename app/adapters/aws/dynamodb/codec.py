@@ -301,6 +301,7 @@ def bot_item(bot: ScheduledBot, rev: str) -> Item:
         attempts=bot.attempts,
         created_at=time_text(bot.created_at),
         updated_at=time_text(bot.updated_at),
+        version=bot.version,
         GSI1PK=queue_pk,
         GSI1SK=queue_sk,
     )
@@ -330,6 +331,7 @@ def bot_from(typed: Item) -> ScheduledBot:
         attempts=data["attempts"],
         created_at=time_of(data["created_at"]),
         updated_at=time_of(data["updated_at"]),
+        version=data.get("version", 0),  # items written before versions count as 0
     )
 
 

@@ -42,6 +42,7 @@ def _connection_item(connection: Connection) -> Item:
         primary_calendar_id=connection.primary_calendar_id,
         status=connection.status.value,
         connected_at=time_text(connection.connected_at),
+        credentials_fingerprint=connection.credentials_fingerprint,
         GSI2PK=connected_set_pk(connection.account_id) if active else None,
         GSI2SK=connection.account_id,
     )
@@ -134,6 +135,7 @@ class DynamoDbConnectionStore:
             primary_calendar_id=data["primary_calendar_id"],
             status=ConnectionStatus(data["status"]),
             connected_at=time_of(data["connected_at"]),
+            credentials_fingerprint=data.get("credentials_fingerprint"),
         )
 
     async def set_connection_status(self, account_id: str, status: ConnectionStatus) -> None:
@@ -146,6 +148,20 @@ class DynamoDbConnectionStore:
         await self._table.update(
             connection_key(account_id), update, values, "attribute_exists(#PK)"
         )
+
+    async def mark_revoked(self, account_id: str, credentials_fingerprint: str) -> bool:
+        attributes = await self._table.update(
+            connection_key(account_id),
+            "SET #status = :revoked REMOVE #GSI2PK",
+            {
+                ":revoked": ConnectionStatus.REVOKED.value,
+                ":active": ConnectionStatus.ACTIVE.value,
+                ":fingerprint": credentials_fingerprint,
+            },
+            "#status = :active AND (attribute_not_exists(#credentials_fingerprint) "
+            "OR #credentials_fingerprint = :fingerprint)",
+        )
+        return attributes is not None
 
     async def list_calendars(self, account_id: str) -> list[Calendar]:
         items = await self._table.partition(account_pk(account_id), CALENDAR_PREFIX)

@@ -129,15 +129,14 @@ class DynamoDbSeriesScheduleStore:
             "SET #last_original_start = :last, #next_check_at = :next, #active = :active, "
             "#GSI1SK = :queue_sk"
         )
+        condition = "attribute_exists(#PK) AND #last_original_start = :expected"
         if active:
             update += ", #GSI1PK = :queue_pk"
             values[":queue_pk"] = queue_pk
+            condition += " AND #active = :active"  # a paused schedule stays paused
         else:
             update += " REMOVE #GSI1PK"
         attributes = await self._table.update(
-            series_key(account_id, event_id),
-            update,
-            values,
-            "attribute_exists(#PK) AND #last_original_start = :expected",
+            series_key(account_id, event_id), update, values, condition
         )
         return attributes is not None
