@@ -111,10 +111,10 @@ async def test_delete_connection_cancels_pending_bots_and_keeps_settings(stores:
         await stores.bots.insert_or_update_pending_bot(each)
     await stores.bots.insert_bots_unless_exist([launched])
     await stores.bots.claim_bot("bot_2", NOW, stale_launching_before=at(-1))
-    launched = await stores.bots.claim_bot("bot_3", NOW, stale_launching_before=at(-1))
-    assert launched is not None
-    launched.status, launched.updated_at = BotStatus.LAUNCHED, NOW
-    assert await stores.bots.update_bot(launched, expected_status=BotStatus.LAUNCHING)
+    claimed = await stores.bots.claim_bot("bot_3", NOW, stale_launching_before=at(-1))
+    assert claimed is not None
+    claimed.status, claimed.updated_at = BotStatus.LAUNCHED, NOW
+    assert await stores.bots.update_bot(claimed, expected_status=BotStatus.LAUNCHING)
     settings = AutoScheduleSettings(True, {"bot_name": "Auto"}, at(-1))
     await stores.auto_schedule.save_auto_schedule(ACCOUNT, settings)
     await stores.series.save_series_schedule(series_schedule(meeting))
