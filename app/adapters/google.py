@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from app.adapters.ports import Clock, EventsPage, WatchChannel
+from app.adapters.ports import Clock, EventLookup, EventsPage, WatchChannel
 from app.adapters.retry import (
     RETRYABLE_STATUSES,
     RetryableFailure,
@@ -237,6 +237,45 @@ class HttpGoogleCalendar:
             if page_token is None:
                 return
 
+    async def get_occurrence(
+        self,
+        credentials: GoogleCredentials,
+        calendar_id: str,
+        google_event_id: str,
+        *,
+        original_start: str | None,
+        deadline: timedelta,
+    ) -> EventLookup:
+        url = (
+            f"{self._api}/calendars/{_path_segment(calendar_id)}"
+            f"/events/{_path_segment(google_event_id)}"
+        )
+        if original_start is None:
+            # events.get always returns a deleted event, as status "cancelled" [DISC
+            # Event.status]; 404/410 say it is not there (any more) [ERR].
+            response = await self._call(credentials, "GET", url, deadline=deadline)
+            if response.status_code in (404, 410):
+                return EventLookup(None, gone=True)
+            return EventLookup(self._success_body(response, credentials, doing="read an event"))
+        # One occurrence, found by its original start, which identifies it even when moved
+        # [DISC events.instances.originalStart]; no showDeleted, so a cancelled one is absent.
+        response = await self._call(
+            credentials,
+            "GET",
+            f"{url}/instances",
+            params={"originalStart": original_start},
+            deadline=deadline,
+        )
+        if response.status_code in (404, 410):  # the series itself is gone
+            return EventLookup(None, gone=True)
+        body = self._success_body(response, credentials, doing="read an occurrence")
+        zone = _str_or_none(body.get("timeZone"))
+        items = [item for item in body.get("items") or () if isinstance(item, dict)]
+        if items:
+            return EventLookup(items[0], time_zone=zone)
+        # A page may be empty while more follow [PAGE]: only a complete answer says "none".
+        return EventLookup(None, gone=not body.get("nextPageToken"), time_zone=zone)
+
     async def watch_events(
         self,
         credentials: GoogleCredentials,
@@ -294,19 +333,23 @@ class HttpGoogleCalendar:
         params: Mapping[str, str] | None = None,
         json_body: Mapping[str, Any] | None = None,
         extra: tuple[str, ...] = (),
+        deadline: timedelta | None = None,
     ) -> httpx.Response:
         """One API request with retries; a 401 refreshes the token once and resends once [ERR].
 
-        All of it, the token refresh included, ends by `GOOGLE_CALL_DEADLINE` (the instance's).
+        All of it, the token refresh included, ends by `GOOGLE_CALL_DEADLINE` (the instance's),
+        or by `deadline` when the caller sets a shorter one.
         """
-        give_up_at = self._clock.now() + self._deadline
+        deadline = self._deadline if deadline is None else deadline
+        give_up_at = self._clock.now() + deadline
         token = await self._access_token(credentials, give_up_at)
-        response = await self._send_with_retries(method, url, token, params, json_body, give_up_at)
+        request = (method, url, params, json_body)
+        response = await self._send_with_retries(request, token, give_up_at, deadline)
         if response.status_code != 401:
             return response
         logger.info("Google Calendar answered 401; refreshing the access token once")
         token = await self._access_token(credentials, give_up_at, rejected=token)
-        response = await self._send_with_retries(method, url, token, params, json_body, give_up_at)
+        response = await self._send_with_retries(request, token, give_up_at, deadline)
         if response.status_code == 401:
             error = _ApiError.from_response(response)
             raise UpstreamRejected(
@@ -318,13 +361,12 @@ class HttpGoogleCalendar:
 
     async def _send_with_retries(
         self,
-        method: str,
-        url: str,
+        request: tuple[str, str, Mapping[str, str] | None, Mapping[str, Any] | None],
         token: AccessToken,
-        params: Mapping[str, str] | None,
-        json_body: Mapping[str, Any] | None,
         give_up_at: datetime,
+        deadline: timedelta,
     ) -> httpx.Response:
+        method, url, params, json_body = request
         headers = {"Authorization": f"Bearer {token.token}"}
 
         async def attempt() -> httpx.Response:
@@ -334,6 +376,7 @@ class HttpGoogleCalendar:
                 ),
                 "Google Calendar",
                 give_up_at,
+                deadline,
             )
 
         return await run_with_retries(
@@ -345,21 +388,21 @@ class HttpGoogleCalendar:
         send: Callable[[httpx.Timeout], Awaitable[httpx.Response]],
         service: str,
         give_up_at: datetime,
+        deadline: timedelta | None = None,
     ) -> httpx.Response:
         """Send once, within what is left of the deadline; turn what Google says is transient
         into `RetryableFailure`."""
+        deadline = self._deadline if deadline is None else deadline
         seconds_left = (give_up_at - self._clock.now()).total_seconds()
         if seconds_left <= 0:
-            raise GoogleUnavailable(_out_of_time(service, self._deadline))
+            raise GoogleUnavailable(_out_of_time(service, deadline))
         try:
             # httpx's timeouts bound each phase (connect, each read...), not the whole exchange.
             async with asyncio.timeout(seconds_left):
                 response = await send(attempt_timeout(self._http.timeout, seconds_left))
         except TimeoutError as exc:
             logger.warning("%s: no answer within the call's deadline", service)
-            raise RetryableFailure(
-                GoogleUnavailable(_out_of_time(service, self._deadline))
-            ) from exc
+            raise RetryableFailure(GoogleUnavailable(_out_of_time(service, deadline))) from exc
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             logger.warning("%s: %s; will retry if attempts remain", service, type(exc).__name__)
             raise RetryableFailure(
