@@ -285,6 +285,27 @@ async def test_a_cancelled_occurrence_or_series_cancels_its_bot(calbot: Calbot, 
     assert calbot.bot_api.attempts == []
 
 
+async def test_an_occurrence_of_an_all_day_series_is_read_by_its_date(calbot: Calbot) -> None:
+    all_day = {
+        "id": "d1",
+        "summary": "Offsite",
+        "start": {"date": "2026-11-26"},
+        "end": {"date": "2026-11-27"},
+        "hangoutLink": "https://meet.google.com/abc-defg-hij",
+        **WEEKLY,
+    }
+    bot = await scheduled(calbot, all_day)
+    assert bot.occurrence_start == at(11)  # midnight in Berlin, the calendar's zone
+
+    await checked_ahead(calbot, bot)
+    calbot.clock.set(bot.join_at)
+    assert await launch(calbot.launcher) == 1
+
+    assert calbot.google.occurrence_reads == [
+        OccurrenceRead(CAL, "d1", "2026-11-26", LAUNCH_CHECK_DEADLINE)
+    ]
+
+
 # -- a failing store (case 5) ---------------------------------------------------------------
 
 
