@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
 from app.adapters.local_scheduler import LocalBotScheduler
+from app.adapters.ports import BotStore, SeriesScheduleStore
 from tests.fakes import FakeClock
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -66,9 +68,9 @@ class OneBotStore:
         return None
 
 
-@pytest.mark.parametrize(("wake_ahead", "passes"), [(timedelta(seconds=10), 2), (None, 1)])
+@pytest.mark.parametrize(("wake_ahead", "passes"), [(timedelta(seconds=10), 2), (timedelta(0), 1)])
 async def test_the_loop_wakes_when_the_launch_check_window_opens(
-    wake_ahead: timedelta | None, passes: int
+    wake_ahead: timedelta, passes: int
 ) -> None:
     """A bot due in 10.2 s, a poll every 5 s: with the launcher's 10 s check window the loop
     runs a pass 0.2 s from now (to check the meeting), not only at the next poll."""
@@ -81,11 +83,11 @@ async def test_the_loop_wakes_when_the_launch_check_window_opens(
 
     store = OneBotStore(NOW + timedelta(seconds=10.2))
     scheduler = LocalBotScheduler(
-        bots=store,
-        series=store,
+        bots=cast(BotStore, store),
+        series=cast(SeriesScheduleStore, store),
         clock=FakeClock(NOW),
         poll_seconds=5,
-        **({"wake_ahead": wake_ahead} if wake_ahead else {}),
+        wake_ahead=wake_ahead,
     )
     task = asyncio.create_task(scheduler.run([each_pass]))
     await asyncio.sleep(0.3)
