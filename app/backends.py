@@ -37,6 +37,7 @@ from app.adapters.sqlite.consent import SqliteConsentStore
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.idempotency import SqliteIdempotencyStore
 from app.config import ConfigurationError, Settings
+from app.services.launch_check import LAUNCH_CHECK_AHEAD
 from app.services.launcher import Launcher
 from app.services.scheduling import SchedulingService
 
@@ -141,9 +142,12 @@ async def open_launching(
     clock: Clock,
 ) -> tuple[Launching, Callable[[SchedulingService], None]]:
     """The BotScheduler, and the loop that launches bots; the local loop also advances
-    series, so it is completed once the scheduling service exists."""
+    series, so it is completed once the scheduling service exists. Stopping the launches at
+    shutdown (the launcher's, and the queue consumer's) is the caller's: one bounded stop."""
     if settings.scheduler_backend == "local":
-        local = LocalBotScheduler(bots=stores.bots, series=stores.series, clock=clock)
+        local = LocalBotScheduler(
+            bots=stores.bots, series=stores.series, clock=clock, wake_ahead=LAUNCH_CHECK_AHEAD
+        )
         passes: list[Callable[[], Awaitable[int]]] = [launcher.launch_due]
 
         async def loop() -> None:
@@ -178,7 +182,12 @@ async def open_launching(
     except ValueError as error:
         raise ConfigurationError(f"EventBridge settings are not usable: {error}") from error
     consumer = LaunchQueueConsumer(
-        sqs, settings.launch_queue_url, stores.bots, launcher.launch, clock
+        sqs,
+        settings.launch_queue_url,
+        stores.bots,
+        launcher.launch,
+        clock,
+        check=launcher.check_before_launch,
+        check_ahead=LAUNCH_CHECK_AHEAD,
     )
-    stack.push_async_callback(consumer.drain)
     return Launching(scheduler, consumer.run, is_local=False, consumer=consumer), lambda _: None

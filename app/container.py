@@ -7,6 +7,8 @@ parts by port and service; which adapters fill them is decided here and in `app.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -48,11 +50,14 @@ from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
 from app.services.consent import ConsentService
 from app.services.events import EventService
-from app.services.launcher import Launcher
+from app.services.launch_check import LaunchCheck
+from app.services.launcher import HAND_BACK_SECONDS, LAUNCH_SHUTDOWN_SECONDS, Launcher
 from app.services.notifications import CalendarRefresher, PushService
 from app.services.reconcile import BotReconciler
 from app.services.scheduling import SchedulingService
 from app.services.sync import SyncService
+
+log = logging.getLogger(__name__)
 
 GOOGLE_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 BOT_API_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -111,7 +116,18 @@ class Container:
         return [leased(job, self.stores.leases, self.clock, self.replica_id) for job in jobs]
 
     async def run_background(self) -> None:
-        """The in-process work: launch bots when due (and, locally, keep series scheduled)."""
+        """The in-process work: launch bots when due (and, locally, keep series scheduled).
+
+        On EventBridge, schedules that fired while every replica was down were lost with
+        nobody to receive them, so bots overdue now are launched (and due series advanced)
+        at once, as the embedded scheduler's first pass does, before consuming the queue.
+        """
+        if not self.launch_loop_is_local:
+            for start_up_pass in (self.launcher.launch_due, self.scheduling.advance_due_series):
+                try:
+                    await start_up_pass()
+                except Exception:
+                    log.exception("start-up pass failed; the periodic safety net retries it")
         await self.launch_loop()
 
 
@@ -160,8 +176,19 @@ async def open_container(
             replica_id=replica_id,
         )
         launcher = Launcher(bots=stores.bots, bot_api=bot_api, clock=clock)
-        stack.push_async_callback(launcher.wait_for_launches)
         launching, attach = await open_launching(settings, stack, stores, launcher, clock)
+        consumer = launching.consumer
+
+        async def stop_launching() -> None:
+            """At most LAUNCH_SHUTDOWN_SECONDS, whatever the Create Bot API is doing."""
+            stops = [launcher.shutdown(LAUNCH_SHUTDOWN_SECONDS)]
+            if consumer is not None:
+                stops.append(
+                    consumer.drain(LAUNCH_SHUTDOWN_SECONDS, let_go_seconds=HAND_BACK_SECONDS)
+                )
+            await asyncio.gather(*stops)
+
+        stack.push_async_callback(stop_launching)
         bot_scheduler = launching.scheduler
         scheduling = SchedulingService(
             events=stores.events,
@@ -189,6 +216,15 @@ async def open_container(
             scheduling=scheduling,
             clock=clock,
             join_lead=join_lead,
+        )
+        launcher.check_with(
+            LaunchCheck(
+                events=stores.events,
+                sync=sync,
+                google=google,
+                reconciler=reconciler,
+                clock=clock,
+            )
         )
         refresher = CalendarRefresher(sync, reconciler, auto)
         push = PushService(

@@ -2,8 +2,10 @@
 
 It keeps calendars and events, a change log for sync tokens, pages results, can expire sync
 tokens (410), revoke refresh tokens (invalid_grant) and fail the next requests with given
-statuses. Like a strict Google, it refuses with Google's 400 any request that breaks a rule of
-tests/google_rules.py, remembering which query each page and sync token was issued for.
+statuses. It reads one event (events.get) or one occurrence of a series (events.instances with
+originalStart, tests/google_instances.py). Like a strict Google, it refuses with Google's 400
+any request that breaks a rule of tests/google_rules.py, remembering which query each page and
+sync token was issued for.
 `handle` takes an httpx.Request and answers an httpx.Response, so the same fake serves respx
 routes in-process and a loopback HTTP server in end-to-end tests and benchmarks.
 """
@@ -19,6 +21,7 @@ from urllib.parse import parse_qs, unquote
 
 import httpx
 
+from tests.google_instances import find_instance
 from tests.google_requests import GoogleRequest, TokenMemory
 from tests.google_rules import refusal
 
@@ -76,6 +79,7 @@ class FakeGoogle:
         self.channel_expiration_ms = "1798761600000"  # 2027-01-01T00:00:00Z
         self.memory = TokenMemory()
         self.refused: list[GoogleRequest] = []
+        self.gone: set[str] = set()  # event ids events.get/instances answer 410 (deleted)
 
     # -- arranging state --------------------------------------------------------------------
 
@@ -181,6 +185,10 @@ class FakeGoogle:
                 return self._watch(request)
             if len(parts) == 4 and request.method == "GET":
                 return self._events(calendar, query)
+            if len(parts) == 5 and request.method == "GET":
+                return self._event(calendar, unquote(parts[4]))
+            if len(parts) == 6 and parts[5] == "instances" and request.method == "GET":
+                return self._instance(calendar, unquote(parts[4]), query.get("originalStart"))
         return _error(404, "notFound", f"No fake for {request.method} {path}")
 
     def _token(self, request: httpx.Request) -> httpx.Response:
@@ -271,6 +279,38 @@ class FakeGoogle:
             return True
         end = event["end"].get("dateTime") or event["end"].get("date") + "T00:00:00+00:00"
         return datetime.fromisoformat(end) > datetime.fromisoformat(time_min)
+
+    def _event(self, calendar: FakeCalendar, event_id: str) -> httpx.Response:
+        """events.get: the event, a deleted one included (as its cancelled tombstone)."""
+        if event_id in self.gone:
+            return _error(410, "deleted", "Resource has been deleted")
+        event = calendar.events.get(event_id)
+        if event is None:
+            return _error(404, "notFound", "Not Found")
+        return httpx.Response(200, json=event)
+
+    def _instance(
+        self, calendar: FakeCalendar, event_id: str, original_start: str | None
+    ) -> httpx.Response:
+        """events.instances, as calbot asks it: the one occurrence with `originalStart`."""
+        if event_id in self.gone:
+            return _error(410, "deleted", "Resource has been deleted")
+        if original_start is None:
+            return _error(400, "invalid", "This fake only answers instances with originalStart")
+        found = find_instance(calendar.events, event_id, original_start)
+        if found == "gone":
+            return _error(404, "notFound", "Not Found")
+        if found == "not-recurring":
+            return _error(400, "invalid", "The event is not a recurring event.")
+        return httpx.Response(
+            200,
+            json={
+                "kind": "calendar#events",
+                "summary": calendar.entry["summary"],
+                "timeZone": calendar.entry["timeZone"],
+                "items": [] if found == "none" else [found],
+            },
+        )
 
     def _watch(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)

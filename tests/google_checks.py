@@ -30,6 +30,7 @@ INT32_MAX: Final = 2**31 - 1
 REFRESH_GRANT_FIELDS: Final = ("client_id", "client_secret", "refresh_token", "grant_type")
 CODE_GRANT_FIELDS: Final = ("code", "client_id", "client_secret", "redirect_uri", "grant_type")
 _RFC3339: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
+_DATE: Final = re.compile(r"\d{4}-\d\d-\d\d")
 _PKCE_VERIFIER: Final = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 
@@ -224,6 +225,47 @@ def sync_token_same_query(request: GoogleRequest) -> Problem | None:
             "syncToken",
         )
     return None
+
+
+# -- checks: one event ---------------------------------------------------------------------------
+
+
+def _event_id(request: GoogleRequest) -> str | None:
+    """The eventId path segment of `calendars/{calendarId}/events/{eventId}[/...]`, decoded."""
+    parts = request.path.split("/")
+    if len(parts) >= 4 and parts[0] == "calendars" and parts[2] == "events":
+        return unquote(parts[3])
+    return None
+
+
+def event_id_not_ical_uid(request: GoogleRequest) -> Problem | None:
+    event_id = _event_id(request)
+    if event_id is not None and "@" in event_id:
+        return Problem(
+            f"eventId {event_id!r} is an iCalUID: these methods take Google's event id", "eventId"
+        )
+    return None
+
+
+def original_start_is_a_start_time(request: GoogleRequest) -> Problem | None:
+    value = request.first("originalStart")
+    if value is None or _is_rfc3339(value) or _is_date(value):
+        return None
+    return Problem(
+        f"originalStart={value!r} is written neither as an RFC3339 date-time with offset nor "
+        "as a yyyy-mm-dd date (the forms of an instance's originalStartTime)",
+        "originalStart",
+    )
+
+
+def _is_date(value: str) -> bool:
+    if not _DATE.fullmatch(value):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 # -- checks: bodies ------------------------------------------------------------------------------

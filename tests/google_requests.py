@@ -42,8 +42,10 @@ TOKEN_ENDPOINT: Final = "oauth.token"
 CALENDAR_LIST: Final = "calendarList.list"
 EVENTS_LIST: Final = "events.list"
 EVENTS_WATCH: Final = "events.watch"
+EVENTS_GET: Final = "events.get"
+EVENTS_INSTANCES: Final = "events.instances"
 CHANNELS_STOP: Final = "channels.stop"
-LISTS: Final = frozenset({CALENDAR_LIST, EVENTS_LIST, EVENTS_WATCH})
+LISTS: Final = frozenset({CALENDAR_LIST, EVENTS_LIST, EVENTS_WATCH, EVENTS_INSTANCES})
 
 # Named in events.list's syncToken description (discovery), one per line after "These are:".
 EXCLUSIVE_WITH_SYNC_TOKEN: Final = (

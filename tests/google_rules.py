@@ -32,6 +32,7 @@ from tests.google_checks import (
     date_times,
     declared_parameters,
     enums,
+    event_id_not_ical_uid,
     form_encoded,
     grant_fields,
     is_integer,
@@ -41,6 +42,7 @@ from tests.google_checks import (
     no_show_deleted,
     not_with_sync_token,
     order_by_start_time,
+    original_start_is_a_start_time,
     page_token_same_query,
     pkce_verifier,
     show_not_false_with_sync_token,
@@ -57,6 +59,8 @@ from tests.google_checks import (
 from tests.google_requests import (
     CALENDAR_LIST,
     CHANNELS_STOP,
+    EVENTS_GET,
+    EVENTS_INSTANCES,
     EVENTS_LIST,
     EVENTS_WATCH,
     EXCLUSIVE_WITH_SYNC_TOKEN,
@@ -131,6 +135,7 @@ def violations(request: GoogleRequest) -> list[Violation]:
 
 _EVENTS_LIST_PARAMETERS: Final = "resources.events.methods.list.parameters"
 _CALENDAR_LIST_PARAMETERS: Final = "resources.calendarList.methods.list.parameters"
+_INSTANCES_PARAMETERS: Final = "resources.events.methods.instances.parameters"
 _EVENTS: Final = frozenset({EVENTS_LIST, EVENTS_WATCH})  # watch takes list's parameters
 _CHANNELS: Final = frozenset({EVENTS_WATCH, CHANNELS_STOP})
 _TOKEN: Final = frozenset({TOKEN_ENDPOINT})
@@ -208,6 +213,32 @@ RULES: Final[tuple[Rule, ...]] = (
         quote="The page size can never be larger than 2500 events.",
         endpoints=_EVENTS,
         check=max_results_at_most(EVENTS_MAX_RESULTS),
+    ),
+    Rule(
+        id="instances-max-results-at-most-2500",
+        source=discovery(f"{_INSTANCES_PARAMETERS}.maxResults.description"),
+        quote="The page size can never be larger than 2500 events.",
+        endpoints=frozenset({EVENTS_INSTANCES}),
+        check=max_results_at_most(EVENTS_MAX_RESULTS),
+    ),
+    Rule(
+        id="get-takes-the-google-id-not-the-ical-uid",
+        source=discovery("resources.events.methods.get.description"),
+        quote=(
+            "Returns an event based on its Google Calendar ID. To retrieve an event using its "
+            "iCalendar ID, call the events.list method using the iCalUID parameter."
+        ),
+        endpoints=frozenset({EVENTS_GET, EVENTS_INSTANCES}),
+        check=event_id_not_ical_uid,
+        reason="notFound",
+        status=404,
+    ),
+    Rule(
+        id="instances-original-start-is-a-start-time",
+        source=discovery(f"{_INSTANCES_PARAMETERS}.originalStart.description"),
+        quote="The original start time of the instance in the result.",
+        endpoints=frozenset({EVENTS_INSTANCES}),
+        check=original_start_is_a_start_time,
     ),
     Rule(
         id="calendar-list-max-results-at-most-250",

@@ -22,9 +22,10 @@ from app.adapters.google_answers import (
     json_object,
     scrub,
     send_once,
+    str_or_none,
 )
 from app.adapters.google_tokens import GoogleAccessTokens
-from app.adapters.ports import Clock, EventsPage, WatchChannel
+from app.adapters.ports import Clock, EventLookup, EventsPage, WatchChannel
 from app.adapters.retry import RetryPolicy, run_with_retries
 from app.domain import AccessToken, Calendar, GoogleCredentials, utc_text
 from app.errors import CalbotError, CalendarNotFound, SyncTokenExpired, UpstreamRejected
@@ -118,6 +119,45 @@ class HttpGoogleCalendar:
             if page_token is None:
                 return
 
+    async def get_occurrence(
+        self,
+        credentials: GoogleCredentials,
+        calendar_id: str,
+        google_event_id: str,
+        *,
+        original_start: str | None,
+        deadline: timedelta,
+    ) -> EventLookup:
+        url = (
+            f"{self._api}/calendars/{_path_segment(calendar_id)}"
+            f"/events/{_path_segment(google_event_id)}"
+        )
+        if original_start is None:
+            # events.get always returns a deleted event, as status "cancelled" [DISC
+            # Event.status]; 404/410 say it is not there (any more) [ERR].
+            response = await self._call(credentials, "GET", url, deadline=deadline)
+            if response.status_code in (404, 410):
+                return EventLookup(None, gone=True)
+            return EventLookup(self._success_body(response, credentials, doing="read an event"))
+        # One occurrence, found by its original start, which identifies it even when moved
+        # [DISC events.instances.originalStart]; no showDeleted, so a cancelled one is absent.
+        response = await self._call(
+            credentials,
+            "GET",
+            f"{url}/instances",
+            params={"originalStart": original_start},
+            deadline=deadline,
+        )
+        if response.status_code in (404, 410):  # the series itself is gone
+            return EventLookup(None, gone=True)
+        body = self._success_body(response, credentials, doing="read an occurrence")
+        zone = str_or_none(body.get("timeZone"))
+        items = [item for item in body.get("items") or () if isinstance(item, dict)]
+        if items:
+            return EventLookup(items[0], time_zone=zone)
+        # A page may be empty while more follow [PAGE]: only a complete answer says "none".
+        return EventLookup(None, gone=not body.get("nextPageToken"), time_zone=zone)
+
     async def watch_events(
         self,
         credentials: GoogleCredentials,
@@ -175,19 +215,23 @@ class HttpGoogleCalendar:
         params: Mapping[str, str] | None = None,
         json_body: Mapping[str, Any] | None = None,
         extra: tuple[str, ...] = (),
+        deadline: timedelta | None = None,
     ) -> httpx.Response:
         """One API request with retries; a 401 refreshes the token once and resends once [ERR].
 
-        All of it, the token refresh included, ends by `GOOGLE_CALL_DEADLINE` (the instance's).
+        All of it, the token refresh included, ends by `GOOGLE_CALL_DEADLINE` (the instance's),
+        or by `deadline` when the caller sets a shorter one.
         """
-        give_up_at = self._clock.now() + self._deadline
+        deadline = self._deadline if deadline is None else deadline
+        give_up_at = self._clock.now() + deadline
+        request = (method, url, params, json_body)
         token = await self._tokens.current(credentials, give_up_at)
-        response = await self._send_with_retries(method, url, token, params, json_body, give_up_at)
+        response = await self._send_with_retries(request, token, give_up_at, deadline)
         if response.status_code != 401:
             return response
         logger.info("Google Calendar answered 401; refreshing the access token once")
         token = await self._tokens.current(credentials, give_up_at, rejected=token)
-        response = await self._send_with_retries(method, url, token, params, json_body, give_up_at)
+        response = await self._send_with_retries(request, token, give_up_at, deadline)
         if response.status_code == 401:
             error = ApiError.from_response(response)
             raise UpstreamRejected(
@@ -199,13 +243,12 @@ class HttpGoogleCalendar:
 
     async def _send_with_retries(
         self,
-        method: str,
-        url: str,
+        request: tuple[str, str, Mapping[str, str] | None, Mapping[str, Any] | None],
         token: AccessToken,
-        params: Mapping[str, str] | None,
-        json_body: Mapping[str, Any] | None,
         give_up_at: datetime,
+        deadline: timedelta,
     ) -> httpx.Response:
+        method, url, params, json_body = request
         headers = {"Authorization": f"Bearer {token.token}"}
 
         async def attempt() -> httpx.Response:
@@ -217,7 +260,7 @@ class HttpGoogleCalendar:
                 configured=self._http.timeout,
                 clock=self._clock,
                 give_up_at=give_up_at,
-                deadline=self._deadline,
+                deadline=deadline,
             )
 
         return await run_with_retries(

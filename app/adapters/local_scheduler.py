@@ -2,8 +2,9 @@
 
 The store is the source of truth, so nothing here needs persisting: after a restart (even
 `kill -9`) the first pass finds every overdue bot. The loop sleeps until the earliest join_at or
-series check it knows of, is woken early when this process schedules a bot, and looks at the store
-at least every `poll_seconds` so bots written by another process on the same database are seen.
+series check it knows of (less `wake_ahead`, the launcher's check window, while that is still
+ahead), is woken early when this process schedules a bot, and looks at the store at least every
+`poll_seconds` so bots written by another process on the same database are seen.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from app.adapters.ports import BotStore, Clock, SeriesScheduleStore
 from app.domain import ScheduledBot
@@ -29,11 +31,13 @@ class LocalBotScheduler:
         series: SeriesScheduleStore,
         clock: Clock,
         poll_seconds: float = 1.0,
+        wake_ahead: timedelta = timedelta(0),
     ) -> None:
         self._bots = bots
         self._series = series
         self._clock = clock
         self._poll_seconds = poll_seconds
+        self._wake_ahead = wake_ahead
         self._wake = asyncio.Event()
 
     async def bot_scheduled(self, bot: ScheduledBot) -> None:
@@ -66,16 +70,19 @@ class LocalBotScheduler:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def _seconds_to_wait(self) -> float:
+        now = self._clock.now()
         try:
-            candidates = [
-                await self._bots.next_join_at(),
-                await self._series.next_series_check_at(),
-            ]
+            join_at = await self._bots.next_join_at()
+            candidates = [await self._series.next_series_check_at()]
         except Exception:
             log.exception("could not read the next due time")
             return self._poll_seconds
+        if join_at is not None:
+            # Wake when the launcher's check window opens, then again at join_at itself.
+            check_at = join_at - self._wake_ahead
+            candidates.append(check_at if check_at > now else join_at)
         upcoming = [when for when in candidates if when is not None]
         if not upcoming:
             return self._poll_seconds
-        until = (min(upcoming) - self._clock.now()).total_seconds()
+        until = (min(upcoming) - now).total_seconds()
         return max(0.0, min(self._poll_seconds, until))

@@ -78,7 +78,7 @@ class BotReconciler:
         for bot in pending:
             if bot.event_id not in events:
                 events[bot.event_id] = await self._events.get_event(account_id, bot.event_id)
-            change = await self._follow(bot, events[bot.event_id])
+            change = await self.follow(bot, events[bot.event_id])
             moved += change == "moved"
             cancelled += change == "cancelled"
             relinked += change == "relinked"
@@ -92,15 +92,24 @@ class BotReconciler:
                 await self._scheduling.ensure_series_bot(account_id, event)
         return ReconcileResult(moved, cancelled, relinked)
 
-    async def _follow(self, bot: ScheduledBot, event: Event | None) -> str:
-        """Bring one pending bot in line with its event; returns what changed.
+    async def follow(
+        self,
+        bot: ScheduledBot,
+        event: Event | None,
+        *,
+        overrides: list[OccurrenceOverride] | None = None,
+    ) -> str:
+        """Bring one scheduled bot in line with its event; returns what changed ("moved",
+        "relinked", "cancelled" or "unchanged").
 
-        The bot is written back with a compare-and-set on its version: when something wrote
-        it since it was listed (a PATCH of its config, a re-schedule), the bot is read again
-        and followed from what is stored, so that change is kept.
+        `overrides` are the series' exceptions to go by (the stored ones when None): the launch
+        check passes the one occurrence Google just showed it. The bot is written back with a
+        compare-and-set on its version: when something wrote it since it was listed (a PATCH of
+        its config, a re-schedule), the bot is read again and followed from what is stored, so
+        that change is kept.
         """
         for _ in range(_CAS_ATTEMPTS):
-            change = await self._follow_once(bot, event)
+            change = await self._follow_once(bot, event, overrides)
             if change is not None:
                 return change
             fresh = await self._bots.get_bot(bot.account_id, bot.bot_id)
@@ -110,13 +119,18 @@ class BotReconciler:
         log.warning("bot %s kept changing; the next sync brings it in line", bot.bot_id)
         return "unchanged"
 
-    async def _follow_once(self, bot: ScheduledBot, event: Event | None) -> str | None:
-        """One attempt of `_follow`; None when the bot changed since it was read."""
+    async def _follow_once(
+        self,
+        bot: ScheduledBot,
+        event: Event | None,
+        overrides: list[OccurrenceOverride] | None,
+    ) -> str | None:
+        """One attempt of `follow`; None when the bot changed since it was read."""
         now = self._clock.now()
         if event is None or event.status is EventStatus.CANCELLED:
             return await self._cancel(bot, now, "the meeting was cancelled")
         try:
-            found = await self._occurrence(bot, event)
+            found = await self._occurrence(bot, event, overrides)
         except RecurrenceError as error:
             # Unknown is not gone: the bot stays as it is, and the event shows why.
             log.warning("bot %s left as it is: %s", bot.bot_id, error)
@@ -143,18 +157,19 @@ class BotReconciler:
         return None
 
     async def _occurrence(
-        self, bot: ScheduledBot, event: Event
+        self, bot: ScheduledBot, event: Event, overrides: list[OccurrenceOverride] | None
     ) -> tuple[Occurrence, MeetingLink | None] | None:
         if bot.occurrence_key == SINGLE_OCCURRENCE or not event.is_recurring:
             return Occurrence(
                 event.start_time, event.start_time, event.end_time
             ), event.meeting_link
         original_start = datetime.fromisoformat(bot.occurrence_key)
-        overrides = (
-            await self._events.list_overrides(
-                bot.account_id, event.calendar_id, [event.google_event_id]
-            )
-        ).get(event.google_event_id, [])
+        if overrides is None:
+            overrides = (
+                await self._events.list_overrides(
+                    bot.account_id, event.calendar_id, [event.google_event_id]
+                )
+            ).get(event.google_event_id, [])
         override = _override_for(overrides, original_start)
         if override is not None:
             if override.cancelled:
@@ -175,6 +190,7 @@ class BotReconciler:
     async def _cancel(self, bot: ScheduledBot, now: datetime, reason: str) -> str | None:
         bot.status = BotStatus.CANCELLED
         bot.updated_at = now
+        bot.last_error = f"Cancelled: {reason}."
         if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
             await self._scheduler.bot_cancelled(bot)
             log.info("bot %s cancelled: %s", bot.bot_id, reason)

@@ -630,6 +630,129 @@ async def test_a_success_that_is_not_json_is_google_unavailable(
         await collect(google.list_events(CREDENTIALS, "primary", sync_token=None, time_min=None))
 
 
+# -- one event, one occurrence (the launch check) ------------------------------------------------
+
+CHECK_DEADLINE = timedelta(seconds=2)
+TEAM_EVENT = f"{API}/calendars/team%40x/events/abc123"
+
+
+async def test_one_event_is_read_with_events_get(
+    google: HttpGoogleCalendar, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.post(TOKEN_URL).mock(return_value=token_answer())
+    event = {"id": "abc123", "status": "cancelled"}  # get always returns deleted events
+    route = respx_mock.get(TEAM_EVENT).mock(return_value=httpx.Response(200, json=event))
+
+    lookup = await google.get_occurrence(
+        CREDENTIALS, "team@x", "abc123", original_start=None, deadline=CHECK_DEADLINE
+    )
+
+    assert (lookup.item, lookup.gone) == (event, False)
+    request = route.calls.last.request
+    assert request.url.query == b""
+    assert request.headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
+
+
+@pytest.mark.parametrize(("status", "reason"), [(404, "notFound"), (410, "deleted")])
+@pytest.mark.parametrize("original_start", [None, "2026-12-01T09:00:00Z"])
+async def test_an_event_google_no_longer_has_is_gone(
+    google: HttpGoogleCalendar,
+    respx_mock: respx.MockRouter,
+    status: int,
+    reason: str,
+    original_start: str | None,
+) -> None:
+    respx_mock.post(TOKEN_URL).mock(return_value=token_answer())
+    respx_mock.get(url__startswith=TEAM_EVENT).mock(return_value=google_error(status, reason))
+
+    lookup = await google.get_occurrence(
+        CREDENTIALS, "team@x", "abc123", original_start=original_start, deadline=CHECK_DEADLINE
+    )
+
+    assert (lookup.item, lookup.gone) == (None, True)
+
+
+async def test_one_occurrence_is_read_with_events_instances_by_its_original_start(
+    google: HttpGoogleCalendar, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.post(TOKEN_URL).mock(return_value=token_answer())
+    instance = {"id": "abc123_20261201T090000Z", "recurringEventId": "abc123"}
+    route = respx_mock.get(f"{TEAM_EVENT}/instances").mock(
+        return_value=httpx.Response(200, json={"timeZone": "Europe/Paris", "items": [instance]})
+    )
+
+    lookup = await google.get_occurrence(
+        CREDENTIALS,
+        "team@x",
+        "abc123",
+        original_start="2026-12-01T09:00:00Z",
+        deadline=CHECK_DEADLINE,
+    )
+
+    assert (lookup.item, lookup.gone, lookup.time_zone) == (instance, False, "Europe/Paris")
+    assert list(route.calls.last.request.url.params.multi_items()) == [
+        ("originalStart", "2026-12-01T09:00:00Z")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "gone"),
+    [
+        ({"items": []}, True),  # complete and empty: no such occurrence (or it is cancelled)
+        ({"items": [], "nextPageToken": "p2"}, False),  # empty, but more would follow
+    ],
+)
+async def test_an_empty_instances_answer_is_gone_only_when_it_is_complete(
+    google: HttpGoogleCalendar, respx_mock: respx.MockRouter, answer: dict[str, Any], gone: bool
+) -> None:
+    respx_mock.post(TOKEN_URL).mock(return_value=token_answer())
+    respx_mock.get(f"{TEAM_EVENT}/instances").mock(return_value=httpx.Response(200, json=answer))
+
+    lookup = await google.get_occurrence(
+        CREDENTIALS, "team@x", "abc123", original_start="2026-12-01", deadline=CHECK_DEADLINE
+    )
+
+    assert (lookup.item, lookup.gone) == (None, gone)
+
+
+async def test_a_read_gives_up_at_its_own_short_deadline(
+    google: HttpGoogleCalendar, clock: FakeClock, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.post(TOKEN_URL).mock(return_value=token_answer())
+    route = respx_mock.get(TEAM_EVENT).mock(return_value=google_error(503, "backendError"))
+
+    with pytest.raises(GoogleUnavailable):
+        await google.get_occurrence(
+            CREDENTIALS, "team@x", "abc123", original_start=None, deadline=CHECK_DEADLINE
+        )
+
+    # Backoff 1 s, then 2 s would cross the 2 s deadline: two attempts, not five over 25 s.
+    assert route.call_count == 2
+    assert clock.slept == [1.0]
+
+
+async def test_a_read_that_never_answers_is_cut_at_its_deadline(
+    google: HttpGoogleCalendar, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.post(TOKEN_URL).mock(return_value=token_answer())
+    never = asyncio.Event()
+
+    async def hanging(request: httpx.Request) -> httpx.Response:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    respx_mock.get(TEAM_EVENT).mock(side_effect=hanging)
+
+    with pytest.raises(GoogleUnavailable, match=r"did not answer within 0\.05 seconds"):
+        await google.get_occurrence(
+            CREDENTIALS,
+            "team@x",
+            "abc123",
+            original_start=None,
+            deadline=timedelta(milliseconds=50),
+        )
+
+
 # -- push channels -------------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -23,6 +23,8 @@ from tests.google_requests import (
     CALENDAR_LIST,
     CHANNELS_STOP,
     DISCOVERY,
+    EVENTS_GET,
+    EVENTS_INSTANCES,
     EVENTS_LIST,
     EVENTS_WATCH,
     TOKEN_ENDPOINT,
@@ -69,6 +71,12 @@ def _answer_like_google(respx_mock: respx.MockRouter) -> None:
         )
     )
     respx_mock.post(f"{API}/channels/stop").mock(return_value=httpx.Response(204))
+    respx_mock.get(url__regex=rf"^{re.escape(API)}/calendars/[^/]+/events/[^/]+/instances").mock(
+        return_value=httpx.Response(200, json={"items": [{"id": "abc123_20261201T090000Z"}]})
+    )
+    respx_mock.get(url__regex=rf"^{re.escape(API)}/calendars/[^/]+/events/[^/?]+$").mock(
+        return_value=httpx.Response(200, json={"id": "abc123"})
+    )
 
 
 async def test_every_call_site_keeps_googles_rules(
@@ -102,6 +110,14 @@ async def test_every_call_site_keeps_googles_rules(
         ttl_seconds=604800,
     )
     await google.stop_channel(CREDENTIALS, "chan-1", "res-1")
+    for original_start in (None, "2026-12-01T09:00:00Z", "2026-12-01"):
+        await google.get_occurrence(
+            CREDENTIALS,
+            CALENDAR_ID,
+            "abc123",
+            original_start=original_start,
+            deadline=timedelta(seconds=2),
+        )
 
     memory = TokenMemory()
     called: list[str | None] = []
@@ -114,7 +130,7 @@ async def test_every_call_site_keeps_googles_rules(
         memory.remember_answer(
             call.request, call.response.json() if call.response.content else None
         )
-        if seen.endpoint in (EVENTS_LIST, EVENTS_WATCH):
+        if seen.endpoint in (EVENTS_LIST, EVENTS_WATCH, EVENTS_GET, EVENTS_INSTANCES):
             assert seen.path.startswith(f"calendars/{ENCODED_CALENDAR_ID}/events")
     assert broken == []
     assert called == [
@@ -124,4 +140,6 @@ async def test_every_call_site_keeps_googles_rules(
         *[EVENTS_LIST] * 4,  # a full run and an incremental one, two pages each
         EVENTS_WATCH,
         CHANNELS_STOP,
+        EVENTS_GET,  # the launch check: a one-off ...
+        *[EVENTS_INSTANCES] * 2,  # ... and an occurrence of a timed and of an all-day series
     ]

@@ -39,6 +39,7 @@ API = "https://www.googleapis.com/calendar/v3"
 TOKEN_URL = "https://oauth2.googleapis.com/token"
 EVENTS = "calendars/primary/events"
 WATCH = "calendars/primary/events/watch"
+INSTANCES = "calendars/primary/events/abc123def456/instances"
 REPO = Path(__file__).resolve().parents[2]
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 
@@ -161,6 +162,25 @@ EXAMPLES: dict[str, tuple[GoogleRequest, list[GoogleRequest]]] = {
         [
             events(maxResults="2501"),
             seen(httpx.Request("POST", f"{API}/{WATCH}", params={"maxResults": "5000"}, json={})),
+        ],
+    ),
+    "instances-max-results-at-most-2500": (
+        get(INSTANCES, {"maxResults": "2500"}),
+        [get(INSTANCES, {"maxResults": "2501"})],
+    ),
+    "get-takes-the-google-id-not-the-ical-uid": (
+        get("calendars/primary/events/abc123def456"),
+        [
+            get("calendars/primary/events/abc123def456%40google.com"),
+            get("calendars/primary/events/uid@example.com/instances"),
+        ],
+    ),
+    "instances-original-start-is-a-start-time": (
+        get(INSTANCES, {"originalStart": "2026-12-01T09:00:00+01:00"}),
+        [
+            get(INSTANCES, {"originalStart": "2026-12-01T09:00:00"}),
+            get(INSTANCES, {"originalStart": "20261201T080000Z"}),
+            get(INSTANCES, {"originalStart": "2026-12-32"}),
         ],
     ),
     "calendar-list-max-results-at-most-250": (

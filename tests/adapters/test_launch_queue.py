@@ -427,3 +427,116 @@ async def test_run_consumes_until_cancelled(
 
     assert create_bot.route.call_count == 1
     assert await queue_counts(sqs, queue) == (0, 0)
+
+
+# -- the check before the launch, and a bounded shutdown (issue 12) ---------------------------
+
+CHECK_AHEAD = timedelta(seconds=10)
+
+
+@dataclass
+class Check:
+    """The launcher's check, as the consumer sees it: what it was asked, and what it did."""
+
+    store: BotStore
+    clock: FakeClock
+    asked_at: list[datetime]
+    cancels: bool = False
+
+    async def __call__(self, bot: ScheduledBot) -> ScheduledBot | None:
+        self.asked_at.append(self.clock.now())
+        if not self.cancels:
+            return bot
+        await self.store.cancel_pending_bots(bot.account_id, bot.event_id, self.clock.now())
+        return None
+
+
+@pytest.fixture
+def check(store: BotStore, clock: FakeClock) -> Check:
+    return Check(store, clock, [])
+
+
+@pytest.fixture
+def checking_consumer(
+    sqs: Any,
+    queue: LaunchQueue,
+    store: BotStore,
+    launcher: Launcher,
+    clock: FakeClock,
+    check: Check,
+) -> LaunchQueueConsumer:
+    return LaunchQueueConsumer(
+        sqs, queue.url, store, launcher.launch, clock, check=check, check_ahead=CHECK_AHEAD
+    )
+
+
+async def test_a_held_message_has_its_meeting_checked_before_join_at(
+    store: BotStore,
+    sqs: Any,
+    queue: LaunchQueue,
+    clock: FakeClock,
+    checking_consumer: LaunchQueueConsumer,
+    check: Check,
+    create_bot: CreateBotApi,
+) -> None:
+    bot = await pending_bot(store, NOW + timedelta(seconds=30))
+    await deliver(sqs, queue, launch_payload(bot))
+
+    assert await consume(checking_consumer) == 1
+
+    assert check.asked_at == [bot.join_at - CHECK_AHEAD]
+    assert clock.slept == [20.0, 10.0]
+    assert create_bot.called_at == [bot.join_at]  # still on time
+    assert await queue_counts(sqs, queue) == (0, 0)
+
+
+async def test_a_bot_the_check_cancels_is_not_launched_and_its_message_goes(
+    store: BotStore,
+    sqs: Any,
+    queue: LaunchQueue,
+    checking_consumer: LaunchQueueConsumer,
+    check: Check,
+    create_bot: CreateBotApi,
+) -> None:
+    check.cancels = True
+    bot = await pending_bot(store, NOW + timedelta(seconds=30))
+    await deliver(sqs, queue, launch_payload(bot))
+
+    assert await consume(checking_consumer) == 1
+
+    assert create_bot.route.call_count == 0
+    assert await queue_counts(sqs, queue) == (0, 0)
+    cancelled = await store.get_bot(ACCOUNT, bot.bot_id)
+    assert cancelled is not None
+    assert cancelled.status is BotStatus.CANCELLED
+
+
+async def test_shutdown_lets_go_of_a_launch_stuck_in_an_outage_for_another_replica(
+    store: BotStore,
+    sqs: Any,
+    queue: LaunchQueue,
+    clock: FakeClock,
+    consumer: LaunchQueueConsumer,
+    create_bot: CreateBotApi,
+) -> None:
+    outage = asyncio.Event()
+
+    async def hanging(request: httpx.Request) -> httpx.Response:
+        outage.set()
+        await asyncio.Event().wait()  # the Create Bot API does not answer
+        raise AssertionError("unreachable")
+
+    create_bot.route.side_effect = hanging
+    bot = await pending_bot(store, NOW - timedelta(seconds=1))
+    await deliver(sqs, queue, launch_payload(bot))
+    assert await consumer.poll_once(wait_seconds=0) == 1
+    async with asyncio.timeout(5):
+        await outage.wait()
+
+    async with asyncio.timeout(5):
+        await consumer.drain(10.0, let_go_seconds=2.0)
+
+    assert await queue_counts(sqs, queue) == (1, 0)  # visible again, at once
+    handed_back = await store.get_bot(ACCOUNT, bot.bot_id)
+    assert handed_back is not None
+    assert handed_back.status is BotStatus.SCHEDULED  # any replica may launch it now

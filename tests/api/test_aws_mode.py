@@ -268,3 +268,40 @@ async def test_a_reconnect_on_one_replica_survives_another_ones_cached_credentia
 
 async def test_readiness_checks_the_table(aws_client_http: httpx.AsyncClient) -> None:
     assert (await aws_client_http.get("/readyz")).status_code == 200
+
+
+async def test_a_bot_that_fell_due_while_every_replica_was_down_is_launched_on_start_up(
+    aws_settings: Settings,
+    fake_google: FakeGoogle,
+    google_mock: respx.MockRouter,
+    clock: FakeClock,
+) -> None:
+    create_bot = google_mock.post(BOT_API_URL).mock(
+        return_value=httpx.Response(201, json={"bot_id": "ext-1"})
+    )
+    before = create_app(aws_settings, clock=clock, run_background=False)
+    async with before.router.lifespan_context(before):
+        transport = httpx.ASGITransport(app=before)
+        async with httpx.AsyncClient(transport=transport, base_url="http://calbot.test") as http:
+            auth, event_id = await _connected_event(http, before.state.container, fake_google)
+            bot = (
+                await http.post(
+                    f"/api/v1/calendar/schedule/{event_id}", json={"bot_config": {}}, headers=auth
+                )
+            ).json()
+    # Every replica was down at 12:56, when EventBridge delivered the bot's launch (moto never
+    # fires schedules: nothing reaches the queue). One replica starts again at 13:05.
+    after = create_app(aws_settings, clock=FakeClock(clock.now().replace(hour=13, minute=5)))
+    async with after.router.lifespan_context(after):
+        for _ in range(200):  # within a second or two, not at the next one-minute safety net
+            if create_bot.call_count:
+                break
+            await asyncio.sleep(0.02)
+        transport = httpx.ASGITransport(app=after)
+        async with httpx.AsyncClient(transport=transport, base_url="http://calbot.test") as http:
+            listed = (await http.get("/api/v1/calendar/scheduled_bots", headers=auth)).json()
+
+    assert create_bot.call_count == 1
+    assert create_bot.calls[0].request.headers["idempotency-key"] == bot["bot_id"]
+    [launched] = listed["scheduled_bots"]
+    assert (launched["status"], launched["external_bot_id"]) == ("launched", "ext-1")

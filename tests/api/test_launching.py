@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,8 +24,10 @@ from pydantic import SecretStr
 from app.config import Settings
 from app.container import Container, open_container
 from app.domain import STALE_LAUNCH_AFTER, BotStatus, ScheduledBot
+from app.errors import StorageUnavailable
 from app.main import create_app
-from app.services.launcher import Launcher
+from app.services.launch_check import LAUNCH_CHECK_AHEAD
+from app.services.launcher import LAUNCH_SHUTDOWN_SECONDS, Launcher
 from tests.conftest import BOT_API_URL, GOOD_CREDENTIALS, NOW, meeting, new_auth
 from tests.fake_google import FakeGoogle
 from tests.fakes import FakeClock
@@ -677,3 +681,311 @@ async def test_a_bot_moved_later_while_a_pass_runs_is_not_launched_early(
     assert create_bot.call_count == 0
     shown = (await bots(client, connected))[bot["bot_id"]]
     assert (shown["status"], shown["join_at"]) == (BotStatus.SCHEDULED, "2026-11-25T13:20:00Z")
+
+
+# -- a failing store, and shutdown during a Create Bot outage (issue 12, case 5) --------------
+
+
+async def test_a_store_error_while_recording_the_outcome_is_retried_at_once_not_in_5_minutes(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    fake_google: FakeGoogle,
+    container: Container,
+    clock: FakeClock,
+    create_bot: respx.Route,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bot = await schedule_meeting(
+        client, connected, fake_google, "m", "2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z"
+    )
+    write_bot = container.stores.bots.update_bot
+    failures = [StorageUnavailable()]  # the database is locked once, as the outcome is stored
+
+    async def update_bot_failing_once(bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
+        if failures and bot.status is BotStatus.LAUNCHED:
+            raise failures.pop()
+        return await write_bot(bot, expected_status=expected_status)
+
+    monkeypatch.setattr(container.stores.bots, "update_bot", update_bot_failing_once)
+    clock.set(at(bot["join_at"]))
+
+    with caplog.at_level(logging.WARNING, logger="app.services.launcher"):
+        assert await launch(container.launcher) == 1
+
+    shown = (await bots(client, connected))[bot["bot_id"]]
+    assert (shown["status"], shown["external_bot_id"]) == ("launched", "ext-1")
+    assert clock.now() - at(bot["join_at"]) < timedelta(seconds=5)  # not the 5-minute takeover
+    assert keys(create_bot) == [bot["bot_id"]]
+    assert "could not store its launch outcome" in caplog.text
+
+
+async def test_shutdown_during_a_create_bot_outage_is_bounded_and_a_restart_resumes_the_launch(
+    settings: Settings, fake_google: FakeGoogle, create_bot: respx.Route
+) -> None:
+    outage_over = asyncio.Event()
+    sent_keys: list[str] = []  # as each request arrives (respx records a call once answered)
+
+    async def api(request: httpx.Request) -> httpx.Response:
+        sent_keys.append(request.headers["Idempotency-Key"])
+        await outage_over.wait()  # a connection that never answers, while the outage lasts
+        return httpx.Response(201, json={"bot_id": "ext-1"})
+
+    create_bot.side_effect = api
+    clock = FakeClock(NOW)
+    first = running(settings, clock)
+    client, container = await first.__aenter__()
+    try:
+        auth = await new_auth(container)
+        response = await client.post(
+            "/api/v1/calendar/create_calendar", json=GOOD_CREDENTIALS, headers=auth
+        )
+        assert response.status_code == 201, response.text
+        bot = await schedule_meeting(
+            client, auth, fake_google, "m", "2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z"
+        )
+        clock.set(at(bot["join_at"]))
+        assert await container.launcher.launch_due() == 1
+        for _ in range(500):
+            if sent_keys:
+                break
+            await asyncio.sleep(0.01)
+        assert sent_keys == [bot["bot_id"]]
+    finally:
+        stopping_at, started = clock.now(), time.monotonic()
+        await asyncio.wait_for(first.__aexit__(None, None, None), timeout=5)
+
+    assert time.monotonic() - started < 5  # (without the bound it would wait for the outage)
+    assert clock.now() - stopping_at <= timedelta(seconds=LAUNCH_SHUTDOWN_SECONDS)
+    outage_over.set()
+    restarted = FakeClock(at(bot["join_at"]) + timedelta(seconds=30))
+    async with running(settings, restarted) as (client, container):
+        assert await launch(container.launcher) == 1
+        shown = (await bots(client, auth))[bot["bot_id"]]
+
+    assert sent_keys == [bot["bot_id"], bot["bot_id"]]  # the same Idempotency-Key
+    assert (shown["status"], shown["external_bot_id"]) == ("launched", "ext-1")
+
+
+# -- the check with Google just before the launch (issue 12, case 6) ------------------------
+
+OTHER_LINK = "https://meet.google.com/xyz-wxyz-xyz"
+
+
+async def check_ahead(launcher: Launcher, clock: FakeClock, bot: dict[str, Any]) -> None:
+    """The scheduler's pass as the bot enters the check window: it reads Google, launches
+    nothing."""
+    clock.set(at(bot["join_at"]) - LAUNCH_CHECK_AHEAD)
+    assert await launch(launcher) == 0
+
+
+def reads_of(fake_google: FakeGoogle, google_id: str) -> list[httpx.Request]:
+    """events.get / events.instances requests for one event."""
+    return [
+        r
+        for r in fake_google.api_requests()
+        if f"/events/{google_id}" in r.url.path and r.method == "GET"
+    ]
+
+
+async def test_an_unchanged_meeting_is_read_once_with_events_get_and_launched_at_join_at(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    fake_google: FakeGoogle,
+    container: Container,
+    clock: FakeClock,
+    create_bot: respx.Route,
+) -> None:
+    bot = await schedule_meeting(
+        client, connected, fake_google, "m", "2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z"
+    )
+
+    await check_ahead(container.launcher, clock, bot)
+    [read] = reads_of(fake_google, "m")
+    assert read.url.raw_path.endswith(b"/calendars/user%40example.com/events/m")
+    assert read.url.query == b""
+    clock.set(at(bot["join_at"]))
+    assert await launch(container.launcher) == 1
+
+    assert len(reads_of(fake_google, "m")) == 1
+    assert keys(create_bot) == [bot["bot_id"]]
+
+
+async def test_a_meeting_moved_without_a_notification_moves_its_bot_at_the_check(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    fake_google: FakeGoogle,
+    container: Container,
+    clock: FakeClock,
+    create_bot: respx.Route,
+) -> None:
+    bot = await schedule_meeting(
+        client, connected, fake_google, "m", "2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z"
+    )
+    fake_google.put_event(PRIMARY, meeting("m", "2026-11-25T15:00:00Z", "2026-11-25T16:00:00Z"))
+
+    await check_ahead(container.launcher, clock, bot)
+    clock.set(at(bot["join_at"]))
+    assert await launch(container.launcher) == 0
+
+    shown = (await bots(client, connected))[bot["bot_id"]]
+    assert (shown["status"], shown["occurrence_start"], shown["join_at"]) == (
+        "scheduled",
+        "2026-11-25T15:00:00Z",
+        "2026-11-25T14:57:00Z",
+    )
+    assert create_bot.call_count == 0
+
+
+async def test_a_meeting_relinked_without_a_notification_is_launched_with_its_new_link(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    fake_google: FakeGoogle,
+    container: Container,
+    clock: FakeClock,
+    create_bot: respx.Route,
+) -> None:
+    bot = await schedule_meeting(
+        client, connected, fake_google, "m", "2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z"
+    )
+    fake_google.put_event(
+        PRIMARY,
+        meeting("m", "2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z", link=OTHER_LINK),
+    )
+
+    await check_ahead(container.launcher, clock, bot)
+    clock.set(at(bot["join_at"]))
+    assert await launch(container.launcher) == 1
+
+    assert sent_body(create_bot)["meeting_link"] == OTHER_LINK
+    assert (await bots(client, connected))[bot["bot_id"]]["meeting_link"] == OTHER_LINK
+
+
+@pytest.mark.parametrize("how", ["cancelled", "404 not found", "410 gone"])
+async def test_a_meeting_deleted_without_a_notification_cancels_its_bot_with_the_reason(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    fake_google: FakeGoogle,
+    container: Container,
+    clock: FakeClock,
+    create_bot: respx.Route,
+    how: str,
+) -> None:
+    bot = await schedule_meeting(
+        client, connected, fake_google, "m", "2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z"
+    )
+    if how == "cancelled":
+        fake_google.cancel_event(PRIMARY, "m")  # events.get: the event, status "cancelled"
+    elif how == "404 not found":
+        fake_google.forget_event(PRIMARY, "m")
+    else:
+        fake_google.gone.add("m")
+
+    await check_ahead(container.launcher, clock, bot)
+    clock.set(at(bot["join_at"]))
+    assert await launch(container.launcher) == 0
+
+    shown = (await bots(client, connected))[bot["bot_id"]]
+    assert (shown["status"], shown["last_error"]) == (
+        "cancelled",
+        "Cancelled: the meeting was cancelled.",
+    )
+    assert create_bot.call_count == 0
+
+
+async def test_when_google_cannot_be_reached_the_bot_is_launched_as_scheduled_and_logged(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    fake_google: FakeGoogle,
+    container: Container,
+    clock: FakeClock,
+    create_bot: respx.Route,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bot = await schedule_meeting(
+        client, connected, fake_google, "m", "2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z"
+    )
+    fake_google.put_event(PRIMARY, meeting("m", "2026-11-25T15:00:00Z", "2026-11-25T16:00:00Z"))
+    fake_google.fail_next = [503] * 10
+
+    with caplog.at_level(logging.WARNING, logger="app.services.launch_check"):
+        await check_ahead(container.launcher, clock, bot)
+    fake_google.fail_next.clear()
+    clock.set(at(bot["join_at"]))
+    assert await launch(container.launcher) == 1
+
+    assert keys(create_bot) == [bot["bot_id"]]  # at the time the bot knew of
+    assert "launch check skipped, launching as scheduled" in caplog.text
+    assert bot["bot_id"] in caplog.text
+
+
+WEEKLY = ["RRULE:FREQ=WEEKLY;COUNT=4"]
+
+
+async def schedule_series(
+    client: httpx.AsyncClient, auth: dict[str, str], fake_google: FakeGoogle
+) -> dict[str, Any]:
+    """A weekly series at 13:00 UTC, scheduled for its next occurrence (today's)."""
+    series = meeting("s", "2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z", recurrence=WEEKLY)
+    series["start"]["timeZone"] = series["end"]["timeZone"] = "UTC"  # required for a series
+    fake_google.put_event(PRIMARY, series)
+    synced = await client.get("/api/v1/calendar/events", headers=auth)
+    [event_id] = [e["event_id"] for e in synced.json()["events"] if e["google_event_id"] == "s"]
+    response = await client.post(
+        f"/api/v1/calendar/schedule/{event_id}", json={"bot_config": CONFIG}, headers=auth
+    )
+    assert response.status_code == 201, response.text
+    bot: dict[str, Any] = response.json()
+    assert bot["occurrence_start"] == "2026-11-25T13:00:00Z"
+    return bot
+
+
+async def test_an_occurrence_is_read_as_its_own_instance_by_its_original_start(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    fake_google: FakeGoogle,
+    container: Container,
+    clock: FakeClock,
+    create_bot: respx.Route,
+) -> None:
+    bot = await schedule_series(client, connected, fake_google)
+
+    await check_ahead(container.launcher, clock, bot)
+    clock.set(at(bot["join_at"]))
+    assert await launch(container.launcher) == 1
+
+    [read] = reads_of(fake_google, "s")
+    assert read.url.path.endswith("/events/s/instances")
+    assert list(read.url.params.multi_items()) == [("originalStart", "2026-11-25T13:00:00Z")]
+    assert keys(create_bot) == [bot["bot_id"]]
+
+
+async def test_a_cancelled_occurrence_cancels_its_bot_at_the_check(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    fake_google: FakeGoogle,
+    container: Container,
+    clock: FakeClock,
+    create_bot: respx.Route,
+) -> None:
+    bot = await schedule_series(client, connected, fake_google)
+    fake_google.put_event(
+        PRIMARY,
+        {
+            "id": "s_20261125T130000Z",
+            "recurringEventId": "s",
+            "originalStartTime": {"dateTime": "2026-11-25T13:00:00Z", "timeZone": "UTC"},
+            "status": "cancelled",
+        },
+    )
+
+    await check_ahead(container.launcher, clock, bot)
+    clock.set(at(bot["join_at"]))
+    assert await launch(container.launcher) == 0
+
+    shown = (await bots(client, connected))[bot["bot_id"]]
+    assert (shown["status"], shown["last_error"]) == (
+        "cancelled",
+        "Cancelled: the occurrence no longer exists.",
+    )
+    assert create_bot.call_count == 0

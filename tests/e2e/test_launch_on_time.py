@@ -1,4 +1,5 @@
-"""End to end on loopback, real clock: `calbot serve` launches a bot within 2 s of join_at.
+"""End to end on loopback, real clock: `calbot serve` launches a bot within 2 s of join_at,
+having read its meeting from Google once just before.
 
 Three servers (tests/e2e/servers.py): a fake Google (tests.fake_google.FakeGoogle over HTTP), a
 fake Create Bot API that records when each request arrived, and calbot itself as a subprocess
@@ -84,8 +85,10 @@ def test_calbot_serve_launches_a_scheduled_bot_within_two_seconds_of_join_at(
             shown = poll(launched, timeout=5)
             time.sleep(0.5)  # room for a duplicate to show up, if calbot were to send one
             received = bot_api.received()
+            checks = [r for r in google.api_requests("/events/e2e") if r.method == "GET"]
 
     assert len(received) == 1, [a.headers.get("Idempotency-Key") for a in received]
+    assert len(checks) == 1  # the meeting was read from Google (events.get) before the launch
     assert arrival.headers["Idempotency-Key"] == bot["bot_id"]
     assert arrival.headers["Authorization"] == f"Token {BOT_API_KEY}"
     assert arrival.body == {**BOT_CONFIG, "meeting_link": "https://meet.google.com/abc-defg-hij"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ class FakeBotApi:
         self.attempts: list[str] = []  # keys, one per attempt, in order
         self.rejection: str | None = None  # set: every call is refused (BotLaunchRejected)
         self.unavailable = False  # set: every call fails as after exhausted retries
+        self.hang = False  # set: calls never answer (an outage the caller keeps retrying)
 
     async def create_bot(
         self,
@@ -28,6 +30,8 @@ class FakeBotApi:
         if before_attempt is not None:
             await before_attempt()
         self.attempts.append(idempotency_key)
+        if self.hang:
+            await asyncio.Event().wait()
         if self.unavailable:
             raise BotApiUnavailable("The fake Create Bot API is down.")
         if self.rejection is not None:

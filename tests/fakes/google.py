@@ -1,5 +1,6 @@
 """The GoogleCalendar port in memory: calendars and raw Event resources, a change log for sync
-tokens, paging, 410s on demand, revoked refresh tokens and push channels.
+tokens, paging, 410s on demand, revoked refresh tokens, push channels, and single reads of an
+event or of one occurrence of a series (tests/google_instances.py).
 
 It answers what Google's API would (see tests/fake_google.py for the same at the HTTP level),
 minus the wire: items are Google Event resources, as `EventsPage` carries them.
@@ -7,13 +8,14 @@ minus the wire: items are Google Event resources, as `EventsPage` carries them.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.adapters.ports import EventsPage, WatchChannel
+from app.adapters.ports import EventLookup, EventsPage, WatchChannel
 from app.domain import AccessToken, Calendar, GoogleCredentials
 from app.errors import (
     CalendarNotFound,
@@ -22,6 +24,7 @@ from app.errors import (
     SyncTokenExpired,
     UpstreamRejected,
 )
+from tests.google_instances import find_instance
 
 CALENDAR_READONLY = "https://www.googleapis.com/auth/calendar.readonly"
 REFRESH_TOKEN = "1//fake-refresh-token"
@@ -40,6 +43,14 @@ class SyncRun:
     full: bool
 
 
+@dataclass(frozen=True, slots=True)
+class OccurrenceRead:
+    calendar_id: str
+    google_event_id: str
+    original_start: str | None
+    deadline: timedelta
+
+
 class FakeGoogleCalendar:
     def __init__(self) -> None:
         self._calendars: dict[str, _Calendar] = {}
@@ -54,6 +65,10 @@ class FakeGoogleCalendar:
         self.stopped_channels: list[str] = []
         self.refuse_watch: set[str] = set()  # calendars that refuse push channels
         self.channel_expiration = datetime(2027, 1, 1, tzinfo=UTC)
+        self.occurrence_reads: list[OccurrenceRead] = []  # every get_occurrence, in order
+        self.gone: set[str] = set()  # event ids Google answers 410 (deleted) for
+        self.unreachable = False  # set: reads fail as after exhausted retries
+        self.hang = False  # set: reads never answer (the caller's deadline must cut them)
 
     # -- arranging what Google holds -----------------------------------------------------------
 
@@ -136,6 +151,39 @@ class FakeGoogleCalendar:
                 next_sync_token=f"tok-{snapshot}" if last else None,
                 time_zone=calendar.entry.time_zone,
             )
+
+    async def get_occurrence(
+        self,
+        credentials: GoogleCredentials,
+        calendar_id: str,
+        google_event_id: str,
+        *,
+        original_start: str | None,
+        deadline: timedelta,
+    ) -> EventLookup:
+        await self.refresh_access_token(credentials)
+        self.occurrence_reads.append(
+            OccurrenceRead(calendar_id, google_event_id, original_start, deadline)
+        )
+        if self.hang:
+            await asyncio.Event().wait()
+        if self.unreachable:
+            raise GoogleUnavailable("Google Calendar kept failing (503); try again shortly.")
+        calendar = self._calendars.get(calendar_id)
+        if calendar is None or google_event_id in self.gone:
+            return EventLookup(None, gone=True)
+        if original_start is None:
+            event = calendar.events.get(google_event_id)
+            return EventLookup(copy.deepcopy(event) if event else None, gone=event is None)
+        found = find_instance(calendar.events, google_event_id, original_start)
+        if found == "gone":
+            return EventLookup(None, gone=True)
+        if found == "not-recurring":
+            raise UpstreamRejected("Google Calendar refused to read an occurrence (400 invalid).")
+        zone = calendar.entry.time_zone
+        if found == "none":
+            return EventLookup(None, gone=True, time_zone=zone)
+        return EventLookup(found, time_zone=zone)
 
     async def watch_events(
         self,

@@ -18,6 +18,7 @@ from app.adapters.ports import Stores
 from app.domain import GoogleCredentials, ScheduledBot
 from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
+from app.services.launch_check import LaunchCheck
 from app.services.launcher import Launcher
 from app.services.notifications import CalendarRefresher, PushService
 from app.services.reconcile import BotReconciler
@@ -80,6 +81,7 @@ class Calbot:
     refresher: CalendarRefresher
     connections: ConnectionService
     launcher: Launcher
+    launch_check: LaunchCheck
 
     async def connect(self, account_id: str = ACCOUNT) -> None:
         await self.connections.connect(account_id, CREDENTIALS)
@@ -157,7 +159,10 @@ def wire(clock: FakeClock) -> Calbot:
         push=push,
         bot_scheduler=scheduler,
     )
-    launcher = Launcher(bots=stores.bots, bot_api=bot_api, clock=clock)
+    launch_check = LaunchCheck(
+        events=stores.events, sync=sync, google=google, reconciler=reconciler, clock=clock
+    )
+    launcher = Launcher(bots=stores.bots, bot_api=bot_api, clock=clock, check=launch_check)
     return Calbot(
         clock,
         stores,
@@ -172,4 +177,5 @@ def wire(clock: FakeClock) -> Calbot:
         refresher,
         connections,
         launcher,
+        launch_check,
     )

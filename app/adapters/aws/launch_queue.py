@@ -9,7 +9,12 @@ covered by the message coming back (and the launcher's stale-claim takeover).
 
 Scheduler fires up to a minute early by design, so a message for a bot due within `HOLD_WINDOW`
 is held in-process until join_at (through the Clock); one further ahead is hidden again with
-ChangeMessageVisibility until shortly before its join_at.
+ChangeMessageVisibility until shortly before its join_at. While a message is held, the bot's
+meeting is checked (`check`, `check_ahead` before join_at); a bot the check moved or cancelled is
+looked at again.
+
+`drain(grace)` bounds a shutdown: messages still in hand after it are let go (made visible again
+at once, for another replica), and a launch stopped that way hands its bot back.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ MAX_ROUNDS: Final = 3
 
 LaunchClaimed = Callable[[ScheduledBot], Awaitable[ScheduledBot]]
 """Launch a bot this replica has claimed and store the outcome (the launcher service's `launch`)."""
+CheckBeforeLaunch = Callable[[ScheduledBot], Awaitable[ScheduledBot | None]]
+"""Check a scheduled bot's meeting (the launcher's `check_before_launch`): the bot as it now
+stands, or None when the check cancelled it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,8 @@ class LaunchQueueConsumer:
         visibility_timeout: int = LAUNCH_VISIBILITY_TIMEOUT_SECONDS,
         wait_seconds: int = RECEIVE_WAIT_SECONDS,
         max_in_flight: int = 100,
+        check: CheckBeforeLaunch | None = None,
+        check_ahead: timedelta = timedelta(0),
     ) -> None:
         self._sqs = sqs_client
         self._queue_url = queue_url
@@ -88,6 +98,8 @@ class LaunchQueueConsumer:
         self._visibility_timeout = visibility_timeout
         self._wait_seconds = wait_seconds
         self._max_in_flight = max_in_flight
+        self._check = check
+        self._check_ahead = check_ahead
         self._in_flight: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
@@ -126,14 +138,36 @@ class LaunchQueueConsumer:
             task.add_done_callback(self._in_flight.discard)
         return len(messages)
 
-    async def drain(self) -> None:
-        """Wait for the messages in hand to be handled (shutdown, tests)."""
-        while self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+    async def drain(self, grace: float | None = None, *, let_go_seconds: float = 2.0) -> None:
+        """Wait for the messages in hand to be handled (tests), or with `grace` (shutdown) for
+        that many seconds of the Clock at most, less `let_go_seconds`: then the messages still
+        in hand are let go, which may take `let_go_seconds` more (real time)."""
+        if grace is None:
+            while self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+            return
+        running = set(self._in_flight)
+        timer = asyncio.ensure_future(self._clock.sleep(max(grace - let_go_seconds, 0.0)))
+        try:
+            while running and not timer.done():
+                done, _ = await asyncio.wait({*running, timer}, return_when=asyncio.FIRST_COMPLETED)
+                running -= done
+        finally:
+            timer.cancel()
+        if not running:
+            return
+        log.warning("launch queue: letting go of %d messages at shutdown", len(running))
+        for task in running:
+            task.cancel()
+        await asyncio.wait(running, timeout=min(let_go_seconds, grace))
 
     async def _handle_logged(self, message: Mapping[str, Any], received_at: datetime) -> None:
         try:
             await self.handle(message, received_at=received_at)
+        except asyncio.CancelledError:
+            # Shutdown: another replica (or the next start) takes the message at once.
+            await self._hide(message, 0)
+            raise
         except Exception:
             # The message stays in the queue and comes back after its visibility timeout.
             log.exception("handling launch message %s failed", message.get("MessageId"))
@@ -159,10 +193,13 @@ class LaunchQueueConsumer:
             if bot is None or bot.status not in PENDING_BOT_STATUSES:
                 await self._delete(message)  # cancelled, finished or gone: nothing to do
                 return
-            if bot.status is BotStatus.SCHEDULED and not await self._hold(
-                bot, message, received_at
-            ):
-                return  # hidden until shortly before its join_at
+            if bot.status is BotStatus.SCHEDULED:
+                if not await self._hold(bot, message, received_at):
+                    return  # hidden until shortly before its join_at
+                checked = await self._checked_at_join(bot)
+                if checked is None:  # moved or cancelled by the check: look again
+                    bot = await self._bots.get_bot(request.account_id, request.bot_id)
+                    continue
             now = self._clock.now()
             claimed = await self._bots.claim_bot(
                 bot.bot_id, now, stale_launching_before=now - STALE_LAUNCH_AFTER
@@ -183,7 +220,8 @@ class LaunchQueueConsumer:
     async def _hold(
         self, bot: ScheduledBot, message: Mapping[str, Any], received_at: datetime
     ) -> bool:
-        """Wait until join_at if it is near (True); else hide the message until then (False)."""
+        """Keep the message if join_at is near (True, kept visible long enough to be held
+        until then); else hide it until shortly before join_at (False)."""
         now = self._clock.now()
         wait = (bot.join_at - now).total_seconds()
         if wait <= 0:
@@ -194,8 +232,24 @@ class LaunchQueueConsumer:
         visible_at = received_at + timedelta(seconds=self._visibility_timeout)
         if now + timedelta(seconds=wait) + LAUNCH_MARGIN > visible_at:
             await self._hide(message, wait + self._visibility_timeout)
-        await self._clock.sleep(wait)
         return True
+
+    async def _checked_at_join(self, bot: ScheduledBot) -> ScheduledBot | None:
+        """Hold until join_at, checking the meeting `check_ahead` before; None when the check
+        moved or cancelled the bot."""
+        if self._check is not None:
+            await self._sleep_until(bot.join_at - self._check_ahead)
+            checked = await self._check(bot)
+            if checked is None or checked.join_at != bot.join_at:
+                return None
+            bot = checked
+        await self._sleep_until(bot.join_at)
+        return bot
+
+    async def _sleep_until(self, when: datetime) -> None:
+        wait = (when - self._clock.now()).total_seconds()
+        if wait > 0:
+            await self._clock.sleep(wait)
 
     async def _hide(self, message: Mapping[str, Any], seconds: float) -> None:
         timeout = min(max(math.ceil(seconds), 0), MAX_VISIBILITY_SECONDS)

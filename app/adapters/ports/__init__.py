@@ -12,7 +12,7 @@ from app.adapters.ports.bots import BotStore, SeriesScheduleStore
 from app.adapters.ports.clock import Clock
 from app.adapters.ports.consent import ConnectLinkRecord, ConsentStore
 from app.adapters.ports.events import EventRow, EventsPageWrite, EventStore, SeriesOverride
-from app.adapters.ports.google import EventsPage, GoogleCalendar, WatchChannel
+from app.adapters.ports.google import EventLookup, EventsPage, GoogleCalendar, WatchChannel
 from app.adapters.ports.idempotency import IdempotencyRecord, IdempotencyStore
 from app.adapters.ports.oauth import OAuthCodeExchanger, TokenGrant
 from app.adapters.ports.operations import AutoScheduleStore, ChannelStore, LeaseStore
@@ -31,6 +31,7 @@ __all__ = [
     "ConnectLinkRecord",
     "ConnectionStore",
     "ConsentStore",
+    "EventLookup",
     "EventRow",
     "EventStore",
     "EventsPage",

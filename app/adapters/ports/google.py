@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from app.domain import AccessToken, Calendar, GoogleCredentials
@@ -20,6 +20,22 @@ class EventsPage:
 
     items: list[Mapping[str, Any]]
     next_sync_token: str | None
+    time_zone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventLookup:
+    """Google's answer about one event, or one occurrence of a series, read on its own.
+
+    `item` is the raw Event resource (a deleted one included: events.get returns it with status
+    "cancelled"). `gone` is True when Google says there is no such event or occurrence (404/410,
+    or a complete events.instances answer without it). Neither set: the answer settled nothing
+    (an empty page that says more follow). `time_zone` is the calendar's zone when the answer
+    carries it (events.instances does, events.get does not).
+    """
+
+    item: Mapping[str, Any] | None
+    gone: bool = False
     time_zone: str | None = None
 
 
@@ -66,6 +82,25 @@ class GoogleCalendar(Protocol):
 
         With `sync_token` an incremental run (timeMin is never sent with it); without, a full
         run bounded below by `time_min`. Raises `SyncTokenExpired` on 410 Gone, on any page.
+        """
+        ...
+
+    async def get_occurrence(
+        self,
+        credentials: GoogleCredentials,
+        calendar_id: str,
+        google_event_id: str,
+        *,
+        original_start: str | None,
+        deadline: timedelta,
+    ) -> EventLookup:
+        """One event as Google holds it now, in one request.
+
+        Without `original_start`: events.get of the event. With it: the occurrence of the
+        recurring event `google_event_id` whose original start it is, by events.instances with
+        `originalStart` (`original_start` is written as the instance's `originalStartTime` is:
+        RFC3339 for a timed series, `yyyy-mm-dd` for an all-day one). `deadline` replaces the
+        usual 25 s for this call, retries and token refresh included.
         """
         ...
 
