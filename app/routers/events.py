@@ -11,6 +11,7 @@ from pydantic import AwareDatetime
 
 from app.adapters.ports import EventRow
 from app.deps import CurrentAccount, EventServiceDep
+from app.domain import event_meeting_key
 from app.errors import (
     CalendarNotFound,
     CredentialsRevoked,
@@ -68,6 +69,7 @@ def _event_json(row: EventRow) -> dict[str, Any]:
         "schedule_status": event.schedule_status.value,
         "status": event.status.value,
         "unreadable_reason": row.unreadable_reason,
+        "meeting_key": event_meeting_key(event),
     }
 
 

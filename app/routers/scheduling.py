@@ -68,6 +68,7 @@ def bot_read(bot: ScheduledBot) -> ScheduledBotRead:
         last_error=bot.last_error,
         created_at=bot.created_at,
         updated_at=bot.updated_at,
+        meeting_key=bot.meeting_key,
     )
 
 

@@ -192,6 +192,21 @@ CREATE TABLE IF NOT EXISTS consent_nonces (
 CREATE INDEX IF NOT EXISTS consent_nonces_by_expiry ON consent_nonces (expires_at);
 """
 
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # (table, column, definition): columns added after their table was first released. `open`
+    # adds those an existing database lacks, then creates ADDED_INDEXES, which may use them.
+    ("events", "ical_uid", "TEXT"),
+    ("bots", "meeting_key", "TEXT"),
+    ("bots", "claims_meeting", "INTEGER NOT NULL DEFAULT 1"),
+)
+
+ADDED_INDEXES = """
+-- At most one pending bot per meeting occurrence across calendars (`meeting_key`).
+CREATE UNIQUE INDEX IF NOT EXISTS bots_pending_meeting
+    ON bots (account_id, meeting_key) WHERE status IN ('scheduled', 'launching');
+CREATE INDEX IF NOT EXISTS bots_by_meeting ON bots (account_id, meeting_key);
+"""
+
 
 def to_text(when: datetime) -> str:
     """UTC, second precision, `Z`: sorts as text in time order."""
@@ -221,7 +236,18 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
         await self._writer.executescript(SCHEMA)
+        await self._add_columns(self._writer)
+        await self._writer.executescript(ADDED_INDEXES)
         self._reader = await self._connect()
+
+    @staticmethod
+    async def _add_columns(writer: aiosqlite.Connection) -> None:
+        """Bring a database made by an earlier calbot up to ADDED_COLUMNS."""
+        for table, column, definition in ADDED_COLUMNS:
+            async with writer.execute(f"PRAGMA table_info({table})") as cursor:
+                present = {row["name"] for row in await cursor.fetchall()}
+            if column not in present:
+                await writer.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     async def _connect(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(self.path, isolation_level=None)
