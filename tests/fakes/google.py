@@ -66,6 +66,11 @@ class FakeGoogleCalendar:
         self._calendars[calendar_id] = _Calendar(entry)
         return entry
 
+    def remove_calendar(self, calendar_id: str) -> None:
+        """The calendar is no longer the account's (or it is another account's credentials
+        that now list the calendars)."""
+        del self._calendars[calendar_id]
+
     def put_event(self, calendar_id: str, resource: dict[str, Any]) -> None:
         """Create or replace an Event resource; it counts as changed."""
         self._changes += 1
