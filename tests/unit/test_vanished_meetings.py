@@ -81,4 +81,3 @@ async def test_connecting_another_google_account_cancels_the_bots_of_its_dropped
     )
     assert calbot.scheduler.cancelled == [old]
     assert calbot.scheduler.join_at == {}
-
