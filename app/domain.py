@@ -343,6 +343,7 @@ CALENDAR_DROPPED = BotCancellation(
     "account without it.",
 )
 LINK_REMOVED = BotCancellation("link_removed", "The meeting no longer has a meeting link.")
+DISCONNECTED = BotCancellation("disconnected", "The Google account was disconnected.")
 DUPLICATE_OCCURRENCE = BotCancellation(
     "meeting_moved",
     "The meeting changed so that this occurrence is one another scheduled bot already joins.",

@@ -42,6 +42,7 @@ from app.domain import (
     OccurrenceOverride,
     ScheduledBot,
     event_id_for,
+    is_pending,
     meeting_key_for,
 )
 from app.services.event_mapping import series_spec
@@ -143,23 +144,24 @@ class BotReconciler:
                 for bot in bots
                 if bot.calendar_id == calendar_id and bot.status is BotStatus.SCHEDULED
             )
+        pending = [b for b in bots if b.status is BotStatus.SCHEDULED and b.event_id in touched]
         events: dict[str, Event | None] = {}
-        for bot in bots:
-            if bot.event_id in touched and bot.event_id not in events:
+        for bot in pending:
+            if bot.event_id not in events:
                 events[bot.event_id] = await self._events.get_event(account_id, bot.event_id)
         # A one-off that was a series keeps the bot of the occurrence it starts at, not another.
-        mine = [bot for bot in bots if bot.event_id in touched]
-        mine.sort(key=lambda bot: not _starts_at_its_occurrence(bot, events[bot.event_id]))
+        pending.sort(key=lambda bot: not _starts_at_its_occurrence(bot, events[bot.event_id]))
         moved = cancelled = relinked = 0
-        for bot in mine:
-            event = events[bot.event_id]
-            if bot.status is BotStatus.SCHEDULED:
-                change = await self._follow(bot, event)
-                moved += change == "moved"
-                cancelled += change == "cancelled"
-                relinked += change == "relinked"
-            elif bot.status is not BotStatus.LAUNCHING and event is not None:
-                await self._rekey_finished(bot, event)
+        for bot in pending:
+            change = await self._follow(bot, events[bot.event_id])
+            moved += change == "moved"
+            cancelled += change == "cancelled"
+            relinked += change == "relinked"
+        # Only an upsert can make a meeting start or stop repeating.
+        upserted = {event.event_id: event for event in outcome.upserted}
+        for bot in bots:
+            if bot.event_id in upserted and not is_pending(bot.status):
+                await self._rekey_finished(bot, upserted[bot.event_id])
         for event_id in touched:
             event = events.get(event_id) or await self._events.get_event(account_id, event_id)
             if (

@@ -81,3 +81,15 @@ async def test_connecting_another_google_account_cancels_the_bots_of_its_dropped
     )
     assert calbot.scheduler.cancelled == [old]
     assert calbot.scheduler.join_at == {}
+
+
+async def test_disconnecting_cancels_bots_with_the_reason(calbot: Calbot) -> None:
+    [bot_id] = await scheduled(calbot, "m1")
+
+    await calbot.connections.disconnect(ACCOUNT)
+
+    assert await status_and_reason(calbot, bot_id) == (
+        BotStatus.CANCELLED,
+        "The Google account was disconnected.",
+    )
+    assert calbot.scheduler.cancelled == [bot_id]

@@ -93,13 +93,16 @@ class SqliteBotStore:
 
     async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
         params = bot_params(bot)
-        async with self._db.transaction() as tx:
-            cursor = await tx.execute(
-                f"UPDATE bots SET {_ASSIGN_ALL_BUT_ID} "
-                "WHERE bot_id = ? AND account_id = ? AND status = ?",
-                (*params[1:], bot.bot_id, bot.account_id, expected_status.value),
-            )
-            return cursor.rowcount == 1
+        try:
+            async with self._db.transaction() as tx:
+                cursor = await tx.execute(
+                    f"UPDATE bots SET {_ASSIGN_ALL_BUT_ID} "
+                    "WHERE bot_id = ? AND account_id = ? AND status = ?",
+                    (*params[1:], bot.bot_id, bot.account_id, expected_status.value),
+                )
+                return cursor.rowcount == 1
+        except sqlite3.IntegrityError:
+            return False  # back to pending while another bot is pending for its occurrence
 
     async def cancel_pending_bots(
         self, account_id: str, event_id: str, when: datetime

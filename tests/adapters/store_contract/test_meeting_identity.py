@@ -13,10 +13,12 @@ from tests.adapters.store_contract.builders import (
     ACCOUNT,
     CAL,
     NOW,
+    PRIMARY,
     TEAM,
     WEEKLY,
     at,
     bot,
+    connection,
     event,
     synced,
 )
@@ -226,3 +228,35 @@ async def test_a_bot_without_a_meeting_key_is_deduplicated_by_its_occurrence_onl
     assert await stores.bots.update_bot(old, expected_status=BotStatus.SCHEDULED)
     await stores.bots.release_meeting_claim(old)
     assert (await stores.bots.get_bot(ACCOUNT, "bot_1")) == old
+
+
+async def test_a_disconnect_cancels_pending_bots_with_its_reason(stores: Stores) -> None:
+    await stores.connections.save_connection(connection(), [PRIMARY])
+    meeting = event("m1", at(2))
+    await synced(stores.events, meeting)
+    await stores.bots.insert_or_update_pending_bot(bot(meeting, bot_id="bot_1"))
+
+    assert await stores.connections.delete_connection(ACCOUNT, at(1)) == 1
+
+    [cancelled] = await stores.bots.list_bots(ACCOUNT)
+    assert (cancelled.status, cancelled.last_error) == (
+        BotStatus.CANCELLED,
+        "The Google account was disconnected.",
+    )
+
+
+async def test_a_bot_is_not_put_back_to_pending_over_another_of_its_meeting(
+    stores: Stores,
+) -> None:
+    first = copy_of("on-primary", bot_id="bot_1")
+    await stores.bots.insert_or_update_pending_bot(first)
+    first.status = BotStatus.CANCELLED
+    assert await stores.bots.update_bot(first, expected_status=BotStatus.SCHEDULED)
+    second = copy_of("on-team", calendar_id=TEAM, bot_id="bot_2")
+    await stores.bots.insert_or_update_pending_bot(second)
+
+    first.status = BotStatus.SCHEDULED
+    assert await stores.bots.update_bot(first, expected_status=BotStatus.CANCELLED) is False
+
+    statuses = {b.bot_id: b.status for b in await stores.bots.list_bots(ACCOUNT)}
+    assert statuses == {"bot_1": BotStatus.CANCELLED, "bot_2": BotStatus.SCHEDULED}

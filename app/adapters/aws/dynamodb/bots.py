@@ -49,7 +49,14 @@ from app.adapters.aws.dynamodb.transactions import (
     bounded,
     set_or_remove,
 )
-from app.domain import BotStatus, OccurrenceKey, ScheduledBot, ScheduleStatus, is_pending
+from app.domain import (
+    DISCONNECTED,
+    BotStatus,
+    OccurrenceKey,
+    ScheduledBot,
+    ScheduleStatus,
+    is_pending,
+)
 from app.errors import StorageUnavailable
 
 _NEW = "attribute_not_exists(#PK)"
@@ -120,12 +127,13 @@ async def cancel_pending_bot(table: TableClient, bot: ScheduledBot, when: dateti
             table.action(
                 "Update",
                 Key=bot_key(bot.account_id, bot.bot_id),
-                update="SET #status = :cancelled, #updated_at = :when, #rev = :rev "
-                "REMOVE #GSI1PK, #GSI1SK",
+                update="SET #status = :cancelled, #updated_at = :when, #rev = :rev, "
+                "#last_error = :why REMOVE #GSI1PK, #GSI1SK",
                 condition="#status IN (:scheduled, :launching)",
                 values={
                     ":cancelled": BotStatus.CANCELLED.value,
                     ":when": time_text(when),
+                    ":why": DISCONNECTED.sentence,
                     ":rev": new_rev(),
                     ":scheduled": BotStatus.SCHEDULED.value,
                     ":launching": BotStatus.LAUNCHING.value,
