@@ -199,9 +199,9 @@ class DynamoDbBotStore:
                 return bot_from(actions[0]["Put"]["Item"]), True  # as stored
             # The occurrence's pending bot first, else the meeting occurrence's.
             refused = [
-                index
-                for name, index in sorted(where.items(), key=lambda entry: entry[0] != "pending")
-                if reasons[index].get("Code") == CONDITION_FAILED
+                where[name]
+                for name in ("pending", "meeting")
+                if name in where and reasons[where[name]].get("Code") == CONDITION_FAILED
             ]
             if not refused:
                 raise ValueError(f"a bot with id {bot.bot_id} already exists")
@@ -262,8 +262,8 @@ class DynamoDbBotStore:
         ]
 
     async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
-        # The event and occurrence are the bot's identity (its dedup items are keyed on them):
-        # an update never changes them.
+        # The event, occurrence and meeting keys are the bot's identity (its dedup items are
+        # keyed on them): an update never changes them; `rekey_bot` does.
         stored = bot_item(bot, new_rev())
         values: dict[str, object] = {
             ":expected": expected_status.value,
