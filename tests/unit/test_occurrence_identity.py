@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.domain import BotSource, BotStatus, OccurrenceKey, ScheduledBot
 from tests.unit.calbot import ACCOUNT, CAL, JOIN_LEAD, Calbot, at, meeting
@@ -131,3 +132,16 @@ async def test_a_series_that_becomes_a_one_off_at_another_time_loses_its_bots(
 
     assert await pending(calbot) == []
     assert calbot.scheduler.cancelled == [bot.bot_id]
+
+
+def test_an_occurrence_key_is_stored_as_text_and_read_back_as_the_same_key() -> None:
+    berlin = at(1).astimezone(ZoneInfo("Europe/Berlin")).replace(microsecond=250)
+    keys = [OccurrenceKey.single(), OccurrenceKey(at(1)), OccurrenceKey(berlin)]
+
+    assert [str(key) for key in keys] == [
+        "single",
+        "2026-11-25T13:00:00Z",
+        "2026-11-25T13:00:00Z",
+    ]
+    assert [OccurrenceKey.parse(str(key)) for key in keys] == keys
+    assert keys[1] == keys[2]  # one instant, however it was written
