@@ -10,7 +10,7 @@ import enum
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 
 def utc_text(moment: datetime) -> str:
@@ -206,10 +206,65 @@ class Event:
     schedule_status: ScheduleStatus = ScheduleStatus.UNSCHEDULED
     next_occurrence_start: datetime | None = None
     next_occurrence_end: datetime | None = None
+    # Google's iCalUID: shared by every copy of the meeting on every calendar (and by every
+    # occurrence of a series); None for an event stored before calbot kept it.
+    ical_uid: str | None = None
 
     @property
     def is_recurring(self) -> bool:
         return bool(self.recurrence)
+
+
+def _utc_text(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class OccurrenceKey:
+    """Which occurrence of an event a bot is for, unchanged while the occurrence moves.
+
+    An occurrence of a series is identified by its original start (Google's
+    `originalStartTime`, which a moved occurrence keeps), in UTC to the second; a one-off event
+    has a single occurrence, identified by the event itself (`original_start` None), wherever
+    it moves. Stores keep the text form (`str(key)`: "single" or the UTC original start) and
+    read it back with `parse`.
+    """
+
+    original_start: datetime | None = None
+
+    SINGLE_TEXT: ClassVar[str] = "single"
+
+    def __post_init__(self) -> None:
+        if self.original_start is not None:
+            moment = self.original_start
+            if moment.tzinfo is None or moment.utcoffset() is None:
+                raise ValueError("an occurrence's original start must be timezone-aware")
+            object.__setattr__(
+                self, "original_start", moment.astimezone(UTC).replace(microsecond=0)
+            )
+
+    @classmethod
+    def single(cls) -> OccurrenceKey:
+        return cls(None)
+
+    @classmethod
+    def parse(cls, text: str) -> OccurrenceKey:
+        """The key from its stored text; ValueError for text that is neither form."""
+        if text == cls.SINGLE_TEXT:
+            return cls.single()
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            raise ValueError(f"occurrence key {text!r} has no UTC offset")
+        return cls(moment)
+
+    @property
+    def is_single(self) -> bool:
+        return self.original_start is None
+
+    def __str__(self) -> str:
+        if self.original_start is None:
+            return self.SINGLE_TEXT
+        return _utc_text(self.original_start)
 
 
 @dataclass(slots=True)
@@ -219,7 +274,7 @@ class ScheduledBot:
     event_id: str
     calendar_id: str
     google_event_id: str
-    occurrence_key: str
+    occurrence_key: OccurrenceKey
     occurrence_start: datetime
     occurrence_end: datetime
     join_at: datetime
@@ -238,17 +293,78 @@ class ScheduledBot:
     # Bumped by the store on every write of the bot: `update_bot` is a compare-and-set on it,
     # so a writer holding a stale copy loses instead of overwriting a newer change.
     version: int = 0
+    # The meeting occurrence across calendars (`meeting_key_for`); None only for a bot stored
+    # before calbot kept it, until a sync gives it one.
+    meeting_key: str | None = None
 
 
-SINGLE_OCCURRENCE = "single"
+def occurrence_key_for(original_start: datetime | None) -> OccurrenceKey:
+    """The key of a series' occurrence by its original start, or of a one-off's (None)."""
+    return OccurrenceKey(original_start)
 
 
-def occurrence_key_for(original_start: datetime | None) -> str:
-    """What identifies an occurrence across moves: its original start, or "single" for a
-    one-off event (which has only one occurrence, wherever it moves)."""
-    if original_start is None:
-        return SINGLE_OCCURRENCE
-    return original_start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def meeting_key_for(
+    ical_uid: str | None, occurrence: OccurrenceKey, start: datetime, meeting_link: str
+) -> str:
+    """One meeting occurrence, whichever calendar shows it: the canonical identity.
+
+    `ical:{iCalUID}` for a one-off meeting and `ical:{iCalUID}|{original start}` for one
+    occurrence of a series: every copy of a meeting shares Google's iCalUID, and an occurrence
+    keeps its original start when it moves. Without an iCalUID, `link:{meeting link}|{start}`:
+    the canonical join URL and the occurrence's original start (a one-off's current start), as a
+    link alone is often a personal room shared by many meetings.
+    """
+    if ical_uid:
+        if occurrence.is_single:
+            return f"ical:{ical_uid}"
+        return f"ical:{ical_uid}|{occurrence}"
+    return f"link:{meeting_link}|{_utc_text(occurrence.original_start or start)}"
+
+
+def event_meeting_key(event: Event) -> str | None:
+    """The meeting identity listed with an event: a one-off's is its bot's `meeting_key`; a
+    series' is `ical:{iCalUID}`, which each occurrence's bot follows with `|{original start}`
+    (None for a series without an iCalUID, or an event without one and without a link)."""
+    if not event.is_recurring:
+        if not event.ical_uid and event.meeting_link is None:
+            return None
+        link = event.meeting_link.url if event.meeting_link else ""
+        return meeting_key_for(event.ical_uid, OccurrenceKey.single(), event.start_time, link)
+    return f"ical:{event.ical_uid}" if event.ical_uid else None
+
+
+@dataclass(frozen=True, slots=True)
+class BotCancellation:
+    """Why calbot cancelled a bot by itself: a `reason` code of CONTRACT.md section 8 and the
+    sentence kept as the bot's `last_error`."""
+
+    reason: str
+    sentence: str
+
+
+MEETING_CANCELLED = BotCancellation(
+    "meeting_cancelled", "The meeting was cancelled in Google Calendar."
+)
+OCCURRENCE_CANCELLED = BotCancellation(
+    "meeting_cancelled", "This occurrence of the meeting was cancelled in Google Calendar."
+)
+MEETING_DELETED = BotCancellation("meeting_deleted", "The meeting was deleted in Google Calendar.")
+OCCURRENCE_DELETED = BotCancellation(
+    "meeting_deleted",
+    "This occurrence of the meeting no longer exists in Google Calendar (the series was "
+    "edited, or the meeting stopped or started repeating).",
+)
+CALENDAR_DROPPED = BotCancellation(
+    "meeting_deleted",
+    "The meeting's calendar is no longer connected: create_calendar connected a Google "
+    "account without it.",
+)
+LINK_REMOVED = BotCancellation("link_removed", "The meeting no longer has a meeting link.")
+DISCONNECTED = BotCancellation("disconnected", "The Google account was disconnected.")
+DUPLICATE_OCCURRENCE = BotCancellation(
+    "meeting_moved",
+    "The meeting changed so that this occurrence is one another scheduled bot already joins.",
+)
 
 
 @dataclass(slots=True)

@@ -126,6 +126,18 @@ class EventRead(BaseModel):
             "weekday (MO to SU), optionally preceded by an ordinal from 1 to 53 or -53 to -1."
         ],
     )
+    meeting_key: str | None = Field(
+        default=None,
+        description=(
+            "The meeting's identity across calendars: the same meeting on several calendars "
+            "(your primary calendar and a shared team calendar) has the same key, and gets one "
+            "bot. `ical:` and Google's iCalUID, which every copy of a meeting shares; a bot for "
+            "one occurrence of a series has the series' key followed by `|` and the "
+            "occurrence's original start. Without an iCalUID, a one-off's key is `link:`, its "
+            "meeting link, `|` and its start, and a series has none (null)."
+        ),
+        examples=["ical:5s9l2h0c3b1v7n4m8k6j0d2f1a@google.com"],
+    )
 
 
 class EventList(BaseModel):
@@ -151,6 +163,7 @@ class EventList(BaseModel):
                             "schedule_status": "unscheduled",
                             "status": "confirmed",
                             "unreadable_reason": None,
+                            "meeting_key": "ical:5s9l2h0c3b1v7n4m8k6j0d2f1a@google.com",
                         }
                     ],
                     "next_cursor": None,
@@ -195,6 +208,7 @@ _BOT_EXAMPLE: dict[str, Any] = {
     "last_error": None,
     "created_at": "2026-11-25T12:00:00Z",
     "updated_at": "2026-11-25T12:00:00Z",
+    "meeting_key": "ical:5s9l2h0c3b1v7n4m8k6j0d2f1a@google.com|2026-11-30T09:00:00Z",
 }
 
 
@@ -215,9 +229,28 @@ class ScheduledBotRead(BaseModel):
     source: BotSource
     status: BotStatus
     external_bot_id: str | None
-    last_error: str | None
+    last_error: str | None = Field(
+        description=(
+            "Why the bot failed or was cancelled by calbot (the meeting was cancelled or "
+            "deleted in Google Calendar, lost its link, its calendar was disconnected), else "
+            "null."
+        ),
+        examples=["The meeting was deleted in Google Calendar."],
+    )
     created_at: datetime
     updated_at: datetime
+    meeting_key: str | None = Field(
+        default=None,
+        description=(
+            "The meeting occurrence this bot joins, whichever calendar shows it: at most one "
+            "pending bot has a given key, so scheduling the same meeting from another calendar "
+            "answers 200 with this bot. `ical:{iCalUID}` for a one-off meeting, "
+            "`ical:{iCalUID}|{original start}` for one occurrence of a series (its original "
+            "start stays when the occurrence moves); without an iCalUID, `link:{meeting "
+            "link}|{start}`. Null only for a bot scheduled before calbot kept meeting keys."
+        ),
+        examples=["ical:5s9l2h0c3b1v7n4m8k6j0d2f1a@google.com|2026-11-30T09:00:00Z"],
+    )
 
 
 _BOT_CONFIG_EXAMPLE: dict[str, Any] = {

@@ -38,6 +38,12 @@ CALENDAR_SCOPES = (
 )
 
 
+def ical_uid_of(event: dict[str, Any]) -> str:
+    """What Google gives an event it made without one: shared by a series' instances (as by
+    every copy of a meeting on other calendars, which tests set explicitly)."""
+    return f"{event.get('recurringEventId') or event['id']}@google.com"
+
+
 def _error(status: int, reason: str, message: str) -> httpx.Response:
     return httpx.Response(
         status,
@@ -101,6 +107,7 @@ class FakeGoogle:
         """Create or replace an event (any Google Event resource); records it as changed."""
         self.seq += 1
         stored = {"kind": "calendar#event", "status": "confirmed", **copy.deepcopy(event)}
+        stored.setdefault("iCalUID", ical_uid_of(stored))
         stored["updated"] = f"2026-11-25T10:{self.seq // 60 % 60:02d}:{self.seq % 60:02d}.000Z"
         calendar = self.calendars[calendar_id]
         calendar.events[stored["id"]] = stored

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime
 
 from app.adapters.ports import EventRow
 from app.deps import CurrentAccount, EventServiceDep
+from app.domain import event_meeting_key
 from app.errors import (
     CalendarNotFound,
     CredentialsRevoked,
@@ -58,6 +59,7 @@ def event_read(row: EventRow) -> EventRead:
         schedule_status=event.schedule_status,
         status=event.status.value,
         unreadable_reason=row.unreadable_reason,
+        meeting_key=event_meeting_key(event),
     )
 
 

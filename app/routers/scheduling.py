@@ -68,6 +68,7 @@ def bot_read(bot: ScheduledBot) -> ScheduledBotRead:
         last_error=bot.last_error,
         created_at=bot.created_at,
         updated_at=bot.updated_at,
+        meeting_key=bot.meeting_key,
     )
 
 
@@ -105,7 +106,9 @@ async def schedule(
     series' `recurring_enabled` is on. With `occurrence_date`, only that occurrence.
 
     There is at most one pending bot per meeting occurrence: scheduling again updates that
-    bot's config and answers 200 with the same `bot_id`. A meeting already under way is
+    bot's config and answers 200 with the same `bot_id`. That holds across calendars too: the
+    same meeting on another calendar (the same `meeting_key`, as a shared team calendar shows
+    your meetings) answers 200 with the bot it already has. A meeting already under way is
     joined at once.
     """
     bot, created = await scheduling.schedule(

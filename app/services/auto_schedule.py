@@ -1,9 +1,10 @@
 """Auto-scheduling: every meeting with a link that starts within the lookahead gets a bot.
 
 A pass works from the store (kept fresh by push notifications and polling), never re-lists
-Google, and is idempotent: a bot is inserted only if its occurrence has no bot at all (the
-store checks in the same transaction), so two passes, or two processes, create nothing twice
-and a manual schedule, or a bot the user cancelled, is never replaced.
+Google, and is idempotent: a bot is inserted only if its occurrence has no bot at all, nor its
+meeting occurrence on another calendar (`meeting_key`: the store checks in the same
+transaction), so two passes, two processes or two calendars showing one meeting create nothing
+twice, and a manual schedule, or a bot the user cancelled, is never replaced.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from app.domain import (
     Event,
     MeetingLink,
     Occurrence,
+    OccurrenceKey,
     OccurrenceOverride,
     ScheduledBot,
     occurrence_key_for,
@@ -150,7 +152,7 @@ class AutoScheduleService:
         overrides: dict[tuple[str, str], list[OccurrenceOverride]],
         now: datetime,
         window_end: datetime,
-    ) -> list[tuple[Occurrence, str, MeetingLink]]:
+    ) -> list[tuple[Occurrence, OccurrenceKey, MeetingLink]]:
         if event.meeting_link is None:
             return []
         if not event.is_recurring:

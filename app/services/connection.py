@@ -14,6 +14,7 @@ from app.adapters.ports import (
     SecretBox,
 )
 from app.domain import (
+    CALENDAR_DROPPED,
     BotStatus,
     Calendar,
     Connection,
@@ -28,6 +29,7 @@ from app.errors import (
     NoCalendarConnected,
 )
 from app.services.notifications import PushService
+from app.services.reconcile import settle_cancel
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +118,21 @@ class ConnectionService:
             else:
                 await self._secrets.put(account_id, previous)
             raise
+        if replaced:
+            await self._settle_dropped_calendars(account_id, calendars)
         # Channels of a replaced connection belong to its old credentials: stop them first.
         await self._push.stop_channels(account_id, previous)
         await self._push.open_channels(account_id, credentials, calendars)
         return ConnectedCalendars(calendars, primary.calendar_id, ConnectionStatus.ACTIVE, replaced)
+
+    async def _settle_dropped_calendars(self, account_id: str, calendars: list[Calendar]) -> None:
+        """The store dropped the events of calendars the new connection does not list (another
+        Google account): their scheduled bots are cancelled, as their meetings are gone."""
+        kept = {calendar.calendar_id for calendar in calendars}
+        now = self._clock.now()
+        for bot in await self._bots.list_bots(account_id, status=BotStatus.SCHEDULED):
+            if bot.calendar_id not in kept:
+                await settle_cancel(self._bots, self._bot_scheduler, bot, CALENDAR_DROPPED, now)
 
     async def require_connection(self, account_id: str) -> Connection:
         """The account's connection, else `NoCalendarConnected`."""

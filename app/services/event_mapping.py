@@ -179,6 +179,7 @@ def _event(
     time_zone = calendar_zone if start.all_day else (start_value.get("timeZone") or calendar_zone)
     summary = item.get("summary")
     updated = item.get("updated")
+    ical_uid = item.get("iCalUID")
     return Event(
         event_id=event_id_for(account_id, calendar_id, google_id),
         calendar_id=calendar_id,
@@ -193,6 +194,7 @@ def _event(
         meeting_link=detect_meeting_link(item),
         self_declined=_self_declined(item),
         updated=updated if isinstance(updated, str) else None,
+        ical_uid=ical_uid if isinstance(ical_uid, str) and ical_uid else None,
     )
 
 

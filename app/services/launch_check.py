@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from app.adapters.ports import Clock, EventLookup, EventStore, GoogleCalendar
-from app.domain import SINGLE_OCCURRENCE, Event, OccurrenceOverride, ScheduledBot
+from app.domain import Event, EventStatus, OccurrenceOverride, ScheduledBot
 from app.errors import CalbotError
 from app.services.event_mapping import map_items
 from app.services.reconcile import BotReconciler
@@ -127,8 +128,8 @@ class LaunchCheck:
             calendar_zone=_zone(lookup, stored),
             keep_after=self._clock.now() - SYNC_WINDOW_BACK,
         )
-        if mapped.cancelled_google_ids:
-            return None
+        if mapped.cancelled_google_ids:  # Google's cancelled tombstone of the meeting
+            return None if stored is None else replace(stored, status=EventStatus.CANCELLED)
         if not mapped.upserts:
             raise _CannotTell("Google's answer is no meeting calbot can read")
         return mapped.upserts[0]
@@ -161,9 +162,7 @@ class LaunchCheck:
 
 
 def _original_start(bot: ScheduledBot) -> datetime | None:
-    if bot.occurrence_key == SINGLE_OCCURRENCE:
-        return None
-    return datetime.fromisoformat(bot.occurrence_key)
+    return bot.occurrence_key.original_start
 
 
 def _zone(lookup: EventLookup, stored: Event | None) -> str:

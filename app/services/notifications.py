@@ -55,8 +55,9 @@ class CalendarRefresher:
         self, account_id: str, calendar_id: str, on_page: PageProgress | None = None
     ) -> SyncOutcome:
         outcome = await self._sync.sync_calendar(account_id, calendar_id, on_page)
-        await self._reconciler.after_sync(account_id, outcome)
-        if outcome.upserted or outcome.changed_series:
+        settled = await self._reconciler.after_sync(account_id, outcome)
+        # A bot cancelled with its copy of a meeting leaves the meeting to another copy.
+        if outcome.upserted or outcome.changed_series or settled.cancelled:
             await self._auto_schedule.run_pass([account_id])
         return outcome
 

@@ -1,8 +1,21 @@
 """After a sync: pending bots follow their meetings.
 
-A moved meeting's bot gets the new `join_at`; a cancelled meeting's bots are cancelled; a changed
-link is carried over; a meeting that lost its link loses its bot. A bot is tied to its occurrence
-by the occurrence's original start, so a moved occurrence is still found.
+A moved meeting's bot gets the new `join_at`; a changed link is carried over. A bot whose meeting
+or occurrence was cancelled, vanished without a cancelled item (a full resync no longer lists
+it), or lost its link is cancelled, with the reason as its `last_error` (`settle_cancel`), and
+the BotScheduler is told, so nothing launches into a meeting that is gone.
+
+A bot is tied to its occurrence by its `OccurrenceKey`, so a moved occurrence is still found.
+When a meeting starts or stops repeating under the same Google id, a bot keeps its occurrence:
+- a one-off's bot becomes the bot of the series' occurrence whose original start is the start
+  the bot was joining (the one-off's), else of the series' first occurrence (Google keeps the
+  event's start as the series' first start when a recurrence is added); with neither, it is
+  cancelled;
+- a series occurrence's bot becomes the one-off's when the one-off starts at that occurrence's
+  original or current start; the bots of every other occurrence are cancelled.
+Finished bots are re-keyed the same way (never moved), so the occurrence they joined still
+counts as having had a bot. A re-keyed bot also carries its meeting occurrence's new
+`meeting_key`; when another pending bot already holds one of the new keys, it is cancelled.
 """
 
 from __future__ import annotations
@@ -13,15 +26,24 @@ from datetime import datetime, timedelta
 
 from app.adapters.ports import BotScheduler, BotStore, Clock, EventStore
 from app.domain import (
-    SINGLE_OCCURRENCE,
+    DUPLICATE_OCCURRENCE,
+    LINK_REMOVED,
+    MEETING_CANCELLED,
+    MEETING_DELETED,
+    OCCURRENCE_CANCELLED,
+    OCCURRENCE_DELETED,
+    BotCancellation,
     BotStatus,
     Event,
     EventStatus,
     MeetingLink,
     Occurrence,
+    OccurrenceKey,
     OccurrenceOverride,
     ScheduledBot,
     event_id_for,
+    is_pending,
+    meeting_key_for,
 )
 from app.services.event_mapping import series_spec
 from app.services.recurrence import RecurrenceError, occurrences_between
@@ -30,7 +52,7 @@ from app.services.sync import SyncOutcome
 
 log = logging.getLogger(__name__)
 
-# Compare-and-set attempts on one bot before leaving it to the next sync.
+# How often a bot written meanwhile (a PATCH, a re-schedule) is read again and followed anew.
 _CAS_ATTEMPTS = 5
 
 
@@ -39,6 +61,54 @@ class ReconcileResult:
     moved: int = 0
     cancelled: int = 0
     relinked: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Where a bot's occurrence is now, under the key it has now."""
+
+    key: OccurrenceKey
+    occurrence: Occurrence
+    link: MeetingLink | None
+
+
+async def settle_cancel(
+    bots: BotStore,
+    scheduler: BotScheduler,
+    bot: ScheduledBot,
+    why: BotCancellation,
+    now: datetime,
+) -> bool:
+    """Cancel a scheduled bot because of what its calendar shows, with the reason as its
+    `last_error`; False if it left `scheduled` meanwhile.
+
+    Its meeting claim is released: the meeting may live on in another calendar's copy, which
+    auto-scheduling may then give a bot.
+    """
+    bot.status = BotStatus.CANCELLED
+    bot.last_error = why.sentence
+    bot.updated_at = now
+    if not await bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
+        return False
+    await scheduler.bot_cancelled(bot)
+    await bots.release_meeting_claim(bot)
+    log.info("bot %s cancelled (%s)", bot.bot_id, why.reason)
+    return True
+
+
+def _stopped_or_started_repeating(bot: ScheduledBot, event: Event) -> bool:
+    return bot.occurrence_key.is_single == event.is_recurring
+
+
+def _keeps_its_occurrence(bot: ScheduledBot, event: Event) -> bool:
+    """A series occurrence's bot whose occurrence the one-off (the series became) is: it
+    starts at the occurrence's original or current start."""
+    return event.start_time in (bot.occurrence_key.original_start, bot.occurrence_start)
+
+
+def _starts_at_its_occurrence(bot: ScheduledBot, event: Event | None) -> bool:
+    """Followed first: a bot whose occurrence's original start is the event's start."""
+    return event is not None and event.start_time == bot.occurrence_key.original_start
 
 
 class BotReconciler:
@@ -66,22 +136,35 @@ class BotReconciler:
             event_id_for(account_id, calendar_id, google_id)
             for google_id in (*outcome.changed_series, *outcome.cancelled_google_ids)
         )
-        if not touched:
+        if not touched and not outcome.full_sync:
             return ReconcileResult()
-        pending = [
-            bot
-            for bot in await self._bots.list_bots(account_id, status=BotStatus.SCHEDULED)
-            if bot.event_id in touched
-        ]
-        moved = cancelled = relinked = 0
+        bots = await self._bots.list_bots(account_id)
+        if outcome.full_sync:
+            # A full resync drops the events Google no longer lists, with no cancelled item to
+            # say so: the calendar's scheduled bots whose event is gone are settled too.
+            touched.update(
+                bot.event_id
+                for bot in bots
+                if bot.calendar_id == calendar_id and bot.status is BotStatus.SCHEDULED
+            )
+        pending = [b for b in bots if b.status is BotStatus.SCHEDULED and b.event_id in touched]
         events: dict[str, Event | None] = {}
         for bot in pending:
             if bot.event_id not in events:
                 events[bot.event_id] = await self._events.get_event(account_id, bot.event_id)
+        # A one-off that was a series keeps the bot of the occurrence it starts at, not another.
+        pending.sort(key=lambda bot: not _starts_at_its_occurrence(bot, events[bot.event_id]))
+        moved = cancelled = relinked = 0
+        for bot in pending:
             change = await self.follow(bot, events[bot.event_id])
             moved += change == "moved"
             cancelled += change == "cancelled"
             relinked += change == "relinked"
+        # Only an upsert can make a meeting start or stop repeating.
+        upserted = {event.event_id: event for event in outcome.upserted}
+        for bot in bots:
+            if bot.event_id in upserted and not is_pending(bot.status):
+                await self._rekey_finished(bot, upserted[bot.event_id])
         for event_id in touched:
             event = events.get(event_id) or await self._events.get_event(account_id, event_id)
             if (
@@ -125,21 +208,23 @@ class BotReconciler:
         event: Event | None,
         overrides: list[OccurrenceOverride] | None,
     ) -> str | None:
-        """One attempt of `follow`; None when the bot changed since it was read."""
-        now = self._clock.now()
-        if event is None or event.status is EventStatus.CANCELLED:
-            return await self._cancel(bot, now, "the meeting was cancelled")
+        """One attempt of `follow`; None when the bot was written since it was read."""
+        if event is None:
+            return await self._cancel(bot, MEETING_DELETED)
+        if event.status is EventStatus.CANCELLED:
+            return await self._cancel(bot, MEETING_CANCELLED)
         try:
-            found = await self._occurrence(bot, event, overrides)
+            located = await self._locate(bot, event, overrides)
         except RecurrenceError as error:
             # Unknown is not gone: the bot stays as it is, and the event shows why.
             log.warning("bot %s left as it is: %s", bot.bot_id, error)
             return "unchanged"
-        if found is None:
-            return await self._cancel(bot, now, "the occurrence no longer exists")
-        occurrence, link = found
+        if isinstance(located, BotCancellation):
+            return await self._cancel(bot, located)
+        occurrence, link = located.occurrence, located.link
         if link is None:
-            return await self._cancel(bot, now, "the meeting no longer has a meeting link")
+            return await self._cancel(bot, LINK_REMOVED)
+        now = self._clock.now()
         change = "unchanged"
         if (occurrence.start, occurrence.end) != (bot.occurrence_start, bot.occurrence_end):
             bot.occurrence_start, bot.occurrence_end = occurrence.start, occurrence.end
@@ -148,60 +233,123 @@ class BotReconciler:
         if link.url != bot.meeting_link:
             bot.meeting_link, bot.meeting_platform = link.url, link.platform
             change = "moved" if change == "moved" else "relinked"
-        if change == "unchanged":
+        previous_key, previous_meeting = bot.occurrence_key, bot.meeting_key
+        bot.occurrence_key = located.key
+        bot.meeting_key = meeting_key_for(event.ical_uid, located.key, occurrence.start, link.url)
+        rekeyed = (bot.occurrence_key, bot.meeting_key) != (previous_key, previous_meeting)
+        if change == "unchanged" and not rekeyed:
             return change
         bot.updated_at = now
-        if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
-            await self._scheduler.bot_scheduled(bot)
-            return change
-        return None
+        if not rekeyed:
+            written = await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED)
+        else:
+            written = await self._bots.rekey_bot(
+                bot,
+                expected_status=BotStatus.SCHEDULED,
+                previous_occurrence_key=previous_key,
+                previous_meeting_key=previous_meeting,
+            )
+            if not written:
+                return await self._cancel_duplicate(bot, previous_key, previous_meeting)
+        if not written:
+            return None  # written meanwhile: `follow` reads it again
+        await self._scheduler.bot_scheduled(bot)
+        return change
 
-    async def _occurrence(
-        self, bot: ScheduledBot, event: Event, overrides: list[OccurrenceOverride] | None
-    ) -> tuple[Occurrence, MeetingLink | None] | None:
-        if bot.occurrence_key == SINGLE_OCCURRENCE or not event.is_recurring:
-            return Occurrence(
-                event.start_time, event.start_time, event.end_time
-            ), event.meeting_link
-        original_start = datetime.fromisoformat(bot.occurrence_key)
+    async def _cancel_duplicate(
+        self, bot: ScheduledBot, previous_key: OccurrenceKey, previous_meeting: str | None
+    ) -> str:
+        """A re-key was refused: cancel the bot if it is still as it was, as another pending
+        bot then holds its new occurrence or meeting occurrence."""
+        current = await self._bots.get_bot(bot.account_id, bot.bot_id)
+        if (
+            current is None
+            or current.status is not BotStatus.SCHEDULED
+            or (current.occurrence_key, current.meeting_key) != (previous_key, previous_meeting)
+        ):
+            return "unchanged"  # launched or changed meanwhile
+        return await self._cancel(current, DUPLICATE_OCCURRENCE) or "unchanged"
+
+    async def _rekey_finished(self, bot: ScheduledBot, event: Event) -> None:
+        """A finished bot of a meeting that started or stopped repeating takes the key of the
+        occurrence it joined, so auto-scheduling does not give that occurrence another bot."""
+        if not _stopped_or_started_repeating(bot, event):
+            return
+        try:
+            located = await self._locate(bot, event)
+        except RecurrenceError:
+            return
+        if isinstance(located, BotCancellation):
+            return  # not an occurrence of the meeting as it is now: history stays as it was
+        previous_key, previous_meeting = bot.occurrence_key, bot.meeting_key
+        bot.occurrence_key = located.key
+        bot.meeting_key = meeting_key_for(
+            event.ical_uid, located.key, bot.occurrence_start, bot.meeting_link
+        )
+        await self._bots.rekey_bot(
+            bot,
+            expected_status=bot.status,
+            previous_occurrence_key=previous_key,
+            previous_meeting_key=previous_meeting,
+        )
+
+    async def _locate(
+        self,
+        bot: ScheduledBot,
+        event: Event,
+        overrides: list[OccurrenceOverride] | None = None,
+    ) -> Located | BotCancellation:
+        """The bot's occurrence in the event as it is now, or why it no longer exists;
+        `overrides` are the series' exceptions to go by (the stored ones when None)."""
+        if not event.is_recurring:
+            if bot.occurrence_key.is_single or _keeps_its_occurrence(bot, event):
+                occurrence = Occurrence(event.start_time, event.start_time, event.end_time)
+                return Located(OccurrenceKey.single(), occurrence, event.meeting_link)
+            return OCCURRENCE_DELETED
         if overrides is None:
             overrides = (
                 await self._events.list_overrides(
                     bot.account_id, event.calendar_id, [event.google_event_id]
                 )
             ).get(event.google_event_id, [])
-        override = _override_for(overrides, original_start)
-        if override is not None:
-            if override.cancelled:
-                return None
-            start = override.start or original_start
-            end = override.end or start + (event.end_time - event.start_time)
-            return Occurrence(
-                original_start, start, end
-            ), override.meeting_link or event.meeting_link
-        generated = occurrences_between(
-            series_spec(event), [], original_start, original_start + timedelta(seconds=1)
-        )
-        for occurrence in generated:
-            if occurrence.original_start == original_start:
-                return occurrence, event.meeting_link
-        return None
+        original_start = bot.occurrence_key.original_start
+        if original_start is not None:
+            return _series_occurrence(event, overrides, original_start)
+        # The one-off became a series: the occurrence at the bot's start, else the first one.
+        found = _series_occurrence(event, overrides, bot.occurrence_start)
+        if found is OCCURRENCE_DELETED:
+            found = _series_occurrence(event, overrides, event.start_time)
+        return found
 
-    async def _cancel(self, bot: ScheduledBot, now: datetime, reason: str) -> str | None:
-        bot.status = BotStatus.CANCELLED
-        bot.updated_at = now
-        bot.last_error = f"Cancelled: {reason}."
-        if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
-            await self._scheduler.bot_cancelled(bot)
-            log.info("bot %s cancelled: %s", bot.bot_id, reason)
+    async def _cancel(self, bot: ScheduledBot, why: BotCancellation) -> str | None:
+        """None when the bot was written since it was read (`follow` reads it again)."""
+        now = self._clock.now()
+        if await settle_cancel(self._bots, self._scheduler, bot, why, now):
             return "cancelled"
         return None
 
 
-def _override_for(
-    overrides: list[OccurrenceOverride], original_start: datetime
-) -> OccurrenceOverride | None:
+def _series_occurrence(
+    event: Event, overrides: list[OccurrenceOverride], original_start: datetime
+) -> Located | BotCancellation:
+    """The series' occurrence with this original start (moved, relinked or as the rules make
+    it), or why there is none."""
+    key = OccurrenceKey(original_start)
+    original_start = key.original_start or original_start  # in UTC, to the second
     for override in overrides:
-        if override.original_start == original_start:
-            return override
-    return None
+        if override.original_start != original_start:
+            continue
+        if override.cancelled:
+            return OCCURRENCE_CANCELLED
+        start = override.start or original_start
+        end = override.end or start + (event.end_time - event.start_time)
+        return Located(
+            key, Occurrence(original_start, start, end), override.meeting_link or event.meeting_link
+        )
+    generated = occurrences_between(
+        series_spec(event), [], original_start, original_start + timedelta(seconds=1)
+    )
+    for occurrence in generated:
+        if occurrence.original_start == original_start:
+            return Located(key, occurrence, event.meeting_link)
+    return OCCURRENCE_DELETED

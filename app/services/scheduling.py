@@ -1,8 +1,9 @@
 """Scheduling bots for meetings: one-off events, single occurrences and whole series.
 
-Deduplication is the store's job (a unique key on account, event and occurrence), so this module
-never reads-then-writes to decide whether a bot exists. An occurrence is identified by its
-original start, so a moved occurrence keeps its bot.
+Deduplication is the store's job (unique keys on account, event and occurrence, and on account
+and meeting occurrence, the same meeting on several calendars), so this module never
+reads-then-writes to decide whether a bot exists. An occurrence is identified by its original
+start (`OccurrenceKey`), so a moved occurrence keeps its bot.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from app.domain import (
     EventStatus,
     MeetingLink,
     Occurrence,
+    OccurrenceKey,
     OccurrenceOverride,
     ScheduledBot,
     ScheduleStatus,
     SeriesSchedule,
     SeriesSpec,
+    meeting_key_for,
     occurrence_key_for,
 )
 from app.errors import (
@@ -112,7 +115,7 @@ class BotChanges:
 @dataclass(frozen=True, slots=True)
 class Target:
     occurrence: Occurrence
-    occurrence_key: str
+    occurrence_key: OccurrenceKey
     meeting_link: MeetingLink
 
 
@@ -130,6 +133,9 @@ def new_bot(
 ) -> ScheduledBot:
     """A scheduled bot for one occurrence; a meeting already under way is joined at once."""
     occurrence = target.occurrence
+    meeting_key = meeting_key_for(
+        event.ical_uid, target.occurrence_key, occurrence.start, target.meeting_link.url
+    )
     return ScheduledBot(
         bot_id=new_bot_id(),
         account_id=account_id,
@@ -149,6 +155,7 @@ def new_bot(
         updated_at=now,
         bot_name=bot_name,
         custom_attributes=custom_attributes,
+        meeting_key=meeting_key,
     )
 
 
@@ -184,7 +191,8 @@ class SchedulingService:
         """A bot for the event's next occurrence (or the one on `occurrence_date`).
 
         For a series without a date, every later occurrence gets one too, one at a time, while
-        the series' `recurring_enabled` is on. Returns the bot and whether it is new.
+        the series' `recurring_enabled` is on. Returns the bot and whether it is new: the
+        pending bot of the same meeting occurrence, maybe from another calendar, is reused.
         """
         check_bot_config(bot_config)
         event = await self._event(account_id, event_id)
@@ -193,7 +201,8 @@ class SchedulingService:
         bot, created = await self._put_bot(
             account_id, event, target, bot_config, source=source, now=now
         )
-        await self._events.set_schedule_status(account_id, event_id, ScheduleStatus.SCHEDULED)
+        if bot.event_id == event_id:  # else the meeting's bot is another calendar's copy's
+            await self._events.set_schedule_status(account_id, event_id, ScheduleStatus.SCHEDULED)
         if event.is_recurring and occurrence_date is None and source is not BotSource.AUTO_SCHEDULE:
             await self._series.save_series_schedule(
                 SeriesSchedule(
@@ -313,10 +322,11 @@ class SchedulingService:
         latest = max(live, key=lambda b: b.occurrence_start)
         now = self._clock.now()
         overrides = await self._overrides(account_id, event)
+        # A bot of the meeting from before it became a series (a one-off's) stands for the
+        # occurrence it joins: the one that starts when it did.
+        after = latest.occurrence_key.original_start or latest.occurrence_start
         try:
-            occurrence = self._occurrence_after(
-                event, overrides, datetime.fromisoformat(latest.occurrence_key), now
-            )
+            occurrence = self._occurrence_after(event, overrides, after, now)
         except RecurrenceError as error:
             raise UnreadableEvent(str(error)) from error
         if occurrence is None:

@@ -26,7 +26,7 @@ from app.adapters.aws.eventbridge import (
     launch_queue_dead_letter_arn,
     schedule_name,
 )
-from app.domain import BotSource, BotStatus, Platform, ScheduledBot
+from app.domain import BotSource, BotStatus, OccurrenceKey, Platform, ScheduledBot
 from tests import aws
 from tests.aws import LaunchQueue
 from tests.fakes import FakeClock
@@ -60,7 +60,7 @@ def new_bot(join_at: datetime, bot_id: str = "bot_0123456789abcdef01234567") -> 
         event_id="evt_abc",
         calendar_id="user@example.com",
         google_event_id="g1",
-        occurrence_key="single",
+        occurrence_key=OccurrenceKey.single(),
         occurrence_start=join_at + timedelta(minutes=3),
         occurrence_end=join_at + timedelta(minutes=63),
         join_at=join_at,

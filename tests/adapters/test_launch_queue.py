@@ -30,7 +30,14 @@ from app.adapters.bot_api import HttpBotApi
 from app.adapters.ports import BotStore
 from app.adapters.sqlite import SqliteBotStore
 from app.adapters.sqlite.database import Database
-from app.domain import STALE_LAUNCH_AFTER, BotSource, BotStatus, Platform, ScheduledBot
+from app.domain import (
+    STALE_LAUNCH_AFTER,
+    BotSource,
+    BotStatus,
+    OccurrenceKey,
+    Platform,
+    ScheduledBot,
+)
 from app.services.launcher import Launcher
 from tests import aws
 from tests.aws import LaunchQueue
@@ -125,7 +132,7 @@ def new_bot(join_at: datetime, *, event_id: str = "evt_abc") -> ScheduledBot:
         event_id=event_id,
         calendar_id="user@example.com",
         google_event_id="g-" + event_id,
-        occurrence_key="single",
+        occurrence_key=OccurrenceKey.single(),
         occurrence_start=join_at + timedelta(minutes=3),
         occurrence_end=join_at + timedelta(minutes=63),
         join_at=join_at,

@@ -305,3 +305,54 @@ async def test_a_bot_that_fell_due_while_every_replica_was_down_is_launched_on_s
     assert create_bot.calls[0].request.headers["idempotency-key"] == bot["bot_id"]
     [launched] = listed["scheduled_bots"]
     assert (launched["status"], launched["external_bot_id"]) == ("launched", "ext-1")
+
+
+async def test_one_meeting_on_two_calendars_is_one_bot_whose_schedule_goes_with_the_meeting(
+    aws_client_http: httpx.AsyncClient,
+    aws_app: FastAPI,
+    fake_google: FakeGoogle,
+    aws_settings: Settings,
+) -> None:
+    container: Container = aws_app.state.container
+    auth, _ = await _connected_event(aws_client_http, container, fake_google)
+    team = "team@group.calendar.google.com"
+    event_ids = {}
+    for calendar_id in (PRIMARY, team):
+        fake_google.put_event(
+            calendar_id,
+            meeting(
+                "shared", "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z", iCalUID="shared@x.test"
+            ),
+        )
+        listed = await aws_client_http.get(
+            "/api/v1/calendar/events", params={"calendar_id": calendar_id}, headers=auth
+        )
+        [event_ids[calendar_id]] = [
+            e["event_id"] for e in listed.json()["events"] if e["google_event_id"] == "shared"
+        ]
+    first, again = [
+        await aws_client_http.post(
+            f"/api/v1/calendar/schedule/{event_ids[calendar_id]}",
+            json={"bot_config": {}},
+            headers=auth,
+        )
+        for calendar_id in (PRIMARY, team)
+    ]
+    assert (first.status_code, again.status_code) == (201, 200)
+    bot_id = first.json()["bot_id"]
+    assert again.json()["bot_id"] == bot_id
+    assert first.json()["meeting_key"] == "ical:shared@x.test"
+
+    fake_google.forget_event(PRIMARY, "shared")
+    fake_google.expire_sync_tokens = True
+    assert (await aws_client_http.get("/api/v1/calendar/events", headers=auth)).status_code == 200
+
+    bot = (await aws_client_http.get("/api/v1/calendar/scheduled_bots", headers=auth)).json()[
+        "scheduled_bots"
+    ]
+    assert [(b["bot_id"], b["status"], b["last_error"]) for b in bot] == [
+        (bot_id, "cancelled", "The meeting was deleted in Google Calendar.")
+    ]
+    async with open_aws_client("scheduler", aws_settings.aws_endpoint_url or "") as scheduler:
+        with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
+            await scheduler.get_schedule(Name=bot_id, GroupName=GROUP)

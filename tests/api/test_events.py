@@ -81,6 +81,7 @@ async def test_event_fields_follow_the_contract(
         "schedule_status": "unscheduled",
         "status": "confirmed",
         "unreadable_reason": None,
+        "meeting_key": "ical:zoom1@google.com",
     }
 
 

@@ -23,7 +23,14 @@ from pydantic import SecretStr
 
 from app.config import Settings
 from app.container import Container, open_container
-from app.domain import STALE_LAUNCH_AFTER, BotStatus, ScheduledBot
+from app.domain import (
+    MEETING_CANCELLED,
+    MEETING_DELETED,
+    OCCURRENCE_CANCELLED,
+    STALE_LAUNCH_AFTER,
+    BotStatus,
+    ScheduledBot,
+)
 from app.errors import StorageUnavailable
 from app.main import create_app
 from app.services.launch_check import LAUNCH_CHECK_AHEAD
@@ -886,10 +893,8 @@ async def test_a_meeting_deleted_without_a_notification_cancels_its_bot_with_the
     assert await launch(container.launcher) == 0
 
     shown = (await bots(client, connected))[bot["bot_id"]]
-    assert (shown["status"], shown["last_error"]) == (
-        "cancelled",
-        "Cancelled: the meeting was cancelled.",
-    )
+    reason = MEETING_CANCELLED if how == "cancelled" else MEETING_DELETED
+    assert (shown["status"], shown["last_error"]) == ("cancelled", reason.sentence)
     assert create_bot.call_count == 0
 
 
@@ -984,8 +989,5 @@ async def test_a_cancelled_occurrence_cancels_its_bot_at_the_check(
     assert await launch(container.launcher) == 0
 
     shown = (await bots(client, connected))[bot["bot_id"]]
-    assert (shown["status"], shown["last_error"]) == (
-        "cancelled",
-        "Cancelled: the occurrence no longer exists.",
-    )
+    assert (shown["status"], shown["last_error"]) == ("cancelled", OCCURRENCE_CANCELLED.sentence)
     assert create_bot.call_count == 0

@@ -81,10 +81,18 @@ class FakeGoogleCalendar:
         self._calendars[calendar_id] = _Calendar(entry)
         return entry
 
+    def remove_calendar(self, calendar_id: str) -> None:
+        """The calendar is no longer the account's (or it is another account's credentials
+        that now list the calendars)."""
+        del self._calendars[calendar_id]
+
     def put_event(self, calendar_id: str, resource: dict[str, Any]) -> None:
         """Create or replace an Event resource; it counts as changed."""
         self._changes += 1
         stored = {"kind": "calendar#event", "status": "confirmed", **copy.deepcopy(resource)}
+        # Google gives every event an iCalUID, shared by a series' instances.
+        series_id = stored.get("recurringEventId")
+        stored.setdefault("iCalUID", f"{series_id or stored['id']}@google.com")
         stored["updated"] = f"2026-11-25T10:00:{self._changes % 60:02d}.000Z"
         calendar = self._calendars[calendar_id]
         calendar.events[stored["id"]] = stored

@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 
-from app.domain import STALE_LAUNCH_AFTER, BotStatus, ScheduledBot
+from app.domain import (
+    MEETING_CANCELLED,
+    MEETING_DELETED,
+    OCCURRENCE_CANCELLED,
+    STALE_LAUNCH_AFTER,
+    BotStatus,
+    ScheduledBot,
+)
 from app.errors import StorageUnavailable
 from app.services.launch_check import LAUNCH_CHECK_AHEAD, LAUNCH_CHECK_DEADLINE, LaunchCheck
 from app.services.launcher import (
@@ -141,7 +148,7 @@ async def test_a_cancelled_meeting_cancels_the_bot_with_the_reason(calbot: Calbo
 
     cancelled = await stored(calbot, bot.bot_id)
     assert cancelled.status is BotStatus.CANCELLED
-    assert cancelled.last_error == "Cancelled: the meeting was cancelled."
+    assert cancelled.last_error == MEETING_CANCELLED.sentence
     assert calbot.scheduler.cancelled == [bot.bot_id]
     assert calbot.bot_api.attempts == []
 
@@ -160,7 +167,7 @@ async def test_a_deleted_meeting_cancels_the_bot(calbot: Calbot, answer: str) ->
 
     cancelled = await stored(calbot, bot.bot_id)
     assert cancelled.status is BotStatus.CANCELLED
-    assert cancelled.last_error == "Cancelled: the meeting was cancelled."
+    assert cancelled.last_error == MEETING_DELETED.sentence
     assert calbot.bot_api.attempts == []
 
 
@@ -281,7 +288,7 @@ async def test_a_cancelled_occurrence_or_series_cancels_its_bot(calbot: Calbot, 
 
     cancelled = await stored(calbot, bot.bot_id)
     assert cancelled.status is BotStatus.CANCELLED
-    assert cancelled.last_error == "Cancelled: the occurrence no longer exists."
+    assert cancelled.last_error == OCCURRENCE_CANCELLED.sentence
     assert calbot.bot_api.attempts == []
 
 

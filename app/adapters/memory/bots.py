@@ -6,7 +6,7 @@ import copy
 from datetime import datetime
 
 from app.adapters.memory.tables import MemoryTables
-from app.domain import BotStatus, ScheduledBot, ScheduleStatus, is_pending
+from app.domain import BotStatus, OccurrenceKey, ScheduledBot, ScheduleStatus, is_pending
 
 
 def _by_join_at(bots: list[ScheduledBot]) -> list[ScheduledBot]:
@@ -25,14 +25,28 @@ class MemoryBotStore:
             == (bot.account_id, bot.event_id, bot.occurrence_key)
         ]
 
+    def _of_meeting(self, bot: ScheduledBot) -> list[ScheduledBot]:
+        if bot.meeting_key is None:
+            return []
+        return [
+            stored
+            for stored in self._tables.bots.values()
+            if (stored.account_id, stored.meeting_key) == (bot.account_id, bot.meeting_key)
+        ]
+
     def _pending_for(
         self, bot: ScheduledBot, *, other_than: str | None = None
     ) -> ScheduledBot | None:
-        """The bot pending for the same occurrence: the dedup key allows one."""
-        for stored in self._of_occurrence(bot):
+        """The bot pending for the same occurrence, else for the same meeting occurrence: each
+        dedup key allows one."""
+        for stored in [*self._of_occurrence(bot), *self._of_meeting(bot)]:
             if stored.bot_id != other_than and is_pending(stored.status):
                 return stored
         return None
+
+    def _meeting_claimed(self, bot: ScheduledBot) -> bool:
+        released = self._tables.released_meeting_claims
+        return any(stored.bot_id not in released for stored in self._of_meeting(bot))
 
     def _insert(self, bot: ScheduledBot) -> None:
         if bot.bot_id in self._tables.bots:
@@ -135,7 +149,9 @@ class MemoryBotStore:
     async def insert_bots_unless_exist(self, bots: list[ScheduledBot]) -> list[ScheduledBot]:
         created: list[ScheduledBot] = []
         for bot in bots:
-            if self._of_occurrence(bot) or bot.bot_id in self._tables.bots:
+            if self._of_occurrence(bot) or self._meeting_claimed(bot):
+                continue
+            if bot.bot_id in self._tables.bots or self._pending_for(bot):
                 continue
             self._insert(bot)
             created.append(bot)
@@ -144,6 +160,43 @@ class MemoryBotStore:
             if stored is not None:
                 stored.event.schedule_status = ScheduleStatus.SCHEDULED
         return created
+
+    async def rekey_bot(
+        self,
+        bot: ScheduledBot,
+        *,
+        expected_status: BotStatus,
+        previous_occurrence_key: OccurrenceKey,
+        previous_meeting_key: str | None,
+    ) -> bool:
+        stored = self._tables.bots.get(bot.bot_id)
+        if stored is None or stored.account_id != bot.account_id:
+            return False
+        previous = (
+            stored.status,
+            stored.event_id,
+            stored.occurrence_key,
+            stored.meeting_key,
+            stored.version,
+        )
+        if previous != (
+            expected_status,
+            bot.event_id,
+            previous_occurrence_key,
+            previous_meeting_key,
+            bot.version,
+        ):
+            return False
+        if is_pending(bot.status) and self._pending_for(bot, other_than=bot.bot_id):
+            return False
+        bot.version += 1
+        self._tables.bots[bot.bot_id] = copy.deepcopy(bot)
+        return True
+
+    async def release_meeting_claim(self, bot: ScheduledBot) -> None:
+        stored = self._tables.bots.get(bot.bot_id)
+        if stored is not None and stored.account_id == bot.account_id:
+            self._tables.released_meeting_claims.add(bot.bot_id)
 
 
 def _claimable(bot: ScheduledBot, when: datetime, stale_launching_before: datetime) -> bool:

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 
 from app.adapters.memory.tables import MemoryTables
-from app.domain import BotStatus, Calendar, Connection, ConnectionStatus, is_pending
+from app.domain import DISCONNECTED, BotStatus, Calendar, Connection, ConnectionStatus, is_pending
 
 
 class MemoryConnectionStore:
@@ -52,6 +52,7 @@ class MemoryConnectionStore:
             if bot.account_id == account_id and is_pending(bot.status):
                 bot.status, bot.updated_at = BotStatus.CANCELLED, when
                 bot.version += 1
+                bot.last_error = DISCONNECTED.sentence
                 cancelled += 1
         tables.connections.pop(account_id, None)
         tables.calendars.pop(account_id, None)

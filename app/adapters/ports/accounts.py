@@ -66,7 +66,8 @@ class ConnectionStore(Protocol):
         ...
 
     async def delete_connection(self, account_id: str, when: datetime) -> int:
-        """Delete connection, calendars, events, exceptions and sync state; cancel pending bots.
+        """Delete connection, calendars, events, exceptions and sync state; cancel pending bots
+        (`last_error`: `app.domain.DISCONNECTED`'s sentence).
 
         Returns the number of bots cancelled. Auto-schedule settings are kept.
         """

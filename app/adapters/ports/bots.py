@@ -5,18 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from app.domain import BotStatus, ScheduledBot, SeriesSchedule
+from app.domain import BotStatus, OccurrenceKey, ScheduledBot, SeriesSchedule
 
 
 class BotStore(Protocol):
     """Scheduled bots, from scheduling to launch."""
 
     async def insert_or_update_pending_bot(self, bot: ScheduledBot) -> tuple[ScheduledBot, bool]:
-        """Insert the bot unless one is pending for (account, event, occurrence_start).
+        """Insert the bot unless one is pending for (account, event, occurrence) or for its
+        meeting occurrence (account, `meeting_key`: the same meeting on another calendar).
 
-        Deduplication is a property of the store (a unique key), not a read-then-write. When a
-        pending bot exists its config, name and attributes are replaced by `bot`'s; returns the
-        stored bot and True if it was created.
+        Deduplication is a property of the store (unique keys), not a read-then-write. When a
+        pending bot exists its config, name and attributes are replaced by `bot`'s (the one of
+        the same event and occurrence first, if both exist); returns the stored bot and True if
+        it was created.
         """
         ...
 
@@ -79,7 +81,33 @@ class BotStore(Protocol):
 
     async def insert_bots_unless_exist(self, bots: list[ScheduledBot]) -> list[ScheduledBot]:
         """Insert each bot unless its (account, event, occurrence) already has a bot in any
-        status; marks their events scheduled. Returns the bots actually inserted."""
+        status, or its meeting occurrence (`meeting_key`) has one that still claims it (see
+        `release_meeting_claim`); marks their events scheduled. Returns the bots inserted."""
+        ...
+
+    async def rekey_bot(
+        self,
+        bot: ScheduledBot,
+        *,
+        expected_status: BotStatus,
+        previous_occurrence_key: OccurrenceKey,
+        previous_meeting_key: str | None,
+    ) -> bool:
+        """Write the bot back under a new occurrence key and meeting key (its meeting started
+        or stopped repeating, or a key built from its link and start changed).
+
+        Only if it is stored with `expected_status` and the previous keys, and, when it is
+        pending, no other pending bot holds either new key: False otherwise, nothing written.
+        Afterwards the bot counts as the new occurrence's and meeting's bot for deduplication,
+        and no longer as the previous ones'.
+        """
+        ...
+
+    async def release_meeting_claim(self, bot: ScheduledBot) -> None:
+        """Stop counting this (cancelled) bot as its meeting occurrence's: calbot cancelled it
+        because its copy of the meeting was cancelled or left its calendar, so another copy on
+        another calendar may still get a bot from auto-scheduling. A claim held by another bot
+        of the same meeting stays."""
         ...
 
 

@@ -1,14 +1,25 @@
-"""Scheduled bots in SQLite. Deduplication is the unique index `bots_pending_dedup`."""
+"""Scheduled bots in SQLite. Deduplication is the unique indexes `bots_pending_dedup` (one
+pending bot per event occurrence) and `bots_pending_meeting` (one per meeting occurrence)."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from app.adapters.sqlite.codec import BOT_COLUMNS, BOT_MARKS, PENDING, bot_from_row, bot_params
+import orjson
+
+from app.adapters.sqlite.codec import (
+    BOT_COLUMNS,
+    BOT_MARKS,
+    PENDING,
+    bot_from_row,
+    bot_params,
+    json_or_none,
+)
 from app.adapters.sqlite.database import Database, from_text_or_none, to_text
-from app.domain import BotStatus, ScheduledBot
+from app.domain import BotStatus, OccurrenceKey, ScheduledBot
 
 _ASSIGN_ALL_BUT_ID = ", ".join(f"{column} = ?" for column in BOT_COLUMNS.split(", ")[1:])
 
@@ -19,24 +30,42 @@ class SqliteBotStore:
 
     async def insert_or_update_pending_bot(self, bot: ScheduledBot) -> tuple[ScheduledBot, bool]:
         async with self._db.transaction() as tx:
-            await tx.execute(
-                f"INSERT INTO bots ({BOT_COLUMNS}) VALUES ({BOT_MARKS}) "
-                f"ON CONFLICT (account_id, event_id, occurrence_key) WHERE status IN {PENDING} "
-                "DO UPDATE SET bot_config = excluded.bot_config, bot_name = excluded.bot_name, "
-                "custom_attributes = excluded.custom_attributes, "
-                "updated_at = excluded.updated_at, version = bots.version + 1 "
-                "WHERE bots.status = 'scheduled'",
+            # Any unique key may refuse the row: the occurrence's pending bot
+            # (`bots_pending_dedup`) or the meeting occurrence's (`bots_pending_meeting`).
+            cursor = await tx.execute(
+                f"INSERT INTO bots ({BOT_COLUMNS}) VALUES ({BOT_MARKS}) ON CONFLICT DO NOTHING",
                 bot_params(bot),
             )
+            if cursor.rowcount == 1:
+                return bot, True
+            key = str(bot.occurrence_key)
             cursor = await tx.execute(
-                f"SELECT {BOT_COLUMNS} FROM bots WHERE account_id = ? AND event_id = ? "
-                f"AND occurrence_key = ? AND status IN {PENDING}",
-                (bot.account_id, bot.event_id, bot.occurrence_key),
+                f"SELECT bot_id FROM bots WHERE account_id = ? AND status IN {PENDING} "
+                "AND ((event_id = ? AND occurrence_key = ?) OR meeting_key = ?) "
+                "ORDER BY event_id = ? AND occurrence_key = ? DESC LIMIT 1",
+                (bot.account_id, bot.event_id, key, bot.meeting_key, bot.event_id, key),
+            )
+            holder = await cursor.fetchone()
+            if holder is None:
+                raise ValueError(f"a bot with id {bot.bot_id} already exists")
+            await tx.execute(
+                "UPDATE bots SET bot_config = ?, bot_name = ?, custom_attributes = ?, "
+                "updated_at = ?, version = version + 1 WHERE bot_id = ? AND status = 'scheduled'",
+                (
+                    orjson.dumps(bot.bot_config).decode(),
+                    bot.bot_name,
+                    json_or_none(bot.custom_attributes),
+                    to_text(bot.updated_at),
+                    holder["bot_id"],
+                ),
+            )
+            cursor = await tx.execute(
+                f"SELECT {BOT_COLUMNS} FROM bots WHERE bot_id = ?", (holder["bot_id"],)
             )
             row = await cursor.fetchone()
         assert row is not None
         stored = bot_from_row(row)
-        return stored, stored.bot_id == bot.bot_id
+        return stored, stored.bot_id == bot.bot_id  # a retried request may find its own bot
 
     async def get_bot(self, account_id: str, bot_id: str) -> ScheduledBot | None:
         row = await self._db.fetch_one(
@@ -65,13 +94,16 @@ class SqliteBotStore:
 
     async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
         params = bot_params(replace(bot, version=bot.version + 1))
-        async with self._db.transaction() as tx:
-            cursor = await tx.execute(
-                f"UPDATE bots SET {_ASSIGN_ALL_BUT_ID} "
-                "WHERE bot_id = ? AND account_id = ? AND status = ? AND version = ?",
-                (*params[1:], bot.bot_id, bot.account_id, expected_status.value, bot.version),
-            )
-            written = cursor.rowcount == 1
+        try:
+            async with self._db.transaction() as tx:
+                cursor = await tx.execute(
+                    f"UPDATE bots SET {_ASSIGN_ALL_BUT_ID} "
+                    "WHERE bot_id = ? AND account_id = ? AND status = ? AND version = ?",
+                    (*params[1:], bot.bot_id, bot.account_id, expected_status.value, bot.version),
+                )
+                written = cursor.rowcount == 1
+        except sqlite3.IntegrityError:
+            return False  # back to pending while another bot is pending for its occurrence
         if written:
             bot.version += 1
         return written
@@ -135,8 +167,17 @@ class SqliteBotStore:
                 cursor = await tx.execute(
                     f"INSERT INTO bots ({BOT_COLUMNS}) SELECT {BOT_MARKS} WHERE NOT EXISTS "
                     "(SELECT 1 FROM bots WHERE account_id = ? AND event_id = ? "
-                    "AND occurrence_key = ?) ON CONFLICT DO NOTHING",
-                    (*bot_params(bot), bot.account_id, bot.event_id, bot.occurrence_key),
+                    "AND occurrence_key = ?) AND NOT EXISTS (SELECT 1 FROM bots WHERE "
+                    "account_id = ? AND meeting_key = ? AND claims_meeting = 1) "
+                    "ON CONFLICT DO NOTHING",
+                    (
+                        *bot_params(bot),
+                        bot.account_id,
+                        bot.event_id,
+                        str(bot.occurrence_key),
+                        bot.account_id,
+                        bot.meeting_key,
+                    ),
                 )
                 if cursor.rowcount == 1:
                     created.append(bot)
@@ -147,3 +188,43 @@ class SqliteBotStore:
                     sorted({(bot.account_id, bot.event_id) for bot in created}),
                 )
         return created
+
+    async def rekey_bot(
+        self,
+        bot: ScheduledBot,
+        *,
+        expected_status: BotStatus,
+        previous_occurrence_key: OccurrenceKey,
+        previous_meeting_key: str | None,
+    ) -> bool:
+        params = bot_params(replace(bot, version=bot.version + 1))
+        try:
+            async with self._db.transaction() as tx:
+                cursor = await tx.execute(
+                    f"UPDATE bots SET {_ASSIGN_ALL_BUT_ID} WHERE bot_id = ? AND account_id = ? "
+                    "AND status = ? AND event_id = ? AND occurrence_key = ? AND meeting_key IS ? "
+                    "AND version = ?",
+                    (
+                        *params[1:],
+                        bot.bot_id,
+                        bot.account_id,
+                        expected_status.value,
+                        bot.event_id,
+                        str(previous_occurrence_key),
+                        previous_meeting_key,
+                        bot.version,
+                    ),
+                )
+                written = cursor.rowcount == 1
+            if written:
+                bot.version += 1
+            return written
+        except sqlite3.IntegrityError:
+            return False  # another pending bot holds a new key (a unique index refused it)
+
+    async def release_meeting_claim(self, bot: ScheduledBot) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE bots SET claims_meeting = 0 WHERE bot_id = ? AND account_id = ?",
+                (bot.bot_id, bot.account_id),
+            )

@@ -15,6 +15,7 @@ from app.domain import (
     Event,
     EventStatus,
     MeetingLink,
+    OccurrenceKey,
     OccurrenceOverride,
     Platform,
     ScheduledBot,
@@ -29,14 +30,14 @@ PENDING = "('scheduled', 'launching')"
 EVENT_COLUMNS = (
     "event_id, calendar_id, google_event_id, summary, status, start_time, end_time, all_day, "
     "time_zone, recurrence, meeting_link, meeting_platform, self_declined, updated, "
-    "recurring_enabled, schedule_status, next_occurrence_start, next_occurrence_end"
+    "recurring_enabled, schedule_status, next_occurrence_start, next_occurrence_end, ical_uid"
 )
 
 BOT_COLUMNS = (
     "bot_id, account_id, event_id, calendar_id, google_event_id, occurrence_key, occurrence_start, "
     "occurrence_end, join_at, meeting_link, meeting_platform, bot_config, bot_name, "
     "custom_attributes, source, status, external_bot_id, last_error, attempts, created_at, "
-    "updated_at, version"
+    "updated_at, version, meeting_key"
 )
 BOT_MARKS = ",".join("?" * len(BOT_COLUMNS.split(", ")))
 
@@ -80,6 +81,7 @@ def event_from_row(row: sqlite3.Row) -> Event:
         schedule_status=ScheduleStatus(row["schedule_status"]),
         next_occurrence_start=from_text_or_none(row["next_occurrence_start"]),
         next_occurrence_end=from_text_or_none(row["next_occurrence_end"]),
+        ical_uid=row["ical_uid"],
     )
 
 
@@ -105,6 +107,7 @@ def event_params(account_id: str, event: Event, generation: int) -> tuple[Any, .
         to_text_or_none(event.next_occurrence_start),
         to_text_or_none(event.next_occurrence_end),
         generation,
+        event.ical_uid,
     )
 
 
@@ -150,7 +153,7 @@ def bot_params(bot: ScheduledBot) -> tuple[Any, ...]:
         bot.event_id,
         bot.calendar_id,
         bot.google_event_id,
-        bot.occurrence_key,
+        str(bot.occurrence_key),
         to_text(bot.occurrence_start),
         to_text(bot.occurrence_end),
         to_text(bot.join_at),
@@ -167,6 +170,7 @@ def bot_params(bot: ScheduledBot) -> tuple[Any, ...]:
         to_text(bot.created_at),
         to_text(bot.updated_at),
         bot.version,
+        bot.meeting_key,
     )
 
 
@@ -178,7 +182,7 @@ def bot_from_row(row: sqlite3.Row) -> ScheduledBot:
         event_id=row["event_id"],
         calendar_id=row["calendar_id"],
         google_event_id=row["google_event_id"],
-        occurrence_key=row["occurrence_key"],
+        occurrence_key=OccurrenceKey.parse(row["occurrence_key"]),
         occurrence_start=from_text(row["occurrence_start"]),
         occurrence_end=from_text(row["occurrence_end"]),
         join_at=from_text(row["join_at"]),
@@ -195,6 +199,7 @@ def bot_from_row(row: sqlite3.Row) -> ScheduledBot:
         created_at=from_text(row["created_at"]),
         updated_at=from_text(row["updated_at"]),
         version=row["version"],
+        meeting_key=row["meeting_key"],
     )
 
 

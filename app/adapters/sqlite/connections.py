@@ -6,7 +6,7 @@ from datetime import datetime
 
 from app.adapters.sqlite.codec import PENDING
 from app.adapters.sqlite.database import Database, from_text, to_text
-from app.domain import Calendar, Connection, ConnectionStatus
+from app.domain import DISCONNECTED, Calendar, Connection, ConnectionStatus
 
 # What belongs to one connected calendar: dropped with the calendar.
 _CALENDAR_TABLES = ("calendars", "sync_state", "events", "event_overrides")
@@ -122,9 +122,10 @@ class SqliteConnectionStore:
     async def delete_connection(self, account_id: str, when: datetime) -> int:
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
-                "UPDATE bots SET status = 'cancelled', updated_at = ?, version = version + 1 "
+                "UPDATE bots SET status = 'cancelled', updated_at = ?, last_error = ?, "
+                "version = version + 1 "
                 f"WHERE account_id = ? AND status IN {PENDING}",
-                (to_text(when), account_id),
+                (to_text(when), DISCONNECTED.sentence, account_id),
             )
             cancelled = cursor.rowcount
             for table in _CONNECTION_TABLES:

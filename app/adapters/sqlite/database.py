@@ -195,12 +195,23 @@ CREATE INDEX IF NOT EXISTS consent_nonces_by_expiry ON consent_nonces (expires_a
 
 # Columns added to a table after it first shipped. `CREATE TABLE IF NOT EXISTS` leaves an
 # existing database's tables as they are, so `Database.open` adds each one that is missing
-# (SQLite's ALTER TABLE ADD COLUMN; a default fills the rows already there).
+# (SQLite's ALTER TABLE ADD COLUMN; a default fills the rows already there), then creates
+# ADDED_INDEXES, which may use them.
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     # (table, column, declaration)
     ("bots", "version", "INTEGER NOT NULL DEFAULT 0"),
     ("connections", "credentials_fingerprint", "TEXT"),
+    ("events", "ical_uid", "TEXT"),
+    ("bots", "meeting_key", "TEXT"),
+    ("bots", "claims_meeting", "INTEGER NOT NULL DEFAULT 1"),
 )
+
+ADDED_INDEXES = """
+-- At most one pending bot per meeting occurrence across calendars (`meeting_key`).
+CREATE UNIQUE INDEX IF NOT EXISTS bots_pending_meeting
+    ON bots (account_id, meeting_key) WHERE status IN ('scheduled', 'launching');
+CREATE INDEX IF NOT EXISTS bots_by_meeting ON bots (account_id, meeting_key);
+"""
 
 
 def to_text(when: datetime) -> str:
@@ -232,6 +243,7 @@ class Database:
         self._writer = await self._connect()
         await self._writer.executescript(SCHEMA)
         await self._add_missing_columns(self._writer)
+        await self._writer.executescript(ADDED_INDEXES)
         self._reader = await self._connect()
 
     @staticmethod

@@ -29,8 +29,8 @@ from app.domain import Event, OccurrenceOverride, ScheduleStatus, SyncState
 _UPSERT_EVENT = """
 INSERT INTO events (account_id, event_id, calendar_id, google_event_id, summary, status,
     start_time, end_time, all_day, time_zone, recurrence, meeting_link, meeting_platform,
-    self_declined, updated, next_occurrence_start, next_occurrence_end, generation)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    self_declined, updated, next_occurrence_start, next_occurrence_end, generation, ical_uid)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (account_id, event_id) DO UPDATE SET
     summary = excluded.summary, status = excluded.status, start_time = excluded.start_time,
     end_time = excluded.end_time, all_day = excluded.all_day, time_zone = excluded.time_zone,
@@ -38,6 +38,7 @@ ON CONFLICT (account_id, event_id) DO UPDATE SET
     meeting_platform = excluded.meeting_platform, self_declined = excluded.self_declined,
     updated = excluded.updated, next_occurrence_start = excluded.next_occurrence_start,
     next_occurrence_end = excluded.next_occurrence_end, generation = excluded.generation,
+    ical_uid = excluded.ical_uid,
     schedule_status = CASE WHEN events.schedule_status = 'cancelled'
         THEN 'unscheduled' ELSE events.schedule_status END
 """

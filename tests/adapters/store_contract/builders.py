@@ -22,6 +22,7 @@ from app.domain import (
     SeriesSchedule,
     SyncState,
     event_id_for,
+    meeting_key_for,
     occurrence_key_for,
 )
 
@@ -100,13 +101,17 @@ def bot(
     **fields: Any,
 ) -> ScheduledBot:
     start = occurrence_start or of.start_time
+    key = occurrence_key_for(occurrence_start)
+    # Google gives every event an iCalUID; unless the event says, one of its own.
+    ical_uid = of.ical_uid or f"{of.google_event_id}@google.com"
+    fields.setdefault("meeting_key", meeting_key_for(ical_uid, key, start, LINK.url))
     return ScheduledBot(
         bot_id=bot_id,
         account_id=account_id,
         event_id=of.event_id,
         calendar_id=of.calendar_id,
         google_event_id=of.google_event_id,
-        occurrence_key=occurrence_key_for(occurrence_start),
+        occurrence_key=key,
         occurrence_start=start,
         occurrence_end=start + timedelta(minutes=30),
         join_at=join_at or start - timedelta(minutes=1),

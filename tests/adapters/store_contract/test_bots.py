@@ -91,8 +91,8 @@ async def test_two_auto_schedule_passes_at_once_insert_each_occurrence_once(
 
     assert len(first) + len(second) == 5
     stored = await stores.bots.list_bots(ACCOUNT)
-    assert sorted(b.occurrence_key for b in stored) == sorted(
-        {b.occurrence_key for b in [*first, *second]}
+    assert sorted(str(b.occurrence_key) for b in stored) == sorted(
+        {str(b.occurrence_key) for b in [*first, *second]}
     )
 
 

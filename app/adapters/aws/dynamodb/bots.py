@@ -1,7 +1,9 @@
 """Scheduled bots, in the account partition (`BOT#{id}`), each with a pointer by id alone,
-an occurrence claim (`OCC#`, once it ever had a bot) and, exactly while it is pending, a
-dedup item (`DEDUP#`). Pending bots are in GSI1 by join_at (scheduled) or by the last renewal
-of their claim (launching). docs/dynamodb.md, "Deduplication", says why these items.
+an occurrence claim (`OCC#`, once it ever had a bot), a meeting claim (`MEETINGOCC#`, the set
+of bots that claim its meeting occurrence) and, exactly while it is pending, dedup items for
+its occurrence (`DEDUP#`) and its meeting occurrence (`MEETING#`). Pending bots are in GSI1 by
+join_at (scheduled) or by the last renewal of their claim (launching). docs/dynamodb.md,
+"Deduplication", says why these items.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from app.adapters.aws.dynamodb.codec import (
     new_rev,
     occurrence_claim_item,
     pending_item,
+    pending_meeting_item,
     time_of,
 )
 from app.adapters.aws.dynamodb.events import event_flag_action, state_update_action
@@ -34,7 +37,9 @@ from app.adapters.aws.dynamodb.table import (
     bot_pointer_key,
     just_below,
     launching_queue,
+    meeting_claim_key,
     pending_key,
+    pending_meeting_key,
     time_text,
 )
 from app.adapters.aws.dynamodb.transactions import (
@@ -44,13 +49,21 @@ from app.adapters.aws.dynamodb.transactions import (
     bounded,
     set_or_remove,
 )
-from app.domain import BotStatus, ScheduledBot, ScheduleStatus, is_pending
+from app.domain import (
+    DISCONNECTED,
+    BotStatus,
+    OccurrenceKey,
+    ScheduledBot,
+    ScheduleStatus,
+    is_pending,
+)
 from app.errors import StorageUnavailable
 
 _NEW = "attribute_not_exists(#PK)"
 # One assignment of a SET clause: the bot's version goes up by one (an item written before
 # versions counts as 0). Its expression values are `:zero` and `:one`.
 _BUMP_VERSION = "#version = if_not_exists(#version, :zero) + :one"
+_HELD_BY_BOT = "attribute_not_exists(#PK) OR #bot_id = :bot_id"
 
 
 async def bot_items(table: TableClient, account_id: str) -> list[Item]:
@@ -69,6 +82,47 @@ def release_pending_action(table: TableClient, bot: ScheduledBot) -> dict[str, A
     )
 
 
+def release_meeting_actions(table: TableClient, bot: ScheduledBot) -> list[dict[str, Any]]:
+    """Delete the bot's pending-meeting item (if it has a meeting key), in the transaction
+    moving it out of pending."""
+    if bot.meeting_key is None:
+        return []
+    return [
+        table.action(
+            "Delete",
+            Key=pending_meeting_key(bot.account_id, bot.meeting_key),
+            condition=_HELD_BY_BOT,
+            values={":bot_id": bot.bot_id},
+        )
+    ]
+
+
+def claim_meeting_action(
+    table: TableClient, bot: ScheduledBot, meeting_key: str, *, first: bool
+) -> dict[str, Any]:
+    """Add the bot to its meeting occurrence's claimants; with `first`, only if none claims it
+    (auto-scheduling: a meeting that had a bot on any calendar gets none again)."""
+    return table.action(
+        "Update",
+        Key=meeting_claim_key(bot.account_id, meeting_key),
+        update="SET #kind = :kind, #meeting_key = :meeting_key ADD #claimants :me",
+        condition="attribute_not_exists(#claimants)" if first else None,
+        values={
+            ":kind": "meeting_claim",
+            ":meeting_key": meeting_key,
+            ":me": frozenset({bot.bot_id}),
+        },
+    )
+
+
+def _meeting_condition(meeting_key: str | None, values: dict[str, object]) -> str:
+    """The stored bot has this meeting key (or none)."""
+    if meeting_key is None:
+        return "attribute_not_exists(#meeting_key)"
+    values[":meeting_key"] = meeting_key
+    return "#meeting_key = :meeting_key"
+
+
 async def cancel_pending_bot(table: TableClient, bot: ScheduledBot, when: datetime) -> bool:
     """Cancel a scheduled or launching bot (a disconnect); False if it left pending first."""
     reasons = await table.transact(
@@ -77,11 +131,12 @@ async def cancel_pending_bot(table: TableClient, bot: ScheduledBot, when: dateti
                 "Update",
                 Key=bot_key(bot.account_id, bot.bot_id),
                 update="SET #status = :cancelled, #updated_at = :when, #rev = :rev, "
-                f"{_BUMP_VERSION} REMOVE #GSI1PK, #GSI1SK",
+                f"#last_error = :why, {_BUMP_VERSION} REMOVE #GSI1PK, #GSI1SK",
                 condition="#status IN (:scheduled, :launching)",
                 values={
                     ":cancelled": BotStatus.CANCELLED.value,
                     ":when": time_text(when),
+                    ":why": DISCONNECTED.sentence,
                     ":rev": new_rev(),
                     ":zero": 0,
                     ":one": 1,
@@ -90,6 +145,7 @@ async def cancel_pending_bot(table: TableClient, bot: ScheduledBot, when: dateti
                 },
             ),
             release_pending_action(table, bot),
+            *release_meeting_actions(table, bot),
         ]
     )
     return reasons is None
@@ -101,39 +157,61 @@ class DynamoDbBotStore:
     def __init__(self, table: TableClient) -> None:
         self._table = table
 
-    def _insert_actions(self, bot: ScheduledBot, *, any_status: bool) -> list[dict[str, Any]]:
-        """Create the bot, its pointer, its occurrence claim and (while pending) its
-        pending-dedup item, in this order. With `any_status` the claim must be new too."""
+    def _insert_actions(
+        self, bot: ScheduledBot, *, any_status: bool
+    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """Create the bot, its pointer, its occurrence and meeting claims and (while pending)
+        its dedup items, and say where the dedup items (`pending`, `meeting`) are in the list.
+        With `any_status` the claims must be new too."""
+        table = self._table
         actions = [
-            self._table.action("Put", Item=bot_item(bot, new_rev()), condition=_NEW),
-            self._table.action("Put", Item=bot_pointer_item(bot), condition=_NEW),
-            self._table.action(
+            table.action("Put", Item=bot_item(bot, new_rev()), condition=_NEW),
+            table.action("Put", Item=bot_pointer_item(bot), condition=_NEW),
+            table.action(
                 "Put", Item=occurrence_claim_item(bot), condition=_NEW if any_status else None
             ),
         ]
+        if bot.meeting_key is not None:
+            actions.append(claim_meeting_action(table, bot, bot.meeting_key, first=any_status))
+        where: dict[str, int] = {}
         if is_pending(bot.status):
+            where["pending"] = len(actions)
             actions.append(
-                self._table.action(
+                table.action(
                     "Put",
                     Item=pending_item(bot),
                     condition=_NEW,
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             )
-        return actions
+            if bot.meeting_key is not None:
+                where["meeting"] = len(actions)
+                actions.append(
+                    table.action(
+                        "Put",
+                        Item=pending_meeting_item(bot, bot.meeting_key),
+                        condition=_NEW,
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    )
+                )
+        return actions, where
 
     async def insert_or_update_pending_bot(self, bot: ScheduledBot) -> tuple[ScheduledBot, bool]:
         for _ in range(ATTEMPTS):
-            actions = self._insert_actions(bot, any_status=False)
+            actions, where = self._insert_actions(bot, any_status=False)
             reasons = await self._table.transact(actions)
             if reasons is None:
                 return bot_from(actions[0]["Put"]["Item"]), True  # as stored
-            pending_failed = len(reasons) == 4 and reasons[3].get("Code") == CONDITION_FAILED
-            if not pending_failed:
+            # The occurrence's pending bot first, else the meeting occurrence's.
+            refused = [
+                where[name]
+                for name in ("pending", "meeting")
+                if name in where and reasons[where[name]].get("Code") == CONDITION_FAILED
+            ]
+            if not refused:
                 raise ValueError(f"a bot with id {bot.bot_id} already exists")
-            holder = reasons[3].get("Item") or await self._table.get(
-                pending_key(bot.account_id, bot.event_id, bot.occurrence_key)
-            )
+            dedup_item = actions[refused[0]]["Put"]["Item"]
+            holder = reasons[refused[0]].get("Item") or await self._table.get(base_key(dedup_item))
             if holder is None:
                 continue  # the pending bot left pending meanwhile: insert again
             found = await self._update_pending(bot, holder["bot_id"]["S"])
@@ -191,34 +269,41 @@ class DynamoDbBotStore:
         ]
 
     async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
-        # The event and occurrence are the bot's identity (its dedup items are keyed on them):
-        # an update never changes them.
+        # The event, occurrence and meeting keys are the bot's identity (its dedup items are
+        # keyed on them): an update never changes them; `rekey_bot` does.
         stored = bot_item(replace(bot, version=bot.version + 1), new_rev())
-        condition = (
-            "attribute_exists(#PK) AND #status = :expected AND #event_id = :event_id "
-            "AND #occurrence_key = :occurrence_key AND "
-            + (
-                "(attribute_not_exists(#version) OR #version = :version)"
-                if bot.version == 0
-                else "#version = :version"
-            )
-        )
         values: dict[str, object] = {
             ":expected": expected_status.value,
             ":event_id": bot.event_id,
-            ":occurrence_key": bot.occurrence_key,
+            ":occurrence_key": str(bot.occurrence_key),
             ":version": bot.version,
         }
+        condition = (
+            "attribute_exists(#PK) AND #status = :expected AND #event_id = :event_id "
+            "AND #occurrence_key = :occurrence_key AND "
+            + _meeting_condition(bot.meeting_key, values)
+            + " AND "
+            + _version_is(bot.version)
+        )
         was_pending = is_pending(expected_status)
         if was_pending == is_pending(bot.status):
             written = await self._table.put(stored, condition, values)
         else:
             if was_pending:
-                companion = release_pending_action(self._table, bot)
+                companions = [
+                    release_pending_action(self._table, bot),
+                    *release_meeting_actions(self._table, bot),
+                ]
             else:
-                companion = self._table.action("Put", Item=pending_item(bot), condition=_NEW)
+                companions = [self._table.action("Put", Item=pending_item(bot), condition=_NEW)]
+                if bot.meeting_key is not None:
+                    companions.append(
+                        self._table.action(
+                            "Put", Item=pending_meeting_item(bot, bot.meeting_key), condition=_NEW
+                        )
+                    )
             put = self._table.action("Put", Item=stored, condition=condition, values=values)
-            written = await self._table.transact([put, companion]) is None
+            written = await self._table.transact([put, *companions]) is None
         if written:
             bot.version += 1
         return written
@@ -261,6 +346,7 @@ class DynamoDbBotStore:
                         },
                     ),
                     release_pending_action(self._table, bot),
+                    *release_meeting_actions(self._table, bot),
                 ]
             )
             if reasons is None:
@@ -367,8 +453,9 @@ class DynamoDbBotStore:
         ]
 
     async def _insert_unless_exists(self, bot: ScheduledBot) -> bool:
-        """Insert the bot unless its occurrence ever had one; mark its event scheduled."""
-        actions = self._insert_actions(bot, any_status=True)
+        """Insert the bot unless its occurrence ever had one, or its meeting occurrence has a
+        claimant; mark its event scheduled."""
+        actions, _ = self._insert_actions(bot, any_status=True)
         location = (bot.calendar_id, bot.google_event_id)
         marks = [
             event_flag_action(
@@ -389,3 +476,84 @@ class DynamoDbBotStore:
             return False
         # Only the event was missing (nothing to mark): insert the bot alone.
         return await self._table.transact(actions) is None
+
+    # -- identity ------------------------------------------------------------------------------
+
+    async def rekey_bot(
+        self,
+        bot: ScheduledBot,
+        *,
+        expected_status: BotStatus,
+        previous_occurrence_key: OccurrenceKey,
+        previous_meeting_key: str | None,
+    ) -> bool:
+        table = self._table
+        previous = replace(
+            bot, occurrence_key=previous_occurrence_key, meeting_key=previous_meeting_key
+        )
+        values: dict[str, object] = {
+            ":expected": expected_status.value,
+            ":event_id": bot.event_id,
+            ":occurrence_key": str(previous_occurrence_key),
+            ":version": bot.version,
+        }
+        condition = (
+            "attribute_exists(#PK) AND #status = :expected AND #event_id = :event_id "
+            "AND #occurrence_key = :occurrence_key AND "
+            + _meeting_condition(previous_meeting_key, values)
+            + " AND "
+            + _version_is(bot.version)
+        )
+        stored = bot_item(replace(bot, version=bot.version + 1), new_rev())
+        actions = [table.action("Put", Item=stored, condition=condition, values=values)]
+        was, now = is_pending(expected_status), is_pending(bot.status)
+        new_occurrence = previous_occurrence_key != bot.occurrence_key
+        new_meeting = previous_meeting_key != bot.meeting_key
+        if new_occurrence:
+            actions.append(table.action("Put", Item=occurrence_claim_item(bot)))
+        if was and (not now or new_occurrence):
+            actions.append(release_pending_action(table, previous))
+        if now and (not was or new_occurrence):
+            actions.append(table.action("Put", Item=pending_item(bot), condition=_NEW))
+        if was and (not now or new_meeting):
+            actions.extend(release_meeting_actions(table, previous))
+        if now and bot.meeting_key is not None and (not was or new_meeting):
+            actions.append(
+                table.action("Put", Item=pending_meeting_item(bot, bot.meeting_key), condition=_NEW)
+            )
+        if was and new_meeting and bot.meeting_key is not None:
+            # A pending bot always claims its meeting: the claim moves with it.
+            actions.append(claim_meeting_action(table, bot, bot.meeting_key, first=False))
+        if await table.transact(actions) is not None:
+            return False
+        bot.version += 1
+        if new_meeting and previous_meeting_key is not None:
+            held = await self._drop_claimant(previous, previous_meeting_key)
+            if held and not was and bot.meeting_key is not None:
+                # A finished bot moves its claim only if it still held one (not released).
+                await table.transact(
+                    [claim_meeting_action(table, bot, bot.meeting_key, first=False)]
+                )
+        return True
+
+    async def release_meeting_claim(self, bot: ScheduledBot) -> None:
+        if bot.meeting_key is not None:
+            await self._drop_claimant(bot, bot.meeting_key)
+
+    async def _drop_claimant(self, bot: ScheduledBot, meeting_key: str) -> bool:
+        """Take the bot out of the meeting occurrence's claimants; False if it was not one."""
+        attributes = await self._table.update(
+            meeting_claim_key(bot.account_id, meeting_key),
+            "DELETE #claimants :me",
+            {":me": frozenset({bot.bot_id}), ":id": bot.bot_id},
+            "contains(#claimants, :id)",
+        )
+        return attributes is not None
+
+
+def _version_is(version: int) -> str:
+    """The condition that the stored version is `:version` (an item written before versions
+    has none, which counts as 0)."""
+    if version == 0:
+        return "(attribute_not_exists(#version) OR #version = :version)"
+    return "#version = :version"

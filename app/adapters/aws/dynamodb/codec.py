@@ -27,6 +27,7 @@ from app.adapters.aws.dynamodb.table import (
     occurrence_claim_key,
     override_key,
     pending_key,
+    pending_meeting_key,
     pending_queue,
     time_text,
 )
@@ -37,6 +38,7 @@ from app.domain import (
     Event,
     EventStatus,
     MeetingLink,
+    OccurrenceKey,
     OccurrenceOverride,
     Platform,
     ScheduledBot,
@@ -57,6 +59,8 @@ def encode(value: object) -> dict[str, Any]:
         return {"N": str(value)}
     if isinstance(value, bytes):
         return {"B": value}
+    if isinstance(value, frozenset) and value and all(isinstance(v, str) for v in value):
+        return {"SS": sorted(value)}
     raise TypeError(f"no DynamoDB type for {type(value).__name__}")
 
 
@@ -68,6 +72,8 @@ def decode(value: dict[str, Any]) -> Any:
         return bytes(raw)
     if kind == "NULL":
         return None
+    if kind == "SS":
+        return frozenset(raw)
     return raw  # S, BOOL
 
 
@@ -144,6 +150,7 @@ def event_item(account_id: str, event: Event, generation: int) -> Item:
         "meeting_platform": link.platform.value if link else None,
         "self_declined": event.self_declined,
         "updated": event.updated,
+        "ical_uid": event.ical_uid,
     }
     return item(
         event_key(account_id, event.calendar_id, event.google_event_id),
@@ -236,6 +243,7 @@ def event_from(data: dict[str, Any], state: dict[str, Any] | None) -> Event:
         schedule_status=_schedule_status(data, state),
         next_occurrence_start=time_or_none(data.get("next_occurrence_start")),
         next_occurrence_end=time_or_none(data.get("next_occurrence_end")),
+        ical_uid=google.get("ical_uid"),
     )
 
 
@@ -285,7 +293,7 @@ def bot_item(bot: ScheduledBot, rev: str) -> Item:
         event_id=bot.event_id,
         calendar_id=bot.calendar_id,
         google_event_id=bot.google_event_id,
-        occurrence_key=bot.occurrence_key,
+        occurrence_key=str(bot.occurrence_key),
         occurrence_start=time_text(bot.occurrence_start),
         occurrence_end=time_text(bot.occurrence_end),
         join_at=time_text(bot.join_at),
@@ -302,6 +310,7 @@ def bot_item(bot: ScheduledBot, rev: str) -> Item:
         created_at=time_text(bot.created_at),
         updated_at=time_text(bot.updated_at),
         version=bot.version,
+        meeting_key=bot.meeting_key,
         GSI1PK=queue_pk,
         GSI1SK=queue_sk,
     )
@@ -315,7 +324,7 @@ def bot_from(typed: Item) -> ScheduledBot:
         event_id=data["event_id"],
         calendar_id=data["calendar_id"],
         google_event_id=data["google_event_id"],
-        occurrence_key=data["occurrence_key"],
+        occurrence_key=OccurrenceKey.parse(data["occurrence_key"]),
         occurrence_start=time_of(data["occurrence_start"]),
         occurrence_end=time_of(data["occurrence_end"]),
         join_at=time_of(data["join_at"]),
@@ -332,6 +341,7 @@ def bot_from(typed: Item) -> ScheduledBot:
         created_at=time_of(data["created_at"]),
         updated_at=time_of(data["updated_at"]),
         version=data.get("version", 0),  # items written before versions count as 0
+        meeting_key=data.get("meeting_key"),
     )
 
 
@@ -354,5 +364,15 @@ def pending_item(bot: ScheduledBot) -> Item:
         kind="pending_bot",
         bot_id=bot.bot_id,
         event_id=bot.event_id,
-        occurrence_key=bot.occurrence_key,
+        occurrence_key=str(bot.occurrence_key),
+    )
+
+
+def pending_meeting_item(bot: ScheduledBot, meeting_key: str) -> Item:
+    return item(
+        pending_meeting_key(bot.account_id, meeting_key),
+        kind="pending_meeting",
+        bot_id=bot.bot_id,
+        event_id=bot.event_id,
+        meeting_key=meeting_key,
     )

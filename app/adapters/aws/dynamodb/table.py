@@ -15,7 +15,7 @@ from typing import Any, Final
 from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
 
-from app.domain import utc_text
+from app.domain import OccurrenceKey, utc_text
 
 Item = dict[str, Any]
 """An item or key in DynamoDB's typed form: {"name": {"S": "value"}}."""
@@ -61,6 +61,7 @@ EVENT_PREFIX: Final = "EVENT#"
 EVENT_POINTER_PREFIX: Final = "EVENTID#"
 BOT_PREFIX: Final = "BOT#"
 PENDING_PREFIX: Final = "DEDUP#"
+PENDING_MEETING_PREFIX: Final = "MEETING#"
 SERIES_PREFIX: Final = "SERIES#"
 CHANNEL_PREFIX: Final = "CHANNEL#"
 
@@ -217,14 +218,32 @@ def bot_pointer_key(bot_id: str) -> Item:
     return key(f"BOT#{bot_id}", "BOT")
 
 
-def pending_key(account_id: str, event_id: str, occurrence_key: str) -> Item:
+def pending_key(account_id: str, event_id: str, occurrence_key: OccurrenceKey) -> Item:
     """The pending-dedup item: exists exactly while the occurrence has a pending bot."""
     return key(account_pk(account_id), f"{PENDING_PREFIX}{event_id}#{occurrence_key}")
 
 
-def occurrence_claim_key(account_id: str, event_id: str, occurrence_key: str) -> Item:
+def occurrence_claim_key(account_id: str, event_id: str, occurrence_key: OccurrenceKey) -> Item:
     """The occurrence claim: exists once the occurrence ever had a bot."""
     return key(account_pk(account_id), f"OCC#{event_id}#{occurrence_key}")
+
+
+def meeting_digest(meeting_key: str) -> str:
+    """A meeting key in a sort key: hashed, as a key built from a meeting link may be longer
+    than a sort key may be."""
+    return hashlib.blake2b(meeting_key.encode(), digest_size=16).hexdigest()
+
+
+def pending_meeting_key(account_id: str, meeting_key: str) -> Item:
+    """The pending-meeting item: exists exactly while the meeting occurrence has a pending bot
+    (on any calendar)."""
+    return key(account_pk(account_id), f"{PENDING_MEETING_PREFIX}{meeting_digest(meeting_key)}")
+
+
+def meeting_claim_key(account_id: str, meeting_key: str) -> Item:
+    """The meeting claim: exists once the meeting occurrence had a bot, until calbot releases
+    it (its copy vanished)."""
+    return key(account_pk(account_id), f"MEETINGOCC#{meeting_digest(meeting_key)}")
 
 
 def series_key(account_id: str, event_id: str) -> Item:
