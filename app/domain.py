@@ -326,3 +326,10 @@ def dropped_by_full_sync(seen_in_generation: int, completed_generation: int) -> 
     """After a complete full sync, whatever it did not return (an older generation) no longer
     exists at Google, or left calbot's window, and is dropped."""
     return seen_in_generation < completed_generation
+
+
+def claims_occurrence_after_disconnect(status: BotStatus) -> bool:
+    """Whether a bot still counts for auto-scheduling's "any status" check once its account
+    disconnected: only a launched bot does (it is, or was, in its meeting). The others stay as
+    history in the bot list, but a reconnected account gets bots as if it had never connected."""
+    return status is BotStatus.LAUNCHED

@@ -233,5 +233,26 @@ async def test_two_replicas_run_one_auto_schedule_pass_between_them(
     assert {b["source"] for b in listed["scheduled_bots"]} == {"auto_schedule"}
 
 
+async def test_on_dynamodb_a_reconnected_account_gets_its_meetings_bots_again(
+    aws_client_http: httpx.AsyncClient, aws_app: FastAPI, fake_google: FakeGoogle
+) -> None:
+    container: Container = aws_app.state.container
+    auth, _ = await _connected_event(aws_client_http, container, fake_google)
+    enabled = await aws_client_http.post(
+        "/api/v1/calendar/auto-schedule/enable", json={"default_bot_config": {}}, headers=auth
+    )
+    assert enabled.status_code == 200
+    await aws_client_http.delete("/api/v1/calendar/disconnect", headers=auth)
+
+    await aws_client_http.post(
+        "/api/v1/calendar/create_calendar", json=GOOD_CREDENTIALS, headers=auth
+    )
+    await aws_client_http.get("/api/v1/calendar/events", headers=auth)
+    await container.auto_schedule.run_pass()
+
+    listed = (await aws_client_http.get("/api/v1/calendar/scheduled_bots", headers=auth)).json()
+    assert sorted(b["status"] for b in listed["scheduled_bots"]) == ["cancelled", "scheduled"]
+
+
 async def test_readiness_checks_the_table(aws_client_http: httpx.AsyncClient) -> None:
     assert (await aws_client_http.get("/readyz")).status_code == 200

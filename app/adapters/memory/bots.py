@@ -130,8 +130,11 @@ class MemoryBotStore:
 
     async def insert_bots_unless_exist(self, bots: list[ScheduledBot]) -> list[ScheduledBot]:
         created: list[ScheduledBot] = []
+        released = self._tables.released_bots
         for bot in bots:
-            if self._of_occurrence(bot) or bot.bot_id in self._tables.bots:
+            if bot.bot_id in self._tables.bots:
+                continue
+            if any(stored.bot_id not in released for stored in self._of_occurrence(bot)):
                 continue
             self._insert(bot)
             created.append(bot)

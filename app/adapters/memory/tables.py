@@ -81,6 +81,8 @@ class MemoryTables:
     auto_schedule: dict[str, AutoScheduleSettings] = field(default_factory=dict)
     channels: dict[str, Channel] = field(default_factory=dict)  # by channel_id
     leases: dict[str, Lease] = field(default_factory=dict)  # by name
+    # Bots kept as history after a disconnect that no longer count for auto-scheduling.
+    released_bots: set[str] = field(default_factory=set)  # bot ids
 
     def events_of(self, account_id: str, calendar_id: str | None = None) -> list[StoredEvent]:
         """The account's stored events (of one calendar when given)."""

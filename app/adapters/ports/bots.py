@@ -72,7 +72,8 @@ class BotStore(Protocol):
 
     async def insert_bots_unless_exist(self, bots: list[ScheduledBot]) -> list[ScheduledBot]:
         """Insert each bot unless its (account, event, occurrence) already has a bot in any
-        status; marks their events scheduled. Returns the bots actually inserted."""
+        status (bots released by a disconnect excepted, see `delete_connection`); marks their
+        events scheduled. Returns the bots actually inserted."""
         ...
 
 

@@ -128,7 +128,7 @@ class SqliteBotStore:
                 cursor = await tx.execute(
                     f"INSERT INTO bots ({BOT_COLUMNS}) SELECT {BOT_MARKS} WHERE NOT EXISTS "
                     "(SELECT 1 FROM bots WHERE account_id = ? AND event_id = ? "
-                    "AND occurrence_key = ?) ON CONFLICT DO NOTHING",
+                    "AND occurrence_key = ? AND claims_occurrence = 1) ON CONFLICT DO NOTHING",
                     (*bot_params(bot), bot.account_id, bot.event_id, bot.occurrence_key),
                 )
                 if cursor.rowcount == 1:

@@ -125,8 +125,10 @@ CREATE TABLE IF NOT EXISTS bots (
     last_error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    claims_occurrence INTEGER NOT NULL DEFAULT 1
 );
+-- claims_occurrence is 0 once a disconnect released the bot: history, unseen by auto-scheduling.
 -- At most one pending bot per (account, event, occurrence): deduplication lives here.
 CREATE UNIQUE INDEX IF NOT EXISTS bots_pending_dedup
     ON bots (account_id, event_id, occurrence_key) WHERE status IN ('scheduled', 'launching');
@@ -193,6 +195,14 @@ CREATE INDEX IF NOT EXISTS consent_nonces_by_expiry ON consent_nonces (expires_a
 """
 
 
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("bots", "claims_occurrence", "INTEGER NOT NULL DEFAULT 1"),
+)
+"""Columns added to a table after it first shipped: (table, column, definition). `CREATE TABLE
+IF NOT EXISTS` leaves an older database file's tables as they were, so `Database.open` adds
+what such a file lacks. Append here whenever SCHEMA gains a column; never reorder."""
+
+
 def to_text(when: datetime) -> str:
     """UTC, second precision, `Z`: sorts as text in time order."""
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -220,8 +230,26 @@ class Database:
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
+        await self._add_missing_columns(self._writer)
         await self._writer.executescript(SCHEMA)
         self._reader = await self._connect()
+
+    @staticmethod
+    async def _add_missing_columns(writer: aiosqlite.Connection) -> None:
+        """Bring an older database file's tables up to SCHEMA (before SCHEMA's indexes, which
+        may name the new columns). One transaction, so two processes opening the same old
+        file at once add each column once."""
+        await writer.execute("BEGIN IMMEDIATE")
+        try:
+            for table, column, definition in ADDED_COLUMNS:
+                async with writer.execute(f"PRAGMA table_info({table})") as cursor:
+                    present = {row["name"] for row in await cursor.fetchall()}
+                if present and column not in present:
+                    await writer.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        except BaseException:
+            await writer.execute("ROLLBACK")
+            raise
+        await writer.execute("COMMIT")
 
     async def _connect(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(self.path, isolation_level=None)

@@ -1,7 +1,8 @@
 """Scheduled bots, in the account partition (`BOT#{id}`), each with a pointer by id alone,
-an occurrence claim (`OCC#`, once it ever had a bot) and, exactly while it is pending, a
-dedup item (`DEDUP#`). Pending bots are in GSI1 by join_at (scheduled) or by the last renewal
-of their claim (launching). docs/dynamodb.md, "Deduplication", says why these items.
+an occurrence claim (`OCC#`, once it ever had a bot, until a disconnect releases it) and,
+exactly while it is pending, a dedup item (`DEDUP#`). Pending bots are in GSI1 by join_at
+(scheduled) or by the last renewal of their claim (launching). docs/dynamodb.md,
+"Deduplication", says why these items.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.adapters.aws.dynamodb.events import event_flag_action, state_update_act
 from app.adapters.aws.dynamodb.table import (
     BOT_PREFIX,
     LAUNCHING_QUEUE,
+    OCCURRENCE_CLAIM_PREFIX,
     PENDING_QUEUE,
     Item,
     account_pk,
@@ -44,7 +46,13 @@ from app.adapters.aws.dynamodb.transactions import (
     bounded,
     set_or_remove,
 )
-from app.domain import BotStatus, ScheduledBot, ScheduleStatus, is_pending
+from app.domain import (
+    BotStatus,
+    ScheduledBot,
+    ScheduleStatus,
+    claims_occurrence_after_disconnect,
+    is_pending,
+)
 from app.errors import StorageUnavailable
 
 _NEW = "attribute_not_exists(#PK)"
@@ -88,6 +96,27 @@ async def cancel_pending_bot(table: TableClient, bot: ScheduledBot, when: dateti
         ]
     )
     return reasons is None
+
+
+async def release_occurrence_claims(table: TableClient, account_id: str) -> None:
+    """After a disconnect: delete the occurrence claims no bot still holds
+    (`claims_occurrence_after_disconnect`), so a reconnected account gets bots again as if it
+    had never connected. The bots themselves stay, as history."""
+    bots = {bot.bot_id: bot for bot in map(bot_from, await bot_items(table, account_id))}
+    held = {
+        (bot.event_id, bot.occurrence_key)
+        for bot in bots.values()
+        if claims_occurrence_after_disconnect(bot.status)
+    }
+    claims = await table.partition(
+        account_pk(account_id), OCCURRENCE_CLAIM_PREFIX, "#PK, #SK, #bot_id"
+    )
+    released = []
+    for claim in claims:
+        holder = bots.get(claim["bot_id"]["S"])
+        if holder is None or (holder.event_id, holder.occurrence_key) not in held:
+            released.append(base_key(claim))
+    await table.delete_keys(released)
 
 
 class DynamoDbBotStore:

@@ -59,6 +59,7 @@ EVENT_PREFIX: Final = "EVENT#"
 EVENT_POINTER_PREFIX: Final = "EVENTID#"
 BOT_PREFIX: Final = "BOT#"
 PENDING_PREFIX: Final = "DEDUP#"
+OCCURRENCE_CLAIM_PREFIX: Final = "OCC#"
 SERIES_PREFIX: Final = "SERIES#"
 CHANNEL_PREFIX: Final = "CHANNEL#"
 
@@ -222,7 +223,7 @@ def pending_key(account_id: str, event_id: str, occurrence_key: str) -> Item:
 
 def occurrence_claim_key(account_id: str, event_id: str, occurrence_key: str) -> Item:
     """The occurrence claim: exists once the occurrence ever had a bot."""
-    return key(account_pk(account_id), f"OCC#{event_id}#{occurrence_key}")
+    return key(account_pk(account_id), f"{OCCURRENCE_CLAIM_PREFIX}{event_id}#{occurrence_key}")
 
 
 def series_key(account_id: str, event_id: str) -> Item:
