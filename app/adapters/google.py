@@ -27,6 +27,7 @@ from app.adapters.retry import (
     parse_retry_after,
     run_with_retries,
 )
+from app.bounded import BoundedCache, KeyedLocks
 from app.domain import AccessToken, Calendar, GoogleCredentials
 from app.errors import (
     CalbotError,
@@ -55,6 +56,9 @@ EVENTS_PAGE_SIZE: Final = 2500  # events.list maximum [EVLIST]
 RATE_LIMIT_REASONS: Final = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 QUOTA_REASONS: Final = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 READONLY_SCOPE: Final = "https://www.googleapis.com/auth/calendar.readonly"
+MAX_CACHED_TOKENS: Final = 10_000
+"""Access tokens kept at most (least recently used dropped first): one per credential in use,
+so reconnects with new refresh tokens never pile up. A dropped token costs one refresh."""
 _REASON_MAX_CHARS: Final = 300
 _MIN_SECRET_CHARS: Final = 8
 
@@ -75,6 +79,7 @@ class HttpGoogleCalendar:
         api_base_url: str,
         retry: RetryPolicy = RetryPolicy(),
         deadline: timedelta = GOOGLE_CALL_DEADLINE,
+        max_cached_tokens: int = MAX_CACHED_TOKENS,
     ) -> None:
         self._http = http
         self._clock = clock
@@ -82,15 +87,15 @@ class HttpGoogleCalendar:
         self._api = api_base_url.rstrip("/")
         self._retry = retry
         self._deadline = deadline
-        self._tokens: dict[str, AccessToken] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._tokens: BoundedCache[str, AccessToken] = BoundedCache(max_cached_tokens)
+        self._locks: KeyedLocks[str] = KeyedLocks()  # one refresh per credential at a time
 
     # -- access tokens -------------------------------------------------------------------------
 
     async def refresh_access_token(self, credentials: GoogleCredentials) -> AccessToken:
         key = _cache_key(credentials)
         give_up_at = self._clock.now() + self._deadline
-        async with self._lock_for(key):
+        async with self._locks.hold(key):
             return await self._refresh_into_cache(key, credentials, give_up_at)
 
     async def _access_token(
@@ -110,7 +115,7 @@ class HttpGoogleCalendar:
         cached = self._tokens.get(key)
         if cached is not None and self._usable(cached, rejected):
             return cached
-        async with self._lock_for(key):
+        async with self._locks.hold(key):
             cached = self._tokens.get(key)
             if cached is not None and self._usable(cached, rejected):
                 return cached
@@ -121,27 +126,18 @@ class HttpGoogleCalendar:
             return False
         return self._clock.now() < token.expires_at - TOKEN_REFRESH_MARGIN
 
-    def _lock_for(self, key: str) -> asyncio.Lock:
-        return self._locks.setdefault(key, asyncio.Lock())
-
     async def _refresh_into_cache(
         self, key: str, credentials: GoogleCredentials, give_up_at: datetime
     ) -> AccessToken:
         try:
             token = await self._request_token(credentials, give_up_at)
         except (CredentialsRevoked, InvalidGoogleCredentials):
-            self._tokens.pop(key, None)
+            self._tokens.pop(key)
             raise
-        self._forget_expired_tokens()
-        self._tokens[key] = token
-        return token
-
-    def _forget_expired_tokens(self) -> None:
-        """Keep the cache to live tokens. Locks stay: one per connection is cheap, and dropping
-        one while a waiter is being woken would let two refreshes run."""
         now = self._clock.now()
-        for key in [key for key, token in self._tokens.items() if token.expires_at <= now]:
-            del self._tokens[key]
+        self._tokens.drop_where(lambda cached: cached.expires_at <= now)
+        self._tokens.put(key, token)
+        return token
 
     async def _request_token(
         self, credentials: GoogleCredentials, give_up_at: datetime

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from app.adapters.ports import (
     SecretBox,
     SeriesOverride,
 )
+from app.bounded import KeyedLocks
 from app.domain import ConnectionStatus, Event, GoogleCredentials, OccurrenceOverride
 from app.errors import (
     CalendarNotFound,
@@ -92,7 +92,8 @@ class SyncService:
         self._secrets = secrets
         self._google = google
         self._clock = clock
-        self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        # One sync per calendar at a time; a lock lives only while a sync holds or awaits it.
+        self._locks: KeyedLocks[tuple[str, str]] = KeyedLocks()
 
     async def credentials(self, account_id: str) -> GoogleCredentials:
         connection = await self._connections.get_connection(account_id)
@@ -112,7 +113,7 @@ class SyncService:
         self, account_id: str, calendar_id: str, on_page: PageProgress | None = None
     ) -> SyncOutcome:
         """Bring one calendar up to date; never runs twice at once for the same calendar."""
-        async with self._locks[(account_id, calendar_id)]:
+        async with self._locks.hold((account_id, calendar_id)):
             credentials = await self.credentials(account_id)
             started = time.perf_counter()
             try:
