@@ -36,6 +36,8 @@ from app.config import Settings
 from app.jobs import (
     AUTO_SCHEDULE_JOB,
     CHANNEL_RENEWAL_JOB,
+    HOUSEKEEPING_JOB,
+    HOUSEKEEPING_SECONDS,
     LAUNCH_SAFETY_NET_JOB,
     SAFETY_NET_SYNC_JOB,
     SERIES_JOB,
@@ -48,6 +50,7 @@ from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
 from app.services.consent import ConsentService
 from app.services.events import EventService
+from app.services.housekeeping import HousekeepingService
 from app.services.launcher import Launcher
 from app.services.notifications import CalendarRefresher, PushService
 from app.services.reconcile import BotReconciler
@@ -82,6 +85,7 @@ class Container:
     launch_loop: Callable[[], Awaitable[None]]
     launch_loop_is_local: bool
     launch_queue: LaunchQueueConsumer | None
+    housekeeping: HousekeepingService
 
     def periodic_jobs(self) -> list[PeriodicJob]:
         """The periodic passes, each behind a lease so one replica runs each period."""
@@ -100,6 +104,7 @@ class Container:
                 self.push.renew_channels,
                 channel_renewal_seconds(settings.watch_channel_ttl_seconds),
             ),
+            PeriodicJob(HOUSEKEEPING_JOB, self.housekeeping.run_pass, HOUSEKEEPING_SECONDS),
         ]
         if not self.launch_loop_is_local:
             # EventBridge delivers launches; series and a launch safety net (a schedule that
@@ -244,4 +249,7 @@ async def open_container(
             launch_loop=launching.loop,
             launch_loop_is_local=launching.is_local,
             launch_queue=launching.consumer,
+            housekeeping=HousekeepingService(
+                bots=stores.bots, idempotency=storage.idempotency, clock=clock
+            ),
         )

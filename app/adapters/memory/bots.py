@@ -6,7 +6,7 @@ import copy
 from datetime import datetime
 
 from app.adapters.memory.tables import MemoryTables
-from app.domain import BotStatus, ScheduledBot, ScheduleStatus, is_pending
+from app.domain import BotStatus, ScheduledBot, ScheduleStatus, is_pending, purgeable_bot
 
 
 def _by_join_at(bots: list[ScheduledBot]) -> list[ScheduledBot]:
@@ -143,6 +143,16 @@ class MemoryBotStore:
             if stored is not None:
                 stored.event.schedule_status = ScheduleStatus.SCHEDULED
         return created
+
+    async def purge_finished_bots(self, cutoff: datetime, limit: int) -> int:
+        doomed = sorted(
+            (bot for bot in self._tables.bots.values() if purgeable_bot(bot, cutoff)),
+            key=lambda bot: (bot.occurrence_end, bot.bot_id),
+        )[:limit]
+        for bot in doomed:
+            del self._tables.bots[bot.bot_id]
+            self._tables.released_bots.discard(bot.bot_id)
+        return len(doomed)
 
 
 def _claimable(bot: ScheduledBot, when: datetime, stale_launching_before: datetime) -> bool:

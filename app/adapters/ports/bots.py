@@ -76,6 +76,11 @@ class BotStore(Protocol):
         events scheduled. Returns the bots actually inserted."""
         ...
 
+    async def purge_finished_bots(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to `limit` bots of every account that `domain.purgeable_bot` allows for
+        the cutoff, earliest occurrence end first; returns how many were deleted."""
+        ...
+
 
 class SeriesScheduleStore(Protocol):
     """ "All future occurrences" schedules of recurring series."""

@@ -7,8 +7,9 @@ from typing import Any
 
 from app.adapters.sqlite.codec import BOT_COLUMNS, BOT_MARKS, PENDING, bot_from_row, bot_params
 from app.adapters.sqlite.database import Database, from_text_or_none, to_text
-from app.domain import BotStatus, ScheduledBot
+from app.domain import BotStatus, ScheduledBot, is_pending
 
+_FINISHED = "(" + ", ".join(f"'{status}'" for status in BotStatus if not is_pending(status)) + ")"
 _ASSIGN_ALL_BUT_ID = ", ".join(f"{column} = ?" for column in BOT_COLUMNS.split(", ")[1:])
 
 
@@ -140,3 +141,16 @@ class SqliteBotStore:
                     sorted({(bot.account_id, bot.event_id) for bot in created}),
                 )
         return created
+
+    async def purge_finished_bots(self, cutoff: datetime, limit: int) -> int:
+        # domain.purgeable_bot. join_at <= occurrence_end always, so the join_at bound only
+        # lets the (status, join_at) index narrow the scan.
+        text = to_text(cutoff)
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                f"DELETE FROM bots WHERE bot_id IN (SELECT bot_id FROM bots "
+                f"WHERE status IN {_FINISHED} AND join_at < ? AND occurrence_end < ? "
+                "AND updated_at < ? ORDER BY occurrence_end, bot_id LIMIT ?)",
+                (text, text, text, limit),
+            )
+            return cursor.rowcount

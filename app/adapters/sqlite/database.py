@@ -170,8 +170,10 @@ CREATE TABLE IF NOT EXISTS idempotency (
     status_code INTEGER,
     body BLOB NOT NULL,
     content_type TEXT,
-    expires_at TEXT NOT NULL
+    expires_at TEXT NOT NULL,
+    claim TEXT
 );
+CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at);
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
@@ -197,6 +199,7 @@ CREATE INDEX IF NOT EXISTS consent_nonces_by_expiry ON consent_nonces (expires_a
 
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("bots", "claims_occurrence", "INTEGER NOT NULL DEFAULT 1"),
+    ("idempotency", "claim", "TEXT"),
 )
 """Columns added to a table after it first shipped: (table, column, definition). `CREATE TABLE
 IF NOT EXISTS` leaves an older database file's tables as they were, so `Database.open` adds

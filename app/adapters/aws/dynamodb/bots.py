@@ -21,11 +21,14 @@ from app.adapters.aws.dynamodb.codec import (
     new_rev,
     occurrence_claim_item,
     pending_item,
+    stored,
     time_of,
 )
 from app.adapters.aws.dynamodb.events import event_flag_action, state_update_action
 from app.adapters.aws.dynamodb.table import (
+    BOT_END_INDEX,
     BOT_PREFIX,
+    GSI2,
     LAUNCHING_QUEUE,
     OCCURRENCE_CLAIM_PREFIX,
     PENDING_QUEUE,
@@ -36,6 +39,7 @@ from app.adapters.aws.dynamodb.table import (
     bot_pointer_key,
     just_below,
     launching_queue,
+    occurrence_claim_key,
     pending_key,
     time_text,
 )
@@ -52,6 +56,7 @@ from app.domain import (
     ScheduleStatus,
     claims_occurrence_after_disconnect,
     is_pending,
+    purgeable_bot,
 )
 from app.errors import StorageUnavailable
 
@@ -350,6 +355,47 @@ class DynamoDbBotStore:
             return_values="ALL_NEW",
         )
         return None if attributes is None else bot_from(attributes)
+
+    # -- housekeeping --------------------------------------------------------------------------
+
+    async def purge_finished_bots(self, cutoff: datetime, limit: int) -> int:
+        if limit <= 0:
+            return 0
+        below = time_text(cutoff)  # GSI2 sort keys `{occurrence_end}#{bot_id}` below it end before
+        entries = await self._table.shards(GSI2, BOT_END_INDEX, below=below, max_items=limit)
+        # Re-checked on the base items: the index may lag behind them.
+        found = await self._table.batch_get(base_key(entry) for entry in entries)
+        doomed = sorted(
+            (typed for typed in found if purgeable_bot(bot_from(typed), stored(cutoff))),
+            key=lambda typed: (typed["occurrence_end"]["S"], typed["bot_id"]["S"]),
+        )[:limit]
+        return sum(await bounded(self._purge(typed) for typed in doomed))
+
+    async def _purge(self, typed: Item) -> bool:
+        """Delete a bot as last read (its `rev`), its pointer, and its occurrence claim if the
+        claim names it; False if the bot changed meanwhile."""
+        bot = bot_from(typed)
+        actions = [
+            self._table.action(
+                "Delete",
+                Key=base_key(typed),
+                condition="#rev = :rev",
+                values={":rev": typed["rev"]["S"]},
+            ),
+            self._table.action("Delete", Key=bot_pointer_key(bot.bot_id)),
+        ]
+        claim_key = occurrence_claim_key(bot.account_id, bot.event_id, bot.occurrence_key)
+        claim = await self._table.get(claim_key)
+        if claim is not None and claim["bot_id"]["S"] == bot.bot_id:
+            actions.append(
+                self._table.action(
+                    "Delete",
+                    Key=claim_key,
+                    condition="#bot_id = :bot_id",
+                    values={":bot_id": bot.bot_id},
+                )
+            )
+        return await self._table.transact(actions) is None
 
     # -- auto-scheduling -----------------------------------------------------------------------
 
