@@ -38,6 +38,8 @@ from app.config import Settings
 from app.jobs import (
     AUTO_SCHEDULE_JOB,
     CHANNEL_RENEWAL_JOB,
+    HOUSEKEEPING_JOB,
+    HOUSEKEEPING_SECONDS,
     LAUNCH_SAFETY_NET_JOB,
     SAFETY_NET_SYNC_JOB,
     SERIES_JOB,
@@ -50,6 +52,7 @@ from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
 from app.services.consent import ConsentService
 from app.services.events import EventService
+from app.services.housekeeping import HousekeepingService
 from app.services.launch_check import LaunchCheck
 from app.services.launcher import HAND_BACK_SECONDS, LAUNCH_SHUTDOWN_SECONDS, Launcher
 from app.services.notifications import CalendarRefresher, PushService
@@ -87,6 +90,7 @@ class Container:
     launch_loop: Callable[[], Awaitable[None]]
     launch_loop_is_local: bool
     launch_queue: LaunchQueueConsumer | None
+    housekeeping: HousekeepingService
 
     def periodic_jobs(self) -> list[PeriodicJob]:
         """The periodic passes, each behind a lease so one replica runs each period."""
@@ -105,6 +109,7 @@ class Container:
                 self.push.renew_channels,
                 channel_renewal_seconds(settings.watch_channel_ttl_seconds),
             ),
+            PeriodicJob(HOUSEKEEPING_JOB, self.housekeeping.run_pass, HOUSEKEEPING_SECONDS),
         ]
         if not self.launch_loop_is_local:
             # EventBridge delivers launches; series and a launch safety net (a schedule that
@@ -283,4 +288,7 @@ async def open_container(
             launch_loop=launching.loop,
             launch_loop_is_local=launching.is_local,
             launch_queue=launching.consumer,
+            housekeeping=HousekeepingService(
+                bots=stores.bots, idempotency=storage.idempotency, clock=clock
+            ),
         )

@@ -70,6 +70,10 @@ class BotStatus(enum.StrEnum):
 
 PENDING_BOT_STATUSES = (BotStatus.SCHEDULED, BotStatus.LAUNCHING)
 
+FINISHED_BOT_RETENTION = timedelta(days=30)
+"""How long a finished bot (launched, failed, cancelled, missed) is kept, as history, once both
+its meeting and its last change are that far in the past; the housekeeping job then deletes it."""
+
 STALE_LAUNCH_AFTER = timedelta(minutes=5)
 """A bot still `launching` this long after its last update has lost its launcher (a killed
 process) and may be taken over; the Create Bot call's Idempotency-Key makes the retry safe."""
@@ -473,3 +477,18 @@ def credentials_fingerprint(credentials: GoogleCredentials) -> str:
         person=b"calbot-creds",
     ).hexdigest()
     return "cred_" + digest
+
+
+def claims_occurrence_after_disconnect(status: BotStatus) -> bool:
+    """Whether a bot still counts for auto-scheduling's "any status" check once its account
+    disconnected: only a launched bot does (it is, or was, in its meeting). The others stay as
+    history in the bot list, but a reconnected account gets bots as if it had never connected."""
+    return status is BotStatus.LAUNCHED
+
+
+def purgeable_bot(bot: ScheduledBot, cutoff: datetime) -> bool:
+    """A finished bot whose occurrence ended, and which last changed, before the cutoff. No
+    pass looks at an occurrence that long over, so deleting its bot changes nothing but the
+    history; a cancelled bot of a meeting still ahead stays (auto-scheduling must not bring it
+    back)."""
+    return not is_pending(bot.status) and bot.occurrence_end < cutoff and bot.updated_at < cutoff

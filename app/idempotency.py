@@ -4,19 +4,34 @@ The same key with the same body within 24 hours gets the first answer again (mar
 `Idempotent-Replayed: true`) and nothing is done twice; the same key with another body is a 422;
 the same key while the first request is still running is a 409. Keys are scoped to the API key
 that sent them. Answers that mean "try again" (401, 5xx) are not remembered.
+
+A running request holds its key by a claim that expires `CLAIM_TTL` after its last renewal and
+is renewed every `CLAIM_RENEW_SECONDS` while the request runs: a request whose process died
+(nothing renews, nothing abandons) stops blocking its key within two minutes, not 24 hours.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import secrets
 from datetime import timedelta
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.adapters.ports import Clock, IdempotencyStore
+from app.errors import CalbotError
+
+log = logging.getLogger(__name__)
 
 RETENTION = timedelta(hours=24)
+"""How long a finished answer is replayed (and then purged)."""
+CLAIM_TTL = timedelta(minutes=2)
+"""How long a running request's claim lasts without renewal."""
+CLAIM_RENEW_SECONDS = 30.0
+"""How often a running request renews its claim: a heartbeat of this process, in real time."""
 MAX_KEY_LENGTH = 255
 
 
@@ -32,9 +47,15 @@ async def _json(send: Send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def scope_key(authorization: bytes, path: str, offered: bytes) -> str:
+    """What a key is stored under: scoped to the API key and the route that received it."""
+    return hashlib.sha256(b"\x1f".join((authorization, path.encode(), offered))).hexdigest()
+
+
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, renew_seconds: float = CLAIM_RENEW_SECONDS) -> None:
         self.app = app
+        self._renew_seconds = renew_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers", ())) if scope["type"] == "http" else {}
@@ -51,12 +72,11 @@ class IdempotencyMiddleware:
         clock: Clock = container.clock
 
         body = await _read_body(receive)
-        scope_key = hashlib.sha256(
-            b"\x1f".join((authorization, scope["path"].encode(), offered))
-        ).hexdigest()
+        key = scope_key(authorization, scope["path"], offered)
         request_hash = hashlib.sha256(body).hexdigest()
+        claim = secrets.token_hex(16)
         now = clock.now()
-        existing = await records.start(scope_key, request_hash, now, now + RETENTION)
+        existing = await records.start(key, request_hash, claim, now, now + CLAIM_TTL)
         if existing is not None:
             if existing.request_hash != request_hash:
                 await _json(
@@ -74,10 +94,37 @@ class IdempotencyMiddleware:
             else:
                 await _replay(send, existing.status_code, existing.body, existing.content_type)
             return
-        await self._run_and_record(scope, body, send, records, scope_key)
+        renewal = asyncio.create_task(self._keep_claimed(records, clock, key, claim))
+        try:
+            await self._run_and_record(scope, body, send, records, clock, key, claim)
+        finally:
+            renewal.cancel()
+
+    async def _keep_claimed(
+        self, records: IdempotencyStore, clock: Clock, key: str, claim: str
+    ) -> None:
+        """Renew the claim while the request runs. Real time, whatever the Clock says: the
+        claim stands for this process being alive."""
+        while True:
+            await asyncio.sleep(self._renew_seconds)
+            try:
+                if not await records.renew(key, claim, clock.now() + CLAIM_TTL):
+                    log.warning("an idempotency claim expired while its request was running")
+                    return
+            except CalbotError as error:
+                log.warning("could not renew an idempotency claim (%s); retrying", error.code)
+            except Exception:
+                log.exception("could not renew an idempotency claim; retrying")
 
     async def _run_and_record(
-        self, scope: Scope, body: bytes, send: Send, records: IdempotencyStore, key: str
+        self,
+        scope: Scope,
+        body: bytes,
+        send: Send,
+        records: IdempotencyStore,
+        clock: Clock,
+        key: str,
+        claim: str,
     ) -> None:
         status = 500
         content_type: str | None = None
@@ -105,12 +152,14 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_body, capture)
         except BaseException:
-            await records.abandon(key)
+            await records.abandon(key, claim)
             raise
         if status >= 500 or status == 401:
-            await records.abandon(key)
+            await records.abandon(key, claim)
         else:
-            await records.finish(key, status, b"".join(chunks), content_type)
+            answer = b"".join(chunks)
+            expires_at = clock.now() + RETENTION
+            await records.finish(key, claim, status, answer, content_type, expires_at)
 
 
 async def _read_body(receive: Receive) -> bytes:

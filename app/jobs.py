@@ -24,6 +24,8 @@ SAFETY_NET_SYNC_JOB = "safety-net-sync"
 CHANNEL_RENEWAL_JOB = "channel-renewal"
 SERIES_JOB = "recurring-series"
 LAUNCH_SAFETY_NET_JOB = "launch-safety-net"
+HOUSEKEEPING_JOB = "housekeeping"
+HOUSEKEEPING_SECONDS = 3600
 MAX_CHANNEL_RENEWAL_SECONDS = 3600
 
 

@@ -24,7 +24,7 @@ from app.adapters.google_answers import (
     send_once,
     str_or_none,
 )
-from app.adapters.google_tokens import GoogleAccessTokens
+from app.adapters.google_tokens import MAX_CACHED_TOKENS, GoogleAccessTokens
 from app.adapters.ports import Clock, EventLookup, EventsPage, WatchChannel
 from app.adapters.retry import RetryPolicy, run_with_retries
 from app.domain import AccessToken, Calendar, GoogleCredentials, utc_text
@@ -48,6 +48,7 @@ class HttpGoogleCalendar:
         api_base_url: str,
         retry: RetryPolicy = RetryPolicy(),
         deadline: timedelta = GOOGLE_CALL_DEADLINE,
+        max_cached_tokens: int = MAX_CACHED_TOKENS,
     ) -> None:
         self._http = http
         self._clock = clock
@@ -55,7 +56,12 @@ class HttpGoogleCalendar:
         self._retry = retry
         self._deadline = deadline
         self._tokens = GoogleAccessTokens(
-            http, clock, token_url=token_url, retry=retry, deadline=deadline
+            http,
+            clock,
+            token_url=token_url,
+            retry=retry,
+            deadline=deadline,
+            max_cached_tokens=max_cached_tokens,
         )
 
     async def refresh_access_token(self, credentials: GoogleCredentials) -> AccessToken:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -18,12 +17,16 @@ from app.adapters.google_answers import (
 )
 from app.adapters.ports import Clock
 from app.adapters.retry import RetryPolicy, run_with_retries
+from app.bounded import BoundedCache, KeyedLocks
 from app.domain import AccessToken, GoogleCredentials
 from app.errors import CredentialsRevoked, InvalidGoogleCredentials, UpstreamRejected
 
-__all__ = ["TOKEN_REFRESH_MARGIN", "GoogleAccessTokens"]
+__all__ = ["MAX_CACHED_TOKENS", "TOKEN_REFRESH_MARGIN", "GoogleAccessTokens"]
 
 TOKEN_REFRESH_MARGIN: Final = timedelta(seconds=60)  # refresh ~60 s early [notes §1]
+MAX_CACHED_TOKENS: Final = 10_000
+"""Access tokens kept at most (least recently used dropped first): one per credential in use,
+so reconnects with new refresh tokens never pile up. A dropped token costs one refresh."""
 
 
 class GoogleAccessTokens:
@@ -37,20 +40,21 @@ class GoogleAccessTokens:
         token_url: str,
         retry: RetryPolicy,
         deadline: timedelta,
+        max_cached_tokens: int = MAX_CACHED_TOKENS,
     ) -> None:
         self._http = http
         self._clock = clock
         self._token_url = token_url
         self._retry = retry
         self._deadline = deadline
-        self._tokens: dict[str, AccessToken] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._tokens: BoundedCache[str, AccessToken] = BoundedCache(max_cached_tokens)
+        self._locks: KeyedLocks[str] = KeyedLocks()  # one refresh per credential at a time
 
     async def refresh(self, credentials: GoogleCredentials) -> AccessToken:
         """A new token from Google, whatever the cache holds; it replaces the cached one."""
         key = _cache_key(credentials)
         give_up_at = self._clock.now() + self._deadline
-        async with self._lock_for(key):
+        async with self._locks.hold(key):
             return await self._refresh_into_cache(key, credentials, give_up_at)
 
     async def current(
@@ -70,7 +74,7 @@ class GoogleAccessTokens:
         cached = self._tokens.get(key)
         if cached is not None and self._usable(cached, rejected):
             return cached
-        async with self._lock_for(key):
+        async with self._locks.hold(key):
             cached = self._tokens.get(key)
             if cached is not None and self._usable(cached, rejected):
                 return cached
@@ -87,27 +91,18 @@ class GoogleAccessTokens:
             return False
         return self._clock.now() < token.expires_at - TOKEN_REFRESH_MARGIN
 
-    def _lock_for(self, key: str) -> asyncio.Lock:
-        return self._locks.setdefault(key, asyncio.Lock())
-
     async def _refresh_into_cache(
         self, key: str, credentials: GoogleCredentials, give_up_at: datetime
     ) -> AccessToken:
         try:
             token = await self._request_token(credentials, give_up_at)
         except (CredentialsRevoked, InvalidGoogleCredentials):
-            self._tokens.pop(key, None)
+            self._tokens.pop(key)
             raise
-        self._forget_expired_tokens()
-        self._tokens[key] = token
-        return token
-
-    def _forget_expired_tokens(self) -> None:
-        """Keep the cache to live tokens. Locks stay: one per connection is cheap, and dropping
-        one while a waiter is being woken would let two refreshes run."""
         now = self._clock.now()
-        for key in [key for key, token in self._tokens.items() if token.expires_at <= now]:
-            del self._tokens[key]
+        self._tokens.drop_where(lambda cached: cached.expires_at <= now)
+        self._tokens.put(key, token)
+        return token
 
     async def _request_token(
         self, credentials: GoogleCredentials, give_up_at: datetime

@@ -14,12 +14,12 @@ import hmac
 import logging
 import secrets
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from app.adapters.ports import ChannelStore, Clock, ConnectionStore, GoogleCalendar, SecretBox
+from app.bounded import BoundedCache
 from app.domain import Calendar, Channel, GoogleCredentials
 from app.errors import CalbotError
 from app.observability import NOTIFICATIONS
@@ -33,7 +33,8 @@ WEBHOOK_PATH = "/api/v1/calendar/webhooks/google"
 # Renew a channel this long before it expires (capped at half its lifetime); the renewal job
 # runs far more often than that, so a missed run never lets a channel lapse.
 RENEW_BEFORE = timedelta(hours=24)
-_SEEN_MESSAGES = 4096
+SEEN_MESSAGES = 4096
+"""Message numbers remembered (oldest forgotten first) to drop Google's repeated deliveries."""
 _TRIGGERING_STATES = frozenset({"exists", "not_exists"})
 
 
@@ -110,6 +111,7 @@ class SyncCoalescer:
                 await self._clock.sleep(MIN_SECONDS_BETWEEN_SYNCS - elapsed)
         finally:
             self._running.pop(key, None)
+            self._again.discard(key)  # a cancelled run leaves nothing queued behind
 
     async def drain(self) -> None:
         """Wait until no refresh is running or queued (shutdown, tests)."""
@@ -129,6 +131,7 @@ class PushService:
         refresher: CalendarRefresher,
         public_base_url: str | None,
         ttl_seconds: int,
+        seen_messages: int = SEEN_MESSAGES,
     ) -> None:
         self._channels = channels
         self._connections = connections
@@ -139,7 +142,7 @@ class PushService:
         self.coalescer = SyncCoalescer(refresher.refresh, clock)
         self._address = public_base_url.rstrip("/") + WEBHOOK_PATH if public_base_url else None
         self._ttl_seconds = ttl_seconds
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._seen: BoundedCache[tuple[str, str], bool] = BoundedCache(seen_messages)
 
     @property
     def enabled(self) -> bool:
@@ -244,12 +247,10 @@ class PushService:
             return True
         if message_number is not None:
             seen_key = (channel_id, message_number)
-            if seen_key in self._seen:
+            if self._seen.get(seen_key):
                 NOTIFICATIONS.labels("duplicate").inc()
                 return True
-            self._seen[seen_key] = None
-            if len(self._seen) > _SEEN_MESSAGES:
-                self._seen.popitem(last=False)
+            self._seen.put(seen_key, True)
         NOTIFICATIONS.labels("sync_requested").inc()
         self.coalescer.request(channel.account_id, channel.calendar_id)
         return True

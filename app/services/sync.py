@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +33,7 @@ from app.adapters.ports import (
     SecretBox,
     SeriesOverride,
 )
+from app.bounded import KeyedLocks
 from app.domain import (
     ConnectionStatus,
     Event,
@@ -167,7 +167,8 @@ class SyncService:
         self._replica_id = replica_id
         # One process's syncs of a calendar queue here; the store's lease keeps other
         # replicas out (to the lease, this process is one holder).
-        self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        # A lock lives only while a sync holds or awaits it.
+        self._locks: KeyedLocks[tuple[str, str]] = KeyedLocks()
 
     async def credentials(self, account_id: str) -> GoogleCredentials:
         """The account's current credentials: those the connection was last made with.
@@ -202,7 +203,7 @@ class SyncService:
         """Bring one calendar up to date; never runs twice at once for the same calendar, in
         this process (a lock) or across replicas (the store's lease): when another replica
         keeps syncing it past SYNC_LEASE_WAIT_SECONDS, returns a `skipped` outcome."""
-        async with self._locks[(account_id, calendar_id)]:
+        async with self._locks.hold((account_id, calendar_id)):
             lease = _CalendarLease(
                 self._leases,
                 self._clock,

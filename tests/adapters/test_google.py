@@ -298,6 +298,32 @@ async def test_concurrent_calls_refresh_the_token_once(
     assert calendars.call_count == 5
 
 
+async def test_per_credential_memory_stays_bounded_however_many_credentials_pass(
+    http: httpx.AsyncClient, clock: FakeClock, respx_mock: respx.MockRouter
+) -> None:
+    google = HttpGoogleCalendar(
+        http, clock, token_url=TOKEN_URL, api_base_url=API, retry=NO_JITTER, max_cached_tokens=3
+    )
+
+    async def slow_token(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0)
+        return token_answer(f"ya29.for-{form_of(request)['refresh_token']}")
+
+    tokens = respx_mock.post(TOKEN_URL).mock(side_effect=slow_token)
+    respx_mock.get(CALENDAR_LIST).mock(return_value=calendar_page([]))
+    many = [GoogleCredentials("client", CLIENT_SECRET, f"1//refresh-{n}") for n in range(50)]
+
+    for credentials in many:
+        await asyncio.gather(*(google.list_calendars(credentials) for _ in range(3)))
+
+    assert tokens.call_count == 50  # one refresh per credential, however many callers
+    assert (len(google._tokens._tokens), len(google._tokens._locks)) == (3, 0)
+    await google.list_calendars(many[-1])  # among the three most recent: cached
+    assert tokens.call_count == 50
+    await google.list_calendars(many[0])  # dropped long ago: refreshed again
+    assert tokens.call_count == 51
+
+
 async def test_a_401_refreshes_once_and_resends_once(
     google: HttpGoogleCalendar, respx_mock: respx.MockRouter
 ) -> None:

@@ -334,6 +334,25 @@ async def test_a_fresh_read_sees_a_put_made_by_another_replica(ssm: Any, clock: 
     assert counting.calls["get_parameter"] == 2
 
 
+async def test_the_cache_keeps_a_bounded_number_of_accounts(ssm: Any, clock: FakeClock) -> None:
+    counting = CountingClient(ssm)
+    box = SsmSecretBox(counting, PREFIX, None, clock, max_cached_accounts=3)
+    accounts = [f"acc_{n}" for n in range(20)]
+    for account_id in accounts:
+        await box.put(account_id, CREDENTIALS)
+        await box.get(account_id)
+    assert len(box._cache) == 3
+
+    await box.get(accounts[-1])  # among the three most recent: no call
+    assert counting.calls["get_parameter"] == 20
+    await box.get(accounts[0])  # dropped: read again
+    assert counting.calls["get_parameter"] == 21
+
+    clock.advance(61)
+    await box.get(accounts[1])  # every other entry had expired: dropped on this fill
+    assert len(box._cache) == 1
+
+
 async def test_a_missing_parameter_is_not_cached(ssm: Any, clock: FakeClock) -> None:
     box = SsmSecretBox(ssm, PREFIX, None, clock)
     assert await box.get(ACCOUNT) is None

@@ -14,7 +14,7 @@ from app.cli import cli
 from app.config import Settings
 from app.container import Container, open_container
 from app.domain import AutoScheduleSettings
-from tests.conftest import meeting
+from tests.conftest import GOOD_CREDENTIALS, meeting
 from tests.fake_google import FakeGoogle
 from tests.fakes import FakeClock
 
@@ -209,3 +209,34 @@ def test_the_cli_runs_one_pass(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "0"
     assert "created 0 bot(s)" in result.stderr
+
+
+async def test_after_disconnect_and_reconnect_every_meeting_gets_one_bot_again(
+    client: httpx.AsyncClient, calendar: dict[str, str], container: Container
+) -> None:
+    await client.post(ENABLE, json={"default_bot_config": DEFAULT}, headers=calendar)
+    before = {(b["google_event_id"], b["occurrence_start"]) for b in await _bots(client, calendar)}
+    assert len(before) == 4
+
+    disconnected = await client.delete("/api/v1/calendar/disconnect", headers=calendar)
+    assert disconnected.json()["bots_cancelled"] == 4
+    reconnected = await client.post(
+        "/api/v1/calendar/create_calendar", json=GOOD_CREDENTIALS, headers=calendar
+    )
+    assert reconnected.status_code == 201  # as if it had never connected
+    for calendar_id in (PRIMARY, TEAM):
+        synced = await client.get(
+            "/api/v1/calendar/events", params={"calendar_id": calendar_id}, headers=calendar
+        )
+        assert synced.status_code == 200
+    assert await container.auto_schedule.run_pass() == 0  # the sync's pass made them all
+
+    bots = await _bots(client, calendar)
+    scheduled = [
+        (b["google_event_id"], b["occurrence_start"]) for b in bots if b["status"] == "scheduled"
+    ]
+    assert sorted(scheduled) == sorted(before)  # exactly one each
+    assert {b["status"] for b in bots if b["status"] != "scheduled"} == {"cancelled"}
+    assert len(bots) == 8  # the four cancelled by the disconnect stay as history
+    settings = await client.get("/api/v1/calendar/auto-schedule/settings", headers=calendar)
+    assert settings.json()["enabled"] is True

@@ -266,6 +266,27 @@ async def test_a_reconnect_on_one_replica_survives_another_ones_cached_credentia
     assert calendars.json()["connection_status"] == "active"
 
 
+async def test_on_dynamodb_a_reconnected_account_gets_its_meetings_bots_again(
+    aws_client_http: httpx.AsyncClient, aws_app: FastAPI, fake_google: FakeGoogle
+) -> None:
+    container: Container = aws_app.state.container
+    auth, _ = await _connected_event(aws_client_http, container, fake_google)
+    enabled = await aws_client_http.post(
+        "/api/v1/calendar/auto-schedule/enable", json={"default_bot_config": {}}, headers=auth
+    )
+    assert enabled.status_code == 200
+    await aws_client_http.delete("/api/v1/calendar/disconnect", headers=auth)
+
+    await aws_client_http.post(
+        "/api/v1/calendar/create_calendar", json=GOOD_CREDENTIALS, headers=auth
+    )
+    await aws_client_http.get("/api/v1/calendar/events", headers=auth)
+    await container.auto_schedule.run_pass()
+
+    listed = (await aws_client_http.get("/api/v1/calendar/scheduled_bots", headers=auth)).json()
+    assert sorted(b["status"] for b in listed["scheduled_bots"]) == ["cancelled", "scheduled"]
+
+
 async def test_readiness_checks_the_table(aws_client_http: httpx.AsyncClient) -> None:
     assert (await aws_client_http.get("/readyz")).status_code == 200
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import respx
 
 from app.container import Container
+from app.idempotency import CLAIM_TTL
 from tests.conftest import GOOD_CREDENTIALS, meeting, new_auth
 from tests.fake_google import FakeGoogle
 from tests.fakes import FakeClock
+
+CONNECT = "/api/v1/calendar/create_calendar"
 
 
 async def _event_id(
@@ -124,3 +128,37 @@ async def test_requests_without_the_header_are_untouched(
     )
     assert response.status_code == 200
     assert "idempotent-replayed" not in response.headers
+
+
+async def test_a_request_whose_process_stopped_blocks_its_key_only_for_minutes(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    fake_google: FakeGoogle,
+    google_mock: respx.MockRouter,
+    clock: FakeClock,
+) -> None:
+    reached_google, let_it_go = asyncio.Event(), asyncio.Event()
+
+    async def first_call_stalls(request: httpx.Request) -> httpx.Response:
+        if not reached_google.is_set():
+            reached_google.set()
+            await let_it_go.wait()
+        return fake_google.handle(request)
+
+    google_mock.routes["google-api"].side_effect = first_call_stalls
+    headers = {**auth, "Idempotency-Key": "connect"}
+    first = asyncio.create_task(client.post(CONNECT, json=GOOD_CREDENTIALS, headers=headers))
+    await reached_google.wait()
+
+    while_running = await client.post(CONNECT, json=GOOD_CREDENTIALS, headers=headers)
+    # Its process froze (or died): nothing renews the claim, nothing releases it.
+    clock.advance(CLAIM_TTL.total_seconds())
+    retried = await client.post(CONNECT, json=GOOD_CREDENTIALS, headers=headers)
+
+    assert while_running.status_code == 409
+    assert retried.status_code == 201, retried.text
+    let_it_go.set()
+    await first  # it does finish, late; whatever it answered, the key is the retry's now
+    replayed = await client.post(CONNECT, json=GOOD_CREDENTIALS, headers=headers)
+    assert (replayed.status_code, replayed.headers["idempotent-replayed"]) == (201, "true")
+    assert replayed.json() == retried.json()

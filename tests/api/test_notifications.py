@@ -459,7 +459,12 @@ async def test_periodic_jobs_have_stable_names_and_the_configured_periods(
 ) -> None:
     scheduler = build_scheduler(container.periodic_jobs())
     jobs = {job.id: job.trigger.interval.total_seconds() for job in scheduler.get_jobs()}
-    assert jobs == {"auto-schedule": 86400, "safety-net-sync": 900, "channel-renewal": 3600}
+    assert jobs == {
+        "auto-schedule": 86400,
+        "safety-net-sync": 900,
+        "channel-renewal": 3600,
+        "housekeeping": 3600,
+    }
     assert all(job.coalesce and job.max_instances == 1 for job in scheduler.get_jobs())
 
 

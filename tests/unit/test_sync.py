@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -37,6 +38,16 @@ async def test_the_first_sync_is_full_and_later_ones_are_incremental(calbot: Cal
     assert calbot.google.runs == [SyncRun(CAL, full=True), SyncRun(CAL, full=False)]
     assert [e.google_event_id for e in second.upserted] == ["m2"]
     assert await listed(calbot) == ["m1", "m2"]
+
+
+async def test_syncs_of_one_calendar_take_turns_and_leave_no_lock_behind(calbot: Calbot) -> None:
+    calbot.google.put_event(CAL, meeting("m1", at(1), at(2)))
+    await calbot.connect()
+
+    outcomes = await asyncio.gather(*(calbot.sync.sync_calendar(ACCOUNT, CAL) for _ in range(3)))
+
+    assert [outcome.full_sync for outcome in outcomes] == [True, False, False]
+    assert len(calbot.sync._locks) == 0  # nothing kept per calendar once its syncs are done
 
 
 async def test_a_meeting_deleted_at_google_is_cancelled_in_calbot(calbot: Calbot) -> None:

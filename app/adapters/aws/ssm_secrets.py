@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 
 from app.adapters.ports import Clock
 from app.adapters.retry import RetryableFailure, RetryPolicy, run_with_retries
+from app.bounded import BoundedCache
 from app.domain import GoogleCredentials
 from app.errors import InvalidGoogleCredentials, StorageUnavailable
 
@@ -31,6 +32,9 @@ MAX_HIERARCHY_LEVELS: Final = 15
 THROTTLING_CODES: Final = frozenset({"ThrottlingException", "TooManyUpdates"})
 SSM_RETRY: Final = RetryPolicy(base_delay=0.25, max_delay=4.0, max_attempts=6)
 CACHE_SECONDS: Final = 60.0
+MAX_CACHED_ACCOUNTS: Final = 10_000
+"""Decrypted credentials kept at most (least recently used dropped first, expired ones on
+every fill), so the cache never holds every account the process ever read."""
 
 _NAME_CHARS = re.compile(r"^[a-zA-Z0-9_.\-/]+$")
 _RESERVED_START = re.compile(r"^/?(aws|ssm)", re.IGNORECASE)
@@ -94,6 +98,7 @@ class SsmSecretBox:
         *,
         cache_seconds: float = CACHE_SECONDS,
         retry: RetryPolicy = SSM_RETRY,
+        max_cached_accounts: int = MAX_CACHED_ACCOUNTS,
     ) -> None:
         check_parameter_name(normalize_prefix(prefix) + "/x")  # fail at startup, not per call
         self._client = client
@@ -102,7 +107,9 @@ class SsmSecretBox:
         self._clock = clock
         self._cache_ttl = timedelta(seconds=cache_seconds)
         self._retry = retry
-        self._cache: dict[str, tuple[GoogleCredentials, datetime]] = {}
+        self._cache: BoundedCache[str, tuple[GoogleCredentials, datetime]] = BoundedCache(
+            max_cached_accounts
+        )
 
     def __repr__(self) -> str:
         return f"SsmSecretBox(prefix={self._prefix!r}, kms_key_id={self._kms_key_id!r})"
@@ -130,9 +137,9 @@ class SsmSecretBox:
         }
         if self._kms_key_id is not None:
             request["KeyId"] = self._kms_key_id
-        self._cache.pop(account_id, None)
+        self._cache.pop(account_id)
         await self._call("put_parameter", request, name)
-        self._cache.pop(account_id, None)
+        self._cache.pop(account_id)
 
     async def get(self, account_id: str, *, fresh: bool = False) -> GoogleCredentials | None:
         cached = None if fresh else self._cache.get(account_id)
@@ -143,17 +150,19 @@ class SsmSecretBox:
             "get_parameter", {"Name": name, "WithDecryption": True}, name, missing_ok=True
         )
         if answer is None:
-            self._cache.pop(account_id, None)
+            self._cache.pop(account_id)
             return None
         credentials = _credentials_from(answer["Parameter"]["Value"], name)
-        self._cache[account_id] = (credentials, self._clock.now() + self._cache_ttl)
+        now = self._clock.now()
+        self._cache.drop_where(lambda cached: cached[1] <= now)
+        self._cache.put(account_id, (credentials, now + self._cache_ttl))
         return credentials
 
     async def delete(self, account_id: str) -> None:
         name = parameter_name(self._prefix, account_id)
-        self._cache.pop(account_id, None)
+        self._cache.pop(account_id)
         await self._call("delete_parameter", {"Name": name}, name, missing_ok=True)
-        self._cache.pop(account_id, None)
+        self._cache.pop(account_id)
 
     async def _call(
         self, operation: str, request: dict[str, Any], name: str, *, missing_ok: bool = False

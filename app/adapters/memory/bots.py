@@ -6,7 +6,14 @@ import copy
 from datetime import datetime
 
 from app.adapters.memory.tables import MemoryTables
-from app.domain import BotStatus, OccurrenceKey, ScheduledBot, ScheduleStatus, is_pending
+from app.domain import (
+    BotStatus,
+    OccurrenceKey,
+    ScheduledBot,
+    ScheduleStatus,
+    is_pending,
+    purgeable_bot,
+)
 
 
 def _by_join_at(bots: list[ScheduledBot]) -> list[ScheduledBot]:
@@ -45,7 +52,7 @@ class MemoryBotStore:
         return None
 
     def _meeting_claimed(self, bot: ScheduledBot) -> bool:
-        released = self._tables.released_meeting_claims
+        released = self._tables.released_meeting_claims | self._tables.released_bots
         return any(stored.bot_id not in released for stored in self._of_meeting(bot))
 
     def _insert(self, bot: ScheduledBot) -> None:
@@ -148,10 +155,13 @@ class MemoryBotStore:
 
     async def insert_bots_unless_exist(self, bots: list[ScheduledBot]) -> list[ScheduledBot]:
         created: list[ScheduledBot] = []
+        released = self._tables.released_bots
         for bot in bots:
-            if self._of_occurrence(bot) or self._meeting_claimed(bot):
-                continue
             if bot.bot_id in self._tables.bots or self._pending_for(bot):
+                continue
+            if any(stored.bot_id not in released for stored in self._of_occurrence(bot)):
+                continue
+            if self._meeting_claimed(bot):
                 continue
             self._insert(bot)
             created.append(bot)
@@ -197,6 +207,17 @@ class MemoryBotStore:
         stored = self._tables.bots.get(bot.bot_id)
         if stored is not None and stored.account_id == bot.account_id:
             self._tables.released_meeting_claims.add(bot.bot_id)
+
+    async def purge_finished_bots(self, cutoff: datetime, limit: int) -> int:
+        doomed = sorted(
+            (bot for bot in self._tables.bots.values() if purgeable_bot(bot, cutoff)),
+            key=lambda bot: (bot.occurrence_end, bot.bot_id),
+        )[:limit]
+        for bot in doomed:
+            del self._tables.bots[bot.bot_id]
+            self._tables.released_bots.discard(bot.bot_id)
+            self._tables.released_meeting_claims.discard(bot.bot_id)
+        return len(doomed)
 
 
 def _claimable(bot: ScheduledBot, when: datetime, stale_launching_before: datetime) -> bool:

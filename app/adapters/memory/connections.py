@@ -6,7 +6,15 @@ import dataclasses
 from datetime import datetime
 
 from app.adapters.memory.tables import MemoryTables
-from app.domain import DISCONNECTED, BotStatus, Calendar, Connection, ConnectionStatus, is_pending
+from app.domain import (
+    DISCONNECTED,
+    BotStatus,
+    Calendar,
+    Connection,
+    ConnectionStatus,
+    claims_occurrence_after_disconnect,
+    is_pending,
+)
 
 
 class MemoryConnectionStore:
@@ -49,11 +57,15 @@ class MemoryConnectionStore:
         tables = self._tables
         cancelled = 0
         for bot in tables.bots.values():
-            if bot.account_id == account_id and is_pending(bot.status):
+            if bot.account_id != account_id:
+                continue
+            if is_pending(bot.status):
                 bot.status, bot.updated_at = BotStatus.CANCELLED, when
                 bot.version += 1
                 bot.last_error = DISCONNECTED.sentence
                 cancelled += 1
+            if not claims_occurrence_after_disconnect(bot.status):
+                tables.released_bots.add(bot.bot_id)
         tables.connections.pop(account_id, None)
         tables.calendars.pop(account_id, None)
         tables.drop_calendar_data(account_id)

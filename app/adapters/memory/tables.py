@@ -83,6 +83,8 @@ class MemoryTables:
     leases: dict[str, Lease] = field(default_factory=dict)  # by name
     # Bots that no longer claim their meeting occurrence (BotStore.release_meeting_claim).
     released_meeting_claims: set[str] = field(default_factory=set)  # bot ids
+    # Bots kept as history after a disconnect that no longer count for auto-scheduling.
+    released_bots: set[str] = field(default_factory=set)  # bot ids
 
     def events_of(self, account_id: str, calendar_id: str | None = None) -> list[StoredEvent]:
         """The account's stored events (of one calendar when given)."""

@@ -69,7 +69,10 @@ class ConnectionStore(Protocol):
         """Delete connection, calendars, events, exceptions and sync state; cancel pending bots
         (`last_error`: `app.domain.DISCONNECTED`'s sentence).
 
-        Returns the number of bots cancelled. Auto-schedule settings are kept.
+        Returns the number of bots cancelled. Auto-schedule settings are kept, and so are the
+        bots, as history; but from now on only those that
+        `domain.claims_occurrence_after_disconnect` keeps count for `insert_bots_unless_exist`,
+        so a reconnected account gets bots as if it had never connected.
         """
         ...
 

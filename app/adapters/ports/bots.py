@@ -82,7 +82,8 @@ class BotStore(Protocol):
     async def insert_bots_unless_exist(self, bots: list[ScheduledBot]) -> list[ScheduledBot]:
         """Insert each bot unless its (account, event, occurrence) already has a bot in any
         status, or its meeting occurrence (`meeting_key`) has one that still claims it (see
-        `release_meeting_claim`); marks their events scheduled. Returns the bots inserted."""
+        `release_meeting_claim`), bots released by a disconnect excepted (see `delete_connection`);
+        marks their events scheduled. Returns the bots inserted."""
         ...
 
     async def rekey_bot(
@@ -108,6 +109,11 @@ class BotStore(Protocol):
         because its copy of the meeting was cancelled or left its calendar, so another copy on
         another calendar may still get a bot from auto-scheduling. A claim held by another bot
         of the same meeting stays."""
+        ...
+
+    async def purge_finished_bots(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to `limit` bots of every account that `domain.purgeable_bot` allows for
+        the cutoff, earliest occurrence end first; returns how many were deleted."""
         ...
 
 

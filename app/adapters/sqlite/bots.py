@@ -19,8 +19,9 @@ from app.adapters.sqlite.codec import (
     json_or_none,
 )
 from app.adapters.sqlite.database import Database, from_text_or_none, to_text
-from app.domain import BotStatus, OccurrenceKey, ScheduledBot
+from app.domain import BotStatus, OccurrenceKey, ScheduledBot, is_pending
 
+_FINISHED = "(" + ", ".join(f"'{status}'" for status in BotStatus if not is_pending(status)) + ")"
 _ASSIGN_ALL_BUT_ID = ", ".join(f"{column} = ?" for column in BOT_COLUMNS.split(", ")[1:])
 
 
@@ -167,9 +168,9 @@ class SqliteBotStore:
                 cursor = await tx.execute(
                     f"INSERT INTO bots ({BOT_COLUMNS}) SELECT {BOT_MARKS} WHERE NOT EXISTS "
                     "(SELECT 1 FROM bots WHERE account_id = ? AND event_id = ? "
-                    "AND occurrence_key = ?) AND NOT EXISTS (SELECT 1 FROM bots WHERE "
-                    "account_id = ? AND meeting_key = ? AND claims_meeting = 1) "
-                    "ON CONFLICT DO NOTHING",
+                    "AND occurrence_key = ? AND claims_occurrence = 1) AND NOT EXISTS (SELECT 1 "
+                    "FROM bots WHERE account_id = ? AND meeting_key = ? AND claims_meeting = 1 "
+                    "AND claims_occurrence = 1) ON CONFLICT DO NOTHING",
                     (
                         *bot_params(bot),
                         bot.account_id,
@@ -228,3 +229,16 @@ class SqliteBotStore:
                 "UPDATE bots SET claims_meeting = 0 WHERE bot_id = ? AND account_id = ?",
                 (bot.bot_id, bot.account_id),
             )
+
+    async def purge_finished_bots(self, cutoff: datetime, limit: int) -> int:
+        # domain.purgeable_bot. join_at <= occurrence_end always, so the join_at bound only
+        # lets the (status, join_at) index narrow the scan.
+        text = to_text(cutoff)
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                f"DELETE FROM bots WHERE bot_id IN (SELECT bot_id FROM bots "
+                f"WHERE status IN {_FINISHED} AND join_at < ? AND occurrence_end < ? "
+                "AND updated_at < ? ORDER BY occurrence_end, bot_id LIMIT ?)",
+                (text, text, text, limit),
+            )
+            return cursor.rowcount

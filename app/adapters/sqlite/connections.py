@@ -128,6 +128,12 @@ class SqliteConnectionStore:
                 (to_text(when), DISCONNECTED.sentence, account_id),
             )
             cancelled = cursor.rowcount
+            # domain.claims_occurrence_after_disconnect: only launched bots still count.
+            await tx.execute(
+                "UPDATE bots SET claims_occurrence = 0 "
+                "WHERE account_id = ? AND status != 'launched' AND claims_occurrence = 1",
+                (account_id,),
+            )
             for table in _CONNECTION_TABLES:
                 await tx.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
         return cancelled

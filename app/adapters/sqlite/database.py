@@ -126,8 +126,10 @@ CREATE TABLE IF NOT EXISTS bots (
     last_error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    claims_occurrence INTEGER NOT NULL DEFAULT 1
 );
+-- claims_occurrence is 0 once a disconnect released the bot: history, unseen by auto-scheduling.
 -- At most one pending bot per (account, event, occurrence): deduplication lives here.
 CREATE UNIQUE INDEX IF NOT EXISTS bots_pending_dedup
     ON bots (account_id, event_id, occurrence_key) WHERE status IN ('scheduled', 'launching');
@@ -169,8 +171,10 @@ CREATE TABLE IF NOT EXISTS idempotency (
     status_code INTEGER,
     body BLOB NOT NULL,
     content_type TEXT,
-    expires_at TEXT NOT NULL
+    expires_at TEXT NOT NULL,
+    claim TEXT
 );
+CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at);
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
@@ -195,8 +199,9 @@ CREATE INDEX IF NOT EXISTS consent_nonces_by_expiry ON consent_nonces (expires_a
 
 # Columns added to a table after it first shipped. `CREATE TABLE IF NOT EXISTS` leaves an
 # existing database's tables as they are, so `Database.open` adds each one that is missing
-# (SQLite's ALTER TABLE ADD COLUMN; a default fills the rows already there), then creates
-# ADDED_INDEXES, which may use them.
+# (SQLite's ALTER TABLE ADD COLUMN; a default fills the rows already there): once before SCHEMA
+# (whose indexes may name them), once after (for tables SCHEMA just made without them), then
+# creates ADDED_INDEXES. Append here whenever a column is added; never reorder.
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     # (table, column, declaration)
     ("bots", "version", "INTEGER NOT NULL DEFAULT 0"),
@@ -204,6 +209,8 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("events", "ical_uid", "TEXT"),
     ("bots", "meeting_key", "TEXT"),
     ("bots", "claims_meeting", "INTEGER NOT NULL DEFAULT 1"),
+    ("bots", "claims_occurrence", "INTEGER NOT NULL DEFAULT 1"),
+    ("idempotency", "claim", "TEXT"),
 )
 
 ADDED_INDEXES = """
@@ -241,6 +248,7 @@ class Database:
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
+        await self._add_missing_columns(self._writer)
         await self._writer.executescript(SCHEMA)
         await self._add_missing_columns(self._writer)
         await self._writer.executescript(ADDED_INDEXES)
@@ -248,16 +256,20 @@ class Database:
 
     @staticmethod
     async def _add_missing_columns(writer: aiosqlite.Connection) -> None:
-        for table, column, declaration in ADDED_COLUMNS:
-            async with writer.execute(f"PRAGMA table_info({table})") as cursor:
-                present = {row["name"] for row in await cursor.fetchall()}
-            if column not in present:
-                try:
+        """Bring an older database file's tables up to SCHEMA (before SCHEMA's indexes, which
+        may name the new columns). One transaction, so two processes opening the same old
+        file at once add each column once."""
+        await writer.execute("BEGIN IMMEDIATE")
+        try:
+            for table, column, declaration in ADDED_COLUMNS:
+                async with writer.execute(f"PRAGMA table_info({table})") as cursor:
+                    present = {row["name"] for row in await cursor.fetchall()}
+                if present and column not in present:
                     await writer.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-                except sqlite3.OperationalError as error:
-                    # Another process opening the same file may have added it first.
-                    if "duplicate column" not in str(error):
-                        raise
+        except BaseException:
+            await writer.execute("ROLLBACK")
+            raise
+        await writer.execute("COMMIT")
 
     async def _connect(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(self.path, isolation_level=None)

@@ -142,6 +142,43 @@ async def test_delete_connection_cancels_pending_bots_and_keeps_settings(stores:
     assert await stores.connections.delete_connection(ACCOUNT, at(2)) == 0
 
 
+async def test_after_delete_connection_only_launched_bots_still_claim_their_occurrence(
+    stores: Stores,
+) -> None:
+    await stores.connections.save_connection(connection(), [PRIMARY])
+    series = event("series", at(-200), recurrence=WEEKLY)
+    await synced(stores.events, series)
+    scheduled = bot(series, bot_id="bot_scheduled", occurrence_start=at(2))
+    cancelled = bot(series, bot_id="bot_cancelled", occurrence_start=at(26))
+    launched = bot(series, bot_id="bot_launched", occurrence_start=at(-1), join_at=at(-2))
+    await stores.bots.insert_bots_unless_exist([scheduled, cancelled, launched])
+    cancelled.status = BotStatus.CANCELLED
+    assert await stores.bots.update_bot(cancelled, expected_status=BotStatus.SCHEDULED)
+    claimed = await stores.bots.claim_bot("bot_launched", NOW, stale_launching_before=at(-1))
+    assert claimed is not None  # written back from the claimed copy (its version)
+    claimed.status, claimed.updated_at = BotStatus.LAUNCHED, NOW
+    assert await stores.bots.update_bot(claimed, expected_status=BotStatus.LAUNCHING)
+
+    await stores.connections.delete_connection(ACCOUNT, at(1))
+    await stores.connections.save_connection(connection(), [PRIMARY])
+    await synced(stores.events, series)
+    again = [
+        bot(series, bot_id=f"again_{hours}", occurrence_start=at(hours)) for hours in (2, 26, -1)
+    ]
+    inserted = await stores.bots.insert_bots_unless_exist(again)
+
+    assert [b.bot_id for b in inserted] == ["again_2", "again_26"]
+    assert await stores.bots.insert_bots_unless_exist(again) == []
+    history = {b.bot_id: b.status for b in await stores.bots.list_bots(ACCOUNT)}
+    assert history == {
+        "bot_scheduled": BotStatus.CANCELLED,
+        "bot_cancelled": BotStatus.CANCELLED,
+        "bot_launched": BotStatus.LAUNCHED,
+        "again_2": BotStatus.SCHEDULED,
+        "again_26": BotStatus.SCHEDULED,
+    }
+
+
 # -- sealed secrets ----------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable
+from datetime import datetime
 
 from app.adapters.ports import Stores
 from app.domain import (
@@ -314,3 +315,54 @@ async def test_claiming_rechecks_join_at_and_takes_over_only_stale_launches(
     await stores.bots.touch_launching_bot("bot_1", at(2))
     assert await stores.bots.claim_bot("bot_1", at(3), stale_launching_before=at(3)) is None
     assert await stores.bots.get_bot(ACCOUNT, "bot_1") == taken_over
+
+
+# -- housekeeping ------------------------------------------------------------------------------
+
+
+async def test_finished_bots_are_purged_once_meeting_and_last_change_are_past_the_cutoff(
+    stores: Stores,
+) -> None:
+    """`app.domain.purgeable_bot`, earliest occurrence end first, `limit` at a time."""
+    series, theirs = event("series", at(-2000), recurrence=WEEKLY), event("x", account_id=OTHER)
+    await synced(stores.events, series)
+
+    def finished(
+        bot_id: str,
+        hours: float,
+        status: BotStatus,
+        *,
+        updated_at: datetime | None = None,
+        account_id: str = ACCOUNT,
+    ) -> ScheduledBot:
+        return bot(
+            series if account_id == ACCOUNT else theirs,
+            bot_id=bot_id,
+            occurrence_start=at(hours),
+            status=status,
+            account_id=account_id,
+            updated_at=updated_at or at(hours),
+        )
+
+    cutoff = at(-720)  # thirty days before NOW
+    await stores.bots.insert_bots_unless_exist(
+        [
+            finished("old_launched", -800, BotStatus.LAUNCHED),
+            finished("old_cancelled", -900, BotStatus.CANCELLED),
+            finished("their_missed", -1000, BotStatus.MISSED, account_id=OTHER),
+            finished("recent_failed", -100, BotStatus.FAILED),
+            finished("changed_lately", -950, BotStatus.CANCELLED, updated_at=at(-1)),
+            finished("ahead_cancelled", 900, BotStatus.CANCELLED, updated_at=at(-900)),
+            finished("old_but_pending", -1100, BotStatus.SCHEDULED),
+        ]
+    )
+
+    counts = [await stores.bots.purge_finished_bots(cutoff, limit=2) for _ in range(3)]
+
+    assert counts == [2, 1, 0]
+    left = {b.bot_id for b in await stores.bots.list_bots(ACCOUNT)}
+    assert left == {"recent_failed", "changed_lately", "ahead_cancelled", "old_but_pending"}
+    assert await stores.bots.list_bots(OTHER) == []
+    # Nothing of a purged bot is left behind to stand for its occurrence.
+    again = bot(series, bot_id="again", occurrence_start=at(-900), status=BotStatus.CANCELLED)
+    assert await stores.bots.insert_bots_unless_exist([again]) == [again]

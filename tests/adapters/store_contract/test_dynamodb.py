@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from app.adapters.aws.dynamodb import create_table, dynamodb_stores
+from app.adapters.aws.dynamodb import (
+    DynamoDbIdempotencyStore,
+    create_table,
+    dynamodb_stores,
+    enable_expiry,
+)
+from app.adapters.aws.dynamodb.consent import TTL_ATTRIBUTE
 from app.adapters.aws.dynamodb.table import GSI1, GSI2, GSI3
 from app.errors import StorageUnavailable
-from tests.adapters.store_contract.builders import ACCOUNT, TABLE
+from tests.adapters.store_contract.builders import ACCOUNT, NOW, TABLE, at
 
 
 async def test_create_table_is_idempotent(dynamodb_client: Any) -> None:
@@ -28,3 +35,29 @@ async def test_a_missing_table_is_storage_unavailable(dynamodb_client: Any) -> N
 
     with pytest.raises(StorageUnavailable):
         await stores.accounts.get_account(ACCOUNT)
+
+
+async def test_idempotency_records_carry_their_expiry_as_the_tables_ttl_attribute(
+    dynamodb_client: Any,
+) -> None:
+    await create_table(dynamodb_client, TABLE)
+    records = DynamoDbIdempotencyStore(dynamodb_client, TABLE)
+    claimed_until = NOW + timedelta(minutes=2)
+    await records.start("running", "hash", "claim-a", NOW, claimed_until)
+    await records.start("renewed", "hash", "claim-b", NOW, claimed_until)
+    await records.renew("renewed", "claim-b", NOW + timedelta(minutes=3))
+    await records.start("done", "hash", "claim-c", NOW, claimed_until)
+    await records.finish("done", "claim-c", 201, b"{}", "application/json", at(24))
+
+    items = (await dynamodb_client.scan(TableName=TABLE))["Items"]
+    expiries = {item["PK"]["S"]: int(item[TTL_ATTRIBUTE]["N"]) for item in items}
+
+    assert sorted(expiries.values()) == [
+        int(claimed_until.timestamp()),
+        int((NOW + timedelta(minutes=3)).timestamp()),
+        int(at(24).timestamp()),
+    ]
+    # `calbot aws bootstrap` turns the table's TTL on for exactly this attribute.
+    assert await enable_expiry(dynamodb_client, TABLE)
+    described = await dynamodb_client.describe_time_to_live(TableName=TABLE)
+    assert described["TimeToLiveDescription"]["AttributeName"] == TTL_ATTRIBUTE

@@ -63,6 +63,35 @@ async def test_a_full_sync_drops_what_its_generation_did_not_see_once_complete(
     assert await stores.events.current_generation(ACCOUNT, CAL) == 2
 
 
+async def test_no_older_generation_survives_an_interrupted_full_sync_and_the_next_one(
+    stores: Stores,
+) -> None:
+    """What housekeeping relies on: old sync generations need no purge of their own."""
+    series, old = event("series", recurrence=WEEKLY), event("old")
+    await synced(stores.events, series, old)
+    interrupted = await stores.events.begin_full_sync(ACCOUNT, CAL)  # after a 410, say
+    half_seen = event("half-seen")
+    await stores.events.apply_events_page(
+        ACCOUNT,
+        page(
+            half_seen,
+            overrides=(override("series", at(168), cancelled=True),),
+            full_sync=True,
+            generation=interrupted,
+        ),
+    )  # ... and the process died here: no token, so the next sync is a full one again
+    assert await stores.events.get_sync_state(ACCOUNT, CAL) == sync_state(None)
+
+    generation = await stores.events.begin_full_sync(ACCOUNT, CAL)
+    await stores.events.apply_events_page(
+        ACCOUNT, page(series, full_sync=True, generation=generation, token="t9")
+    )
+
+    rows = await stores.events.list_events(ACCOUNT, CAL)
+    assert [row.event.google_event_id for row in rows] == ["series"]
+    assert await stores.events.list_overrides(ACCOUNT, CAL, ["series"]) == {}
+
+
 async def test_a_full_sync_keeps_the_exceptions_it_saw_again_and_drops_the_rest(
     stores: Stores,
 ) -> None:

@@ -1,7 +1,8 @@
 """Scheduled bots, in the account partition (`BOT#{id}`), each with a pointer by id alone,
-an occurrence claim (`OCC#`, once it ever had a bot), a meeting claim (`MEETINGOCC#`, the set
-of bots that claim its meeting occurrence) and, exactly while it is pending, dedup items for
-its occurrence (`DEDUP#`) and its meeting occurrence (`MEETING#`). Pending bots are in GSI1 by
+an occurrence claim (`OCC#`, once it ever had a bot, until a disconnect releases it), a
+meeting claim (`MEETINGOCC#`, the set of bots that claim its meeting occurrence) and, exactly
+while it is pending, dedup items for its occurrence (`DEDUP#`) and its meeting occurrence
+(`MEETING#`). Pending bots are in GSI1 by
 join_at (scheduled) or by the last renewal of their claim (launching). docs/dynamodb.md,
 "Deduplication", says why these items.
 """
@@ -23,12 +24,16 @@ from app.adapters.aws.dynamodb.codec import (
     occurrence_claim_item,
     pending_item,
     pending_meeting_item,
+    stored,
     time_of,
 )
 from app.adapters.aws.dynamodb.events import event_flag_action, state_update_action
 from app.adapters.aws.dynamodb.table import (
+    BOT_END_INDEX,
     BOT_PREFIX,
+    GSI2,
     LAUNCHING_QUEUE,
+    OCCURRENCE_CLAIM_PREFIX,
     PENDING_QUEUE,
     Item,
     account_pk,
@@ -38,6 +43,7 @@ from app.adapters.aws.dynamodb.table import (
     just_below,
     launching_queue,
     meeting_claim_key,
+    occurrence_claim_key,
     pending_key,
     pending_meeting_key,
     time_text,
@@ -55,7 +61,9 @@ from app.domain import (
     OccurrenceKey,
     ScheduledBot,
     ScheduleStatus,
+    claims_occurrence_after_disconnect,
     is_pending,
+    purgeable_bot,
 )
 from app.errors import StorageUnavailable
 
@@ -149,6 +157,37 @@ async def cancel_pending_bot(table: TableClient, bot: ScheduledBot, when: dateti
         ]
     )
     return reasons is None
+
+
+async def release_occurrence_claims(table: TableClient, account_id: str) -> None:
+    """After a disconnect: delete the occurrence claims no bot still holds
+    (`claims_occurrence_after_disconnect`) and take such bots out of their meeting claims, so
+    a reconnected account gets bots again as if it had never connected. The bots themselves
+    stay, as history."""
+    bots = {bot.bot_id: bot for bot in map(bot_from, await bot_items(table, account_id))}
+    held = {
+        (bot.event_id, bot.occurrence_key)
+        for bot in bots.values()
+        if claims_occurrence_after_disconnect(bot.status)
+    }
+    claims = await table.partition(
+        account_pk(account_id), OCCURRENCE_CLAIM_PREFIX, "#PK, #SK, #bot_id"
+    )
+    released = []
+    for claim in claims:
+        holder = bots.get(claim["bot_id"]["S"])
+        if holder is None or (holder.event_id, holder.occurrence_key) not in held:
+            released.append(base_key(claim))
+    await table.delete_keys(released)
+    # Their meeting claims go too, so a reconnected account's meeting is not "had a bot".
+    for bot in bots.values():
+        if bot.meeting_key is not None and not claims_occurrence_after_disconnect(bot.status):
+            await table.update(
+                meeting_claim_key(account_id, bot.meeting_key),
+                "DELETE #claimants :me",
+                {":me": frozenset({bot.bot_id}), ":id": bot.bot_id},
+                "contains(#claimants, :id)",
+            )
 
 
 class DynamoDbBotStore:
@@ -432,6 +471,51 @@ class DynamoDbBotStore:
             return_values="ALL_NEW",
         )
         return None if attributes is None else bot_from(attributes)
+
+    # -- housekeeping --------------------------------------------------------------------------
+
+    async def purge_finished_bots(self, cutoff: datetime, limit: int) -> int:
+        if limit <= 0:
+            return 0
+        below = time_text(cutoff)  # GSI2 sort keys `{occurrence_end}#{bot_id}` below it end before
+        entries = await self._table.shards(GSI2, BOT_END_INDEX, below=below, max_items=limit)
+        # Re-checked on the base items: the index may lag behind them.
+        found = await self._table.batch_get(base_key(entry) for entry in entries)
+        doomed = sorted(
+            (typed for typed in found if purgeable_bot(bot_from(typed), stored(cutoff))),
+            key=lambda typed: (typed["occurrence_end"]["S"], typed["bot_id"]["S"]),
+        )[:limit]
+        return sum(await bounded(self._purge(typed) for typed in doomed))
+
+    async def _purge(self, typed: Item) -> bool:
+        """Delete a bot as last read (its `rev`), its pointer, its occurrence claim if the claim
+        names it, and its place in its meeting claim; False if the bot changed meanwhile."""
+        bot = bot_from(typed)
+        actions = [
+            self._table.action(
+                "Delete",
+                Key=base_key(typed),
+                condition="#rev = :rev",
+                values={":rev": typed["rev"]["S"]},
+            ),
+            self._table.action("Delete", Key=bot_pointer_key(bot.bot_id)),
+        ]
+        claim_key = occurrence_claim_key(bot.account_id, bot.event_id, bot.occurrence_key)
+        claim = await self._table.get(claim_key)
+        if claim is not None and claim["bot_id"]["S"] == bot.bot_id:
+            actions.append(
+                self._table.action(
+                    "Delete",
+                    Key=claim_key,
+                    condition="#bot_id = :bot_id",
+                    values={":bot_id": bot.bot_id},
+                )
+            )
+        if await self._table.transact(actions) is not None:
+            return False
+        if bot.meeting_key is not None:  # nothing of it may stand for its meeting occurrence
+            await self._drop_claimant(bot, bot.meeting_key)
+        return True
 
     # -- auto-scheduling -----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import orjson
 
 from app.adapters.aws.dynamodb.table import (
     Item,
+    bot_end_index,
     bot_key,
     bot_pointer_key,
     calendar_data_key,
@@ -284,6 +285,7 @@ def _queue_keys(bot: ScheduledBot) -> tuple[str | None, str | None]:
 
 def bot_item(bot: ScheduledBot, rev: str) -> Item:
     queue_pk, queue_sk = _queue_keys(bot)
+    end_pk, end_sk = bot_end_index(bot.bot_id, bot.occurrence_end)
     return item(
         bot_key(bot.account_id, bot.bot_id),
         kind="bot",
@@ -313,6 +315,8 @@ def bot_item(bot: ScheduledBot, rev: str) -> Item:
         meeting_key=bot.meeting_key,
         GSI1PK=queue_pk,
         GSI1SK=queue_sk,
+        GSI2PK=end_pk,
+        GSI2SK=end_sk,
     )
 
 

@@ -8,7 +8,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from app.adapters.aws.dynamodb.bots import bot_items, cancel_pending_bot
+from app.adapters.aws.dynamodb.bots import (
+    bot_items,
+    cancel_pending_bot,
+    release_occurrence_claims,
+)
 from app.adapters.aws.dynamodb.codec import bot_from, item, plain, time_of
 from app.adapters.aws.dynamodb.events import calendars_with_data
 from app.adapters.aws.dynamodb.table import (
@@ -176,6 +180,7 @@ class DynamoDbConnectionStore:
             if is_pending(bot.status)
         ]
         cancelled = await bounded(cancel_pending_bot(self._table, bot, when) for bot in pending)
+        await release_occurrence_claims(self._table, account_id)
         for calendar_id in sorted(await calendars_with_data(self._table, account_id)):
             await _drop_calendar(self._table, account_id, calendar_id)
         keys = [connection_key(account_id)]

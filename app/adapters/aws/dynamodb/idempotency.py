@@ -1,4 +1,9 @@
-"""Idempotency records as items of calbot's table (`IDEMPOTENCY#{key}` / `IDEMPOTENCY`)."""
+"""Idempotency records as items of calbot's table (`IDEMPOTENCY#{key}` / `IDEMPOTENCY`).
+
+Every item carries `expires_at` (compared by every read and conditional write) and
+`expires_at_epoch`, the table's TTL attribute (`enable_expiry`, run by `calbot aws bootstrap`):
+DynamoDB itself deletes a record once it expired, a claim whose request died included.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
 
+from app.adapters.aws.dynamodb.consent import TTL_ATTRIBUTE
 from app.adapters.aws.dynamodb.table import error_code, idempotency_record_key, time_text
 from app.adapters.ports import IdempotencyRecord
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_CLAIMED = "claim = :claim AND attribute_not_exists(status_code)"
+
+
+def _expiry(expires_at: datetime) -> dict[str, Any]:
+    return {
+        ":expires_at": {"S": time_text(expires_at)},
+        ":epoch": {"N": str(int(expires_at.timestamp()))},
+    }
 
 
 class DynamoDbIdempotencyStore:
@@ -21,7 +35,7 @@ class DynamoDbIdempotencyStore:
         self._table = table_name
 
     async def start(
-        self, key: str, request_hash: str, now: datetime, expires_at: datetime
+        self, key: str, request_hash: str, claim: str, now: datetime, claim_until: datetime
     ) -> IdempotencyRecord | None:
         try:
             await self._client.put_item(
@@ -29,7 +43,9 @@ class DynamoDbIdempotencyStore:
                 Item={
                     **idempotency_record_key(key),
                     "request_hash": {"S": request_hash},
-                    "expires_at": {"S": time_text(expires_at)},
+                    "claim": {"S": claim},
+                    "expires_at": {"S": time_text(claim_until)},
+                    TTL_ATTRIBUTE: {"N": str(int(claim_until.timestamp()))},
                 },
                 # Claim a new key, or an expired one (DynamoDB's TTL deletion is best-effort).
                 ConditionExpression="attribute_not_exists(PK) OR expires_at <= :now",
@@ -52,28 +68,64 @@ class DynamoDbIdempotencyStore:
             )
         return None
 
-    async def finish(
-        self, key: str, status_code: int, body: bytes, content_type: str | None
-    ) -> None:
-        values: dict[str, Any] = {":status": {"N": str(status_code)}, ":body": {"B": body}}
-        expression = "SET status_code = :status, body = :body"
-        if content_type:
-            values[":type"] = {"S": content_type}
-            expression += ", content_type = :type"
-        await self._client.update_item(
-            TableName=self._table,
-            Key=idempotency_record_key(key),
-            UpdateExpression=expression,
-            ExpressionAttributeValues=values,
-        )
-
-    async def abandon(self, key: str) -> None:
+    async def _update_claimed(
+        self, key: str, claim: str, expression: str, values: dict[str, Any]
+    ) -> bool:
+        """An update of `claim`'s unfinished claim; False when the claim is not there."""
         try:
-            await self._client.delete_item(
+            await self._client.update_item(
                 TableName=self._table,
                 Key=idempotency_record_key(key),
-                ConditionExpression="attribute_not_exists(status_code)",
+                UpdateExpression=expression,
+                ConditionExpression=_CLAIMED,
+                ExpressionAttributeNames={"#epoch": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":claim": {"S": claim}, **values},
             )
         except ClientError as error:
             if error_code(error) != _CONDITION_FAILED:
                 raise
+            return False
+        return True
+
+    async def renew(self, key: str, claim: str, until: datetime) -> bool:
+        return await self._update_claimed(
+            key, claim, "SET expires_at = :expires_at, #epoch = :epoch", _expiry(until)
+        )
+
+    async def finish(
+        self,
+        key: str,
+        claim: str,
+        status_code: int,
+        body: bytes,
+        content_type: str | None,
+        expires_at: datetime,
+    ) -> None:
+        values: dict[str, Any] = {
+            ":status": {"N": str(status_code)},
+            ":body": {"B": body},
+            **_expiry(expires_at),
+        }
+        expression = (
+            "SET status_code = :status, body = :body, expires_at = :expires_at, #epoch = :epoch"
+        )
+        if content_type:
+            values[":type"] = {"S": content_type}
+            expression += ", content_type = :type"
+        await self._update_claimed(key, claim, expression, values)
+
+    async def abandon(self, key: str, claim: str) -> None:
+        try:
+            await self._client.delete_item(
+                TableName=self._table,
+                Key=idempotency_record_key(key),
+                ConditionExpression=_CLAIMED,
+                ExpressionAttributeValues={":claim": {"S": claim}},
+            )
+        except ClientError as error:
+            if error_code(error) != _CONDITION_FAILED:
+                raise
+
+    async def purge_expired(self, now: datetime, limit: int) -> int:
+        """Nothing to do: the table's TTL deletes expired records (module docstring)."""
+        return 0

@@ -28,7 +28,8 @@ schedules by next check, channels by expiration. Sharded partition keys, KEYS_ON
 GSI1_PK: Final = "GSI1PK"
 GSI1_SK: Final = "GSI1SK"
 GSI2: Final = "GSI2"
-"""Account sets: accounts with auto-schedule on, accounts with an active connection."""
+"""Account sets: accounts with auto-schedule on, accounts with an active connection; and every
+bot by the end of its occurrence (what the housekeeping purge looks through)."""
 GSI2_PK: Final = "GSI2PK"
 GSI2_SK: Final = "GSI2SK"
 GSI3: Final = "GSI3"
@@ -52,6 +53,7 @@ SERIES_QUEUE: Final = "SERIES#"
 CHANNEL_QUEUE: Final = "CHANNELEXP#"
 AUTO_SET: Final = "AUTO#"
 CONNECTED_SET: Final = "CONNECTED#"
+BOT_END_INDEX: Final = "BOTEND#"
 
 # Sort-key prefixes of the account partition (and of a calendar partition for EVENT#, OVR#).
 API_KEY_PREFIX: Final = "KEY#"
@@ -62,6 +64,7 @@ EVENT_POINTER_PREFIX: Final = "EVENTID#"
 BOT_PREFIX: Final = "BOT#"
 PENDING_PREFIX: Final = "DEDUP#"
 PENDING_MEETING_PREFIX: Final = "MEETING#"
+OCCURRENCE_CLAIM_PREFIX: Final = "OCC#"
 SERIES_PREFIX: Final = "SERIES#"
 CHANNEL_PREFIX: Final = "CHANNEL#"
 
@@ -225,7 +228,7 @@ def pending_key(account_id: str, event_id: str, occurrence_key: OccurrenceKey) -
 
 def occurrence_claim_key(account_id: str, event_id: str, occurrence_key: OccurrenceKey) -> Item:
     """The occurrence claim: exists once the occurrence ever had a bot."""
-    return key(account_pk(account_id), f"OCC#{event_id}#{occurrence_key}")
+    return key(account_pk(account_id), f"{OCCURRENCE_CLAIM_PREFIX}{event_id}#{occurrence_key}")
 
 
 def meeting_digest(meeting_key: str) -> str:
@@ -301,6 +304,12 @@ def series_queue(account_id: str, event_id: str, next_check_at: datetime) -> tup
 
 def channel_queue(channel_id: str, expiration: datetime) -> tuple[str, str]:
     return f"{CHANNEL_QUEUE}{shard(channel_id)}", f"{time_text(expiration)}#{channel_id}"
+
+
+def bot_end_index(bot_id: str, occurrence_end: datetime) -> tuple[str, str]:
+    """GSI2 keys of every bot: by its occurrence's end, so the purge of finished bots reads
+    only those whose meeting is long over."""
+    return f"{BOT_END_INDEX}{shard(bot_id)}", f"{time_text(occurrence_end)}#{bot_id}"
 
 
 def connected_set_pk(account_id: str) -> str:
