@@ -35,9 +35,9 @@ from app.domain import (
     occurrence_key_for,
 )
 from app.observability import BOTS_SCHEDULED
+from app.services.bot_building import Target, check_bot_config, new_bot
 from app.services.event_mapping import series_spec
 from app.services.recurrence import RecurrenceError, occurrences_between
-from app.services.scheduling import Target, check_bot_config, new_bot
 
 log = logging.getLogger(__name__)
 

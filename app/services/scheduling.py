@@ -1,20 +1,19 @@
-"""Scheduling bots for meetings: one-off events, single occurrences and whole series.
+"""SchedulingService: schedule, unschedule, list, PATCH and cancel bots; series work is delegated.
 
 Deduplication is the store's job (unique keys on account, event and occurrence, and on account
 and meeting occurrence, the same meeting on several calendars), so this module never
 reads-then-writes to decide whether a bot exists. An occurrence is identified by its original
 start (`OccurrenceKey`), so a moved occurrence keeps its bot.
+
+Where each part lives: building and storing a bot, and the limits on its fields, in
+bot_building.py; following a series occurrence by occurrence in series_scheduling.py.
 """
 
 from __future__ import annotations
 
-import logging
-import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-
-import orjson
 
 from app.adapters.ports import BotScheduler, BotStore, Clock, EventStore, SeriesScheduleStore
 from app.domain import (
@@ -22,83 +21,59 @@ from app.domain import (
     BotStatus,
     Event,
     EventStatus,
-    MeetingLink,
     Occurrence,
-    OccurrenceKey,
     OccurrenceOverride,
     ScheduledBot,
     ScheduleStatus,
     SeriesSchedule,
     SeriesSpec,
-    meeting_key_for,
     occurrence_key_for,
 )
 from app.errors import (
     BotNotFound,
     BotNotPending,
     EventCancelled,
-    EventNotFound,
     InvalidBotUpdate,
-    NoFurtherOccurrence,
     NoMeetingLink,
     NoOccurrenceOnDate,
-    NotRecurring,
     OccurrenceEnded,
-    StorageUnavailable,
-    Unprocessable,
     UnreadableEvent,
 )
-from app.observability import BOTS_SCHEDULED
+from app.services.bot_building import (
+    CAS_ATTEMPTS,
+    MAX_BOT_CONFIG_BYTES,
+    MAX_CUSTOM_ATTRIBUTES_BYTES,
+    Target,
+    bot_sort_key,
+    check_bot_config,
+    check_custom_attributes,
+    find_event,
+    kept_changing,
+    link_for,
+    new_bot,
+    new_bot_id,
+    overrides_of,
+    put_pending_bot,
+)
 from app.services.event_mapping import series_spec
 from app.services.paging import DEFAULT_LIMIT, Page, SortKey, page
-from app.services.recurrence import (
-    RecurrenceError,
-    next_occurrence,
-    occurrence_after,
-    occurrence_on_date,
-)
+from app.services.recurrence import RecurrenceError, next_occurrence, occurrence_on_date
+from app.services.series_scheduling import UNREADABLE_SERIES_RETRY, SeriesScheduling
 from app.services.zones import resolve_zone, unreadable_zone_reason
 
-log = logging.getLogger(__name__)
-
-MAX_BOT_CONFIG_BYTES = 16 * 1024
-# Sent along with bot_config in the Create Bot body, and stored with it: the same bound.
-MAX_CUSTOM_ATTRIBUTES_BYTES = 16 * 1024
-# A series left unattended (calbot down) is caught up by skipping at most this many ended
-# occurrences one by one before jumping straight to the next one from now.
-_CATCH_UP_LIMIT = 1000
-# A compare-and-set lost this many times in a row means a writer is racing in a loop: give up
-# with a 503 rather than spin (one retry is all a user's own change ever needs).
-_CAS_ATTEMPTS = 5
-# A scheduled series calbot cannot follow (its zone or rule became unreadable) is looked at
-# again after this long, rather than on every pass: the event shows why in the meantime.
-UNREADABLE_SERIES_RETRY = timedelta(hours=1)
-
-
-def _kept_changing() -> StorageUnavailable:
-    return StorageUnavailable("The bot kept changing while calbot tried to update it; try again.")
-
-
-def bot_sort_key(bot: ScheduledBot) -> SortKey:
-    return (bot.join_at.isoformat(), bot.bot_id)
-
-
-def new_bot_id() -> str:
-    return "bot_" + secrets.token_hex(12)
-
-
-def check_bot_config(bot_config: dict[str, Any]) -> None:
-    """`bot_config` is passed through as it is; only its size is limited."""
-    _check_size("bot_config", bot_config, MAX_BOT_CONFIG_BYTES)
-
-
-def check_custom_attributes(custom_attributes: dict[str, Any]) -> None:
-    _check_size("custom_attributes", custom_attributes, MAX_CUSTOM_ATTRIBUTES_BYTES)
-
-
-def _check_size(field: str, value: dict[str, Any], limit: int) -> None:
-    if len(orjson.dumps(value)) > limit:
-        raise Unprocessable(f"{field} is larger than {limit // 1024} KiB once encoded as JSON.")
+__all__ = [
+    "MAX_BOT_CONFIG_BYTES",
+    "MAX_CUSTOM_ATTRIBUTES_BYTES",
+    "UNREADABLE_SERIES_RETRY",
+    "BotChanges",
+    "SchedulingService",
+    "Target",
+    "bot_sort_key",
+    "check_bot_config",
+    "check_custom_attributes",
+    "new_bot",
+    "new_bot_id",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,53 +85,6 @@ class BotChanges:
     bot_name: str | None = None
     custom_attributes: dict[str, Any] | None = None
     bot_config: dict[str, Any] | None = field(default=None)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    occurrence: Occurrence
-    occurrence_key: OccurrenceKey
-    meeting_link: MeetingLink
-
-
-def new_bot(
-    account_id: str,
-    event: Event,
-    target: Target,
-    bot_config: dict[str, Any],
-    *,
-    source: BotSource,
-    now: datetime,
-    join_lead: timedelta,
-    bot_name: str | None = None,
-    custom_attributes: dict[str, Any] | None = None,
-) -> ScheduledBot:
-    """A scheduled bot for one occurrence; a meeting already under way is joined at once."""
-    occurrence = target.occurrence
-    meeting_key = meeting_key_for(
-        event.ical_uid, target.occurrence_key, occurrence.start, target.meeting_link.url
-    )
-    return ScheduledBot(
-        bot_id=new_bot_id(),
-        account_id=account_id,
-        event_id=event.event_id,
-        calendar_id=event.calendar_id,
-        google_event_id=event.google_event_id,
-        occurrence_key=target.occurrence_key,
-        occurrence_start=occurrence.start,
-        occurrence_end=occurrence.end,
-        join_at=max(occurrence.start - join_lead, now),
-        meeting_link=target.meeting_link.url,
-        meeting_platform=target.meeting_link.platform,
-        bot_config=bot_config,
-        source=source,
-        status=BotStatus.SCHEDULED,
-        created_at=now,
-        updated_at=now,
-        bot_name=bot_name,
-        custom_attributes=custom_attributes,
-        meeting_key=meeting_key,
-    )
 
 
 class SchedulingService:
@@ -176,6 +104,14 @@ class SchedulingService:
         self._scheduler = scheduler
         self._clock = clock
         self._join_lead = join_lead
+        self._recurring = SeriesScheduling(
+            events=events,
+            bots=bots,
+            series=series,
+            scheduler=scheduler,
+            clock=clock,
+            join_lead=join_lead,
+        )
 
     # -- routes -------------------------------------------------------------------------
 
@@ -195,11 +131,21 @@ class SchedulingService:
         pending bot of the same meeting occurrence, maybe from another calendar, is reused.
         """
         check_bot_config(bot_config)
-        event = await self._event(account_id, event_id)
+        event = await find_event(self._events, account_id, event_id)
         now = self._clock.now()
         target = await self._target(account_id, event, occurrence_date, now)
-        bot, created = await self._put_bot(
-            account_id, event, target, bot_config, source=source, now=now
+        bot, created = await put_pending_bot(
+            self._bots,
+            self._scheduler,
+            new_bot(
+                account_id,
+                event,
+                target,
+                bot_config,
+                source=source,
+                now=now,
+                join_lead=self._join_lead,
+            ),
         )
         if bot.event_id == event_id:  # else the meeting's bot is another calendar's copy's
             await self._events.set_schedule_status(account_id, event_id, ScheduleStatus.SCHEDULED)
@@ -224,9 +170,9 @@ class SchedulingService:
 
         The series is paused before its bots are cancelled: a series pass running meanwhile
         either sees it paused, or made its bot before the cancellation (which takes it), or
-        checks again after making it and cancels it itself (`_keep_if_series_active`).
+        checks again after making it and cancels it itself (series_scheduling.py).
         """
-        await self._event(account_id, event_id)
+        await find_event(self._events, account_id, event_id)
         await self._series.set_series_schedule_active(account_id, event_id, False)
         cancelled = await self._bots.cancel_pending_bots(account_id, event_id, self._clock.now())
         for bot in cancelled:
@@ -251,7 +197,7 @@ class SchedulingService:
         """Apply a PATCH. A bot changed meanwhile (moved by a sync, re-scheduled) makes the
         write lose its compare-and-set; the changes are then applied again to the bot as
         stored, so neither side's change is lost."""
-        for _ in range(_CAS_ATTEMPTS):
+        for _ in range(CAS_ATTEMPTS):
             bot = await self._bot(account_id, bot_id)
             if bot.status is not BotStatus.SCHEDULED:
                 raise BotNotPending()
@@ -259,7 +205,7 @@ class SchedulingService:
                 if "join_at" in changes.fields:
                     await self._scheduler.bot_scheduled(bot)
                 return bot
-        raise _kept_changing()
+        raise kept_changing()
 
     async def _apply_changes(self, bot: ScheduledBot, changes: BotChanges) -> bool:
         """Check and apply the changes to the bot as read, and write it back if nothing
@@ -288,7 +234,7 @@ class SchedulingService:
         return await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED)
 
     async def cancel_bot(self, account_id: str, bot_id: str) -> ScheduledBot:
-        for _ in range(_CAS_ATTEMPTS):
+        for _ in range(CAS_ATTEMPTS):
             bot = await self._bot(account_id, bot_id)
             if bot.status is BotStatus.CANCELLED:
                 return bot
@@ -301,219 +247,33 @@ class SchedulingService:
             if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
                 await self._scheduler.bot_cancelled(bot)
                 return bot
-        raise _kept_changing()
+        raise kept_changing()
 
     async def auto_reschedule(self, account_id: str, event_id: str) -> ScheduledBot:
         """A bot for the occurrence after the series' latest pending or launched one."""
-        event = await self._event(account_id, event_id)
-        if not event.is_recurring:
-            raise NotRecurring()
-        bots = await self._bots.list_bots(account_id, event_id=event_id)
-        live = [
-            b
-            for b in bots
-            if b.status in (BotStatus.SCHEDULED, BotStatus.LAUNCHING, BotStatus.LAUNCHED)
-        ]
-        if not live:
-            raise Unprocessable(
-                "No bot has been scheduled for this series yet: "
-                "schedule one with POST /api/v1/calendar/schedule/{event_id} first."
-            )
-        latest = max(live, key=lambda b: b.occurrence_start)
-        now = self._clock.now()
-        overrides = await self._overrides(account_id, event)
-        # A bot of the meeting from before it became a series (a one-off's) stands for the
-        # occurrence it joins: the one that starts when it did.
-        after = latest.occurrence_key.original_start or latest.occurrence_start
-        try:
-            occurrence = self._occurrence_after(event, overrides, after, now)
-        except RecurrenceError as error:
-            raise UnreadableEvent(str(error)) from error
-        if occurrence is None:
-            raise NoFurtherOccurrence()
-        link = self._link_for(event, overrides, occurrence)
-        if link is None:
-            raise NoMeetingLink("The next occurrence has no meeting link a bot could join.")
-        target = Target(occurrence, occurrence_key_for(occurrence.original_start), link)
-        bot, _ = await self._put_bot(
-            account_id,
-            event,
-            target,
-            latest.bot_config,
-            source=BotSource.RECURRENCE,
-            now=now,
-            bot_name=latest.bot_name,
-            custom_attributes=latest.custom_attributes,
-        )
-        schedule = await self._series.get_series_schedule(account_id, event_id)
-        if schedule is not None:
-            await self._series.advance_series_schedule(
-                account_id,
-                event_id,
-                expected_last_original_start=schedule.last_original_start,
-                last_original_start=occurrence.original_start,
-                next_check_at=occurrence.end,
-                active=schedule.active,
-            )
-        return bot
+        return await self._recurring.auto_reschedule(account_id, event_id)
 
     async def toggle_recurrence(self, account_id: str, event_id: str, enabled: bool) -> bool:
-        event = await self._event(account_id, event_id)
-        if not event.is_recurring:
-            raise NotRecurring()
-        await self._events.set_recurring_enabled(account_id, event_id, enabled)
-        if enabled and await self._series.get_series_schedule(account_id, event_id):
-            await self._series.set_series_schedule_active(account_id, event_id, True)
-            event.recurring_enabled = True
-            await self.ensure_series_bot(account_id, event)
-        return enabled
+        """Turn the scheduling of a series' later occurrences off or back on."""
+        return await self._recurring.toggle_recurrence(account_id, event_id, enabled)
 
     # -- the recurrence pass ------------------------------------------------------------
 
     async def advance_due_series(self, limit: int = 200) -> int:
         """Give each series whose current occurrence has ended a bot for its next one."""
-        now = self._clock.now()
-        scheduled = 0
-        for schedule in await self._series.due_series_schedules(now, limit):
-            if await self._advance(schedule, now):
-                scheduled += 1
-        return scheduled
-
-    async def _advance(self, schedule: SeriesSchedule, now: datetime) -> bool:
-        account_id, event_id = schedule.account_id, schedule.event_id
-        event = await self._events.get_event(account_id, event_id)
-        if (
-            event is None
-            or event.status is EventStatus.CANCELLED
-            or not event.is_recurring
-            or not event.recurring_enabled
-        ):
-            await self._series.set_series_schedule_active(account_id, event_id, False)
-            return False
-        overrides = await self._overrides(account_id, event)
-        try:
-            occurrence = self._occurrence_after(event, overrides, schedule.last_original_start, now)
-        except RecurrenceError as error:
-            # Skipped, not retried on every pass: the schedule stays (the series may become
-            # readable again with its next edit) but is not due again for a while.
-            log.warning("series %s cannot be followed: %s", event.google_event_id, error)
-            await self._series.advance_series_schedule(
-                account_id,
-                event_id,
-                expected_last_original_start=schedule.last_original_start,
-                last_original_start=schedule.last_original_start,
-                next_check_at=now + UNREADABLE_SERIES_RETRY,
-            )
-            return False
-        if occurrence is None:  # the series is over (COUNT/UNTIL reached)
-            await self._series.set_series_schedule_active(account_id, event_id, False)
-            return False
-        won = await self._series.advance_series_schedule(
-            account_id,
-            event_id,
-            expected_last_original_start=schedule.last_original_start,
-            last_original_start=occurrence.original_start,
-            next_check_at=occurrence.end,
-        )
-        link = self._link_for(event, overrides, occurrence)
-        if not won or link is None:
-            return False
-        target = Target(occurrence, occurrence_key_for(occurrence.original_start), link)
-        bot, created = await self._put_bot(
-            account_id,
-            event,
-            target,
-            schedule.bot_config,
-            source=BotSource.RECURRENCE,
-            now=now,
-            bot_name=schedule.bot_name,
-            custom_attributes=schedule.custom_attributes,
-        )
-        return not created or await self._keep_if_series_active(bot)
+        return await self._recurring.advance_due_series(limit)
 
     async def ensure_series_bot(self, account_id: str, event: Event) -> bool:
-        """Give a scheduled series a bot again when it has none pending (its bot was cancelled
-        because the occurrence moved out of the rule, or the series was turned back on)."""
-        schedule = await self._series.get_series_schedule(account_id, event.event_id)
-        if schedule is None or not schedule.active or not event.recurring_enabled:
-            return False
-        bots = await self._bots.list_bots(account_id, event_id=event.event_id)
-        if any(b.status in (BotStatus.SCHEDULED, BotStatus.LAUNCHING) for b in bots):
-            return False
-        now = self._clock.now()
-        overrides = await self._overrides(account_id, event)
-        try:
-            occurrence = next_occurrence(series_spec(event), overrides, now)
-        except RecurrenceError as error:
-            log.warning("series %s cannot be followed: %s", event.google_event_id, error)
-            return False
-        if occurrence is None:
-            await self._series.set_series_schedule_active(account_id, event.event_id, False)
-            return False
-        link = self._link_for(event, overrides, occurrence)
-        if link is None:
-            return False
-        bot = new_bot(
-            account_id,
-            event,
-            Target(occurrence, occurrence_key_for(occurrence.original_start), link),
-            schedule.bot_config,
-            source=BotSource.RECURRENCE,
-            now=now,
-            join_lead=self._join_lead,
-            bot_name=schedule.bot_name,
-            custom_attributes=schedule.custom_attributes,
-        )
-        if not await self._bots.insert_bots_unless_exist([bot]):
-            return False
-        BOTS_SCHEDULED.labels(BotSource.RECURRENCE.value).inc()
-        await self._series.advance_series_schedule(
-            account_id,
-            event.event_id,
-            expected_last_original_start=schedule.last_original_start,
-            last_original_start=occurrence.original_start,
-            next_check_at=occurrence.end,
-        )
-        await self._scheduler.bot_scheduled(bot)
-        return await self._keep_if_series_active(bot)
-
-    async def _keep_if_series_active(self, bot: ScheduledBot) -> bool:
-        """A series bot was just made from a schedule read a moment ago: if the user paused
-        the series since (unschedule cancels bots only after pausing it, so one made after
-        that cancellation is seen here), cancel the bot again. True if it stays."""
-        schedule = await self._series.get_series_schedule(bot.account_id, bot.event_id)
-        if schedule is not None and schedule.active:
-            return True
-        for _ in range(_CAS_ATTEMPTS):
-            current = await self._bots.get_bot(bot.account_id, bot.bot_id)
-            if current is None or current.status is not BotStatus.SCHEDULED:
-                return False
-            current.status, current.updated_at = BotStatus.CANCELLED, self._clock.now()
-            if await self._bots.update_bot(current, expected_status=BotStatus.SCHEDULED):
-                await self._scheduler.bot_cancelled(current)
-                log.info("bot %s cancelled: its series was unscheduled meanwhile", bot.bot_id)
-                return False
-        raise _kept_changing()
+        """Give a scheduled series a bot again when it has none pending."""
+        return await self._recurring.ensure_series_bot(account_id, event)
 
     # -- helpers ------------------------------------------------------------------------
-
-    async def _event(self, account_id: str, event_id: str) -> Event:
-        event = await self._events.get_event(account_id, event_id)
-        if event is None:
-            raise EventNotFound()
-        return event
 
     async def _bot(self, account_id: str, bot_id: str) -> ScheduledBot:
         bot = await self._bots.get_bot(account_id, bot_id)
         if bot is None:
             raise BotNotFound()
         return bot
-
-    async def _overrides(self, account_id: str, event: Event) -> list[OccurrenceOverride]:
-        found = await self._events.list_overrides(
-            account_id, event.calendar_id, [event.google_event_id]
-        )
-        return found.get(event.google_event_id, [])
 
     async def _target(
         self, account_id: str, event: Event, occurrence_date: date | None, now: datetime
@@ -539,12 +299,12 @@ class SchedulingService:
                 raise OccurrenceEnded()
             occurrence = Occurrence(event.start_time, event.start_time, event.end_time)
             return Target(occurrence, occurrence_key_for(None), event.meeting_link)
-        overrides = await self._overrides(account_id, event)
+        overrides = await overrides_of(self._events, account_id, event)
         try:
             found = self._series_target(series_spec(event), overrides, occurrence_date, now)
         except RecurrenceError as error:
             raise UnreadableEvent(str(error)) from error
-        link = self._link_for(event, overrides, found)
+        link = link_for(event, overrides, found)
         if link is None:
             raise NoMeetingLink("This occurrence has no meeting link a bot could join.")
         return Target(found, occurrence_key_for(found.original_start), link)
@@ -569,54 +329,3 @@ class SchedulingService:
             if found is None:
                 raise OccurrenceEnded("The series' last occurrence has already ended.")
         return found
-
-    def _occurrence_after(
-        self,
-        event: Event,
-        overrides: list[OccurrenceOverride],
-        after_original_start: datetime,
-        now: datetime,
-    ) -> Occurrence | None:
-        """The first occurrence after the given one that has not ended by `now`."""
-        return occurrence_after(
-            series_spec(event), overrides, after_original_start, ending_after=now
-        )
-
-    @staticmethod
-    def _link_for(
-        event: Event, overrides: list[OccurrenceOverride], occurrence: Occurrence
-    ) -> MeetingLink | None:
-        for override in overrides:
-            if override.original_start == occurrence.original_start and override.meeting_link:
-                return override.meeting_link
-        return event.meeting_link
-
-    async def _put_bot(
-        self,
-        account_id: str,
-        event: Event,
-        target: Target,
-        bot_config: dict[str, Any],
-        *,
-        source: BotSource,
-        now: datetime,
-        bot_name: str | None = None,
-        custom_attributes: dict[str, Any] | None = None,
-    ) -> tuple[ScheduledBot, bool]:
-        bot = new_bot(
-            account_id,
-            event,
-            target,
-            bot_config,
-            source=source,
-            now=now,
-            join_lead=self._join_lead,
-            bot_name=bot_name,
-            custom_attributes=custom_attributes,
-        )
-        stored, created = await self._bots.insert_or_update_pending_bot(bot)
-        if created:
-            BOTS_SCHEDULED.labels(source.value).inc()
-        if stored.status is BotStatus.SCHEDULED:
-            await self._scheduler.bot_scheduled(stored)
-        return stored, created
