@@ -1,5 +1,8 @@
 """Scheduled bots in SQLite. Deduplication is the unique indexes `bots_pending_dedup` (one
-pending bot per event occurrence) and `bots_pending_meeting` (one per meeting occurrence)."""
+pending bot per event occurrence) and `bots_pending_meeting` (one per meeting occurrence).
+
+Rules derived, not restated: the pending statuses (`PENDING`) and the finished ones come from
+`app.domain.is_pending` through `statuses_where`, as do the partial indexes' predicates."""
 
 from __future__ import annotations
 
@@ -13,15 +16,20 @@ import orjson
 from app.adapters.sqlite.codec import (
     BOT_COLUMNS,
     BOT_MARKS,
-    PENDING,
     bot_from_row,
     bot_params,
     json_or_none,
 )
-from app.adapters.sqlite.database import Database, from_text_or_none, to_text
+from app.adapters.sqlite.database import (
+    PENDING,
+    Database,
+    from_text_or_none,
+    statuses_where,
+    to_text,
+)
 from app.domain import BotStatus, OccurrenceKey, ScheduledBot, is_pending
 
-_FINISHED = "(" + ", ".join(f"'{status}'" for status in BotStatus if not is_pending(status)) + ")"
+_FINISHED = statuses_where(lambda status: not is_pending(status))
 _ASSIGN_ALL_BUT_ID = ", ".join(f"{column} = ?" for column in BOT_COLUMNS.split(", ")[1:])
 
 

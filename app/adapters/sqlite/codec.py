@@ -23,10 +23,6 @@ from app.domain import (
     SeriesSchedule,
 )
 
-# `app.domain.is_pending` as SQL: the statuses of a bot that may still be launched. The unique
-# index `bots_pending_dedup` in the schema names the same statuses.
-PENDING = "('scheduled', 'launching')"
-
 EVENT_COLUMNS = (
     "event_id, calendar_id, google_event_id, summary, status, start_time, end_time, all_day, "
     "time_zone, recurrence, meeting_link, meeting_platform, self_declined, updated, "

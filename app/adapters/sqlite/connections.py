@@ -1,13 +1,23 @@
-"""The Google connection and its calendar list in SQLite."""
+"""The Google connection and its calendar list in SQLite.
+
+A disconnect's SQL is derived from the domain: the bots it cancels are `app.domain.is_pending`'s
+(`PENDING`), those it releases `app.domain.claims_occurrence_after_disconnect`'s complement."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from app.adapters.sqlite.codec import PENDING
-from app.adapters.sqlite.database import Database, from_text, to_text
-from app.domain import DISCONNECTED, Calendar, Connection, ConnectionStatus
+from app.adapters.sqlite.database import PENDING, Database, from_text, statuses_where, to_text
+from app.domain import (
+    DISCONNECTED,
+    Calendar,
+    Connection,
+    ConnectionStatus,
+    claims_occurrence_after_disconnect,
+)
 
+# `app.domain.claims_occurrence_after_disconnect`, derived: the bots a disconnect releases.
+_RELEASED = statuses_where(lambda status: not claims_occurrence_after_disconnect(status))
 # What belongs to one connected calendar: dropped with the calendar.
 _CALENDAR_TABLES = ("calendars", "sync_state", "events", "event_overrides")
 # What a disconnect forgets (auto-schedule settings, accounts, keys and bots stay).
@@ -128,10 +138,9 @@ class SqliteConnectionStore:
                 (to_text(when), DISCONNECTED.sentence, account_id),
             )
             cancelled = cursor.rowcount
-            # domain.claims_occurrence_after_disconnect: only launched bots still count.
             await tx.execute(
                 "UPDATE bots SET claims_occurrence = 0 "
-                "WHERE account_id = ? AND status != 'launched' AND claims_occurrence = 1",
+                f"WHERE account_id = ? AND status IN {_RELEASED} AND claims_occurrence = 1",
                 (account_id,),
             )
             for table in _CONNECTION_TABLES:

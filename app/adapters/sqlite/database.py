@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -18,10 +18,22 @@ from typing import Any
 
 import aiosqlite
 
-from app.domain import utc_text
+from app.domain import BotStatus, is_pending, utc_text
 from app.errors import StorageUnavailable
 
-SCHEMA = """
+
+def statuses_where(rule: Callable[[BotStatus], bool]) -> str:
+    """The bot statuses a domain rule holds for, as an SQL list: `('scheduled', 'launching')`."""
+    return "(" + ", ".join(f"'{status}'" for status in BotStatus if rule(status)) + ")"
+
+
+# `app.domain.is_pending` as SQL, derived from it: the statuses of a bot that may still be
+# launched. The partial unique indexes below and the stores' queries use this same text, so
+# the planner matches them. An existing file keeps the indexes it was made with (`IF NOT
+# EXISTS`): changing the pending statuses means rebuilding `bots_pending_*` there too.
+PENDING = statuses_where(is_pending)
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS accounts (
     account_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -132,7 +144,7 @@ CREATE TABLE IF NOT EXISTS bots (
 -- claims_occurrence is 0 once a disconnect released the bot: history, unseen by auto-scheduling.
 -- At most one pending bot per (account, event, occurrence): deduplication lives here.
 CREATE UNIQUE INDEX IF NOT EXISTS bots_pending_dedup
-    ON bots (account_id, event_id, occurrence_key) WHERE status IN ('scheduled', 'launching');
+    ON bots (account_id, event_id, occurrence_key) WHERE status IN {PENDING};
 CREATE INDEX IF NOT EXISTS bots_by_status_join_at ON bots (status, join_at);
 CREATE INDEX IF NOT EXISTS bots_by_account ON bots (account_id, join_at);
 CREATE INDEX IF NOT EXISTS bots_by_event ON bots (account_id, event_id, status);
@@ -213,10 +225,10 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("idempotency", "claim", "TEXT"),
 )
 
-ADDED_INDEXES = """
+ADDED_INDEXES = f"""
 -- At most one pending bot per meeting occurrence across calendars (`meeting_key`).
 CREATE UNIQUE INDEX IF NOT EXISTS bots_pending_meeting
-    ON bots (account_id, meeting_key) WHERE status IN ('scheduled', 'launching');
+    ON bots (account_id, meeting_key) WHERE status IN {PENDING};
 CREATE INDEX IF NOT EXISTS bots_by_meeting ON bots (account_id, meeting_key);
 """
 

@@ -1,7 +1,12 @@
 """Events, their exceptions and each calendar's sync state in SQLite.
 
-The storage rules of `app.domain` are SQL predicates here, so that queries stay on indexes;
-each names its function, and the store contract suite holds this store to it.
+The storage rules of `app.domain` decide here as in the other stores; none is restated in SQL.
+Called on rows: `auto_schedule_candidate` and `series_needs_next_occurrence` (SQL narrows to a
+keyed superset, the function picks), `schedule_status_after_upsert` (on each page's stored
+statuses, read in its transaction). `dropped_by_full_sync` picks which of a calendar's
+generations a completed full sync deletes. Derived: `PENDING` (`app.domain.is_pending`) is built
+from the domain and shared with the schema's partial unique indexes. The store contract suite
+holds this store to the same behaviour as the others.
 """
 
 from __future__ import annotations
@@ -14,23 +19,39 @@ from app.adapters.ports import EventRow, EventsPageWrite
 from app.adapters.sqlite.codec import (
     EVENT_COLUMNS,
     OVERRIDE_COLUMNS,
-    PENDING,
     event_from_row,
     event_params,
     override_from_row,
     override_params,
 )
-from app.adapters.sqlite.database import Database, from_text_or_none, to_text, to_text_or_none
-from app.domain import Event, OccurrenceOverride, ScheduleStatus, SyncState
+from app.adapters.sqlite.database import (
+    PENDING,
+    Database,
+    from_text,
+    from_text_or_none,
+    to_text,
+    to_text_or_none,
+)
+from app.domain import (
+    Event,
+    OccurrenceOverride,
+    ScheduleStatus,
+    SyncState,
+    auto_schedule_candidate,
+    dropped_by_full_sync,
+    schedule_status_after_upsert,
+    series_needs_next_occurrence,
+)
 
-# On conflict, Google's fields are replaced and calbot's own (`recurring_enabled`,
-# `schedule_status`) kept; the CASE is `app.domain.schedule_status_after_upsert`. A new row
-# takes the columns' defaults for calbot's fields.
+# On conflict, Google's fields are replaced, `recurring_enabled` kept and `schedule_status` set
+# to what `app.domain.schedule_status_after_upsert` made of the stored one (the last parameter).
+# A new row takes the column's default for `recurring_enabled`.
 _UPSERT_EVENT = """
 INSERT INTO events (account_id, event_id, calendar_id, google_event_id, summary, status,
     start_time, end_time, all_day, time_zone, recurrence, meeting_link, meeting_platform,
-    self_declined, updated, next_occurrence_start, next_occurrence_end, generation, ical_uid)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    self_declined, updated, next_occurrence_start, next_occurrence_end, generation, ical_uid,
+    schedule_status)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (account_id, event_id) DO UPDATE SET
     summary = excluded.summary, status = excluded.status, start_time = excluded.start_time,
     end_time = excluded.end_time, all_day = excluded.all_day, time_zone = excluded.time_zone,
@@ -39,8 +60,7 @@ ON CONFLICT (account_id, event_id) DO UPDATE SET
     updated = excluded.updated, next_occurrence_start = excluded.next_occurrence_start,
     next_occurrence_end = excluded.next_occurrence_end, generation = excluded.generation,
     ical_uid = excluded.ical_uid,
-    schedule_status = CASE WHEN events.schedule_status = 'cancelled'
-        THEN 'unscheduled' ELSE events.schedule_status END
+    schedule_status = excluded.schedule_status
 """
 
 _UPSERT_OVERRIDE = """
@@ -54,8 +74,14 @@ ON CONFLICT (account_id, calendar_id, series_google_event_id, original_start) DO
     generation = excluded.generation
 """
 
-# SQLite's default limit on host parameters is 999; a series list is read in chunks below it.
+# SQLite's default limit on host parameters is 999; a list of keys is read in chunks below it.
 _CHUNK = 500
+
+
+def _as_stored(when: datetime) -> datetime:
+    """A time as the table compares it (whole seconds, UTC), so that a rule applied in Python
+    sees the bounds a WHERE clause on the text columns would."""
+    return from_text(to_text(when))
 
 
 class SqliteEventStore:
@@ -101,10 +127,16 @@ class SqliteEventStore:
         calendar_id, generation = page.calendar_id, page.generation
         async with self._db.transaction() as tx:
             if page.upserts:
-                await tx.executemany(
-                    _UPSERT_EVENT,
-                    [event_params(account_id, event, generation) for event in page.upserts],
+                stored = await self._schedule_statuses(
+                    tx, account_id, [event.event_id for event in page.upserts]
                 )
+                params = []
+                for event in page.upserts:
+                    # A repeated id within the page sees the status its first upsert wrote.
+                    new = schedule_status_after_upsert(stored.get(event.event_id))
+                    stored[event.event_id] = new
+                    params.append((*event_params(account_id, event, generation), new.value))
+                await tx.executemany(_UPSERT_EVENT, params)
             if page.overrides:
                 await tx.executemany(
                     _UPSERT_OVERRIDE,
@@ -136,16 +168,44 @@ class SqliteEventStore:
                 await self._finish_run(tx, account_id, page)
 
     @staticmethod
+    async def _schedule_statuses(
+        tx: aiosqlite.Connection, account_id: str, event_ids: list[str]
+    ) -> dict[str, ScheduleStatus | None]:
+        """The stored `schedule_status` of those of the events already stored."""
+        found: dict[str, ScheduleStatus | None] = {}
+        unique = list(dict.fromkeys(event_ids))
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            cursor = await tx.execute(
+                "SELECT event_id, schedule_status FROM events WHERE account_id = ? "
+                f"AND event_id IN ({','.join('?' * len(chunk))})",
+                (account_id, *chunk),
+            )
+            for row in await cursor.fetchall():
+                found[row[0]] = ScheduleStatus(row[1])
+        return found
+
+    @staticmethod
     async def _finish_run(tx: aiosqlite.Connection, account_id: str, page: EventsPageWrite) -> None:
         key = (account_id, page.calendar_id)
         if page.full_sync:
-            # `app.domain.dropped_by_full_sync`: what the completed run did not see is older.
             for table in ("events", "event_overrides"):
-                await tx.execute(
-                    f"DELETE FROM {table} WHERE account_id = ? AND calendar_id = ? "
-                    "AND generation < ?",
-                    (*key, page.generation),
+                cursor = await tx.execute(
+                    f"SELECT DISTINCT generation FROM {table} "
+                    "WHERE account_id = ? AND calendar_id = ?",
+                    key,
                 )
+                dropped = [
+                    generation
+                    for (generation,) in await cursor.fetchall()
+                    if dropped_by_full_sync(generation, page.generation)
+                ]
+                if dropped:
+                    await tx.execute(
+                        f"DELETE FROM {table} WHERE account_id = ? AND calendar_id = ? "
+                        f"AND generation IN ({','.join('?' * len(dropped))})",
+                        (*key, *dropped),
+                    )
         await tx.execute(
             "INSERT INTO sync_state (account_id, calendar_id, sync_token, last_synced_at, "
             "generation) VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, calendar_id) DO UPDATE "
@@ -218,13 +278,12 @@ class SqliteEventStore:
     ) -> list[Event]:
         rows = await self._db.fetch_all(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE account_id = ? AND calendar_id = ? "
-            # `app.domain.series_needs_next_occurrence`
-            "AND recurrence != '' AND status != 'cancelled' "
-            "AND next_occurrence_end IS NOT NULL AND next_occurrence_end <= ? "
-            "ORDER BY start_time, event_id",
-            (account_id, calendar_id, to_text(now)),
+            "AND recurrence != '' ORDER BY start_time, event_id",
+            (account_id, calendar_id),
         )
-        return [event_from_row(row) for row in rows]
+        at = _as_stored(now)
+        series = (event_from_row(row) for row in rows)
+        return [event for event in series if series_needs_next_occurrence(event, at)]
 
     async def set_schedule_status(
         self, account_id: str, event_id: str, status: ScheduleStatus
@@ -246,12 +305,10 @@ class SqliteEventStore:
         self, account_id: str, window_start: datetime, window_end: datetime
     ) -> list[Event]:
         rows = await self._db.fetch_all(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE account_id = ? "
-            # `app.domain.auto_schedule_candidate`
-            "AND meeting_link IS NOT NULL AND status != 'cancelled' AND self_declined = 0 "
-            "AND start_time < ? AND ((recurrence = '' AND end_time > ?) "
-            "OR (recurrence != '' AND next_occurrence_start IS NOT NULL)) "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE account_id = ? AND start_time < ? "
             "ORDER BY start_time, event_id",
-            (account_id, to_text(window_end), to_text(window_start)),
+            (account_id, to_text(window_end)),
         )
-        return [event_from_row(row) for row in rows]
+        start, end = _as_stored(window_start), _as_stored(window_end)
+        events = (event_from_row(row) for row in rows)
+        return [event for event in events if auto_schedule_candidate(event, start, end)]

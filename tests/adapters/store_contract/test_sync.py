@@ -208,6 +208,31 @@ async def test_an_event_upserted_after_its_cancellation_is_unscheduled_again(
     assert again.schedule_status is ScheduleStatus.CANCELLED
 
 
+async def test_a_long_page_keeps_each_events_schedule_status_and_uncancels(
+    stores: Stores,
+) -> None:
+    # 510 events in one page: more than one batch of the stored statuses a store reads back.
+    events = [event(f"e{n:03d}", NOW + timedelta(minutes=n)) for n in range(510)]
+    await synced(stores.events, *events[:509])
+    for n in (0, 505, 508):
+        await stores.events.set_schedule_status(
+            ACCOUNT, events[n].event_id, ScheduleStatus.SCHEDULED
+        )
+    await stores.events.set_schedule_status(ACCOUNT, events[506].event_id, ScheduleStatus.CANCELLED)
+
+    await stores.events.apply_events_page(ACCOUNT, page(*events))
+
+    statuses = {
+        row.event.google_event_id: row.event.schedule_status
+        for row in await stores.events.list_events(ACCOUNT, CAL)
+    }
+    assert len(statuses) == 510
+    kept = {
+        gid: status for gid, status in statuses.items() if status is not ScheduleStatus.UNSCHEDULED
+    }
+    assert kept == dict.fromkeys(("e000", "e505", "e508"), ScheduleStatus.SCHEDULED)
+
+
 async def test_user_fields_of_unknown_events_are_not_written(stores: Stores) -> None:
     missing = event("missing")
     await stores.events.set_schedule_status(ACCOUNT, missing.event_id, ScheduleStatus.SCHEDULED)
