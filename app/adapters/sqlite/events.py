@@ -304,10 +304,12 @@ class SqliteEventStore:
     async def list_auto_schedule_candidates(
         self, account_id: str, window_start: datetime, window_end: datetime
     ) -> list[Event]:
+        # A keyed time range narrows the rows to read (a one-off over before the window cannot
+        # qualify); `auto_schedule_candidate` decides which of them do.
         rows = await self._db.fetch_all(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE account_id = ? AND start_time < ? "
-            "ORDER BY start_time, event_id",
-            (account_id, to_text(window_end)),
+            "AND (recurrence != '' OR end_time > ?) ORDER BY start_time, event_id",
+            (account_id, to_text(window_end), to_text(window_start)),
         )
         start, end = _as_stored(window_start), _as_stored(window_end)
         events = (event_from_row(row) for row in rows)
