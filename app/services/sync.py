@@ -19,8 +19,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import lru_cache
+from datetime import timedelta
 
 from app.adapters.ports import (
     Clock,
@@ -31,14 +30,12 @@ from app.adapters.ports import (
     GoogleCalendar,
     LeaseStore,
     SecretBox,
-    SeriesOverride,
 )
 from app.bounded import KeyedLocks
 from app.domain import (
     ConnectionStatus,
     Event,
     GoogleCredentials,
-    OccurrenceOverride,
     credentials_fingerprint,
 )
 from app.errors import (
@@ -49,8 +46,31 @@ from app.errors import (
     SyncTokenExpired,
 )
 from app.observability import SYNC_LATENCY, SYNC_RUNS
-from app.services.event_mapping import map_items, series_spec, unreadable_reason
-from app.services.recurrence import RecurrenceError, next_occurrence
+from app.services.event_mapping import map_items
+from app.services.series_refresh import (
+    merged_overrides,
+    refresh_series,
+    refresh_stale_series,
+    set_next_occurrence,
+    unreadable_reasons,
+)
+from app.services.sync_lease import (
+    SYNC_LEASE_SECONDS,
+    SYNC_LEASE_WAIT_SECONDS,
+    CalendarLease,
+    sync_lease_name,
+)
+
+__all__ = [
+    "SYNC_LEASE_SECONDS",
+    "SYNC_LEASE_WAIT_SECONDS",
+    "SYNC_WINDOW_BACK",
+    "PageProgress",
+    "SyncOutcome",
+    "SyncService",
+    "prefetched",
+    "sync_lease_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +80,6 @@ PageProgress = Callable[[int, int], None]
 # How far back a full sync reaches: a month of past meetings is kept for context, older
 # one-off events are not fetched (recurring series are kept whatever their first start).
 SYNC_WINDOW_BACK = timedelta(days=30)
-
-# A sync's lease lasts this long and is renewed once a third of it has passed, between pages: a
-# page (one Google call, 25 s at most, and its write) always fits in what is left, and a replica
-# that died mid-sync frees the calendar within this time.
-SYNC_LEASE_SECONDS = 90
-# How long a sync waits for another replica's sync of the same calendar before leaving it to
-# that one: about one incremental sync, short enough for a GET /events to answer in time.
-SYNC_LEASE_WAIT_SECONDS = 5.0
-_LEASE_POLL_SECONDS = 0.5
-
-
-def sync_lease_name(account_id: str, calendar_id: str) -> str:
-    """The lease held in the store while a replica syncs this calendar."""
-    return f"calendar-sync:{account_id}:{calendar_id}"
 
 
 @dataclass(slots=True)
@@ -88,45 +94,6 @@ class SyncOutcome:
     # Another replica was syncing the calendar (it held the lease past the wait, or took it
     # over from this one mid-run): this outcome holds what this run stored, if anything.
     skipped: bool = False
-
-
-class _CalendarLease:
-    """The store-held lease of one calendar's sync, taken, kept and given back by one run."""
-
-    def __init__(self, leases: LeaseStore, clock: Clock, name: str, holder: str) -> None:
-        self._leases = leases
-        self._clock = clock
-        self._name = name
-        self._holder = holder
-        self._taken_at = clock.now()
-
-    async def _take(self) -> bool:
-        now = self._clock.now()
-        until = now + timedelta(seconds=SYNC_LEASE_SECONDS)
-        if not await self._leases.try_acquire_lease(self._name, self._holder, now, until):
-            return False
-        self._taken_at = now
-        return True
-
-    async def acquire(self) -> bool:
-        """Take the lease, waiting up to SYNC_LEASE_WAIT_SECONDS while another holds it."""
-        waited = 0.0
-        while not await self._take():
-            if waited >= SYNC_LEASE_WAIT_SECONDS:
-                return False
-            await self._clock.sleep(_LEASE_POLL_SECONDS)
-            waited += _LEASE_POLL_SECONDS
-        return True
-
-    async def keep(self) -> bool:
-        """Renew the lease once a third of it has passed; False if it was lost meanwhile."""
-        elapsed = (self._clock.now() - self._taken_at).total_seconds()
-        if elapsed < SYNC_LEASE_SECONDS / 3:
-            return True
-        return await self._take()
-
-    async def release(self) -> None:
-        await self._leases.release_lease(self._name, self._holder)
 
 
 async def prefetched(pages: AsyncIterator[EventsPage]) -> AsyncIterator[EventsPage]:
@@ -204,7 +171,7 @@ class SyncService:
         this process (a lock) or across replicas (the store's lease): when another replica
         keeps syncing it past SYNC_LEASE_WAIT_SECONDS, returns a `skipped` outcome."""
         async with self._locks.hold((account_id, calendar_id)):
-            lease = _CalendarLease(
+            lease = CalendarLease(
                 self._leases,
                 self._clock,
                 sync_lease_name(account_id, calendar_id),
@@ -223,7 +190,7 @@ class SyncService:
         self,
         account_id: str,
         calendar_id: str,
-        lease: _CalendarLease,
+        lease: CalendarLease,
         on_page: PageProgress | None,
     ) -> SyncOutcome:
         started = time.perf_counter()
@@ -246,7 +213,7 @@ class SyncService:
         self,
         account_id: str,
         calendar_id: str,
-        lease: _CalendarLease,
+        lease: CalendarLease,
         on_page: PageProgress | None,
     ) -> SyncOutcome:
         """Google refusing the credentials marks the connection revoked, unless they were
@@ -268,7 +235,7 @@ class SyncService:
         account_id: str,
         calendar_id: str,
         credentials: GoogleCredentials,
-        lease: _CalendarLease,
+        lease: CalendarLease,
         on_page: PageProgress | None,
     ) -> SyncOutcome:
         calendar = next(
@@ -322,7 +289,7 @@ class SyncService:
         calendar_zone: str,
         sync_token: str | None,
         generation: int,
-        lease: _CalendarLease,
+        lease: CalendarLease,
         on_page: PageProgress | None,
     ) -> SyncOutcome:
         full_sync = sync_token is None
@@ -351,10 +318,12 @@ class SyncService:
             )
             series_ids = {e.google_event_id for e in mapped.upserts if e.is_recurring}
             series_ids.update(o.series_google_event_id for o in mapped.overrides)
-            overrides = await self._overrides(account_id, calendar_id, series_ids, mapped.overrides)
+            overrides = await merged_overrides(
+                self._events, account_id, calendar_id, series_ids, mapped.overrides
+            )
             for event in mapped.upserts:
                 if event.is_recurring:
-                    self._set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
+                    set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
             await self._events.apply_events_page(
                 account_id,
                 EventsPageWrite(
@@ -371,7 +340,7 @@ class SyncService:
             orphans = {o.series_google_event_id for o in mapped.overrides} - {
                 e.google_event_id for e in mapped.upserts
             }
-            await self._refresh_series(account_id, calendar_id, orphans, overrides, now)
+            await refresh_series(self._events, account_id, calendar_id, orphans, overrides, now)
             outcome.pages += 1
             outcome.upserted.extend(mapped.upserts)
             outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
@@ -381,103 +350,15 @@ class SyncService:
                 on_page(outcome.pages, outcome.items)
         return outcome
 
-    async def _overrides(
-        self,
-        account_id: str,
-        calendar_id: str,
-        series_ids: set[str],
-        from_page: list[SeriesOverride],
-    ) -> dict[str, list[OccurrenceOverride]]:
-        """Stored exceptions of these series with this page's applied on top."""
-        if not series_ids:
-            return {}
-        stored = await self._events.list_overrides(account_id, calendar_id, sorted(series_ids))
-        merged = {
-            series: {o.original_start: o for o in overrides} for series, overrides in stored.items()
-        }
-        for item in from_page:
-            merged.setdefault(item.series_google_event_id, {})[item.override.original_start] = (
-                item.override
-            )
-        return {series: list(by_start.values()) for series, by_start in merged.items()}
-
-    async def _refresh_series(
-        self,
-        account_id: str,
-        calendar_id: str,
-        series_ids: set[str],
-        overrides: dict[str, list[OccurrenceOverride]],
-        now: datetime,
-    ) -> None:
-        values: list[tuple[str, datetime | None, datetime | None]] = []
-        for series_id in series_ids:
-            event = await self._events.get_event_by_google_id(account_id, calendar_id, series_id)
-            if event is None or not event.is_recurring:
-                continue
-            self._set_next_occurrence(event, overrides.get(series_id, []), now)
-            values.append((event.event_id, event.next_occurrence_start, event.next_occurrence_end))
-        await self._events.set_next_occurrences(account_id, values)
-
-    @staticmethod
-    def _set_next_occurrence(
-        event: Event, overrides: list[OccurrenceOverride], now: datetime
-    ) -> None:
-        try:
-            occurrence = next_occurrence(series_spec(event), overrides, now)
-        except RecurrenceError as error:
-            # Listed all the same, with no next occurrence; the listing says why.
-            _warn_once(event.google_event_id, str(error))
-            occurrence = None
-        event.next_occurrence_start = occurrence.start if occurrence else None
-        event.next_occurrence_end = occurrence.end if occurrence else None
-
     async def refresh_next_occurrences(self, account_id: str, calendar_id: str) -> None:
         """Move series whose stored next occurrence has ended on to the following one."""
-        now = self._clock.now()
-        stale = await self._events.list_series_needing_next_occurrence(account_id, calendar_id, now)
-        if not stale:
-            return
-        overrides = await self._events.list_overrides(
-            account_id, calendar_id, [event.google_event_id for event in stale]
-        )
-        for event in stale:
-            await asyncio.sleep(0)  # a long run of series must not hold the event loop
-            self._set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
-        await self._events.set_next_occurrences(
-            account_id,
-            [(e.event_id, e.next_occurrence_start, e.next_occurrence_end) for e in stale],
-        )
+        await refresh_stale_series(self._events, account_id, calendar_id, self._clock.now())
 
     async def unreadable_reasons(
         self, account_id: str, calendar_id: str, events: list[Event]
     ) -> dict[str, str]:
         """Why calbot cannot follow each of these events, by event_id (readable ones left out):
         a zone or rule it cannot read, or a live series with no occurrence within the horizon."""
-        reasons: dict[str, str] = {}
-        unknown_next: list[Event] = []
-        for event in events:
-            reason = unreadable_reason(event)
-            if reason is not None:
-                reasons[event.event_id] = reason
-            elif event.is_recurring and event.next_occurrence_start is None:
-                unknown_next.append(event)  # over, or beyond the horizon: ask again to know
-        if not unknown_next:
-            return reasons
-        now = self._clock.now()
-        overrides = await self._events.list_overrides(
-            account_id, calendar_id, [event.google_event_id for event in unknown_next]
+        return await unreadable_reasons(
+            self._events, account_id, calendar_id, events, self._clock.now()
         )
-        for event in unknown_next:
-            await asyncio.sleep(0)
-            try:
-                next_occurrence(series_spec(event), overrides.get(event.google_event_id, []), now)
-            except RecurrenceError as error:
-                reasons[event.event_id] = str(error)
-        return reasons
-
-
-@lru_cache(maxsize=1024)
-def _warn_once(google_event_id: str, reason: str) -> None:
-    """Logs a series calbot cannot follow once per reason and process (lru_cache remembers):
-    every sync and listing asks again, and a log line costs the event loop a write."""
-    log.warning("series %s cannot be followed: %s", google_event_id, reason)

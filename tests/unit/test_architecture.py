@@ -31,7 +31,10 @@ def _layer(name: str, modules: tuple[str, ...], *may_import: str) -> Layer:
 
 # Lowest first. A module belongs to the layer with the longest matching prefix.
 LAYERS = (
-    _layer("domain", ("app.domain", "app.errors", "app.config", "app.data", "app.bounded")),
+    _layer(
+        "domain",
+        ("app.domain", "app.identity", "app.errors", "app.config", "app.data", "app.bounded"),
+    ),
     _layer("ports", ("app.adapters.ports",), "domain"),
     _layer("observability", ("app.observability",), "domain"),
     _layer("services", ("app.services",), "domain", "ports", "observability"),
