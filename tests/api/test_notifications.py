@@ -325,14 +325,21 @@ async def test_duplicates_and_bursts_coalesce_into_few_syncs(
     fake_google.requests.clear()
     channel = _channel(fake_google)
     google_answers = asyncio.Event()
+    sync_under_way = asyncio.Event()
 
     async def slow_google(request: httpx.Request) -> httpx.Response:
+        sync_under_way.set()
         await google_answers.wait()  # the first sync is still running while the burst lands
         return fake_google.handle(request)
 
     google_mock.routes["google-api"].side_effect = slow_google
+    first = await _notify(client, channel, number="100")
+    await asyncio.wait_for(sync_under_way.wait(), timeout=5)
     numbers = ["120", "120", "98", "300", "300", "301", "150", "999", "998", "1000"]
-    responses = await asyncio.gather(*(_notify(client, channel, number=n) for n in numbers))
+    responses = [
+        first,
+        *await asyncio.gather(*(_notify(client, channel, number=n) for n in numbers)),
+    ]
     google_answers.set()
     await container.push.coalescer.drain()
 
