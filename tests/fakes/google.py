@@ -69,6 +69,9 @@ class FakeGoogleCalendar:
         self.gone: set[str] = set()  # event ids Google answers 410 (deleted) for
         self.unreachable = False  # set: reads fail as after exhausted retries
         self.hang = False  # set: reads never answer (the caller's deadline must cut them)
+        # Which calendars each refresh token's Google account sees (calendarList, events.list);
+        # a token not listed here sees every calendar.
+        self.calendars_of: dict[str, set[str]] = {}
 
     # -- arranging what Google holds -----------------------------------------------------------
 
@@ -107,6 +110,10 @@ class FakeGoogleCalendar:
                 tombstone[kept] = old[kept]
         self.put_event(calendar_id, tombstone)
 
+    def events(self, calendar_id: str) -> list[dict[str, Any]]:
+        """Every Event resource the calendar holds now (tombstones included), as copies."""
+        return copy.deepcopy(list(self._calendars[calendar_id].events.values()))
+
     def forget_event(self, calendar_id: str, event_id: str) -> None:
         """Drop an event without a tombstone: only a full sync can notice it is gone."""
         calendar = self._calendars[calendar_id]
@@ -122,7 +129,11 @@ class FakeGoogleCalendar:
 
     async def list_calendars(self, credentials: GoogleCredentials) -> list[Calendar]:
         await self.refresh_access_token(credentials)
-        return [calendar.entry for calendar in self._calendars.values()]
+        return [
+            calendar.entry
+            for calendar in self._calendars.values()
+            if self._sees(credentials, calendar.entry.calendar_id)
+        ]
 
     async def list_events(
         self,
@@ -134,7 +145,7 @@ class FakeGoogleCalendar:
     ) -> AsyncIterator[EventsPage]:
         await self.refresh_access_token(credentials)
         calendar = self._calendars.get(calendar_id)
-        if calendar is None:
+        if calendar is None or not self._sees(credentials, calendar_id):
             raise CalendarNotFound()
         self.runs.append(SyncRun(calendar_id, full=sync_token is None))
         if sync_token is not None:
@@ -215,6 +226,10 @@ class FakeGoogleCalendar:
         await self.refresh_access_token(credentials)
         self.channels.pop(channel_id, None)
         self.stopped_channels.append(channel_id)
+
+    def _sees(self, credentials: GoogleCredentials, calendar_id: str) -> bool:
+        visible = self.calendars_of.get(credentials.refresh_token)
+        return visible is None or calendar_id in visible
 
 
 def _in_full_sync(event: dict[str, Any], time_min: datetime | None) -> bool:

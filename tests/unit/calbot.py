@@ -99,8 +99,9 @@ class Calbot:
         return await self.stores.bots.list_bots(account_id)
 
 
-def wire(clock: FakeClock) -> Calbot:
-    stores = memory_stores()
+def wire(clock: FakeClock, stores: Stores | None = None) -> Calbot:
+    """calbot over `stores` (a fresh memory backend unless given)."""
+    stores = memory_stores() if stores is None else stores
     google, bot_api = FakeGoogleCalendar(), FakeBotApi()
     scheduler, secrets = RecordingBotScheduler(), FakeSecretBox()
     google.add_calendar(CAL, primary=True, time_zone="Europe/Berlin")
