@@ -60,7 +60,7 @@ from app.domain import (
     is_pending,
 )
 from app.errors import CalbotError
-from app.services import scheduling as scheduling_service
+from app.services import bot_building
 from app.services.scheduling import BotChanges
 from tests.aws import open_aws_client
 from tests.fakes import FakeClock
@@ -104,19 +104,14 @@ def ical_uid_for(google_event_id: str) -> str:
     return f"{google_event_id}@google.com"
 
 
-def by_event(calendar_id: str, google_event_id: str, start: datetime) -> Hashable:
-    """An occurrence of one calendar's event: calbot's identity today."""
-    return (calendar_id, google_event_id, start)
-
-
 def by_meeting(calendar_id: str, google_event_id: str, start: datetime) -> Hashable:
     """The canonical meeting identity of case 7 (iCalUID + start), across calendars."""
     return (ical_uid_for(google_event_id), start)
 
 
-# The one place that says when two bots are for the same occurrence. Switch to `by_meeting`
-# once calbot identifies meetings across calendars (`meeting_key`, issue 12 case 7).
-identity: Callable[[str, str, datetime], Hashable] = by_event
+# The one place that says when two bots are for the same occurrence: the canonical meeting
+# identity of case 7 (`meeting_key`), across calendars.
+identity: Callable[[str, str, datetime], Hashable] = by_meeting
 
 
 def meeting_of(occurrence: GoogleOccurrence) -> Hashable:
@@ -221,9 +216,7 @@ class Lifecycle(RuleBasedStateMachine):
         # can shrink it.
         self._patches = pytest.MonkeyPatch()
         bot_numbers = itertools.count(1)
-        self._patches.setattr(
-            scheduling_service, "new_bot_id", lambda: f"bot_{next(bot_numbers):024x}"
-        )
+        self._patches.setattr(bot_building, "new_bot_id", lambda: f"bot_{next(bot_numbers):024x}")
         self._runner = asyncio.Runner()
         self._exit = AsyncExitStack()
         stores = self._runner.run(self._exit.enter_async_context(type(self).open_stores()))
