@@ -203,6 +203,45 @@ class SeriesSpec:
     all_day: bool
 
 
+class ResponseStatus(enum.StrEnum):
+    """The connected user's answer to an invitation (Google's `responseStatus`)."""
+
+    ACCEPTED = "accepted"
+    TENTATIVE = "tentative"
+    NEEDS_ACTION = "needsAction"
+    DECLINED = "declined"
+
+
+class AutoScheduleMode(enum.StrEnum):
+    """Per-event policy: `always` and `never` override the rules; `rules` lets them decide."""
+
+    ALWAYS = "always"
+    NEVER = "never"
+    RULES = "rules"
+
+
+@dataclass(frozen=True, slots=True)
+class AttendeeFacts:
+    """What the rules and the guard read from Google's `attendees` and `organizer`.
+
+    `domains` holds the lower-cased email domains of the organizer and of every attendee,
+    people and rooms alike (the guard looks at all of them); `people` counts attendees that are
+    not resources (rooms, equipment). `self_response` is the connected user's answer: for the
+    organizer, and for an event without attendees, `accepted`. `omitted` is Google's
+    `attendeesOmitted`: the list was cut short, so the attendee rules cannot be checked fully.
+    """
+
+    self_response: ResponseStatus = ResponseStatus.ACCEPTED
+    organizer_self: bool = True
+    organizer_domain: str | None = None
+    domains: tuple[str, ...] = ()
+    people: int = 0
+    omitted: bool = False
+
+
+NO_ATTENDEES = AttendeeFacts()
+
+
 @dataclass(slots=True)
 class Event:
     """One stored Google event; a recurring series is one Event with `recurrence` set."""
@@ -227,6 +266,11 @@ class Event:
     # Google's iCalUID: shared by every copy of the meeting on every calendar (and by every
     # occurrence of a series); None for an event stored before calbot kept it.
     ical_uid: str | None = None
+    # Who is in the meeting, as far as the rules and the do-not-record guard need to know.
+    attendees: AttendeeFacts = field(default_factory=lambda: NO_ATTENDEES)
+    # The per-event policy of auto-scheduling (`PUT /events/{id}/auto-schedule`): calbot's own
+    # state, kept across syncs like `recurring_enabled`.
+    auto_schedule_mode: AutoScheduleMode = field(default_factory=lambda: AutoScheduleMode.RULES)
 
     @property
     def is_recurring(self) -> bool:
@@ -292,10 +336,42 @@ class SeriesSchedule:
 
 
 @dataclass(frozen=True, slots=True)
+class AutoScheduleRules:
+    """Which occurrences auto-scheduling gives a bot (CONTRACT section 7).
+
+    None in `internal_domains` and `time_zone` means "the default": the connected account's
+    email domain and the primary calendar's zone, filled in when the rules are shown or applied.
+    """
+
+    calendar_ids: tuple[str, ...] | None = None
+    response_status: tuple[ResponseStatus, ...] = (
+        ResponseStatus.ACCEPTED,
+        ResponseStatus.TENTATIVE,
+        ResponseStatus.NEEDS_ACTION,
+    )
+    organizer: str = "any"  # "any" | "self" | "others"
+    attendees: str = "any"  # "any" | "internal_only" | "external"
+    internal_domains: tuple[str, ...] | None = None
+    min_attendees: int | None = None
+    max_attendees: int | None = None
+    title_include: tuple[str, ...] = ()
+    title_exclude: tuple[str, ...] = ()
+    platforms: tuple[Platform, ...] | None = None
+    weekdays: tuple[int, ...] | None = None
+    local_time_from: str | None = None  # "HH:MM"
+    local_time_to: str | None = None
+    time_zone: str | None = None
+    never_record_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AutoScheduleSettings:
     enabled: bool = False
     default_bot_config: dict[str, Any] = field(default_factory=dict)
     last_run_at: datetime | None = None
+    rules: AutoScheduleRules = field(default_factory=AutoScheduleRules)
+    # No bot of the account launches before this instant (`POST /pause`); None: not paused.
+    paused_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,3 +465,19 @@ def purgeable_bot(bot: ScheduledBot, cutoff: datetime) -> bool:
     history; a cancelled bot of a meeting still ahead stays (auto-scheduling must not bring it
     back)."""
     return not is_pending(bot.status) and bot.occurrence_end < cutoff and bot.updated_at < cutoff
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A webhook message (CONTRACT section 8), written in the same store write as the change it
+    reports and delivered later, to every matching endpoint of the account, by the dispatcher.
+
+    `message_id` is `msg_` + random and is the `webhook-id` of every delivery attempt; `data`
+    is the message's JSON `data` object exactly as it will be sent.
+    """
+
+    message_id: str
+    account_id: str
+    type: str
+    created_at: datetime
+    data: dict[str, Any]
