@@ -22,6 +22,7 @@ from app.adapters.aws.dynamodb.consent import DynamoDbConsentStore, enable_expir
 from app.adapters.aws.dynamodb.events import DynamoDbEventStore
 from app.adapters.aws.dynamodb.idempotency import DynamoDbIdempotencyStore
 from app.adapters.aws.dynamodb.leases import DynamoDbLeaseStore
+from app.adapters.aws.dynamodb.outbox import DynamoDbOutboxStore, DynamoDbWebhookEndpointStore
 from app.adapters.aws.dynamodb.sealed_secrets import DynamoDbSealedSecretStore
 from app.adapters.aws.dynamodb.series import DynamoDbSeriesScheduleStore
 from app.adapters.aws.dynamodb.table import create_table, dynamodb_client_config
@@ -38,8 +39,10 @@ __all__ = [
     "DynamoDbEventStore",
     "DynamoDbIdempotencyStore",
     "DynamoDbLeaseStore",
+    "DynamoDbOutboxStore",
     "DynamoDbSealedSecretStore",
     "DynamoDbSeriesScheduleStore",
+    "DynamoDbWebhookEndpointStore",
     "create_table",
     "dynamodb_client_config",
     "dynamodb_stores",
@@ -66,4 +69,6 @@ def dynamodb_stores(
         auto_schedule=DynamoDbAutoScheduleStore(table),
         channels=DynamoDbChannelStore(table),
         leases=DynamoDbLeaseStore(table),
+        outbox=DynamoDbOutboxStore(table),
+        webhook_endpoints=DynamoDbWebhookEndpointStore(table),
     )
