@@ -34,6 +34,7 @@ from app.adapters.ports import (
     SecretBox,
     Stores,
 )
+from app.adapters.ports.webhooks import HostResolver
 from app.adapters.webhook_http import HttpWebhookSender, LoopHostResolver
 from app.backends import check_backends, master_key, open_launching, open_secrets, open_storage
 from app.config import Settings
@@ -163,8 +164,10 @@ async def open_container(
     settings: Settings,
     *,
     clock: Clock | None = None,
+    resolver: HostResolver | None = None,
 ) -> AsyncIterator[Container]:
-    """Build everything the settings ask for; close it all on exit.
+    """Build everything the settings ask for; close it all on exit. `resolver` replaces the
+    name lookups of webhook address checks (tests: no DNS).
 
     Raises `ConfigurationError` (naming the variables to set) before opening anything when a
     backend's settings are missing.
@@ -282,7 +285,7 @@ async def open_container(
             )
         )
         webhook_secrets = WebhookSecrets(key)
-        resolver = LoopHostResolver()
+        resolver = resolver or LoopHostResolver()
         retry_plan = RetryPlan()
         dispatcher = WebhookDispatcher(
             outbox=stores.outbox,
