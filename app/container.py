@@ -300,6 +300,7 @@ async def open_container(
             allow_insecure_loopback=settings.webhook_allow_insecure_loopback,
             retry=retry_plan,
         )
+        storage.outbox_bell.subscribe(dispatcher.wake)
         client_secret = settings.google_client_secret
         consent_flow = ConsentService(
             GoogleOAuthCodeExchanger(google_http, clock, token_url=settings.google_oauth_token_url),

@@ -57,6 +57,7 @@ def build_hub(
     resolver = FakeResolver()
     secrets_box = WebhookSecrets(MASTER_KEY)
     retry = dispatcher_options.pop("retry", FAST_RETRY)
+    dispatcher_options.setdefault("poll_seconds", 0.05)
     dispatcher = WebhookDispatcher(
         outbox=stores.outbox,
         endpoints=stores.webhook_endpoints,
@@ -67,7 +68,6 @@ def build_hub(
         timeout_seconds=timeout,
         allow_insecure_loopback=allow_loopback,
         retry=retry,
-        poll_seconds=0.05,
         **dispatcher_options,
     )
     service = WebhookEndpointService(

@@ -18,6 +18,8 @@ def append_outbox(tables: MemoryTables, messages: Sequence[OutboxMessage]) -> No
     change they report does."""
     for message in messages:
         tables.outbox.setdefault(message.message_id, message)
+    if messages:
+        tables.outbox_bell.ring()  # the dispatcher wakes once this write's coroutine yields
 
 
 class MemoryOutboxStore:

@@ -20,6 +20,7 @@ import aiosqlite
 
 from app.domain import BotStatus, is_pending, utc_text
 from app.errors import StorageUnavailable
+from app.outbox_bell import OutboxBell, outbox_appended
 
 
 def statuses_where(rule: Callable[[BotStatus], bool]) -> str:
@@ -294,8 +295,10 @@ def from_text_or_none(text: str | None) -> datetime | None:
 
 
 class Database:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, outbox_bell: OutboxBell | None = None) -> None:
         self.path = path
+        self.outbox_bell = outbox_bell or OutboxBell()
+        """Rung after each committed transaction that appended outbox messages."""
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
@@ -353,6 +356,7 @@ class Database:
                 await writer.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as error:
                 raise StorageUnavailable() from error
+            appended = outbox_appended.set(False)
             try:
                 yield writer
             except BaseException as error:
@@ -362,6 +366,10 @@ class Database:
                 raise
             else:
                 await writer.execute("COMMIT")
+                if outbox_appended.get():
+                    self.outbox_bell.ring()
+            finally:
+                outbox_appended.reset(appended)
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         reader = self._require(self._reader)

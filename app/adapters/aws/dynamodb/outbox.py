@@ -32,7 +32,7 @@ from app.adapters.aws.dynamodb.table import (
     key,
     shard,
 )
-from app.adapters.aws.dynamodb.transactions import TableClient, expression
+from app.adapters.aws.dynamodb.transactions import OUTBOX_KIND, TableClient, expression
 from app.adapters.ports.outbox import DeliveryCursor
 from app.domain import OutboxMessage
 from app.webhook_messages import data_from_json, data_json
@@ -78,7 +78,7 @@ def _message_item(message: OutboxMessage) -> Item:
     created = precise_text(message.created_at)
     return item(
         message_key(message.message_id),
-        kind="outbox_message",
+        kind=OUTBOX_KIND,
         message_id=message.message_id,
         account_id=message.account_id,
         type=message.type,
