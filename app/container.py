@@ -338,7 +338,10 @@ async def open_container(
             launch_loop_is_local=launching.is_local,
             launch_queue=launching.consumer,
             housekeeping=HousekeepingService(
-                bots=stores.bots, idempotency=storage.idempotency, clock=clock
+                bots=stores.bots,
+                idempotency=storage.idempotency,
+                clock=clock,
+                outbox=stores.outbox,
             ),
             webhook_endpoints=WebhookEndpointService(
                 endpoints=stores.webhook_endpoints,

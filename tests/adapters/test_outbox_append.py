@@ -4,13 +4,15 @@ bell rings once it has committed, so the dispatcher starts at once."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.adapters.aws.dynamodb import create_table, dynamodb_stores
-from app.adapters.aws.dynamodb.outbox import outbox_put_items
+from app.adapters.aws.dynamodb.outbox import delivery_key, outbox_put_items
 from app.adapters.aws.dynamodb.table import key
 from app.adapters.aws.dynamodb.transactions import TableClient
 from app.adapters.memory import memory_stores
@@ -20,7 +22,9 @@ from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.outbox import append_outbox
 from app.outbox_bell import OutboxBell
+from app.services.webhook_dispatch import new_delivery
 from app.webhook_messages import new_message
+from app.webhook_records import DELIVERY_RETENTION, DeliveryStatus
 from tests.adapters.store_contract.builders import ACCOUNT, NOW
 from tests.aws import (  # noqa: F401  (fixtures, found by name)
     aws_endpoint,
@@ -93,3 +97,27 @@ async def test_memory_messages_are_appended_to_the_tables() -> None:
     append_in_memory(tables, [message])
     assert rings == ["ring"]
     assert await memory_stores(tables).outbox.unrouted_messages(10) == [message]
+
+
+async def test_dynamodb_finished_deliveries_carry_the_tables_expiry(
+    dynamodb_client: Any,  # noqa: F811  (the fixture imported above)
+) -> None:
+    await create_table(dynamodb_client, TABLE)
+    outbox = dynamodb_stores(dynamodb_client, TABLE).outbox
+    message = new_message(ACCOUNT, "ping", {}, NOW)
+    pending = new_delivery(message, "whe_a", NOW, timedelta(days=1))
+    finished = replace(
+        new_delivery(message, "whe_b", NOW, timedelta(days=1)),
+        status=DeliveryStatus.DELIVERED,
+        due_at=None,
+    )
+    for delivery in (pending, finished):
+        await outbox.add_delivery(delivery)
+
+    async def expiry(delivery_id: str) -> str | None:
+        found = await dynamodb_client.get_item(TableName=TABLE, Key=delivery_key(delivery_id))
+        value: str | None = found["Item"].get("expires_at_epoch", {}).get("N")
+        return value
+
+    assert await expiry(pending.delivery_id) is None
+    assert await expiry(finished.delivery_id) == str(int((NOW + DELIVERY_RETENTION).timestamp()))

@@ -99,6 +99,16 @@ class MemoryOutboxStore:
         stored = self._tables.deliveries.get(delivery_id)
         return stored if stored is not None and stored.account_id == account_id else None
 
+    async def purge_finished_deliveries(self, before: datetime, limit: int) -> int:
+        old = [
+            delivery.delivery_id
+            for delivery in self._tables.deliveries.values()
+            if delivery.status is not DeliveryStatus.PENDING and delivery.created_at < before
+        ][:limit]
+        for delivery_id in old:
+            del self._tables.deliveries[delivery_id]
+        return len(old)
+
     async def list_deliveries(
         self,
         account_id: str,

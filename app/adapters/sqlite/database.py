@@ -251,6 +251,8 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_due
     ON webhook_deliveries (due_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS webhook_deliveries_log
     ON webhook_deliveries (account_id, created_at, delivery_id);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_finished
+    ON webhook_deliveries (created_at) WHERE status != 'pending';
 """
 
 # Columns added to a table after it first shipped. `CREATE TABLE IF NOT EXISTS` leaves an

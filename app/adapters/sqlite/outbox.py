@@ -238,6 +238,16 @@ class SqliteOutboxStore:
         )
         return None if row is None else _delivery_from_row(row)
 
+    async def purge_finished_deliveries(self, before: datetime, limit: int) -> int:
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "DELETE FROM webhook_deliveries WHERE delivery_id IN ("
+                "SELECT delivery_id FROM webhook_deliveries "
+                "WHERE status != 'pending' AND created_at < ? LIMIT ?)",
+                (precise_text(before), limit),
+            )
+            return cursor.rowcount
+
     async def list_deliveries(
         self,
         account_id: str,
