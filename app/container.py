@@ -279,7 +279,10 @@ async def open_container(
         )
         webhook_http = await stack.enter_async_context(
             httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=WEBHOOK_CONNECTIONS),
+                # No idle connections: each is pinned to one checked address for one host.
+                limits=httpx.Limits(
+                    max_connections=WEBHOOK_CONNECTIONS, max_keepalive_connections=0
+                ),
                 follow_redirects=False,
                 trust_env=False,
             )

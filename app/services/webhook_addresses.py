@@ -83,12 +83,13 @@ def refused_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> st
     return None
 
 
-async def check_target(target: WebhookTarget, resolver: HostResolver) -> None:
-    """Refuse a host that is, or resolves to, an address calbot never sends to. A name that
-    does not resolve raises `OSError` (at creation the caller refuses it; at delivery it is a
-    failed attempt)."""
+async def check_target(target: WebhookTarget, resolver: HostResolver) -> str | None:
+    """Refuse a host that is, or resolves to, an address calbot never sends to; else the
+    address to connect to (None for the development loopback exception). A name that does not
+    resolve raises `OSError` (at creation the caller refuses it; at delivery it is a failed
+    attempt)."""
     if target.loopback_allowed:
-        return
+        return None
     try:
         literal = ipaddress.ip_address(target.host)
     except ValueError:
@@ -109,3 +110,4 @@ async def check_target(target: WebhookTarget, resolver: HostResolver) -> None:
             raise AddressRefused(
                 f"The URL's host {where} {reason}; webhooks go only to public addresses."
             )
+    return str(addresses[0])

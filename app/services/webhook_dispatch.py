@@ -261,10 +261,10 @@ class WebhookDispatcher:
             log.exception("webhook delivery %s: attempt failed", delivery.delivery_id)
 
     async def send(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> SendOutcome:
-        """One attempt: check the address again (names can be re-pointed), sign, POST."""
+        """One attempt: check the address again (names can be re-pointed), sign, POST to it."""
         try:
             target = parse_target(endpoint.url, allow_insecure_loopback=self._allow_loopback)
-            await check_target(target, self._resolver)
+            address = await check_target(target, self._resolver)
         except AddressRefused as refused:
             return SendOutcome("address_refused", error=str(refused))
         except OSError:
@@ -277,7 +277,9 @@ class WebhookDispatcher:
             return SendOutcome("connection_error", error=str(unreadable))
         timestamp = int(self._clock.now().timestamp())
         headers = webhook_headers(secret, delivery.message_id, timestamp, delivery.body)
-        return await self._sender.post(endpoint.url, delivery.body, headers)
+        # Sent to the address just checked: a name re-pointed between the check and the
+        # connection (DNS rebinding) cannot steer the message inside.
+        return await self._sender.post(endpoint.url, delivery.body, headers, connect_to=address)
 
     async def _record(self, delivery: WebhookDelivery, token: str, outcome: SendOutcome) -> None:
         WEBHOOK_ATTEMPTS.labels(outcome.result).inc()

@@ -18,10 +18,16 @@ class SendOutcome:
 
 
 class WebhookSender(Protocol):
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> SendOutcome:
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], *, connect_to: str | None
+    ) -> SendOutcome:
         """POST once, following no redirect; `delivered` for a 2xx answered within the
         sender's timeout (`WEBHOOK_TIMEOUT_SECONDS`) in all: connecting, sending and the
-        answer's head. Never raises for what the endpoint or the network did."""
+        answer's head. Never raises for what the endpoint or the network did.
+
+        `connect_to` is the IP address to connect to instead of resolving the URL's host
+        again (the one the address check approved); the request still names the host (the
+        `Host` header, TLS's server name and certificate check)."""
         ...
 
 
