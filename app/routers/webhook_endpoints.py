@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from app.deps import CurrentAccount, WebhookEndpointServiceDep
 from app.errors import (
@@ -19,6 +19,7 @@ from app.errors import (
     WebhookDeliveryNotFound,
     WebhookEndpointNotFound,
 )
+from app.idempotency import hide_from_replay
 from app.routers.cursors import decode_cursor, encode_cursor
 from app.routers.responses import error_responses
 from app.schemas import (
@@ -80,7 +81,10 @@ def _delivery_fields(delivery: WebhookDelivery) -> dict[str, object]:
     responses=error_responses(InvalidWebhookEndpoint, TooManyWebhookEndpoints, StorageUnavailable),
 )
 async def create_endpoint(
-    body: WebhookEndpointCreate, account_id: CurrentAccount, webhooks: WebhookEndpointServiceDep
+    body: WebhookEndpointCreate,
+    account_id: CurrentAccount,
+    webhooks: WebhookEndpointServiceDep,
+    request: Request,
 ) -> WebhookEndpointCreated:
     """From now on, calbot POSTs a signed JSON message to `url` on every change of a scheduled
     bot or calendar of this account (of the `event_types` given; all when null): see the
@@ -88,10 +92,13 @@ async def create_endpoint(
     The URL must be https and its host public: a host that is or resolves to a loopback,
     private, link-local, multicast, reserved or cloud metadata address is refused (422), and
     checked again before each delivery. At most 10 endpoints per account (409 beyond).
-    Works before a calendar is connected; a disconnect keeps the endpoints."""
+    Works before a calendar is connected; a disconnect keeps the endpoints. Sent again with
+    the same `Idempotency-Key`, the replayed answer carries no secret: it is never stored in
+    clear, even there."""
     created = await webhooks.create(
         account_id, url=body.url, event_types=body.event_types, description=body.description
     )
+    hide_from_replay(request.state, created.secret)
     read = endpoint_read(created.endpoint)
     return WebhookEndpointCreated(**read.model_dump(), secret=created.secret)
 

@@ -269,3 +269,21 @@ async def test_the_metrics_count_delivery_attempts_by_outcome(
         return float(line.split()[-1])
 
     assert delivered(after) == delivered(before) + 1
+
+
+async def test_a_replayed_creation_never_stores_or_shows_the_secret_again(
+    client: httpx.AsyncClient, auth: dict[str, str], settings: Settings
+) -> None:
+    keyed = {**auth, "Idempotency-Key": "create-endpoint-1"}
+    first = await client.post(ENDPOINTS, json={"url": PUBLIC_URL}, headers=keyed)
+    again = await client.post(ENDPOINTS, json={"url": PUBLIC_URL}, headers=keyed)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    secret = first.json()["secret"]
+    assert again.json() == {**first.json(), "secret": "(shown only in the first answer)"}
+    listed = (await client.get(ENDPOINTS, headers=auth)).json()["webhook_endpoints"]
+    assert len(listed) == 1
+    database = (settings.data_dir / "calbot.sqlite3").read_bytes()
+    wal = settings.data_dir / "calbot.sqlite3-wal"
+    stored = database + (wal.read_bytes() if wal.exists() else b"")
+    assert secret.encode() not in stored
