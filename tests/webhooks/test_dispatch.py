@@ -308,3 +308,33 @@ async def test_a_committed_message_wakes_the_dispatcher_without_waiting_for_its_
             await stop(hub, task)
     finally:
         await database.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "dynamodb"])
+async def test_two_replicas_send_each_message_once(
+    request: pytest.FixtureRequest,
+    backend: str,
+    tmp_path: Path,
+    http: httpx.AsyncClient,
+    receiver: Receiver,
+) -> None:
+    endpoint = request.getfixturevalue("aws_endpoint") if backend == "dynamodb" else None
+    async with (
+        open_stores(backend, tmp_path, endpoint) as first_stores,
+        open_stores(backend, tmp_path, endpoint) as second_stores,
+    ):
+        replicas = [build_hub(first_stores, http), build_hub(second_stores, http)]
+        await replicas[0].service.create(
+            ACCOUNT, url=receiver.url, event_types=None, description=None
+        )
+        sent = [await replicas[n % 2].message({"n": n}) for n in range(12)]
+        tasks = [await running(hub) for hub in replicas]
+        try:
+            await receiver.wait_for(12, within=10)
+            await settled(replicas[0], 12)
+            await asyncio.sleep(0.3)  # time for a duplicate to show, if one were coming
+        finally:
+            for hub, task in zip(replicas, tasks, strict=True):
+                await stop(hub, task)
+    ids = sorted(r.headers["webhook-id"] for r in receiver.received)
+    assert ids == sorted(m.message_id for m in sent)
