@@ -72,6 +72,10 @@ GOOGLE_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 BOT_API_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 WEBHOOK_CONNECTIONS = 100
 """Connections the webhook client keeps at most (above the dispatcher's 64 attempts)."""
+WEBHOOK_POLL_SECONDS = {"sqlite": 0.25, "dynamodb": 0.5}
+"""How often the dispatcher looks for other replicas' messages and due retries (this process's
+own writes wake it at once): DynamoDB's poll reads every shard of two queues, so half as often.
+"""
 WEBHOOK_STOP_SECONDS = 2.0
 """At shutdown, attempts in flight get this long; the rest are retried (same webhook-id)."""
 
@@ -302,6 +306,7 @@ async def open_container(
             timeout_seconds=settings.webhook_timeout_seconds,
             allow_insecure_loopback=settings.webhook_allow_insecure_loopback,
             retry=retry_plan,
+            poll_seconds=WEBHOOK_POLL_SECONDS[settings.storage_backend],
         )
         storage.outbox_bell.subscribe(dispatcher.wake)
         client_secret = settings.google_client_secret
