@@ -8,6 +8,7 @@ parts by port and service; which adapters fill them is decided here and in `app.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -33,6 +34,8 @@ from app.adapters.ports import (
     SecretBox,
     Stores,
 )
+from app.adapters.ports.webhooks import HostResolver
+from app.adapters.webhook_http import HttpWebhookSender, LoopHostResolver
 from app.backends import check_backends, master_key, open_launching, open_secrets, open_storage
 from app.config import Settings
 from app.jobs import (
@@ -59,11 +62,22 @@ from app.services.notifications import CalendarRefresher, PushService
 from app.services.reconcile import BotReconciler
 from app.services.scheduling import SchedulingService
 from app.services.sync import SyncService
+from app.services.webhook_dispatch import RetryPlan, WebhookDispatcher
+from app.services.webhook_endpoints import WebhookEndpointService
+from app.services.webhook_secrets import WebhookSecrets
 
 log = logging.getLogger(__name__)
 
 GOOGLE_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 BOT_API_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+WEBHOOK_CONNECTIONS = 100
+"""Connections the webhook client keeps at most (above the dispatcher's 64 attempts)."""
+WEBHOOK_POLL_SECONDS = {"sqlite": 0.25, "dynamodb": 0.5}
+"""How often the dispatcher looks for other replicas' messages and due retries (this process's
+own writes wake it at once): DynamoDB's poll reads every shard of two queues, so half as often.
+"""
+WEBHOOK_STOP_SECONDS = 2.0
+"""At shutdown, attempts in flight get this long; the rest are retried (same webhook-id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +105,8 @@ class Container:
     launch_loop_is_local: bool
     launch_queue: LaunchQueueConsumer | None
     housekeeping: HousekeepingService
+    webhook_endpoints: WebhookEndpointService
+    webhook_dispatcher: WebhookDispatcher
 
     def periodic_jobs(self) -> list[PeriodicJob]:
         """The periodic passes, each behind a lease so one replica runs each period."""
@@ -121,12 +137,23 @@ class Container:
         return [leased(job, self.stores.leases, self.clock, self.replica_id) for job in jobs]
 
     async def run_background(self) -> None:
-        """The in-process work: launch bots when due (and, locally, keep series scheduled).
+        """The in-process work: launch bots when due (and, locally, keep series scheduled),
+        and deliver webhooks (the dispatcher, in a task of its own).
 
         On EventBridge, schedules that fired while every replica was down were lost with
         nobody to receive them, so bots overdue now are launched (and due series advanced)
         at once, as the embedded scheduler's first pass does, before consuming the queue.
         """
+        dispatching = asyncio.create_task(self.webhook_dispatcher.run())
+        try:
+            await self._launch_in_process()
+        finally:
+            dispatching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatching
+            await self.webhook_dispatcher.stop(WEBHOOK_STOP_SECONDS)
+
+    async def _launch_in_process(self) -> None:
         if not self.launch_loop_is_local:
             for start_up_pass in (self.launcher.launch_due, self.scheduling.advance_due_series):
                 try:
@@ -141,8 +168,10 @@ async def open_container(
     settings: Settings,
     *,
     clock: Clock | None = None,
+    resolver: HostResolver | None = None,
 ) -> AsyncIterator[Container]:
-    """Build everything the settings ask for; close it all on exit.
+    """Build everything the settings ask for; close it all on exit. `resolver` replaces the
+    name lookups of webhook address checks (tests: no DNS).
 
     Raises `ConfigurationError` (naming the variables to set) before opening anything when a
     backend's settings are missing.
@@ -252,6 +281,34 @@ async def open_container(
             push=push,
             bot_scheduler=bot_scheduler,
         )
+        webhook_http = await stack.enter_async_context(
+            httpx.AsyncClient(
+                # No idle connections: each is pinned to one checked address for one host.
+                limits=httpx.Limits(
+                    max_connections=WEBHOOK_CONNECTIONS, max_keepalive_connections=0
+                ),
+                follow_redirects=False,
+                trust_env=False,
+            )
+        )
+        webhook_secrets = WebhookSecrets(key)
+        resolver = resolver or LoopHostResolver()
+        retry_plan = RetryPlan()
+        dispatcher = WebhookDispatcher(
+            outbox=stores.outbox,
+            endpoints=stores.webhook_endpoints,
+            sender=HttpWebhookSender(
+                webhook_http, timeout_seconds=settings.webhook_timeout_seconds
+            ),
+            resolver=resolver,
+            secrets_box=webhook_secrets,
+            clock=clock,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            allow_insecure_loopback=settings.webhook_allow_insecure_loopback,
+            retry=retry_plan,
+            poll_seconds=WEBHOOK_POLL_SECONDS[settings.storage_backend],
+        )
+        storage.outbox_bell.subscribe(dispatcher.wake)
         client_secret = settings.google_client_secret
         consent_flow = ConsentService(
             GoogleOAuthCodeExchanger(google_http, clock, token_url=settings.google_oauth_token_url),
@@ -289,6 +346,20 @@ async def open_container(
             launch_loop_is_local=launching.is_local,
             launch_queue=launching.consumer,
             housekeeping=HousekeepingService(
-                bots=stores.bots, idempotency=storage.idempotency, clock=clock
+                bots=stores.bots,
+                idempotency=storage.idempotency,
+                clock=clock,
+                outbox=stores.outbox,
             ),
+            webhook_endpoints=WebhookEndpointService(
+                endpoints=stores.webhook_endpoints,
+                outbox=stores.outbox,
+                resolver=resolver,
+                secrets_box=webhook_secrets,
+                clock=clock,
+                allow_insecure_loopback=settings.webhook_allow_insecure_loopback,
+                retry=retry_plan,
+                wake=dispatcher.wake,
+            ),
+            webhook_dispatcher=dispatcher,
         )

@@ -3,7 +3,9 @@
 The same key with the same body within 24 hours gets the first answer again (marked
 `Idempotent-Replayed: true`) and nothing is done twice; the same key with another body is a 422;
 the same key while the first request is still running is a 409. Keys are scoped to the API key
-that sent them. Answers that mean "try again" (401, 5xx) are not remembered.
+that sent them. Answers that mean "try again" (401, 5xx) are not remembered. A secret that an
+answer shows only once (a webhook endpoint's signing secret) is never remembered: the route
+names it with `hide_from_replay`, and the replay carries `SHOWN_ONCE` in its place.
 
 A running request holds its key by a claim that expires `CLAIM_TTL` after its last renewal and
 is renewed every `CLAIM_RENEW_SECONDS` while the request runs: a request whose process died
@@ -17,6 +19,7 @@ import hashlib
 import logging
 import secrets
 from datetime import timedelta
+from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +36,17 @@ CLAIM_TTL = timedelta(minutes=2)
 CLAIM_RENEW_SECONDS = 30.0
 """How often a running request renews its claim: a heartbeat of this process, in real time."""
 MAX_KEY_LENGTH = 255
+SHOWN_ONCE = "(shown only in the first answer)"
+"""What a replayed answer carries in place of a secret shown once."""
+_HIDDEN_STATE = "calbot_hidden_from_replay"
+
+
+def hide_from_replay(scope_state: Any, secret: str) -> None:
+    """Keep `secret` (JSON-safe text in this request's answer) out of the stored answer;
+    `scope_state` is the route's `request.state`."""
+    hidden: list[str] = getattr(scope_state, _HIDDEN_STATE, [])
+    hidden.append(secret)
+    setattr(scope_state, _HIDDEN_STATE, hidden)
 
 
 async def _json(send: Send, status: int, detail: str) -> None:
@@ -158,6 +172,8 @@ class IdempotencyMiddleware:
             await records.abandon(key, claim)
         else:
             answer = b"".join(chunks)
+            for secret in scope.get("state", {}).get(_HIDDEN_STATE, ()):
+                answer = answer.replace(secret.encode(), SHOWN_ONCE.encode())
             expires_at = clock.now() + RETENTION
             await records.finish(key, claim, status, answer, content_type, expires_at)
 

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.adapters.ports import Clock
+from app.adapters.ports.webhooks import HostResolver
 from app.config import Settings
 from app.container import open_container
 from app.errors import CalbotError
@@ -26,6 +27,7 @@ from app.routers import (
     events,
     health,
     scheduling,
+    webhook_endpoints,
     webhooks,
 )
 from app.routers.docs import install_local_docs
@@ -37,6 +39,10 @@ OPENAPI_TAGS = [
     {"name": "Manage scheduled bots", "description": "List, change, cancel bots."},
     {"name": "Recurring meetings", "description": "A bot for every occurrence."},
     {"name": "Auto-scheduling", "description": "A bot for every meeting, hands-free."},
+    {
+        "name": "Webhooks to your app",
+        "description": "Signed messages to your endpoints on every bot or calendar change.",
+    },
     {"name": "Google push notifications", "description": "Called by Google."},
     {
         "name": "Google consent",
@@ -51,13 +57,15 @@ def create_app(
     *,
     clock: Clock | None = None,
     run_background: bool = True,
+    resolver: HostResolver | None = None,
 ) -> FastAPI:
-    """The HTTP app. `run_background=False` leaves launching to the caller (tests)."""
+    """The HTTP app. `run_background=False` leaves launching and webhook delivery to the caller
+    (tests); `resolver` replaces the webhook address checks' name lookups (tests)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_container(settings, clock=clock) as container:
+        async with open_container(settings, clock=clock, resolver=resolver) as container:
             app.state.container = container
             background = None
             jobs = build_scheduler(container.periodic_jobs())
@@ -94,6 +102,7 @@ def create_app(
     app.include_router(scheduling.router)
     app.include_router(auto_schedule.router)
     app.include_router(webhooks.router)
+    app.include_router(webhook_endpoints.router)
     app.include_router(consent.router)
     app.include_router(health.router)
     install_local_docs(app)

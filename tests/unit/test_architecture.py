@@ -33,7 +33,12 @@ def _layer(name: str, modules: tuple[str, ...], *may_import: str) -> Layer:
 LAYERS = (
     _layer(
         "domain",
-        ("app.domain", "app.identity", "app.errors", "app.config", "app.data", "app.bounded"),
+        (
+            *("app.domain", "app.identity", "app.errors", "app.config", "app.data", "app.bounded"),
+            # Webhooks: the records, the message envelope, signing, the outbox bell; all pure.
+            *("app.webhook_records", "app.webhook_messages", "app.webhook_signing"),
+            "app.outbox_bell",
+        ),
     ),
     _layer("ports", ("app.adapters.ports",), "domain"),
     _layer("observability", ("app.observability",), "domain"),

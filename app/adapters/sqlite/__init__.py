@@ -11,6 +11,7 @@ from app.adapters.sqlite.connections import SqliteConnectionStore
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.events import SqliteEventStore
 from app.adapters.sqlite.leases import SqliteLeaseStore
+from app.adapters.sqlite.outbox import SqliteOutboxStore, SqliteWebhookEndpointStore
 from app.adapters.sqlite.sealed_secrets import SqliteSealedSecretStore
 from app.adapters.sqlite.series import SqliteSeriesScheduleStore
 
@@ -27,6 +28,8 @@ def sqlite_stores(database: Database) -> Stores:
         auto_schedule=SqliteAutoScheduleStore(database),
         channels=SqliteChannelStore(database),
         leases=SqliteLeaseStore(database),
+        outbox=SqliteOutboxStore(database),
+        webhook_endpoints=SqliteWebhookEndpointStore(database),
     )
 
 
@@ -38,7 +41,9 @@ __all__ = [
     "SqliteConnectionStore",
     "SqliteEventStore",
     "SqliteLeaseStore",
+    "SqliteOutboxStore",
     "SqliteSealedSecretStore",
     "SqliteSeriesScheduleStore",
+    "SqliteWebhookEndpointStore",
     "sqlite_stores",
 ]

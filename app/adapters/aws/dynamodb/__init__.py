@@ -22,11 +22,13 @@ from app.adapters.aws.dynamodb.consent import DynamoDbConsentStore, enable_expir
 from app.adapters.aws.dynamodb.events import DynamoDbEventStore
 from app.adapters.aws.dynamodb.idempotency import DynamoDbIdempotencyStore
 from app.adapters.aws.dynamodb.leases import DynamoDbLeaseStore
+from app.adapters.aws.dynamodb.outbox import DynamoDbOutboxStore, DynamoDbWebhookEndpointStore
 from app.adapters.aws.dynamodb.sealed_secrets import DynamoDbSealedSecretStore
 from app.adapters.aws.dynamodb.series import DynamoDbSeriesScheduleStore
 from app.adapters.aws.dynamodb.table import create_table, dynamodb_client_config
 from app.adapters.aws.dynamodb.transactions import TableClient
 from app.adapters.ports import Stores
+from app.outbox_bell import OutboxBell
 
 __all__ = [
     "DynamoDbAccountStore",
@@ -38,8 +40,10 @@ __all__ = [
     "DynamoDbEventStore",
     "DynamoDbIdempotencyStore",
     "DynamoDbLeaseStore",
+    "DynamoDbOutboxStore",
     "DynamoDbSealedSecretStore",
     "DynamoDbSeriesScheduleStore",
+    "DynamoDbWebhookEndpointStore",
     "create_table",
     "dynamodb_client_config",
     "dynamodb_stores",
@@ -52,10 +56,11 @@ def dynamodb_stores(
     table_name: str,
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    outbox_bell: OutboxBell | None = None,
 ) -> Stores:
     """Every aggregate's store on one table; `client` is an entered aiobotocore DynamoDB
-    client, shared by all of them."""
-    table = TableClient(client, table_name, sleep=sleep)
+    client, shared by all of them. `outbox_bell` rings after writes that add outbox messages."""
+    table = TableClient(client, table_name, sleep=sleep, outbox_bell=outbox_bell)
     return Stores(
         accounts=DynamoDbAccountStore(table),
         connections=DynamoDbConnectionStore(table),
@@ -66,4 +71,6 @@ def dynamodb_stores(
         auto_schedule=DynamoDbAutoScheduleStore(table),
         channels=DynamoDbChannelStore(table),
         leases=DynamoDbLeaseStore(table),
+        outbox=DynamoDbOutboxStore(table),
+        webhook_endpoints=DynamoDbWebhookEndpointStore(table),
     )
