@@ -24,6 +24,7 @@ from app.routers import (
     connection,
     consent,
     events,
+    explain,
     health,
     scheduling,
     webhooks,
@@ -93,6 +94,7 @@ def create_app(
     app.include_router(events.router)
     app.include_router(scheduling.router)
     app.include_router(auto_schedule.router)
+    app.include_router(explain.router)
     app.include_router(webhooks.router)
     app.include_router(consent.router)
     app.include_router(health.router)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from app.domain import (
     AttendeeFacts,
@@ -16,6 +17,7 @@ from app.domain import (
     Event,
     EventStatus,
     MeetingLink,
+    Occurrence,
     OccurrenceKey,
     ResponseStatus,
     ScheduledBot,
@@ -57,7 +59,7 @@ class Reason:
 # Per-occurrence modes (`PUT /events/{id}/auto-schedule` with `occurrence_date`), by event id and
 # occurrence key; an occurrence without one follows its event's `auto_schedule_mode`.
 OccurrenceModes = Mapping[tuple[str, OccurrenceKey], AutoScheduleMode]
-NO_OCCURRENCE_MODES: OccurrenceModes = {}
+NO_OCCURRENCE_MODES: OccurrenceModes = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,7 @@ class Situation:
     now: datetime
     lookahead_end: datetime
     join_lead: timedelta
-    modes: OccurrenceModes = NO_OCCURRENCE_MODES
+    modes: OccurrenceModes = field(default_factory=lambda: NO_OCCURRENCE_MODES)
 
     def mode_of(self, event: Event, key: OccurrenceKey) -> AutoScheduleMode:
         return self.modes.get((event.event_id, key), event.auto_schedule_mode)
@@ -82,11 +84,18 @@ class OccurrenceView:
 
     event: Event
     key: OccurrenceKey
-    start: datetime
-    end: datetime
+    occurrence: Occurrence
     link: MeetingLink | None
     attendees: AttendeeFacts
     cancelled: bool = False
+
+    @property
+    def start(self) -> datetime:
+        return self.occurrence.start
+
+    @property
+    def end(self) -> datetime:
+        return self.occurrence.end
 
 
 @dataclass(frozen=True, slots=True)
