@@ -39,12 +39,14 @@ from app.observability import BOTS_SCHEDULED
 from app.services.bot_building import Target, check_bot_config, new_bot
 from app.services.decisions import (
     NO_OCCURRENCE_MODES,
+    RULES_CHANGED,
     Decision,
     OccurrenceModes,
     OccurrenceView,
     ReasonCode,
     Situation,
     Verdict,
+    cancelled_by_rules,
     decide,
 )
 from app.services.occurrence_views import views_between
@@ -52,7 +54,6 @@ from app.services.rules import RuleSet, with_defaults
 
 log = logging.getLogger(__name__)
 
-RULES_CHANGED = "Cancelled because the auto-schedule rules changed: "
 
 # The skips a change of rules cancels a pending auto-scheduled bot for.
 _RULE_SKIPS = frozenset(
@@ -191,7 +192,9 @@ class AutoScheduleService:
             return 0  # nothing is created while paused; resuming runs a pass
         candidates = await self._events.list_auto_schedule_candidates(account_id, now, window_end)
         overrides = await self._overrides(account_id, [e for e in candidates if e.is_recurring])
+        revivable = await self._cancelled_by_rules(account_id)
         bots: list[ScheduledBot] = []
+        revived: list[ScheduledBot] = []
         verdicts: dict[tuple[str, OccurrenceKey], Verdict] = {}
         for event in candidates:
             if event.is_recurring:
@@ -201,10 +204,13 @@ class AutoScheduleService:
                 verdict = decide(view, situation)
                 verdicts[(event.event_id, view.key)] = verdict
                 if verdict.decision is Decision.SCHEDULE:
-                    bots.append(self._bot_for(account_id, view, settings.default_bot_config, now))
+                    bot = self._bot_for(account_id, view, settings.default_bot_config, now)
+                    wanted = revived if (event.event_id, view.key) in revivable else bots
+                    wanted.append(bot)
         if cancel_failing:
             await self._cancel_failing(account_id, verdicts)
         created = await self._bots.insert_bots_unless_exist(bots)
+        created += [bot for bot in revived if await self._revive(bot)]
         # Only the field the pass owns: the settings it read may be stale by now.
         await self._auto_schedule.record_auto_schedule_run(account_id, now)
         for bot in created:
@@ -250,6 +256,22 @@ class AutoScheduleService:
                 await self._scheduler.bot_cancelled(bot)
                 await self._bots.release_meeting_claim(bot)
                 log.info("bot %s cancelled (rules changed: %s)", bot.bot_id, rule.code)
+
+    async def _cancelled_by_rules(self, account_id: str) -> set[tuple[str, OccurrenceKey]]:
+        """Occurrences whose auto-scheduled bot a change of rules cancelled: the rules may let
+        them through again, and the store's insert refuses an occurrence with any bot."""
+        cancelled = await self._bots.list_bots(account_id, status=BotStatus.CANCELLED)
+        return {(bot.event_id, bot.occurrence_key) for bot in cancelled if cancelled_by_rules(bot)}
+
+    async def _revive(self, bot: ScheduledBot) -> bool:
+        """A new bot for an occurrence whose only bots a change of rules cancelled (none
+        pending, launched, or cancelled by the user); False when it has another bot."""
+        found = await self._bots.list_bots(bot.account_id, event_id=bot.event_id)
+        same = [b for b in found if b.occurrence_key == bot.occurrence_key]
+        if not all(cancelled_by_rules(b) for b in same):
+            return False
+        _, created = await self._bots.insert_or_update_pending_bot(bot)
+        return created
 
     async def _overrides(
         self, account_id: str, series: list[Event]

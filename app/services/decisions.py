@@ -13,6 +13,7 @@ from types import MappingProxyType
 from app.domain import (
     AttendeeFacts,
     AutoScheduleMode,
+    BotSource,
     BotStatus,
     Event,
     EventStatus,
@@ -125,10 +126,25 @@ _BLOCKING = frozenset(ReasonCode) - {
 }
 
 
+RULES_CHANGED = "Cancelled because the auto-schedule rules changed: "
+
+
+def cancelled_by_rules(bot: ScheduledBot) -> bool:
+    """An auto-scheduled bot a change of rules cancelled (`last_error` says so)."""
+    return (
+        bot.status is BotStatus.CANCELLED
+        and bot.source is BotSource.AUTO_SCHEDULE
+        and (bot.last_error or "").startswith(RULES_CHANGED)
+    )
+
+
 def bot_blocks(bot: ScheduledBot) -> ReasonCode | None:
     """What an existing bot of the occurrence means to auto-scheduling, which never adds a
     second bot to an occurrence: `has_bot` (any bot but one the user cancelled, which is
-    `cancelled_by_user`: auto-scheduling does not bring it back)."""
+    `cancelled_by_user`: auto-scheduling does not bring it back), except a bot a change of
+    rules cancelled (None: the rules decide again)."""
+    if cancelled_by_rules(bot):
+        return None
     if bot.status is BotStatus.CANCELLED and bot.last_error is None:
         return ReasonCode.CANCELLED_BY_USER
     return ReasonCode.HAS_BOT
