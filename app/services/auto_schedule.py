@@ -67,6 +67,17 @@ _RULE_SKIPS = frozenset(
 )
 
 
+def would_cancel(bot: ScheduledBot, verdict: Verdict) -> bool:
+    """Whether a change of rules cancels this bot, given its occurrence's verdict (decided
+    without the bot): a pending auto-scheduled bot the rules, the guard or the mode now skip."""
+    return (
+        bot.source is BotSource.AUTO_SCHEDULE
+        and bot.status is BotStatus.SCHEDULED
+        and verdict.decision is Decision.SKIP
+        and any(reason.code in _RULE_SKIPS for reason in verdict.reasons)
+    )
+
+
 class AutoScheduleService:
     def __init__(
         self,
@@ -244,11 +255,9 @@ class AutoScheduleService:
             if bot.source is not BotSource.AUTO_SCHEDULE:
                 continue  # rules never touch bots scheduled by hand
             verdict = verdicts.get((bot.event_id, bot.occurrence_key))
-            if verdict is None or verdict.decision is not Decision.SKIP:
+            if verdict is None or not would_cancel(bot, verdict):
                 continue
-            rule = next((r for r in verdict.reasons if r.code in _RULE_SKIPS), None)
-            if rule is None:
-                continue
+            rule = next(r for r in verdict.reasons if r.code in _RULE_SKIPS)
             bot.status = BotStatus.CANCELLED
             bot.last_error = RULES_CHANGED + rule.detail
             bot.updated_at = now
