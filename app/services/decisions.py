@@ -175,7 +175,13 @@ def decide(view: OccurrenceView, situation: Situation, bot: ScheduledBot | None 
         add(ReasonCode.CANCELLED, f"Skipped: the meeting on {day} was cancelled in Google.")
     if view.end <= now:
         add(ReasonCode.ENDED, f"Skipped: the meeting on {day} has ended.")
-    if view.link is None:
+    if view.link is None and event.unsafe_link:
+        add(
+            ReasonCode.UNSAFE_MEETING_LINK,
+            "Skipped: the event's video link is not a join link calbot sends bots to (an "
+            "unknown host, or a host's start link).",
+        )
+    elif view.link is None:
         add(ReasonCode.NO_MEETING_LINK, "Skipped: no meeting link was found in the event.")
     if (hit := guard_hits(view.attendees, rules.rules.never_record_domains)) is not None:
         add(

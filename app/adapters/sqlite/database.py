@@ -227,6 +227,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("events", "attendees", "TEXT"),
     ("event_overrides", "attendees", "TEXT"),
     ("auto_schedule_settings", "rules", "TEXT"),
+    ("events", "unsafe_link", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 ADDED_INDEXES = f"""
