@@ -212,7 +212,7 @@ class AutoScheduleService:
                 await asyncio.sleep(0)  # many series must not hold the event loop
             series_overrides = overrides.get((event.calendar_id, event.google_event_id), [])
             for view in views_between(event, series_overrides, now, window_end):
-                verdict = decide(view, situation)
+                verdict = decide(view, situation, every=False)
                 verdicts[(event.event_id, view.key)] = verdict
                 if verdict.decision is Decision.SCHEDULE:
                     bot = self._bot_for(account_id, view, settings.default_bot_config, now)

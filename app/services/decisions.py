@@ -5,7 +5,7 @@ call it per occurrence with data loaded once, and cannot disagree."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -23,7 +23,7 @@ from app.domain import (
     ResponseStatus,
     ScheduledBot,
 )
-from app.services.rules import RuleSet, guard_hits
+from app.services.rules import RuleSet
 
 
 class Decision(enum.StrEnum):
@@ -150,83 +150,111 @@ def bot_blocks(bot: ScheduledBot) -> ReasonCode | None:
     return ReasonCode.HAS_BOT
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def _day(moment: datetime, situation: Situation) -> str:
+    """`2 Dec`: the occurrence's date in the rules' zone, as the sentences say it."""
     local = moment.astimezone(situation.rules.zone)
-    return f"{local.day} {local:%b}"
+    return f"{local.day} {_MONTHS[local.month - 1]}"
 
 
-def decide(view: OccurrenceView, situation: Situation, bot: ScheduledBot | None = None) -> Verdict:
-    """The decision for one occurrence and every reason that applies.
+def decide(
+    view: OccurrenceView,
+    situation: Situation,
+    bot: ScheduledBot | None = None,
+    *,
+    every: bool = True,
+) -> Verdict:
+    """The decision for one occurrence and every reason that applies (`every=False`: the
+    reasons up to the first that decides, which is all a pass or a preview row needs; the
+    decision is the same).
 
     `bot` is the occurrence's existing bot (pending or launched first), when the caller knows
     it; the pass leaves it None because its store write refuses a second bot anyway.
     """
-    event, rules, now = view.event, situation.rules, situation.now
-    day = _day(view.start, situation)
-    reasons: list[Reason] = []
-
-    def add(code: ReasonCode, detail: str) -> None:
-        reasons.append(Reason(code, detail))
-
     existing = bot_blocks(bot) if bot is not None else None
+    reasons: list[Reason] = []
+    for reason in _reasons(view, situation, bot, existing):
+        reasons.append(reason)
+        if not every and (reason.code in _BLOCKING or reason.code is ReasonCode.HAS_BOT):
+            break
+    return _verdict(reasons, existing is ReasonCode.HAS_BOT, view, situation)
+
+
+def _reasons(
+    view: OccurrenceView,
+    situation: Situation,
+    bot: ScheduledBot | None,
+    existing: ReasonCode | None,
+) -> Iterator[Reason]:
+    """Every reason that applies, in the order explain lists them (a bot first, then what
+    stops auto-scheduling, the mode, the rules, and the lookahead last)."""
+    event, rules, now = view.event, situation.rules, situation.now
+
+    def day() -> str:  # only a sentence that names the date pays for it
+        return _day(view.start, situation)
+
     if existing is ReasonCode.HAS_BOT and bot is not None:
-        add(ReasonCode.HAS_BOT, f"It already has a bot ({bot.source.value}, {bot.status.value}).")
+        yield Reason(
+            ReasonCode.HAS_BOT, f"It already has a bot ({bot.source.value}, {bot.status.value})."
+        )
     if view.cancelled or event.status is EventStatus.CANCELLED:
-        add(ReasonCode.CANCELLED, f"Skipped: the meeting on {day} was cancelled in Google.")
+        yield Reason(
+            ReasonCode.CANCELLED, f"Skipped: the meeting on {day()} was cancelled in Google."
+        )
     if view.end <= now:
-        add(ReasonCode.ENDED, f"Skipped: the meeting on {day} has ended.")
+        yield Reason(ReasonCode.ENDED, f"Skipped: the meeting on {day()} has ended.")
     if view.link is None and event.unsafe_link:
-        add(
+        yield Reason(
             ReasonCode.UNSAFE_MEETING_LINK,
             "Skipped: the event's video link is not a join link calbot sends bots to (an "
             "unknown host, or a host's start link).",
         )
     elif view.link is None:
-        add(ReasonCode.NO_MEETING_LINK, "Skipped: no meeting link was found in the event.")
-    if (hit := guard_hits(view.attendees, rules.rules.never_record_domains)) is not None:
-        add(
+        yield Reason(ReasonCode.NO_MEETING_LINK, "Skipped: no meeting link was found in the event.")
+    if (hit := rules.guard.first_hit(view.attendees.domains)) is not None:
+        yield Reason(
             ReasonCode.NEVER_RECORD_DOMAIN,
             f"Never recorded: someone from {hit} is invited (the do-not-record guard).",
         )
     if existing is ReasonCode.CANCELLED_BY_USER:
-        add(
+        yield Reason(
             ReasonCode.CANCELLED_BY_USER,
-            f"Skipped: you cancelled the bot of the meeting on {day}; auto-scheduling does not "
+            f"Skipped: you cancelled the bot of the meeting on {day()}; auto-scheduling does not "
             "bring it back.",
         )
     mode = situation.mode_of(event, view.key)
     if mode is AutoScheduleMode.NEVER:
-        add(ReasonCode.MODE_NEVER, "Skipped: this meeting's auto-schedule mode is never.")
+        yield Reason(ReasonCode.MODE_NEVER, "Skipped: this meeting's auto-schedule mode is never.")
     if not situation.enabled:
-        add(ReasonCode.AUTO_SCHEDULE_DISABLED, "Skipped: auto-scheduling is turned off.")
+        yield Reason(ReasonCode.AUTO_SCHEDULE_DISABLED, "Skipped: auto-scheduling is turned off.")
     join_at = view.start - situation.join_lead
     if situation.paused_until is not None and join_at < situation.paused_until:
-        add(
+        yield Reason(
             ReasonCode.PAUSED,
             f"Skipped: bots are paused until {situation.paused_until:%Y-%m-%d %H:%M} UTC.",
         )
     if mode is AutoScheduleMode.ALWAYS:
-        add(ReasonCode.MODE_ALWAYS, "This meeting's auto-schedule mode is always: rules skipped.")
+        yield Reason(
+            ReasonCode.MODE_ALWAYS, "This meeting's auto-schedule mode is always: rules skipped."
+        )
     else:
-        reasons.extend(_rule_reasons(view, situation, day))
+        yield from _rule_reasons(view, situation, day)
     if view.start >= situation.lookahead_end:
-        add(
+        yield Reason(
             ReasonCode.OUTSIDE_LOOKAHEAD,
             f"It starts after the lookahead; it is looked at from "
             f"{view.start - (situation.lookahead_end - now):%Y-%m-%d %H:%M} UTC.",
         )
-    return _verdict(reasons, existing is ReasonCode.HAS_BOT, view, situation)
 
 
-def _rule_reasons(view: OccurrenceView, situation: Situation, day: str) -> list[Reason]:
+def _rule_reasons(
+    view: OccurrenceView, situation: Situation, day: Callable[[], str]
+) -> Iterator[Reason]:
     event, rules = view.event, situation.rules
-    reasons: list[Reason] = []
-
-    def add(code: ReasonCode, detail: str) -> None:
-        reasons.append(Reason(code, detail))
-
     if event.is_recurring and not event.recurring_enabled:
-        add(
+        yield Reason(
             ReasonCode.RECURRENCE_DISABLED,
             "Skipped: scheduling of this series' occurrences is turned off (toggle-recurrence).",
         )
@@ -235,7 +263,7 @@ def _rule_reasons(view: OccurrenceView, situation: Situation, day: str) -> list[
         facts.self_response is ResponseStatus.DECLINED
         and ResponseStatus.DECLINED not in rules.rules.response_status
     ):
-        add(ReasonCode.DECLINED, f"Skipped: you declined this meeting on {day}.")
+        yield Reason(ReasonCode.DECLINED, f"Skipped: you declined this meeting on {day()}.")
     for failure in rules.failures(
         calendar_id=event.calendar_id,
         summary=event.summary,
@@ -243,8 +271,9 @@ def _rule_reasons(view: OccurrenceView, situation: Situation, day: str) -> list[
         link=view.link,
         facts=facts,
     ):
-        add(ReasonCode.EXCLUDED_BY_RULE, f"Skipped by the rule {failure.rule}: {failure.sentence}.")
-    return reasons
+        yield Reason(
+            ReasonCode.EXCLUDED_BY_RULE, f"Skipped by the rule {failure.rule}: {failure.sentence}."
+        )
 
 
 def _verdict(

@@ -206,9 +206,12 @@ def _cancelled_on(
 def _decide(
     view: OccurrenceView, situation: Situation, bot: ScheduledBot | None, cancels: bool
 ) -> Verdict:
-    if cancels and bot is not None and would_cancel(bot, decide(view, situation)):
-        return decide(view, situation)
-    return decide(view, situation, bot)
+    """A preview row's decision: up to the reason that decides, as in the pass."""
+    if cancels and bot is not None:
+        without = decide(view, situation, every=False)
+        if would_cancel(bot, without):
+            return without
+    return decide(view, situation, bot, every=False)
 
 
 def _bots_by_occurrence(
