@@ -55,6 +55,7 @@ from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
 from app.services.consent import ConsentService
 from app.services.events import EventService
+from app.services.explain import ExplainService
 from app.services.housekeeping import HousekeepingService
 from app.services.launch_check import LaunchCheck
 from app.services.launcher import HAND_BACK_SECONDS, LAUNCH_SHUTDOWN_SECONDS, Launcher
@@ -97,6 +98,7 @@ class Container:
     launcher: Launcher
     bot_scheduler: BotScheduler
     auto_schedule: AutoScheduleService
+    explain: ExplainService
     push: PushService
     replica_id: str
     idempotency: IdempotencyStore
@@ -338,6 +340,12 @@ async def open_container(
             launcher=launcher,
             bot_scheduler=bot_scheduler,
             auto_schedule=auto,
+            explain=ExplainService(
+                auto_schedule=auto,
+                connections=stores.connections,
+                events=stores.events,
+                bots=stores.bots,
+            ),
             push=push,
             replica_id=replica_id,
             idempotency=storage.idempotency,

@@ -186,6 +186,10 @@ class OccurrenceOverride:
     end: datetime | None = None
     meeting_link: MeetingLink | None = None
     google_event_id: str | None = None
+    # A modified occurrence is a whole Google event with its own attendees: the connected
+    # user may have declined just this one. None: an exception stored before calbot kept them
+    # (the series' facts apply).
+    attendees: AttendeeFacts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +272,9 @@ class Event:
     ical_uid: str | None = None
     # Who is in the meeting, as far as the rules and the do-not-record guard need to know.
     attendees: AttendeeFacts = field(default_factory=lambda: NO_ATTENDEES)
+    # Google shows a video link (conference data or hangoutLink) that is not a join link calbot
+    # sends bots to (not on a known meeting host, or a host's start link): explain says so.
+    unsafe_link: bool = False
     # The per-event policy of auto-scheduling (`PUT /events/{id}/auto-schedule`): calbot's own
     # state, kept across syncs like `recurring_enabled`.
     auto_schedule_mode: AutoScheduleMode = field(default_factory=lambda: AutoScheduleMode.RULES)
@@ -403,11 +410,13 @@ def is_pending(status: BotStatus) -> bool:
 
 def auto_schedule_candidate(event: Event, window_start: datetime, window_end: datetime) -> bool:
     """An event auto-scheduling should look at for the window: it has a meeting link, is not
-    cancelled nor declined, and a one-off overlaps the window or a series is not over (a
-    series whose stored next occurrence is null is over; a merely stale one still counts)."""
+    cancelled, and a one-off overlaps the window or a series is not over (a series whose
+    stored next occurrence is null is over; a merely stale one still counts). A declined
+    meeting is looked at: the rules decide (`response_status`, a per-event `always`, and an
+    occurrence of a declined series the user accepted on its own)."""
     if event.meeting_link is None or event.status is EventStatus.CANCELLED:
         return False
-    if event.self_declined or event.start_time >= window_end:
+    if event.start_time >= window_end:
         return False
     if event.is_recurring:
         return event.next_occurrence_start is not None

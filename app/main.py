@@ -25,6 +25,7 @@ from app.routers import (
     connection,
     consent,
     events,
+    explain,
     health,
     scheduling,
     webhook_endpoints,
@@ -101,6 +102,7 @@ def create_app(
     app.include_router(events.router)
     app.include_router(scheduling.router)
     app.include_router(auto_schedule.router)
+    app.include_router(explain.router)
     app.include_router(webhooks.router)
     app.include_router(webhook_endpoints.router)
     app.include_router(consent.router)

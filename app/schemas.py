@@ -8,6 +8,7 @@ from typing import Annotated, Any, Final
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.domain import BotSource, BotStatus, ConnectionStatus, Platform, ScheduleStatus
+from app.rule_schemas import AutoScheduleRulesIn, AutoScheduleRulesRead
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
 
@@ -369,12 +370,29 @@ class ToggleRecurrenceResult(BaseModel):
 class AutoScheduleEnable(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"default_bot_config": _BOT_CONFIG_EXAMPLE}]},
+        json_schema_extra={
+            "examples": [
+                {"default_bot_config": _BOT_CONFIG_EXAMPLE},
+                {
+                    "default_bot_config": _BOT_CONFIG_EXAMPLE,
+                    "rules": {
+                        "attendees": "external",
+                        "weekdays": [1, 2, 3, 4, 5],
+                        "never_record_domains": ["legal.example"],
+                    },
+                },
+            ]
+        },
     )
 
     default_bot_config: dict[str, Any] = Field(
         description="The bot_config every auto-scheduled bot is created with (16 KiB at most). "
         + STRICT_JSON
+    )
+    rules: AutoScheduleRulesIn | None = Field(
+        default=None,
+        description="Which meetings get a bot. Absent: the saved rules are kept; `{}`: every "
+        "rule back to its default.",
     )
 
 
@@ -387,6 +405,8 @@ class AutoScheduleSettingsRead(BaseModel):
                     "default_bot_config": _BOT_CONFIG_EXAMPLE,
                     "lookahead_seconds": 86400,
                     "last_run_at": "2026-11-25T12:00:00Z",
+                    "rules": AutoScheduleRulesRead.model_json_schema()["examples"][0],
+                    "paused_until": None,
                 }
             ]
         }
@@ -524,3 +544,7 @@ class WebhookDeliveryQueued(WebhookDeliveryRead):
     )
 
     queued: bool = True
+    rules: AutoScheduleRulesRead = Field(description="The rules in force, defaults filled in.")
+    paused_until: datetime | None = Field(
+        description="No bot launches before this instant (POST /pause); null: not paused."
+    )

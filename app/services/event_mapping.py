@@ -15,14 +15,17 @@ from typing import Any
 
 from app.adapters.ports import SeriesOverride
 from app.domain import (
+    AttendeeFacts,
     Event,
     EventStatus,
     OccurrenceOverride,
+    ResponseStatus,
     SeriesSpec,
     event_id_for,
 )
 from app.services.meeting_links import detect_meeting_link
 from app.services.recurrence import series_problem
+from app.services.rules import email_domain
 from app.services.zones import resolve_zone, unreadable_zone_reason
 
 log = logging.getLogger(__name__)
@@ -96,16 +99,53 @@ def unreadable_reason(event: Event) -> str | None:
     return None
 
 
-def _self_declined(item: Mapping[str, Any]) -> bool:
-    attendees = item.get("attendees")
-    if not isinstance(attendees, list):
-        return False
-    return any(
-        isinstance(attendee, Mapping)
-        and attendee.get("self")
-        and attendee.get("responseStatus") == "declined"
-        for attendee in attendees
+def attendee_facts(item: Mapping[str, Any]) -> AttendeeFacts:
+    """What the rules and the guard need from Google's `attendees`, `organizer` and
+    `attendeesOmitted` (discovery: Event, EventAttendee).
+
+    `self` marks the calendar this copy of the event is on, so on each calendar the connected
+    user is that calendar. The organizer counts as `accepted`, and so does an event without
+    attendees ("an event the user organised alone has no attendees"); an invitation whose
+    `self` entry is missing (Google omitted it) counts as `accepted` too. `people` counts the
+    attendees that are not resources; an event without attendees counts one (its organizer).
+    """
+    organizer = item.get("organizer")
+    organizer = organizer if isinstance(organizer, Mapping) else {}
+    listed = item.get("attendees")
+    attendees = [a for a in listed if isinstance(a, Mapping)] if isinstance(listed, list) else []
+    # Google always names the organizer; an item without one (hand-made) is the user's own
+    # unless its attendee list says someone else organises it.
+    organizer_self = organizer.get("self") is True or (
+        not organizer
+        and all(a.get("organizer") is not True or a.get("self") is True for a in attendees)
+        and not any(a.get("self") is True and a.get("organizer") is not True for a in attendees)
     )
+    domains = {_email_domain(organizer.get("email"))}
+    domains.update(_email_domain(attendee.get("email")) for attendee in attendees)
+    return AttendeeFacts(
+        self_response=_self_response(attendees, organizer_self),
+        organizer_self=organizer_self,
+        organizer_domain=_email_domain(organizer.get("email")),
+        domains=tuple(sorted(domain for domain in domains if domain)),
+        people=sum(1 for a in attendees if a.get("resource") is not True) if attendees else 1,
+        omitted=item.get("attendeesOmitted") is True,
+    )
+
+
+def _self_response(attendees: list[Mapping[str, Any]], organizer_self: bool) -> ResponseStatus:
+    if organizer_self:
+        return ResponseStatus.ACCEPTED
+    for attendee in attendees:
+        if attendee.get("self") is True:
+            try:
+                return ResponseStatus(attendee.get("responseStatus") or "needsAction")
+            except ValueError:
+                return ResponseStatus.NEEDS_ACTION
+    return ResponseStatus.ACCEPTED
+
+
+def _email_domain(email: object) -> str | None:
+    return email_domain(email) if isinstance(email, str) else None
 
 
 def _status(item: Mapping[str, Any]) -> EventStatus:
@@ -180,6 +220,8 @@ def _event(
     summary = item.get("summary")
     updated = item.get("updated")
     ical_uid = item.get("iCalUID")
+    facts = attendee_facts(item)
+    link = detect_meeting_link(item)
     return Event(
         event_id=event_id_for(account_id, calendar_id, google_id),
         calendar_id=calendar_id,
@@ -191,10 +233,26 @@ def _event(
         all_day=start.all_day,
         time_zone=time_zone,
         recurrence=lines,
-        meeting_link=detect_meeting_link(item),
-        self_declined=_self_declined(item),
+        meeting_link=link,
+        self_declined=facts.self_response is ResponseStatus.DECLINED,
         updated=updated if isinstance(updated, str) else None,
         ical_uid=ical_uid if isinstance(ical_uid, str) and ical_uid else None,
+        attendees=facts,
+        unsafe_link=link is None and _shows_video_link(item),
+    )
+
+
+def _shows_video_link(item: Mapping[str, Any]) -> bool:
+    """Google presents a video link: `hangoutLink`, or a `video` entry point's `uri`."""
+    if isinstance(item.get("hangoutLink"), str) and item["hangoutLink"]:
+        return True
+    conference = item.get("conferenceData")
+    points = conference.get("entryPoints") if isinstance(conference, Mapping) else None
+    return isinstance(points, list) and any(
+        isinstance(point, Mapping)
+        and point.get("entryPointType") == "video"
+        and isinstance(point.get("uri"), str)
+        for point in points
     )
 
 
@@ -218,4 +276,5 @@ def _override(
         end=end.utc if end else None,
         meeting_link=detect_meeting_link(item),
         google_event_id=item.get("id"),
+        attendees=attendee_facts(item),
     )

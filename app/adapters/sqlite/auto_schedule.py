@@ -8,8 +8,9 @@ from typing import Any
 
 import orjson
 
+from app.adapters.json_documents import rules_from_text, rules_text
 from app.adapters.sqlite.database import Database, from_text_or_none, to_text, to_text_or_none
-from app.domain import AutoScheduleSettings
+from app.domain import AutoScheduleRules, AutoScheduleSettings
 
 
 def _settings_from(row: sqlite3.Row) -> AutoScheduleSettings:
@@ -17,6 +18,7 @@ def _settings_from(row: sqlite3.Row) -> AutoScheduleSettings:
         enabled=bool(row["enabled"]),
         default_bot_config=orjson.loads(row["default_bot_config"]),
         last_run_at=from_text_or_none(row["last_run_at"]),
+        rules=rules_from_text(row["rules"]),
     )
 
 
@@ -26,7 +28,7 @@ class SqliteAutoScheduleStore:
 
     async def get_auto_schedule(self, account_id: str) -> AutoScheduleSettings:
         row = await self._db.fetch_one(
-            "SELECT enabled, default_bot_config, last_run_at FROM auto_schedule_settings "
+            "SELECT enabled, default_bot_config, last_run_at, rules FROM auto_schedule_settings "
             "WHERE account_id = ?",
             (account_id,),
         )
@@ -36,12 +38,14 @@ class SqliteAutoScheduleStore:
         async with self._db.transaction() as tx:
             await tx.execute(
                 "INSERT OR REPLACE INTO auto_schedule_settings "
-                "(account_id, enabled, default_bot_config, last_run_at) VALUES (?, ?, ?, ?)",
+                "(account_id, enabled, default_bot_config, last_run_at, rules) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (
                     account_id,
                     int(settings.enabled),
                     orjson.dumps(settings.default_bot_config).decode(),
                     to_text_or_none(settings.last_run_at),
+                    rules_text(settings.rules),
                 ),
             )
 
@@ -51,16 +55,19 @@ class SqliteAutoScheduleStore:
         *,
         enabled: bool,
         default_bot_config: dict[str, Any] | None = None,
+        rules: AutoScheduleRules | None = None,
     ) -> AutoScheduleSettings:
         config = None if default_bot_config is None else orjson.dumps(default_bot_config).decode()
+        rules_json = None if rules is None else rules_text(rules)
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
-                "INSERT INTO auto_schedule_settings (account_id, enabled, default_bot_config) "
-                "VALUES (?, ?, COALESCE(?, '{}')) ON CONFLICT (account_id) DO UPDATE SET "
-                "enabled = excluded.enabled, default_bot_config = COALESCE(?, "
-                "auto_schedule_settings.default_bot_config) "
-                "RETURNING enabled, default_bot_config, last_run_at",
-                (account_id, int(enabled), config, config),
+                "INSERT INTO auto_schedule_settings (account_id, enabled, default_bot_config, "
+                "rules) VALUES (?, ?, COALESCE(?, '{}'), ?) ON CONFLICT (account_id) DO UPDATE "
+                "SET enabled = excluded.enabled, default_bot_config = COALESCE(?, "
+                "auto_schedule_settings.default_bot_config), "
+                "rules = COALESCE(?, auto_schedule_settings.rules) "
+                "RETURNING enabled, default_bot_config, last_run_at, rules",
+                (account_id, int(enabled), config, rules_json, config, rules_json),
             )
             row = await cursor.fetchone()
         assert row is not None

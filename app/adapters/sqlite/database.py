@@ -269,6 +269,11 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("bots", "claims_meeting", "INTEGER NOT NULL DEFAULT 1"),
     ("bots", "claims_occurrence", "INTEGER NOT NULL DEFAULT 1"),
     ("idempotency", "claim", "TEXT"),
+    # JSON documents (app/adapters/json_documents.py); null: stored before calbot kept them.
+    ("events", "attendees", "TEXT"),
+    ("event_overrides", "attendees", "TEXT"),
+    ("auto_schedule_settings", "rules", "TEXT"),
+    ("events", "unsafe_link", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 ADDED_INDEXES = f"""
