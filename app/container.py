@@ -180,7 +180,9 @@ async def open_container(
             leases=stores.leases,
             replica_id=replica_id,
         )
-        launcher = Launcher(bots=stores.bots, bot_api=bot_api, clock=clock)
+        launcher = Launcher(
+            bots=stores.bots, auto_schedule=stores.auto_schedule, bot_api=bot_api, clock=clock
+        )
         launching, attach = await open_launching(settings, stack, stores, launcher, clock)
         consumer = launching.consumer
 

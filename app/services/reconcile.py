@@ -78,12 +78,15 @@ async def settle_cancel(
     bot: ScheduledBot,
     why: BotCancellation,
     now: datetime,
+    *,
+    release_claim: bool = True,
 ) -> bool:
     """Cancel a scheduled bot because of what its calendar shows, with the reason as its
     `last_error`; False if it left `scheduled` meanwhile.
 
     Its meeting claim is released: the meeting may live on in another calendar's copy, which
-    auto-scheduling may then give a bot.
+    auto-scheduling may then give a bot. Not when calbot cancels it by the user's choice (a
+    pause, a `never` mode, the do-not-record guard): no other copy should get a bot then.
     """
     bot.status = BotStatus.CANCELLED
     bot.last_error = why.sentence
@@ -91,7 +94,8 @@ async def settle_cancel(
     if not await bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
         return False
     await scheduler.bot_cancelled(bot)
-    await bots.release_meeting_claim(bot)
+    if release_claim:
+        await bots.release_meeting_claim(bot)
     log.info("bot %s cancelled (%s)", bot.bot_id, why.reason)
     return True
 

@@ -27,6 +27,8 @@ from app.adapters.aws.eventbridge import (
 )
 from app.adapters.aws.launch_queue import LaunchQueueConsumer, parse_launch_request
 from app.adapters.bot_api import HttpBotApi
+from app.adapters.memory import MemoryTables
+from app.adapters.memory.auto_schedule import MemoryAutoScheduleStore
 from app.adapters.ports import BotStore
 from app.adapters.sqlite import SqliteBotStore
 from app.adapters.sqlite.database import Database
@@ -115,7 +117,9 @@ async def launcher(
 ) -> AsyncIterator[Launcher]:
     async with httpx.AsyncClient() as http:
         bot_api = HttpBotApi(http, clock, url=BOT_API_URL, api_key="bot-api-key")
-        yield Launcher(bots=store, bot_api=bot_api, clock=clock)
+        # Never paused: the pause's own tests are in tests/unit/test_pause.py.
+        pauses = MemoryAutoScheduleStore(MemoryTables())
+        yield Launcher(bots=store, auto_schedule=pauses, bot_api=bot_api, clock=clock)
 
 
 @pytest.fixture

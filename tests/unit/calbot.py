@@ -163,7 +163,13 @@ def wire(clock: FakeClock, stores: Stores | None = None) -> Calbot:
     launch_check = LaunchCheck(
         events=stores.events, sync=sync, google=google, reconciler=reconciler, clock=clock
     )
-    launcher = Launcher(bots=stores.bots, bot_api=bot_api, clock=clock, check=launch_check)
+    launcher = Launcher(
+        bots=stores.bots,
+        auto_schedule=stores.auto_schedule,
+        bot_api=bot_api,
+        clock=clock,
+        check=launch_check,
+    )
     return Calbot(
         clock,
         stores,

@@ -9,6 +9,7 @@ import orjson
 
 from app.adapters.sqlite.database import from_text, from_text_or_none, to_text, to_text_or_none
 from app.domain import (
+    AutoScheduleMode,
     BotSource,
     BotStatus,
     Channel,
@@ -26,7 +27,8 @@ from app.domain import (
 EVENT_COLUMNS = (
     "event_id, calendar_id, google_event_id, summary, status, start_time, end_time, all_day, "
     "time_zone, recurrence, meeting_link, meeting_platform, self_declined, updated, "
-    "recurring_enabled, schedule_status, next_occurrence_start, next_occurrence_end, ical_uid"
+    "recurring_enabled, schedule_status, next_occurrence_start, next_occurrence_end, ical_uid, "
+    "auto_schedule_mode"
 )
 
 BOT_COLUMNS = (
@@ -78,6 +80,7 @@ def event_from_row(row: sqlite3.Row) -> Event:
         next_occurrence_start=from_text_or_none(row["next_occurrence_start"]),
         next_occurrence_end=from_text_or_none(row["next_occurrence_end"]),
         ical_uid=row["ical_uid"],
+        auto_schedule_mode=AutoScheduleMode(row["auto_schedule_mode"]),
     )
 
 

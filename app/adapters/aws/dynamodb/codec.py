@@ -34,6 +34,7 @@ from app.adapters.aws.dynamodb.table import (
 )
 from app.adapters.ports import SeriesOverride
 from app.domain import (
+    AutoScheduleMode,
     BotSource,
     BotStatus,
     Event,
@@ -245,6 +246,7 @@ def event_from(data: dict[str, Any], state: dict[str, Any] | None) -> Event:
         next_occurrence_start=time_or_none(data.get("next_occurrence_start")),
         next_occurrence_end=time_or_none(data.get("next_occurrence_end")),
         ical_uid=google.get("ical_uid"),
+        auto_schedule_mode=AutoScheduleMode((state or {}).get("auto_schedule_mode", "rules")),
     )
 
 
