@@ -190,6 +190,10 @@ class OccurrenceOverride:
     end: datetime | None = None
     meeting_link: MeetingLink | None = None
     google_event_id: str | None = None
+    # A modified occurrence is a whole Google event with its own attendees: the connected
+    # user may have declined just this one. None: an exception stored before calbot kept them
+    # (the series' facts apply).
+    attendees: AttendeeFacts | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,11 @@ from typing import Any
 
 from app.adapters.ports import SeriesOverride
 from app.domain import (
+    AttendeeFacts,
     Event,
     EventStatus,
     OccurrenceOverride,
+    ResponseStatus,
     SeriesSpec,
     event_id_for,
 )
@@ -96,16 +98,56 @@ def unreadable_reason(event: Event) -> str | None:
     return None
 
 
-def _self_declined(item: Mapping[str, Any]) -> bool:
-    attendees = item.get("attendees")
-    if not isinstance(attendees, list):
-        return False
-    return any(
-        isinstance(attendee, Mapping)
-        and attendee.get("self")
-        and attendee.get("responseStatus") == "declined"
-        for attendee in attendees
+def attendee_facts(item: Mapping[str, Any]) -> AttendeeFacts:
+    """What the rules and the guard need from Google's `attendees`, `organizer` and
+    `attendeesOmitted` (discovery: Event, EventAttendee).
+
+    `self` marks the calendar this copy of the event is on, so on each calendar the connected
+    user is that calendar. The organizer counts as `accepted`, and so does an event without
+    attendees ("an event the user organised alone has no attendees"); an invitation whose
+    `self` entry is missing (Google omitted it) counts as `accepted` too. `people` counts the
+    attendees that are not resources; an event without attendees counts one (its organizer).
+    """
+    organizer = item.get("organizer")
+    organizer = organizer if isinstance(organizer, Mapping) else {}
+    listed = item.get("attendees")
+    attendees = [a for a in listed if isinstance(a, Mapping)] if isinstance(listed, list) else []
+    # Google always names the organizer; an item without one (hand-made) is the user's own
+    # unless its attendee list says someone else organises it.
+    organizer_self = organizer.get("self") is True or (
+        not organizer
+        and all(a.get("organizer") is not True or a.get("self") is True for a in attendees)
+        and not any(a.get("self") is True and a.get("organizer") is not True for a in attendees)
     )
+    domains = {_email_domain(organizer.get("email"))}
+    domains.update(_email_domain(attendee.get("email")) for attendee in attendees)
+    return AttendeeFacts(
+        self_response=_self_response(attendees, organizer_self),
+        organizer_self=organizer_self,
+        organizer_domain=_email_domain(organizer.get("email")),
+        domains=tuple(sorted(domain for domain in domains if domain)),
+        people=sum(1 for a in attendees if a.get("resource") is not True) if attendees else 1,
+        omitted=item.get("attendeesOmitted") is True,
+    )
+
+
+def _self_response(attendees: list[Mapping[str, Any]], organizer_self: bool) -> ResponseStatus:
+    if organizer_self:
+        return ResponseStatus.ACCEPTED
+    for attendee in attendees:
+        if attendee.get("self") is True:
+            try:
+                return ResponseStatus(attendee.get("responseStatus") or "needsAction")
+            except ValueError:
+                return ResponseStatus.NEEDS_ACTION
+    return ResponseStatus.ACCEPTED
+
+
+def _email_domain(email: object) -> str | None:
+    if not isinstance(email, str) or "@" not in email:
+        return None
+    domain = email.rsplit("@", 1)[1].strip().lower().rstrip(".")
+    return domain or None
 
 
 def _status(item: Mapping[str, Any]) -> EventStatus:
@@ -180,6 +222,7 @@ def _event(
     summary = item.get("summary")
     updated = item.get("updated")
     ical_uid = item.get("iCalUID")
+    facts = attendee_facts(item)
     return Event(
         event_id=event_id_for(account_id, calendar_id, google_id),
         calendar_id=calendar_id,
@@ -192,9 +235,10 @@ def _event(
         time_zone=time_zone,
         recurrence=lines,
         meeting_link=detect_meeting_link(item),
-        self_declined=_self_declined(item),
+        self_declined=facts.self_response is ResponseStatus.DECLINED,
         updated=updated if isinstance(updated, str) else None,
         ical_uid=ical_uid if isinstance(ical_uid, str) and ical_uid else None,
+        attendees=facts,
     )
 
 
@@ -218,4 +262,5 @@ def _override(
         end=end.utc if end else None,
         meeting_link=detect_meeting_link(item),
         google_event_id=item.get("id"),
+        attendees=attendee_facts(item),
     )

@@ -7,6 +7,11 @@ from typing import Any
 
 import orjson
 
+from app.adapters.json_documents import (
+    attendees_from_text,
+    attendees_text,
+    override_attendees_from_text,
+)
 from app.adapters.sqlite.database import from_text, from_text_or_none, to_text, to_text_or_none
 from app.domain import (
     AutoScheduleMode,
@@ -28,7 +33,7 @@ EVENT_COLUMNS = (
     "event_id, calendar_id, google_event_id, summary, status, start_time, end_time, all_day, "
     "time_zone, recurrence, meeting_link, meeting_platform, self_declined, updated, "
     "recurring_enabled, schedule_status, next_occurrence_start, next_occurrence_end, ical_uid, "
-    "auto_schedule_mode"
+    "attendees, auto_schedule_mode"
 )
 
 BOT_COLUMNS = (
@@ -48,7 +53,7 @@ CHANNEL_COLUMNS = "channel_id, account_id, calendar_id, resource_id, token_hash,
 
 OVERRIDE_COLUMNS = (
     "series_google_event_id, original_start, cancelled, start_time, end_time, meeting_link, "
-    "meeting_platform, google_event_id"
+    "meeting_platform, google_event_id, attendees"
 )
 
 
@@ -80,6 +85,7 @@ def event_from_row(row: sqlite3.Row) -> Event:
         next_occurrence_start=from_text_or_none(row["next_occurrence_start"]),
         next_occurrence_end=from_text_or_none(row["next_occurrence_end"]),
         ical_uid=row["ical_uid"],
+        attendees=attendees_from_text(row["attendees"]),
         auto_schedule_mode=AutoScheduleMode(row["auto_schedule_mode"]),
     )
 
@@ -107,6 +113,7 @@ def event_params(account_id: str, event: Event, generation: int) -> tuple[Any, .
         to_text_or_none(event.next_occurrence_end),
         generation,
         event.ical_uid,
+        attendees_text(event.attendees),
     )
 
 
@@ -118,6 +125,7 @@ def override_from_row(row: sqlite3.Row) -> OccurrenceOverride:
         end=from_text_or_none(row["end_time"]),
         meeting_link=_link(row["meeting_link"], row["meeting_platform"]),
         google_event_id=row["google_event_id"],
+        attendees=override_attendees_from_text(row["attendees"]),
     )
 
 
@@ -141,6 +149,7 @@ def override_params(
         link.platform.value if link else None,
         override.google_event_id,
         generation,
+        attendees_text(override.attendees),
     )
 
 

@@ -234,6 +234,9 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("bots", "claims_meeting", "INTEGER NOT NULL DEFAULT 1"),
     ("bots", "claims_occurrence", "INTEGER NOT NULL DEFAULT 1"),
     ("idempotency", "claim", "TEXT"),
+    # JSON documents (app/adapters/json_documents.py); null: stored before calbot kept them.
+    ("events", "attendees", "TEXT"),
+    ("event_overrides", "attendees", "TEXT"),
     ("auto_schedule_settings", "paused_until", "TEXT"),
     ("events", "auto_schedule_mode", "TEXT NOT NULL DEFAULT 'rules'"),
 )

@@ -53,8 +53,8 @@ _UPSERT_EVENT = """
 INSERT INTO events (account_id, event_id, calendar_id, google_event_id, summary, status,
     start_time, end_time, all_day, time_zone, recurrence, meeting_link, meeting_platform,
     self_declined, updated, next_occurrence_start, next_occurrence_end, generation, ical_uid,
-    schedule_status)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    attendees, schedule_status)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (account_id, event_id) DO UPDATE SET
     summary = excluded.summary, status = excluded.status, start_time = excluded.start_time,
     end_time = excluded.end_time, all_day = excluded.all_day, time_zone = excluded.time_zone,
@@ -62,19 +62,20 @@ ON CONFLICT (account_id, event_id) DO UPDATE SET
     meeting_platform = excluded.meeting_platform, self_declined = excluded.self_declined,
     updated = excluded.updated, next_occurrence_start = excluded.next_occurrence_start,
     next_occurrence_end = excluded.next_occurrence_end, generation = excluded.generation,
-    ical_uid = excluded.ical_uid,
+    ical_uid = excluded.ical_uid, attendees = excluded.attendees,
     schedule_status = excluded.schedule_status
 """
 
 _UPSERT_OVERRIDE = """
 INSERT INTO event_overrides (account_id, calendar_id, series_google_event_id, original_start,
-    cancelled, start_time, end_time, meeting_link, meeting_platform, google_event_id, generation)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    cancelled, start_time, end_time, meeting_link, meeting_platform, google_event_id, generation,
+    attendees)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (account_id, calendar_id, series_google_event_id, original_start) DO UPDATE SET
     cancelled = excluded.cancelled, start_time = excluded.start_time,
     end_time = excluded.end_time, meeting_link = excluded.meeting_link,
     meeting_platform = excluded.meeting_platform, google_event_id = excluded.google_event_id,
-    generation = excluded.generation
+    generation = excluded.generation, attendees = excluded.attendees
 """
 
 # SQLite's default limit on host parameters is 999; a list of keys is read in chunks below it.

@@ -32,6 +32,12 @@ from app.adapters.aws.dynamodb.table import (
     pending_queue,
     time_text,
 )
+from app.adapters.json_documents import (
+    attendees_document,
+    attendees_from_document,
+    attendees_text,
+    override_attendees_from_text,
+)
 from app.adapters.ports import SeriesOverride
 from app.domain import (
     AutoScheduleMode,
@@ -153,6 +159,7 @@ def event_item(account_id: str, event: Event, generation: int) -> Item:
         "self_declined": event.self_declined,
         "updated": event.updated,
         "ical_uid": event.ical_uid,
+        "attendees": attendees_document(event.attendees),
     }
     return item(
         event_key(account_id, event.calendar_id, event.google_event_id),
@@ -195,6 +202,7 @@ def override_item(
         meeting_platform=link.platform.value if link else None,
         google_event_id=override.google_event_id,
         generation=generation,
+        attendees=attendees_text(override.attendees),
     )
 
 
@@ -207,6 +215,7 @@ def override_from(data: dict[str, Any]) -> OccurrenceOverride:
         end=time_or_none(data.get("end_time")),
         meeting_link=MeetingLink(link, Platform(data["meeting_platform"])) if link else None,
         google_event_id=data.get("google_event_id"),
+        attendees=override_attendees_from_text(data.get("attendees")),
     )
 
 
@@ -246,6 +255,7 @@ def event_from(data: dict[str, Any], state: dict[str, Any] | None) -> Event:
         next_occurrence_start=time_or_none(data.get("next_occurrence_start")),
         next_occurrence_end=time_or_none(data.get("next_occurrence_end")),
         ical_uid=google.get("ical_uid"),
+        attendees=attendees_from_document(google.get("attendees")),
         auto_schedule_mode=AutoScheduleMode((state or {}).get("auto_schedule_mode", "rules")),
     )
 
