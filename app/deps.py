@@ -20,6 +20,7 @@ from app.services.connection import ConnectionService
 from app.services.consent import ConsentService
 from app.services.events import EventService
 from app.services.notifications import PushService
+from app.services.policy import PolicyService
 from app.services.scheduling import SchedulingService
 
 if TYPE_CHECKING:
@@ -65,6 +66,10 @@ def _push(container: _ContainerDep) -> PushService:
     return container.push
 
 
+def _policy(container: _ContainerDep) -> PolicyService:
+    return container.policy
+
+
 def _scheduling(container: _ContainerDep) -> SchedulingService:
     return container.scheduling
 
@@ -79,6 +84,7 @@ ConnectionServiceDep = Annotated[ConnectionService, Depends(_connections)]
 ConsentServiceDep = Annotated[ConsentService, Depends(_consent)]
 EventServiceDep = Annotated[EventService, Depends(_events)]
 PushServiceDep = Annotated[PushService, Depends(_push)]
+PolicyServiceDep = Annotated[PolicyService, Depends(_policy)]
 SchedulingServiceDep = Annotated[SchedulingService, Depends(_scheduling)]
 StorageReadyDep = Annotated[Callable[[], Awaitable[bool]], Depends(_storage_ready)]
 """Answers whether storage is reachable (the readiness probe)."""

@@ -25,6 +25,7 @@ from app.routers import (
     consent,
     events,
     health,
+    policy,
     scheduling,
     webhooks,
 )
@@ -37,6 +38,10 @@ OPENAPI_TAGS = [
     {"name": "Manage scheduled bots", "description": "List, change, cancel bots."},
     {"name": "Recurring meetings", "description": "A bot for every occurrence."},
     {"name": "Auto-scheduling", "description": "A bot for every meeting, hands-free."},
+    {
+        "name": "Choosing which meetings get a bot",
+        "description": "Per-event policy, pause and resume.",
+    },
     {"name": "Google push notifications", "description": "Called by Google."},
     {
         "name": "Google consent",
@@ -93,6 +98,7 @@ def create_app(
     app.include_router(events.router)
     app.include_router(scheduling.router)
     app.include_router(auto_schedule.router)
+    app.include_router(policy.router)
     app.include_router(webhooks.router)
     app.include_router(consent.router)
     app.include_router(health.router)

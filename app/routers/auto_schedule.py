@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import AutoScheduleServiceDep, CurrentAccount
+from app.deps import AutoScheduleServiceDep, CurrentAccount, PolicyServiceDep
 from app.domain import AutoScheduleSettings
 from app.errors import StorageUnavailable, Unprocessable
 from app.routers.responses import error_responses
@@ -19,6 +19,7 @@ def _read(settings: AutoScheduleSettings, lookahead_seconds: int) -> AutoSchedul
         default_bot_config=settings.default_bot_config,
         lookahead_seconds=lookahead_seconds,
         last_run_at=settings.last_run_at,
+        paused_until=settings.paused_until,
     )
 
 
@@ -29,14 +30,22 @@ def _read(settings: AutoScheduleSettings, lookahead_seconds: int) -> AutoSchedul
     responses=error_responses(Unprocessable, StorageUnavailable),
 )
 async def enable(
-    body: AutoScheduleEnable, account_id: CurrentAccount, auto: AutoScheduleServiceDep
+    body: AutoScheduleEnable,
+    account_id: CurrentAccount,
+    auto: AutoScheduleServiceDep,
+    policy: PolicyServiceDep,
 ) -> AutoScheduleSettingsRead:
     """Every meeting with a link that starts within the lookahead gets a bot with
     `default_bot_config` (`source: auto_schedule`): at once, on every run of the periodic job,
     and as soon as a push notification or poll reveals a new or moved meeting. Meetings that
     already have a bot are skipped (a manual schedule is never overwritten), and so are
-    meetings you declined. Works before a calendar is connected."""
-    return _read(await auto.enable(account_id, body.default_bot_config), auto.lookahead_seconds)
+    meetings you declined. Works before a calendar is connected.
+
+    A pending bot of any source whose meeting has someone from one of the rules'
+    `never_record_domains` is cancelled in the same request (`last_error` names the guard)."""
+    settings = await auto.enable(account_id, body.default_bot_config)
+    await policy.enforce_guard(account_id)
+    return _read(settings, auto.lookahead_seconds)
 
 
 @router.post(

@@ -78,12 +78,14 @@ async def test_settings_work_before_connecting(
         "default_bot_config": {},
         "lookahead_seconds": 86400,
         "last_run_at": None,
+        "paused_until": None,
     }
     assert enabled.json() == {
         "enabled": True,
         "default_bot_config": DEFAULT,
         "lookahead_seconds": 86400,
         "last_run_at": None,
+        "paused_until": None,
     }
     assert disabled.json()["enabled"] is False
     assert disabled.json()["default_bot_config"] == DEFAULT
