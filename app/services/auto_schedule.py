@@ -32,6 +32,7 @@ from app.domain import (
     OccurrenceKey,
     OccurrenceOverride,
     ScheduledBot,
+    is_paused,
     occurrence_key_for,
 )
 from app.observability import BOTS_SCHEDULED
@@ -103,6 +104,8 @@ class AutoScheduleService:
     async def _run_for(self, account_id: str) -> int:
         settings = await self._auto_schedule.get_auto_schedule(account_id)
         now = self._clock.now()
+        if is_paused(settings, now):
+            return 0  # nothing while paused (POST /pause); the resume sweeps at once
         window_end = now + self.lookahead
         candidates = await self._events.list_auto_schedule_candidates(account_id, now, window_end)
         overrides = await self._overrides(account_id, [e for e in candidates if e.is_recurring])
