@@ -303,7 +303,9 @@ async def test_a_patch_cannot_bring_a_guarded_meeting_back(calbot: Calbot) -> No
 
 
 async def test_a_guarded_domain_does_not_match_a_lookalike(calbot: Calbot) -> None:
-    lookalike = {"attendees": [{"email": "a@notlegal.example", "responseStatus": "accepted"}]}
+    lookalike: dict[str, Any] = {
+        "attendees": [{"email": "a@notlegal.example", "responseStatus": "accepted"}]
+    }
     await synced(calbot, meeting("fine", at(1), at(2), **lookalike))
     await guard_domains(calbot, "legal.example")
 
