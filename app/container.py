@@ -54,6 +54,7 @@ from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
 from app.services.consent import ConsentService
 from app.services.events import EventService
+from app.services.explain import ExplainService
 from app.services.guard import DoNotRecordGuard
 from app.services.housekeeping import HousekeepingService
 from app.services.launch_check import LaunchCheck
@@ -87,6 +88,7 @@ class Container:
     launcher: Launcher
     bot_scheduler: BotScheduler
     auto_schedule: AutoScheduleService
+    explain: ExplainService
     policy: PolicyService
     push: PushService
     replica_id: str
@@ -301,6 +303,12 @@ async def open_container(
             launcher=launcher,
             bot_scheduler=bot_scheduler,
             auto_schedule=auto,
+            explain=ExplainService(
+                auto_schedule=auto,
+                connections=stores.connections,
+                events=stores.events,
+                bots=stores.bots,
+            ),
             policy=policy,
             push=push,
             replica_id=replica_id,

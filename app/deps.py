@@ -19,6 +19,7 @@ from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
 from app.services.consent import ConsentService
 from app.services.events import EventService
+from app.services.explain import ExplainService
 from app.services.notifications import PushService
 from app.services.policy import PolicyService
 from app.services.scheduling import SchedulingService
@@ -48,6 +49,10 @@ def _api_keys(container: _ContainerDep) -> ApiKeyService:
 
 def _auto_schedule(container: _ContainerDep) -> AutoScheduleService:
     return container.auto_schedule
+
+
+def _explain(container: _ContainerDep) -> ExplainService:
+    return container.explain
 
 
 def _connections(container: _ContainerDep) -> ConnectionService:
@@ -81,6 +86,7 @@ def _storage_ready(container: _ContainerDep) -> Callable[[], Awaitable[bool]]:
 ApiKeyServiceDep = Annotated[ApiKeyService, Depends(_api_keys)]
 AutoScheduleServiceDep = Annotated[AutoScheduleService, Depends(_auto_schedule)]
 ConnectionServiceDep = Annotated[ConnectionService, Depends(_connections)]
+ExplainServiceDep = Annotated[ExplainService, Depends(_explain)]
 ConsentServiceDep = Annotated[ConsentService, Depends(_consent)]
 EventServiceDep = Annotated[EventService, Depends(_events)]
 PushServiceDep = Annotated[PushService, Depends(_push)]

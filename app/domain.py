@@ -411,11 +411,13 @@ def is_pending(status: BotStatus) -> bool:
 
 def auto_schedule_candidate(event: Event, window_start: datetime, window_end: datetime) -> bool:
     """An event auto-scheduling should look at for the window: it has a meeting link, is not
-    cancelled nor declined, and a one-off overlaps the window or a series is not over (a
-    series whose stored next occurrence is null is over; a merely stale one still counts)."""
+    cancelled, and a one-off overlaps the window or a series is not over (a series whose
+    stored next occurrence is null is over; a merely stale one still counts). A declined
+    meeting is looked at: the rules decide (`response_status`, a per-event `always`, and an
+    occurrence of a declined series the user accepted on its own)."""
     if event.meeting_link is None or event.status is EventStatus.CANCELLED:
         return False
-    if event.self_declined or event.start_time >= window_end:
+    if event.start_time >= window_end:
         return False
     if event.is_recurring:
         return event.next_occurrence_start is not None

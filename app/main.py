@@ -24,6 +24,7 @@ from app.routers import (
     connection,
     consent,
     events,
+    explain,
     health,
     policy,
     scheduling,
@@ -98,6 +99,7 @@ def create_app(
     app.include_router(events.router)
     app.include_router(scheduling.router)
     app.include_router(auto_schedule.router)
+    app.include_router(explain.router)
     app.include_router(policy.router)
     app.include_router(webhooks.router)
     app.include_router(consent.router)

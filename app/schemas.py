@@ -15,6 +15,7 @@ from app.domain import (
     Platform,
     ScheduleStatus,
 )
+from app.rule_schemas import AutoScheduleRulesIn, AutoScheduleRulesRead
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
 
@@ -386,12 +387,29 @@ class ToggleRecurrenceResult(BaseModel):
 class AutoScheduleEnable(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"default_bot_config": _BOT_CONFIG_EXAMPLE}]},
+        json_schema_extra={
+            "examples": [
+                {"default_bot_config": _BOT_CONFIG_EXAMPLE},
+                {
+                    "default_bot_config": _BOT_CONFIG_EXAMPLE,
+                    "rules": {
+                        "attendees": "external",
+                        "weekdays": [1, 2, 3, 4, 5],
+                        "never_record_domains": ["legal.example"],
+                    },
+                },
+            ]
+        },
     )
 
     default_bot_config: dict[str, Any] = Field(
         description="The bot_config every auto-scheduled bot is created with (16 KiB at most). "
         + STRICT_JSON
+    )
+    rules: AutoScheduleRulesIn | None = Field(
+        default=None,
+        description="Which meetings get a bot. Absent: the saved rules are kept; `{}`: every "
+        "rule back to its default.",
     )
 
 
@@ -404,6 +422,7 @@ class AutoScheduleSettingsRead(BaseModel):
                     "default_bot_config": _BOT_CONFIG_EXAMPLE,
                     "lookahead_seconds": 86400,
                     "last_run_at": "2026-11-25T12:00:00Z",
+                    "rules": AutoScheduleRulesRead.model_json_schema()["examples"][0],
                     "paused_until": None,
                 }
             ]
@@ -414,10 +433,10 @@ class AutoScheduleSettingsRead(BaseModel):
     default_bot_config: dict[str, Any]
     lookahead_seconds: int
     last_run_at: datetime | None
+    rules: AutoScheduleRulesRead = Field(description="The rules in force, defaults filled in.")
     paused_until: datetime | None = Field(
-        default=None,
         description="No bot of the account launches, and auto-scheduling creates nothing, "
-        "until this time (POST /pause); null when not paused.",
+        "until this instant (POST /pause); null: not paused."
     )
 
 

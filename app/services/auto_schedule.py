@@ -1,10 +1,12 @@
-"""Auto-scheduling: every meeting with a link that starts within the lookahead gets a bot.
+"""Auto-scheduling: every occurrence the rules let through, starting within the lookahead,
+gets a bot (CONTRACT sections 2 and 7).
 
 A pass works from the store (kept fresh by push notifications and polling), never re-lists
 Google, and is idempotent: a bot is inserted only if its occurrence has no bot at all, nor its
 meeting occurrence on another calendar (`meeting_key`: the store checks in the same
 transaction), so two passes, two processes or two calendars showing one meeting create nothing
-twice, and a manual schedule, or a bot the user cancelled, is never replaced.
+twice, and a manual schedule, or a bot the user cancelled, is never replaced. Which occurrences
+qualify is `decisions.decide`, the same function the preview and explain call.
 """
 
 from __future__ import annotations
@@ -24,23 +26,43 @@ from app.adapters.ports import (
     EventStore,
 )
 from app.domain import (
+    AutoScheduleRules,
     AutoScheduleSettings,
     BotSource,
+    BotStatus,
     Event,
-    MeetingLink,
-    Occurrence,
     OccurrenceKey,
     OccurrenceOverride,
     ScheduledBot,
-    is_paused,
-    occurrence_key_for,
 )
 from app.observability import BOTS_SCHEDULED
 from app.services.bot_building import Target, check_bot_config, new_bot
-from app.services.event_mapping import series_spec
-from app.services.recurrence import RecurrenceError, occurrences_between
+from app.services.decisions import (
+    Decision,
+    OccurrenceModes,
+    OccurrenceView,
+    ReasonCode,
+    Situation,
+    Verdict,
+    decide,
+)
+from app.services.occurrence_views import views_between
+from app.services.rules import RuleSet, with_defaults
 
 log = logging.getLogger(__name__)
+
+RULES_CHANGED = "Cancelled because the auto-schedule rules changed: "
+
+# The skips a change of rules cancels a pending auto-scheduled bot for.
+_RULE_SKIPS = frozenset(
+    {
+        ReasonCode.EXCLUDED_BY_RULE,
+        ReasonCode.DECLINED,
+        ReasonCode.NEVER_RECORD_DOMAIN,
+        ReasonCode.MODE_NEVER,
+        ReasonCode.RECURRENCE_DISABLED,
+    }
+)
 
 
 class AutoScheduleService:
@@ -63,31 +85,93 @@ class AutoScheduleService:
         self._scheduler = scheduler
         self._clock = clock
         self.lookahead = lookahead
-        self._join_lead = join_lead
+        self.join_lead = join_lead
 
     @property
     def lookahead_seconds(self) -> int:
         return int(self.lookahead.total_seconds())
 
     async def settings(self, account_id: str) -> AutoScheduleSettings:
-        return await self._auto_schedule.get_auto_schedule(account_id)
+        """The settings with the rules' defaults filled in, as every settings answer shows."""
+        return await self._shown(
+            account_id, await self._auto_schedule.get_auto_schedule(account_id)
+        )
 
     async def enable(
-        self, account_id: str, default_bot_config: dict[str, Any]
+        self,
+        account_id: str,
+        default_bot_config: dict[str, Any],
+        rules: AutoScheduleRules | None = None,
     ) -> AutoScheduleSettings:
-        """Turn auto-scheduling on and run a pass for the account at once."""
+        """Turn auto-scheduling on (with new rules when given, else the saved ones) and run a
+        pass for the account at once. When the rules changed, the pending auto-scheduled bots
+        they no longer let through are cancelled in the same call."""
         check_bot_config(default_bot_config)
-        await self._auto_schedule.set_auto_schedule(
-            account_id, enabled=True, default_bot_config=default_bot_config
+        before = await self._auto_schedule.get_auto_schedule(account_id)
+        after = await self._auto_schedule.set_auto_schedule(
+            account_id, enabled=True, default_bot_config=default_bot_config, rules=rules
         )
-        if await self._connections.get_connection(account_id) is not None:
-            await self.run_pass([account_id])
-        return await self._auto_schedule.get_auto_schedule(account_id)
+        # Only for an account with an active connection (the store's list says which).
+        if account_id in await self._auto_schedule.accounts_with_auto_schedule():
+            changed = before.rules != after.rules or not before.enabled
+            await self._run_for(account_id, cancel_failing=changed)
+        return await self.settings(account_id)
 
     async def disable(self, account_id: str) -> AutoScheduleSettings:
         """Turn auto-scheduling off; bots already scheduled stay (so do those of a pass that
         was already running, but that pass can no longer turn it back on)."""
-        return await self._auto_schedule.set_auto_schedule(account_id, enabled=False)
+        settings = await self._auto_schedule.set_auto_schedule(account_id, enabled=False)
+        return await self._shown(account_id, settings)
+
+    async def _shown(self, account_id: str, settings: AutoScheduleSettings) -> AutoScheduleSettings:
+        email, zone = await self.account_defaults(account_id)
+        rules = with_defaults(settings.rules, account_email=email, primary_zone=zone)
+        return AutoScheduleSettings(
+            enabled=settings.enabled,
+            default_bot_config=settings.default_bot_config,
+            last_run_at=settings.last_run_at,
+            rules=rules,
+            paused_until=settings.paused_until,
+        )
+
+    async def account_defaults(self, account_id: str) -> tuple[str | None, str | None]:
+        """The connected account's email and its primary calendar's zone, for the rules'
+        defaults. Google's primary calendar id is the account's email address; before a
+        calendar is connected both are unknown (no internal domain, zone UTC)."""
+        connection = await self._connections.get_connection(account_id)
+        if connection is None:
+            return None, None
+        calendars = await self._connections.list_calendars(account_id)
+        primary = next((c for c in calendars if c.primary), None)
+        return connection.primary_calendar_id, primary.time_zone if primary else None
+
+    async def situation(
+        self,
+        account_id: str,
+        settings: AutoScheduleSettings,
+        *,
+        rules: AutoScheduleRules | None = None,
+        enabled: bool | None = None,
+        modes: OccurrenceModes | None = None,
+    ) -> Situation:
+        """What every decision of one account shares, read once: the rules (the saved ones
+        unless `rules`), whether it is on (as stored unless `enabled`), the pause, the clock,
+        and the single occurrences' own modes (the stored ones, in one read, unless `modes`)."""
+        email, zone = await self.account_defaults(account_id)
+        if modes is None:
+            modes = await self._events.list_occurrence_modes(account_id)
+        now = self._clock.now()
+        return Situation(
+            rules=RuleSet.of(
+                settings.rules if rules is None else rules, account_email=email, primary_zone=zone
+            ),
+            enabled=settings.enabled if enabled is None else enabled,
+            paused_until=settings.paused_until,
+            now=now,
+            lookahead_end=now + self.lookahead,
+            join_lead=self.join_lead,
+            modes=modes,
+        )
 
     async def run_pass(self, account_ids: list[str] | None = None) -> int:
         """One pass over the given accounts (default: every account with it on).
@@ -101,31 +185,27 @@ class AutoScheduleService:
             created += await self._run_for(account_id)
         return created
 
-    async def _run_for(self, account_id: str) -> int:
+    async def _run_for(self, account_id: str, *, cancel_failing: bool = False) -> int:
         settings = await self._auto_schedule.get_auto_schedule(account_id)
-        now = self._clock.now()
-        if is_paused(settings, now):
-            return 0  # nothing while paused (POST /pause); the resume sweeps at once
-        window_end = now + self.lookahead
+        situation = await self.situation(account_id, settings)
+        now, window_end = situation.now, situation.lookahead_end
+        if settings.paused_until is not None and now < settings.paused_until:
+            return 0  # nothing is created while paused; resuming runs a pass
         candidates = await self._events.list_auto_schedule_candidates(account_id, now, window_end)
         overrides = await self._overrides(account_id, [e for e in candidates if e.is_recurring])
         bots: list[ScheduledBot] = []
+        verdicts: dict[tuple[str, OccurrenceKey], Verdict] = {}
         for event in candidates:
             if event.is_recurring:
                 await asyncio.sleep(0)  # many series must not hold the event loop
-            for occurrence, key, link in self._occurrences(event, overrides, now, window_end):
-                target = Target(occurrence, key, link)
-                bots.append(
-                    new_bot(
-                        account_id,
-                        event,
-                        target,
-                        settings.default_bot_config,
-                        source=BotSource.AUTO_SCHEDULE,
-                        now=now,
-                        join_lead=self._join_lead,
-                    )
-                )
+            series_overrides = overrides.get((event.calendar_id, event.google_event_id), [])
+            for view in views_between(event, series_overrides, now, window_end):
+                verdict = decide(view, situation)
+                verdicts[(event.event_id, view.key)] = verdict
+                if verdict.decision is Decision.SCHEDULE:
+                    bots.append(self._bot_for(account_id, view, settings.default_bot_config, now))
+        if cancel_failing:
+            await self._cancel_failing(account_id, verdicts)
         created = await self._bots.insert_bots_unless_exist(bots)
         # Only the field the pass owns: the settings it read may be stale by now.
         await self._auto_schedule.record_auto_schedule_run(account_id, now)
@@ -135,6 +215,43 @@ class AutoScheduleService:
             BOTS_SCHEDULED.labels(BotSource.AUTO_SCHEDULE.value).inc(len(created))
             log.info("auto-schedule created %d bots", len(created))
         return len(created)
+
+    def _bot_for(
+        self, account_id: str, view: OccurrenceView, config: dict[str, Any], now: datetime
+    ) -> ScheduledBot:
+        assert view.link is not None  # decide() skips an occurrence without one
+        return new_bot(
+            account_id,
+            view.event,
+            Target(view.occurrence, view.key, view.link),
+            config,
+            source=BotSource.AUTO_SCHEDULE,
+            now=now,
+            join_lead=self.join_lead,
+        )
+
+    async def _cancel_failing(
+        self, account_id: str, verdicts: dict[tuple[str, OccurrenceKey], Verdict]
+    ) -> None:
+        """Cancel the pending auto-scheduled bots whose occurrence the rules now skip."""
+        pending = await self._bots.list_bots(account_id, status=BotStatus.SCHEDULED)
+        now = self._clock.now()
+        for bot in pending:
+            if bot.source is not BotSource.AUTO_SCHEDULE:
+                continue  # rules never touch bots scheduled by hand
+            verdict = verdicts.get((bot.event_id, bot.occurrence_key))
+            if verdict is None or verdict.decision is not Decision.SKIP:
+                continue
+            rule = next((r for r in verdict.reasons if r.code in _RULE_SKIPS), None)
+            if rule is None:
+                continue
+            bot.status = BotStatus.CANCELLED
+            bot.last_error = RULES_CHANGED + rule.detail
+            bot.updated_at = now
+            if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
+                await self._scheduler.bot_cancelled(bot)
+                await self._bots.release_meeting_claim(bot)
+                log.info("bot %s cancelled (rules changed: %s)", bot.bot_id, rule.code)
 
     async def _overrides(
         self, account_id: str, series: list[Event]
@@ -148,34 +265,3 @@ class AutoScheduleService:
             for google_id, overrides in stored.items():
                 found[(calendar_id, google_id)] = overrides
         return found
-
-    @staticmethod
-    def _occurrences(
-        event: Event,
-        overrides: dict[tuple[str, str], list[OccurrenceOverride]],
-        now: datetime,
-        window_end: datetime,
-    ) -> list[tuple[Occurrence, OccurrenceKey, MeetingLink]]:
-        if event.meeting_link is None:
-            return []
-        if not event.is_recurring:
-            if event.start_time >= window_end or event.end_time <= now:
-                return []
-            occurrence = Occurrence(event.start_time, event.start_time, event.end_time)
-            return [(occurrence, occurrence_key_for(None), event.meeting_link)]
-        series_overrides = overrides.get((event.calendar_id, event.google_event_id), [])
-        links = {o.original_start: o.meeting_link for o in series_overrides if o.meeting_link}
-        try:
-            found = occurrences_between(series_spec(event), series_overrides, now, window_end)
-        except RecurrenceError as error:
-            log.warning("series %s skipped: %s", event.google_event_id, error)
-            return []
-        return [
-            (
-                occurrence,
-                occurrence_key_for(occurrence.original_start),
-                links.get(occurrence.original_start, event.meeting_link),
-            )
-            for occurrence in found
-            if occurrence.start < window_end and occurrence.end > now
-        ]

@@ -25,6 +25,7 @@ from app.domain import (
 )
 from app.services.meeting_links import detect_meeting_link
 from app.services.recurrence import series_problem
+from app.services.rules import email_domain
 from app.services.zones import resolve_zone, unreadable_zone_reason
 
 log = logging.getLogger(__name__)
@@ -144,10 +145,7 @@ def _self_response(attendees: list[Mapping[str, Any]], organizer_self: bool) -> 
 
 
 def _email_domain(email: object) -> str | None:
-    if not isinstance(email, str) or "@" not in email:
-        return None
-    domain = email.rsplit("@", 1)[1].strip().lower().rstrip(".")
-    return domain or None
+    return email_domain(email) if isinstance(email, str) else None
 
 
 def _status(item: Mapping[str, Any]) -> EventStatus:

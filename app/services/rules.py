@@ -1,18 +1,30 @@
 """Which occurrences auto-scheduling gives a bot: the rules of CONTRACT section 7 and the
-do-not-record guard, as pure functions of what the store keeps (no I/O)."""
+do-not-record guard, as pure functions of what the store keeps (no I/O).
+
+`RuleSet` is the account's rules with their defaults filled in and their text prepared once
+(zone resolved, titles case-folded), so checking one occurrence is a few comparisons.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, tzinfo
 
-from app.domain import AttendeeFacts
+from app.domain import AttendeeFacts, AutoScheduleRules, MeetingLink, ResponseStatus
+from app.services.zones import resolve_zone
+
+# Google's own addresses for rooms and resources (`...@resource.calendar.google.com`) and for
+# group calendars: never a person's domain, so never internal or external.
+_GOOGLE_CALENDAR_DOMAIN = "calendar.google.com"
 
 
 def domain_matches(domain: str, listed: str) -> bool:
     """`domain` is `listed` or one of its subdomains (case-insensitive): `eu.legal.example`
     matches `legal.example`, `notlegal.example` does not."""
     domain, listed = domain.lower(), listed.lower().strip(".")
-    return domain == listed or domain.endswith("." + listed)
+    return bool(listed) and (domain == listed or domain.endswith("." + listed))
 
 
 def matching_domain(domains: Iterable[str], listed: Iterable[str]) -> str | None:
@@ -29,3 +41,187 @@ def guard_hits(facts: AttendeeFacts, never_record_domains: Iterable[str]) -> str
     """The do-not-record guard: the `never_record_domains` entry matched by the organizer's or
     any attendee's email domain (rooms included), else None."""
     return matching_domain(facts.domains, never_record_domains)
+
+
+def email_domain(email: str | None) -> str | None:
+    """The lower-cased domain of an email address, or None when it is not one."""
+    if not email or "@" not in email:
+        return None
+    return email.rsplit("@", 1)[1].strip().lower().rstrip(".") or None
+
+
+def parse_local_time(text: str) -> time:
+    """`HH:MM` (24-hour) as a time; ValueError otherwise."""
+    hours, sep, minutes = text.partition(":")
+    if not sep or len(hours) != 2 or len(minutes) != 2:
+        raise ValueError("not HH:MM")
+    if not (hours.isdigit() and minutes.isdigit()):
+        raise ValueError("not HH:MM")
+    return time(int(hours), int(minutes))
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFailure:
+    """One rule an occurrence does not pass: the rule's field and a sentence saying why."""
+
+    rule: str
+    sentence: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """The rules with every default filled in, ready to check occurrences against."""
+
+    rules: AutoScheduleRules
+    zone: tzinfo
+    time_from: time | None
+    time_to: time | None
+    title_include: tuple[str, ...]
+    title_exclude: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls,
+        rules: AutoScheduleRules,
+        *,
+        account_email: str | None,
+        primary_zone: str | None,
+    ) -> RuleSet:
+        """`internal_domains` defaults to the account's email domain (none when calbot does
+        not know it), `time_zone` to the primary calendar's zone (UTC when unknown)."""
+        filled = with_defaults(rules, account_email=account_email, primary_zone=primary_zone)
+        return cls(
+            rules=filled,
+            zone=resolve_zone(filled.time_zone) or UTC,
+            time_from=_time_or_none(filled.local_time_from),
+            time_to=_time_or_none(filled.local_time_to),
+            title_include=tuple(t.casefold() for t in filled.title_include),
+            title_exclude=tuple(t.casefold() for t in filled.title_exclude),
+        )
+
+    @property
+    def attendee_rules_set(self) -> bool:
+        rules = self.rules
+        return (
+            rules.attendees != "any"
+            or rules.min_attendees is not None
+            or rules.max_attendees is not None
+        )
+
+    def failures(
+        self,
+        *,
+        calendar_id: str,
+        summary: str | None,
+        start: datetime,
+        link: MeetingLink | None,
+        facts: AttendeeFacts,
+    ) -> list[RuleFailure]:
+        """Every rule (of those that filter; the guard and the RSVP `declined` are the
+        caller's) the occurrence does not pass, in the table's order."""
+        rules, failed = self.rules, []
+        if rules.calendar_ids is not None and calendar_id not in rules.calendar_ids:
+            failed.append(RuleFailure("calendar_ids", "its calendar is not in calendar_ids"))
+        if (
+            facts.self_response is not ResponseStatus.DECLINED
+            and facts.self_response not in rules.response_status
+        ):
+            failed.append(
+                RuleFailure(
+                    "response_status",
+                    f'your answer "{facts.self_response.value}" is not in response_status',
+                )
+            )
+        if rules.organizer == "self" and not facts.organizer_self:
+            failed.append(RuleFailure("organizer", "someone else organises it"))
+        if rules.organizer == "others" and facts.organizer_self:
+            failed.append(RuleFailure("organizer", "you organise it"))
+        failed.extend(self._attendee_failures(facts))
+        failed.extend(self._title_failures(summary))
+        if rules.platforms is not None and (link is None or link.platform not in rules.platforms):
+            platform = link.platform.value if link else "none"
+            failed.append(RuleFailure("platforms", f"its platform ({platform}) is not listed"))
+        failed.extend(self._time_failures(start))
+        return failed
+
+    def _attendee_failures(self, facts: AttendeeFacts) -> list[RuleFailure]:
+        """Judged on the attendees Google listed: when it omitted some (`omitted`), a rule the
+        listed ones already break fails, and any other passes."""
+        rules, failed = self.rules, []
+        people = [d for d in facts.domains if not d.endswith(_GOOGLE_CALENDAR_DOMAIN)]
+        internal = rules.internal_domains or ()
+        external = [d for d in people if matching_domain((d,), internal) is None]
+        if rules.attendees == "internal_only" and external:
+            failed.append(
+                RuleFailure("attendees", f"someone from {external[0]} is invited (internal_only)")
+            )
+        if rules.attendees == "external" and not external and not facts.omitted:
+            failed.append(RuleFailure("attendees", "everyone invited is internal (external)"))
+        if (
+            rules.min_attendees is not None
+            and facts.people < rules.min_attendees
+            and not facts.omitted
+        ):
+            failed.append(
+                RuleFailure(
+                    "min_attendees",
+                    f"it has {facts.people} attendees, fewer than {rules.min_attendees}",
+                )
+            )
+        if rules.max_attendees is not None and facts.people > rules.max_attendees:
+            failed.append(
+                RuleFailure(
+                    "max_attendees",
+                    f"it has {facts.people} attendees, more than {rules.max_attendees}",
+                )
+            )
+        return failed
+
+    def _title_failures(self, summary: str | None) -> list[RuleFailure]:
+        title = (summary or "").casefold()
+        failed = []
+        if self.title_include and not any(word in title for word in self.title_include):
+            failed.append(RuleFailure("title_include", "its title has none of title_include"))
+        for original, word in zip(self.rules.title_exclude, self.title_exclude, strict=True):
+            if word in title:
+                failed.append(RuleFailure("title_exclude", f'its title contains "{original}"'))
+                break
+        return failed
+
+    def _time_failures(self, start: datetime) -> list[RuleFailure]:
+        rules, failed = self.rules, []
+        local = start.astimezone(self.zone)
+        if rules.weekdays is not None and local.isoweekday() not in rules.weekdays:
+            failed.append(RuleFailure("weekdays", f"it is on a {local:%A} in {rules.time_zone}"))
+        wall = local.time().replace(tzinfo=None)
+        if self.time_from is not None and wall < self.time_from:
+            failed.append(
+                RuleFailure(
+                    "local_time_from", f"it starts at {wall:%H:%M}, before {rules.local_time_from}"
+                )
+            )
+        if self.time_to is not None and wall >= self.time_to:
+            failed.append(
+                RuleFailure(
+                    "local_time_to", f"it starts at {wall:%H:%M}, not before {rules.local_time_to}"
+                )
+            )
+        return failed
+
+
+def with_defaults(
+    rules: AutoScheduleRules, *, account_email: str | None, primary_zone: str | None
+) -> AutoScheduleRules:
+    """The rules as shown and applied: `internal_domains` and `time_zone` filled in."""
+    internal = rules.internal_domains
+    if internal is None:
+        domain = email_domain(account_email)
+        internal = (domain,) if domain else ()
+    zone = rules.time_zone
+    if zone is None:
+        zone = primary_zone if resolve_zone(primary_zone) is not None else "UTC"
+    return dataclasses.replace(rules, internal_domains=internal, time_zone=zone)
+
+
+def _time_or_none(text: str | None) -> time | None:
+    return None if text is None else parse_local_time(text)

@@ -73,11 +73,30 @@ async def test_settings_work_before_connecting(
     enabled = await client.post(ENABLE, json={"default_bot_config": DEFAULT}, headers=auth)
     disabled = await client.post("/api/v1/calendar/auto-schedule/disable", headers=auth)
 
+    # Before connecting, calbot knows neither the account's email domain nor its zone.
+    defaults = {
+        "calendar_ids": None,
+        "response_status": ["accepted", "tentative", "needsAction"],
+        "organizer": "any",
+        "attendees": "any",
+        "internal_domains": [],
+        "min_attendees": None,
+        "max_attendees": None,
+        "title_include": [],
+        "title_exclude": [],
+        "platforms": None,
+        "weekdays": None,
+        "local_time_from": None,
+        "local_time_to": None,
+        "time_zone": "UTC",
+        "never_record_domains": [],
+    }
     assert initial.json() == {
         "enabled": False,
         "default_bot_config": {},
         "lookahead_seconds": 86400,
         "last_run_at": None,
+        "rules": defaults,
         "paused_until": None,
     }
     assert enabled.json() == {
@@ -85,6 +104,7 @@ async def test_settings_work_before_connecting(
         "default_bot_config": DEFAULT,
         "lookahead_seconds": 86400,
         "last_run_at": None,
+        "rules": defaults,
         "paused_until": None,
     }
     assert disabled.json()["enabled"] is False

@@ -39,7 +39,7 @@ LAYERS = (
     _layer("observability", ("app.observability",), "domain"),
     _layer("services", ("app.services",), "domain", "ports", "observability"),
     _layer("adapters", ("app.adapters",), "domain", "ports"),
-    _layer("schemas", ("app.schemas",), "domain"),
+    _layer("schemas", ("app.schemas", "app.rule_schemas", "app.decision_schemas"), "domain"),
     _layer(
         "http",
         ("app.routers", "app.http_errors", "app.idempotency", "app.json_bodies"),

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from app.adapters.memory.tables import MemoryTables
-from app.domain import AutoScheduleSettings, ConnectionStatus
+from app.domain import AutoScheduleRules, AutoScheduleSettings, ConnectionStatus
 
 
 class MemoryAutoScheduleStore:
@@ -28,11 +28,15 @@ class MemoryAutoScheduleStore:
         *,
         enabled: bool,
         default_bot_config: dict[str, Any] | None = None,
+        rules: AutoScheduleRules | None = None,
     ) -> AutoScheduleSettings:
         current = self._tables.auto_schedule.get(account_id) or AutoScheduleSettings()
         config = current.default_bot_config if default_bot_config is None else default_bot_config
         stored = dataclasses.replace(
-            current, enabled=enabled, default_bot_config=copy.deepcopy(config)
+            current,
+            enabled=enabled,
+            default_bot_config=copy.deepcopy(config),
+            rules=current.rules if rules is None else rules,
         )
         self._tables.auto_schedule[account_id] = stored
         return copy.deepcopy(stored)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from app.domain import AutoScheduleSettings, Channel
+from app.domain import AutoScheduleRules, AutoScheduleSettings, Channel
 
 
 class AutoScheduleStore(Protocol):
@@ -25,10 +25,11 @@ class AutoScheduleStore(Protocol):
         *,
         enabled: bool,
         default_bot_config: dict[str, Any] | None = None,
+        rules: AutoScheduleRules | None = None,
     ) -> AutoScheduleSettings:
-        """Turn auto-scheduling on or off, and replace the default config when one is given
-        (None keeps the stored one), in one write that leaves `last_run_at` as stored; returns
-        the settings as stored. What the user owns, written without reading it first."""
+        """Turn auto-scheduling on or off, and replace the default config and the rules when
+        given (None keeps the stored ones), in one write that leaves `last_run_at` as stored;
+        returns the settings as stored. What the user owns, written without reading it first."""
         ...
 
     async def record_auto_schedule_run(self, account_id: str, when: datetime) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from app.adapters.json_documents import rules_from_text, rules_text
 from app.adapters.sqlite.database import (
     Database,
     from_text,
@@ -15,7 +16,7 @@ from app.adapters.sqlite.database import (
     to_text,
     to_text_or_none,
 )
-from app.domain import AutoScheduleSettings
+from app.domain import AutoScheduleRules, AutoScheduleSettings
 
 
 def _settings_from(row: sqlite3.Row) -> AutoScheduleSettings:
@@ -23,11 +24,12 @@ def _settings_from(row: sqlite3.Row) -> AutoScheduleSettings:
         enabled=bool(row["enabled"]),
         default_bot_config=orjson.loads(row["default_bot_config"]),
         last_run_at=from_text_or_none(row["last_run_at"]),
+        rules=rules_from_text(row["rules"]),
         paused_until=from_text_or_none(row["paused_until"]),
     )
 
 
-_COLUMNS = "enabled, default_bot_config, last_run_at, paused_until"
+_COLUMNS = "enabled, default_bot_config, last_run_at, paused_until, rules"
 
 
 class SqliteAutoScheduleStore:
@@ -45,13 +47,14 @@ class SqliteAutoScheduleStore:
         async with self._db.transaction() as tx:
             await tx.execute(
                 "INSERT OR REPLACE INTO auto_schedule_settings "
-                f"(account_id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                f"(account_id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     account_id,
                     int(settings.enabled),
                     orjson.dumps(settings.default_bot_config).decode(),
                     to_text_or_none(settings.last_run_at),
                     to_text_or_none(settings.paused_until),
+                    rules_text(settings.rules),
                 ),
             )
 
@@ -61,16 +64,19 @@ class SqliteAutoScheduleStore:
         *,
         enabled: bool,
         default_bot_config: dict[str, Any] | None = None,
+        rules: AutoScheduleRules | None = None,
     ) -> AutoScheduleSettings:
         config = None if default_bot_config is None else orjson.dumps(default_bot_config).decode()
+        rules_json = None if rules is None else rules_text(rules)
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
-                "INSERT INTO auto_schedule_settings (account_id, enabled, default_bot_config) "
-                "VALUES (?, ?, COALESCE(?, '{}')) ON CONFLICT (account_id) DO UPDATE SET "
-                "enabled = excluded.enabled, default_bot_config = COALESCE(?, "
-                "auto_schedule_settings.default_bot_config) "
+                "INSERT INTO auto_schedule_settings (account_id, enabled, default_bot_config, "
+                "rules) VALUES (?, ?, COALESCE(?, '{}'), ?) ON CONFLICT (account_id) DO UPDATE "
+                "SET enabled = excluded.enabled, default_bot_config = COALESCE(?, "
+                "auto_schedule_settings.default_bot_config), "
+                "rules = COALESCE(?, auto_schedule_settings.rules) "
                 f"RETURNING {_COLUMNS}",
-                (account_id, int(enabled), config, config),
+                (account_id, int(enabled), config, rules_json, config, rules_json),
             )
             row = await cursor.fetchone()
         assert row is not None

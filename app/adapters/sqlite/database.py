@@ -237,6 +237,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     # JSON documents (app/adapters/json_documents.py); null: stored before calbot kept them.
     ("events", "attendees", "TEXT"),
     ("event_overrides", "attendees", "TEXT"),
+    ("auto_schedule_settings", "rules", "TEXT"),
     ("auto_schedule_settings", "paused_until", "TEXT"),
     ("events", "auto_schedule_mode", "TEXT NOT NULL DEFAULT 'rules'"),
 )

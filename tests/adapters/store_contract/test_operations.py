@@ -56,24 +56,25 @@ async def test_auto_schedule_candidates_may_overlap_the_window(stores: Stores) -
     overlapping = event("overlapping", at(-0.25))
     team = event("team", at(3), calendar_id=TEAM)
     live_series = event("live-series", at(-500), recurrence=WEEKLY, next_occurrence_start=at(-400))
+    # The rules decide about a declined meeting (response_status, a per-event "always").
+    declined = event("declined", at(2), self_declined=True)
     excluded = [
         event("before", at(-2)),
         event("ended-as-the-window-opens", at(-0.5)),
         event("after", at(24)),
         event("no-link", at(2), meeting_link=None),
-        event("declined", at(2), self_declined=True),
         event("tentative-cancelled", at(2), status=EventStatus.CANCELLED),
         event("over-series", at(-500), recurrence=WEEKLY),
         event("future-series", at(25), recurrence=WEEKLY, next_occurrence_start=at(25)),
     ]
     await stores.connections.save_connection(connection(), [PRIMARY, SHARED])
-    await synced(stores.events, inside, overlapping, live_series, *excluded)
+    await synced(stores.events, inside, overlapping, live_series, declined, *excluded)
     await synced(stores.events, team, calendar_id=TEAM)
     await synced(stores.events, event("foreign", at(2), account_id=OTHER), account_id=OTHER)
 
     found = await stores.events.list_auto_schedule_candidates(ACCOUNT, *window)
 
-    expected = [inside, overlapping, team, live_series]
+    expected = [inside, overlapping, team, live_series, declined]
     assert sorted(found, key=lambda e: e.event_id) == sorted(expected, key=lambda e: e.event_id)
 
 

@@ -20,7 +20,8 @@ from app.adapters.aws.dynamodb.table import (
     time_text,
 )
 from app.adapters.aws.dynamodb.transactions import TableClient
-from app.domain import AutoScheduleSettings
+from app.adapters.json_documents import rules_from_text, rules_text
+from app.domain import AutoScheduleRules, AutoScheduleSettings
 
 
 def _settings_from(typed: Item) -> AutoScheduleSettings:
@@ -29,6 +30,7 @@ def _settings_from(typed: Item) -> AutoScheduleSettings:
         enabled=data["enabled"],
         default_bot_config=orjson.loads(data["default_bot_config"]),
         last_run_at=time_or_none(data.get("last_run_at")),
+        rules=rules_from_text(data.get("rules")),
         paused_until=time_or_none(data.get("paused_until")),
     )
 
@@ -59,6 +61,7 @@ class DynamoDbAutoScheduleStore:
                 enabled=settings.enabled,
                 default_bot_config=json_text(settings.default_bot_config),
                 last_run_at=text_or_none(settings.last_run_at),
+                rules=rules_text(settings.rules),
                 paused_until=text_or_none(settings.paused_until),
                 GSI2PK=auto_set_pk(account_id) if settings.enabled else None,
                 GSI2SK=account_id,
@@ -72,6 +75,7 @@ class DynamoDbAutoScheduleStore:
         *,
         enabled: bool,
         default_bot_config: dict[str, Any] | None = None,
+        rules: AutoScheduleRules | None = None,
     ) -> AutoScheduleSettings:
         values: dict[str, object] = {
             ":kind": "auto_schedule",
@@ -86,6 +90,9 @@ class DynamoDbAutoScheduleStore:
         else:
             update += ":config"
             values[":config"] = json_text(default_bot_config)
+        if rules is not None:
+            update += ", #rules = :rules"
+            values[":rules"] = rules_text(rules)
         if enabled:
             update += ", #GSI2PK = :set"
             values[":set"] = auto_set_pk(account_id)
