@@ -398,3 +398,65 @@ async def test_a_sync_showing_a_guarded_attendee_cancels_a_manual_bot_before_its
     clock.set(clock.now().replace(hour=14, minute=57))
     await launch(container.launcher)
     assert create_bot.call_count == 0
+
+
+# -- what the auto-schedule pass makes of the modes -------------------------------------------
+
+
+async def test_always_beats_the_rules_and_a_dated_never_skips_one_occurrence(
+    client: httpx.AsyncClient, connected: dict[str, str], fake_google: FakeGoogle
+) -> None:
+    daily = meeting(
+        "daily", "2026-11-24T13:00:00Z", "2026-11-24T13:30:00Z", recurrence=["RRULE:FREQ=DAILY"]
+    )
+    daily["start"]["timeZone"] = daily["end"]["timeZone"] = "UTC"
+    fake_google.put_event(PRIMARY, daily)
+    fake_google.put_event(
+        PRIMARY,
+        meeting("sync", "2026-11-25T15:00:00Z", "2026-11-25T16:00:00Z", summary="Interview sync"),
+    )
+    events = await synced_events(client, connected)
+    # Today's 13:00 occurrence of the series gets none; tomorrow's is out of the lookahead.
+    dated = await set_mode(
+        client, connected, events["daily"]["event_id"], mode="never", occurrence_date="2026-11-25"
+    )
+    assert dated.status_code == 200
+    forced = await set_mode(client, connected, events["sync"]["event_id"], mode="always")
+    assert forced.status_code == 200
+
+    enabled = await client.post(
+        ENABLE,
+        json={"default_bot_config": CONFIG, "rules": {"title_exclude": ["interview"]}},
+        headers=connected,
+    )
+
+    assert enabled.status_code == 200, enabled.text
+    listed = await bots(client, connected)
+    assert sorted(listed) == ["sync"]  # excluded by the title, but `always`
+    assert listed["sync"]["source"] == "auto_schedule"
+
+
+async def test_enabling_a_do_not_record_domain_cancels_a_manual_bot_in_the_same_request(
+    client: httpx.AsyncClient, connected: dict[str, str], fake_google: FakeGoogle
+) -> None:
+    fake_google.put_event(
+        PRIMARY, meeting("legal", "2026-11-25T15:00:00Z", "2026-11-25T16:00:00Z", **LEGAL)
+    )
+    event_id = (await synced_events(client, connected))["legal"]["event_id"]
+    scheduled = await client.post(
+        f"/api/v1/calendar/schedule/{event_id}", json={"bot_config": CONFIG}, headers=connected
+    )
+    assert scheduled.status_code == 201
+    forced = await set_mode(client, connected, event_id, mode="always")
+    assert forced.status_code == 200
+
+    enabled = await client.post(
+        ENABLE,
+        json={"default_bot_config": CONFIG, "rules": {"never_record_domains": ["Legal.Example"]}},
+        headers=connected,
+    )
+
+    assert enabled.status_code == 200, enabled.text
+    [bot] = (await bots(client, connected)).values()
+    assert (bot["source"], bot["status"]) == ("manual", "cancelled")
+    assert "legal.example" in bot["last_error"].lower()
