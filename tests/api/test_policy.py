@@ -434,6 +434,14 @@ async def test_always_beats_the_rules_and_a_dated_never_skips_one_occurrence(
     listed = await bots(client, connected)
     assert sorted(listed) == ["sync"]  # excluded by the title, but `always`
     assert listed["sync"]["source"] == "auto_schedule"
+    explained = await client.get(
+        f"/api/v1/calendar/events/{events['daily']['event_id']}/explain",
+        params={"occurrence_date": "2026-11-25"},
+        headers=connected,
+    )
+    assert explained.status_code == 200, explained.text
+    assert "mode_never" in [reason["code"] for reason in explained.json()["reasons"]]
+    assert explained.json()["will_get_bot"] is False
 
 
 async def test_enabling_a_do_not_record_domain_cancels_a_manual_bot_in_the_same_request(
