@@ -468,3 +468,22 @@ async def test_enabling_a_do_not_record_domain_cancels_a_manual_bot_in_the_same_
     [bot] = (await bots(client, connected)).values()
     assert (bot["source"], bot["status"]) == ("manual", "cancelled")
     assert "legal.example" in bot["last_error"].lower()
+
+
+async def test_the_guard_wins_over_always(
+    client: httpx.AsyncClient, connected: dict[str, str], fake_google: FakeGoogle
+) -> None:
+    fake_google.put_event(
+        PRIMARY, meeting("legal", "2026-11-25T15:00:00Z", "2026-11-25T16:00:00Z", **LEGAL)
+    )
+    event_id = (await synced_events(client, connected))["legal"]["event_id"]
+    assert (await set_mode(client, connected, event_id, mode="always")).status_code == 200
+
+    enabled = await client.post(
+        ENABLE,
+        json={"default_bot_config": CONFIG, "rules": {"never_record_domains": ["legal.example"]}},
+        headers=connected,
+    )
+
+    assert enabled.status_code == 200, enabled.text
+    assert await bots(client, connected) == {}
