@@ -32,6 +32,7 @@ from app.domain import (
     BotStatus,
     Event,
     OccurrenceKey,
+    OccurrenceModes,
     OccurrenceOverride,
     ScheduledBot,
 )
@@ -39,7 +40,6 @@ from app.observability import BOTS_SCHEDULED
 from app.services.bot_building import Target, check_bot_config, new_bot
 from app.services.decisions import (
     Decision,
-    OccurrenceModes,
     OccurrenceView,
     ReasonCode,
     Situation,
