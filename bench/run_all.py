@@ -25,6 +25,7 @@ SCRIPTS = (
     "get_events_page",
     "memory",
     "cli_startup",
+    "auto_schedule_rules",
 )
 
 

@@ -4,6 +4,7 @@ document written before a field existed takes the field's default)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -39,7 +40,10 @@ def attendees_text(facts: AttendeeFacts | None) -> str | None:
     return None if facts is None else orjson.dumps(attendees_document(facts)).decode()
 
 
+@lru_cache(maxsize=4096)
 def attendees_from_text(text: str | None) -> AttendeeFacts:
+    """Cached: many events share one document (facts are immutable), and every read of an
+    event decodes it."""
     return attendees_from_document(None if text is None else orjson.loads(text))
 
 

@@ -39,11 +39,13 @@ from app.domain import (
 from app.observability import BOTS_SCHEDULED
 from app.services.bot_building import Target, check_bot_config, new_bot
 from app.services.decisions import (
+    RULES_CHANGED,
     Decision,
     OccurrenceView,
     ReasonCode,
     Situation,
     Verdict,
+    cancelled_by_rules,
     decide,
 )
 from app.services.occurrence_views import views_between
@@ -51,7 +53,6 @@ from app.services.rules import RuleSet, with_defaults
 
 log = logging.getLogger(__name__)
 
-RULES_CHANGED = "Cancelled because the auto-schedule rules changed: "
 
 # The skips a change of rules cancels a pending auto-scheduled bot for.
 _RULE_SKIPS = frozenset(
@@ -63,6 +64,17 @@ _RULE_SKIPS = frozenset(
         ReasonCode.RECURRENCE_DISABLED,
     }
 )
+
+
+def would_cancel(bot: ScheduledBot, verdict: Verdict) -> bool:
+    """Whether a change of rules cancels this bot, given its occurrence's verdict (decided
+    without the bot): a pending auto-scheduled bot the rules, the guard or the mode now skip."""
+    return (
+        bot.source is BotSource.AUTO_SCHEDULE
+        and bot.status is BotStatus.SCHEDULED
+        and verdict.decision is Decision.SKIP
+        and any(reason.code in _RULE_SKIPS for reason in verdict.reasons)
+    )
 
 
 class AutoScheduleService:
@@ -193,20 +205,25 @@ class AutoScheduleService:
             return 0  # nothing is created while paused; resuming runs a pass
         candidates = await self._events.list_auto_schedule_candidates(account_id, now, window_end)
         overrides = await self._overrides(account_id, [e for e in candidates if e.is_recurring])
+        revivable = await self._cancelled_by_rules(account_id)
         bots: list[ScheduledBot] = []
+        revived: list[ScheduledBot] = []
         verdicts: dict[tuple[str, OccurrenceKey], Verdict] = {}
         for event in candidates:
             if event.is_recurring:
                 await asyncio.sleep(0)  # many series must not hold the event loop
             series_overrides = overrides.get((event.calendar_id, event.google_event_id), [])
             for view in views_between(event, series_overrides, now, window_end):
-                verdict = decide(view, situation)
+                verdict = decide(view, situation, every=False)
                 verdicts[(event.event_id, view.key)] = verdict
                 if verdict.decision is Decision.SCHEDULE:
-                    bots.append(self._bot_for(account_id, view, settings.default_bot_config, now))
+                    bot = self._bot_for(account_id, view, settings.default_bot_config, now)
+                    wanted = revived if (event.event_id, view.key) in revivable else bots
+                    wanted.append(bot)
         if cancel_failing:
             await self._cancel_failing(account_id, verdicts)
         created = await self._bots.insert_bots_unless_exist(bots)
+        created += [bot for bot in revived if await self._revive(bot)]
         # Only the field the pass owns: the settings it read may be stale by now.
         await self._auto_schedule.record_auto_schedule_run(account_id, now)
         for bot in created:
@@ -240,11 +257,9 @@ class AutoScheduleService:
             if bot.source is not BotSource.AUTO_SCHEDULE:
                 continue  # rules never touch bots scheduled by hand
             verdict = verdicts.get((bot.event_id, bot.occurrence_key))
-            if verdict is None or verdict.decision is not Decision.SKIP:
+            if verdict is None or not would_cancel(bot, verdict):
                 continue
-            rule = next((r for r in verdict.reasons if r.code in _RULE_SKIPS), None)
-            if rule is None:
-                continue
+            rule = next(r for r in verdict.reasons if r.code in _RULE_SKIPS)
             bot.status = BotStatus.CANCELLED
             bot.last_error = RULES_CHANGED + rule.detail
             bot.updated_at = now
@@ -252,6 +267,22 @@ class AutoScheduleService:
                 await self._scheduler.bot_cancelled(bot)
                 await self._bots.release_meeting_claim(bot)
                 log.info("bot %s cancelled (rules changed: %s)", bot.bot_id, rule.code)
+
+    async def _cancelled_by_rules(self, account_id: str) -> set[tuple[str, OccurrenceKey]]:
+        """Occurrences whose auto-scheduled bot a change of rules cancelled: the rules may let
+        them through again, and the store's insert refuses an occurrence with any bot."""
+        cancelled = await self._bots.list_bots(account_id, status=BotStatus.CANCELLED)
+        return {(bot.event_id, bot.occurrence_key) for bot in cancelled if cancelled_by_rules(bot)}
+
+    async def _revive(self, bot: ScheduledBot) -> bool:
+        """A new bot for an occurrence whose only bots a change of rules cancelled (none
+        pending, launched, or cancelled by the user); False when it has another bot."""
+        found = await self._bots.list_bots(bot.account_id, event_id=bot.event_id)
+        same = [b for b in found if b.occurrence_key == bot.occurrence_key]
+        if not all(cancelled_by_rules(b) for b in same):
+            return False
+        _, created = await self._bots.insert_or_update_pending_bot(bot)
+        return created
 
     async def _overrides(
         self, account_id: str, series: list[Event]

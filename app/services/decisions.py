@@ -5,6 +5,7 @@ call it per occurrence with data loaded once, and cannot disagree."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -12,6 +13,7 @@ from types import MappingProxyType
 from app.domain import (
     AttendeeFacts,
     AutoScheduleMode,
+    BotSource,
     BotStatus,
     Event,
     EventStatus,
@@ -23,7 +25,7 @@ from app.domain import (
     ScheduledBot,
     auto_schedule_mode_for,
 )
-from app.services.rules import RuleSet, guard_hits
+from app.services.rules import RuleSet
 
 
 class Decision(enum.StrEnum):
@@ -125,86 +127,135 @@ _BLOCKING = frozenset(ReasonCode) - {
 }
 
 
+RULES_CHANGED = "Cancelled because the auto-schedule rules changed: "
+
+
+def cancelled_by_rules(bot: ScheduledBot) -> bool:
+    """An auto-scheduled bot a change of rules cancelled (`last_error` says so)."""
+    return (
+        bot.status is BotStatus.CANCELLED
+        and bot.source is BotSource.AUTO_SCHEDULE
+        and (bot.last_error or "").startswith(RULES_CHANGED)
+    )
+
+
 def bot_blocks(bot: ScheduledBot) -> ReasonCode | None:
     """What an existing bot of the occurrence means to auto-scheduling, which never adds a
     second bot to an occurrence: `has_bot` (any bot but one the user cancelled, which is
-    `cancelled_by_user`: auto-scheduling does not bring it back)."""
+    `cancelled_by_user`: auto-scheduling does not bring it back), except a bot a change of
+    rules cancelled (None: the rules decide again)."""
+    if cancelled_by_rules(bot):
+        return None
     if bot.status is BotStatus.CANCELLED and bot.last_error is None:
         return ReasonCode.CANCELLED_BY_USER
     return ReasonCode.HAS_BOT
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def _day(moment: datetime, situation: Situation) -> str:
+    """`2 Dec`: the occurrence's date in the rules' zone, as the sentences say it."""
     local = moment.astimezone(situation.rules.zone)
-    return f"{local.day} {local:%b}"
+    return f"{local.day} {_MONTHS[local.month - 1]}"
 
 
-def decide(view: OccurrenceView, situation: Situation, bot: ScheduledBot | None = None) -> Verdict:
-    """The decision for one occurrence and every reason that applies.
+def decide(
+    view: OccurrenceView,
+    situation: Situation,
+    bot: ScheduledBot | None = None,
+    *,
+    every: bool = True,
+) -> Verdict:
+    """The decision for one occurrence and every reason that applies (`every=False`: the
+    reasons up to the first that decides, which is all a pass or a preview row needs; the
+    decision is the same).
 
     `bot` is the occurrence's existing bot (pending or launched first), when the caller knows
     it; the pass leaves it None because its store write refuses a second bot anyway.
     """
-    event, rules, now = view.event, situation.rules, situation.now
-    day = _day(view.start, situation)
-    reasons: list[Reason] = []
-
-    def add(code: ReasonCode, detail: str) -> None:
-        reasons.append(Reason(code, detail))
-
     existing = bot_blocks(bot) if bot is not None else None
+    reasons: list[Reason] = []
+    for reason in _reasons(view, situation, bot, existing):
+        reasons.append(reason)
+        if not every and (reason.code in _BLOCKING or reason.code is ReasonCode.HAS_BOT):
+            break
+    return _verdict(reasons, existing is ReasonCode.HAS_BOT, view, situation)
+
+
+def _reasons(
+    view: OccurrenceView,
+    situation: Situation,
+    bot: ScheduledBot | None,
+    existing: ReasonCode | None,
+) -> Iterator[Reason]:
+    """Every reason that applies, in the order explain lists them (a bot first, then what
+    stops auto-scheduling, the mode, the rules, and the lookahead last)."""
+    event, rules, now = view.event, situation.rules, situation.now
+
+    def day() -> str:  # only a sentence that names the date pays for it
+        return _day(view.start, situation)
+
     if existing is ReasonCode.HAS_BOT and bot is not None:
-        add(ReasonCode.HAS_BOT, f"It already has a bot ({bot.source.value}, {bot.status.value}).")
+        yield Reason(
+            ReasonCode.HAS_BOT, f"It already has a bot ({bot.source.value}, {bot.status.value})."
+        )
     if view.cancelled or event.status is EventStatus.CANCELLED:
-        add(ReasonCode.CANCELLED, f"Skipped: the meeting on {day} was cancelled in Google.")
+        yield Reason(
+            ReasonCode.CANCELLED, f"Skipped: the meeting on {day()} was cancelled in Google."
+        )
     if view.end <= now:
-        add(ReasonCode.ENDED, f"Skipped: the meeting on {day} has ended.")
-    if view.link is None:
-        add(ReasonCode.NO_MEETING_LINK, "Skipped: no meeting link was found in the event.")
-    if (hit := guard_hits(view.attendees, rules.rules.never_record_domains)) is not None:
-        add(
+        yield Reason(ReasonCode.ENDED, f"Skipped: the meeting on {day()} has ended.")
+    if view.link is None and event.unsafe_link:
+        yield Reason(
+            ReasonCode.UNSAFE_MEETING_LINK,
+            "Skipped: the event's video link is not a join link calbot sends bots to (an "
+            "unknown host, or a host's start link).",
+        )
+    elif view.link is None:
+        yield Reason(ReasonCode.NO_MEETING_LINK, "Skipped: no meeting link was found in the event.")
+    if (hit := rules.guard.first_hit(view.attendees.domains)) is not None:
+        yield Reason(
             ReasonCode.NEVER_RECORD_DOMAIN,
             f"Never recorded: someone from {hit} is invited (the do-not-record guard).",
         )
     if existing is ReasonCode.CANCELLED_BY_USER:
-        add(
+        yield Reason(
             ReasonCode.CANCELLED_BY_USER,
-            f"Skipped: you cancelled the bot of the meeting on {day}; auto-scheduling does not "
+            f"Skipped: you cancelled the bot of the meeting on {day()}; auto-scheduling does not "
             "bring it back.",
         )
     mode = situation.mode_of(event, view.key)
     if mode is AutoScheduleMode.NEVER:
-        add(ReasonCode.MODE_NEVER, "Skipped: this meeting's auto-schedule mode is never.")
+        yield Reason(ReasonCode.MODE_NEVER, "Skipped: this meeting's auto-schedule mode is never.")
     if not situation.enabled:
-        add(ReasonCode.AUTO_SCHEDULE_DISABLED, "Skipped: auto-scheduling is turned off.")
+        yield Reason(ReasonCode.AUTO_SCHEDULE_DISABLED, "Skipped: auto-scheduling is turned off.")
     join_at = view.start - situation.join_lead
     if situation.paused_until is not None and join_at < situation.paused_until:
-        add(
+        yield Reason(
             ReasonCode.PAUSED,
             f"Skipped: bots are paused until {situation.paused_until:%Y-%m-%d %H:%M} UTC.",
         )
     if mode is AutoScheduleMode.ALWAYS:
-        add(ReasonCode.MODE_ALWAYS, "This meeting's auto-schedule mode is always: rules skipped.")
+        yield Reason(
+            ReasonCode.MODE_ALWAYS, "This meeting's auto-schedule mode is always: rules skipped."
+        )
     else:
-        reasons.extend(_rule_reasons(view, situation, day))
+        yield from _rule_reasons(view, situation, day)
     if view.start >= situation.lookahead_end:
-        add(
+        yield Reason(
             ReasonCode.OUTSIDE_LOOKAHEAD,
             f"It starts after the lookahead; it is looked at from "
             f"{view.start - (situation.lookahead_end - now):%Y-%m-%d %H:%M} UTC.",
         )
-    return _verdict(reasons, existing is ReasonCode.HAS_BOT, view, situation)
 
 
-def _rule_reasons(view: OccurrenceView, situation: Situation, day: str) -> list[Reason]:
+def _rule_reasons(
+    view: OccurrenceView, situation: Situation, day: Callable[[], str]
+) -> Iterator[Reason]:
     event, rules = view.event, situation.rules
-    reasons: list[Reason] = []
-
-    def add(code: ReasonCode, detail: str) -> None:
-        reasons.append(Reason(code, detail))
-
     if event.is_recurring and not event.recurring_enabled:
-        add(
+        yield Reason(
             ReasonCode.RECURRENCE_DISABLED,
             "Skipped: scheduling of this series' occurrences is turned off (toggle-recurrence).",
         )
@@ -213,7 +264,7 @@ def _rule_reasons(view: OccurrenceView, situation: Situation, day: str) -> list[
         facts.self_response is ResponseStatus.DECLINED
         and ResponseStatus.DECLINED not in rules.rules.response_status
     ):
-        add(ReasonCode.DECLINED, f"Skipped: you declined this meeting on {day}.")
+        yield Reason(ReasonCode.DECLINED, f"Skipped: you declined this meeting on {day()}.")
     for failure in rules.failures(
         calendar_id=event.calendar_id,
         summary=event.summary,
@@ -221,8 +272,9 @@ def _rule_reasons(view: OccurrenceView, situation: Situation, day: str) -> list[
         link=view.link,
         facts=facts,
     ):
-        add(ReasonCode.EXCLUDED_BY_RULE, f"Skipped by the rule {failure.rule}: {failure.sentence}.")
-    return reasons
+        yield Reason(
+            ReasonCode.EXCLUDED_BY_RULE, f"Skipped by the rule {failure.rule}: {failure.sentence}."
+        )
 
 
 def _verdict(

@@ -221,6 +221,7 @@ def _event(
     updated = item.get("updated")
     ical_uid = item.get("iCalUID")
     facts = attendee_facts(item)
+    link = detect_meeting_link(item)
     return Event(
         event_id=event_id_for(account_id, calendar_id, google_id),
         calendar_id=calendar_id,
@@ -232,11 +233,26 @@ def _event(
         all_day=start.all_day,
         time_zone=time_zone,
         recurrence=lines,
-        meeting_link=detect_meeting_link(item),
+        meeting_link=link,
         self_declined=facts.self_response is ResponseStatus.DECLINED,
         updated=updated if isinstance(updated, str) else None,
         ical_uid=ical_uid if isinstance(ical_uid, str) and ical_uid else None,
         attendees=facts,
+        unsafe_link=link is None and _shows_video_link(item),
+    )
+
+
+def _shows_video_link(item: Mapping[str, Any]) -> bool:
+    """Google presents a video link: `hangoutLink`, or a `video` entry point's `uri`."""
+    if isinstance(item.get("hangoutLink"), str) and item["hangoutLink"]:
+        return True
+    conference = item.get("conferenceData")
+    points = conference.get("entryPoints") if isinstance(conference, Mapping) else None
+    return isinstance(points, list) and any(
+        isinstance(point, Mapping)
+        and point.get("entryPointType") == "video"
+        and isinstance(point.get("uri"), str)
+        for point in points
     )
 
 

@@ -22,13 +22,14 @@ from app.domain import (
     meeting_key_for,
 )
 from app.errors import NoOccurrenceOnDate, UnreadableEvent
-from app.services.auto_schedule import AutoScheduleService
+from app.services.auto_schedule import AutoScheduleService, would_cancel
 from app.services.bot_building import find_event, overrides_of
 from app.services.decisions import (
     Decision,
     OccurrenceView,
     Reason,
     ReasonCode,
+    Situation,
     Verdict,
     decide,
 )
@@ -94,6 +95,9 @@ class ExplainService:
         situation = await self._auto.situation(
             account_id, settings, rules=rules if rules is not None else settings.rules, enabled=True
         )
+        # Enabling these rules would cancel the pending auto-scheduled bots they skip (as it
+        # does when the rules change, or auto-scheduling was off): those rows show the skip.
+        cancels = situation.rules.rules != settings.rules or not settings.enabled
         now = situation.now
         end = now + timedelta(hours=hours)
         bots = _bots_by_occurrence(await self._bots.list_bots(account_id))
@@ -118,7 +122,7 @@ class ExplainService:
                     event, overrides.get(event.google_event_id, []), now, end
                 ):
                     bot = _best_bot(bots.get((event.event_id, view.key), []))
-                    items.append(PreviewItem(view, decide(view, situation, bot)))
+                    items.append(PreviewItem(view, _decide(view, situation, bot, cancels)))
         items.sort(key=lambda item: (item.view.start, item.view.event.event_id))
         return [_one_bot_per_meeting(item, claimed) for item in items]
 
@@ -197,6 +201,17 @@ def _cancelled_on(
         if override.cancelled and zone is not None and start.astimezone(zone).date() == day:
             return view_of(event, Occurrence(start, start, start + duration), override)
     return None
+
+
+def _decide(
+    view: OccurrenceView, situation: Situation, bot: ScheduledBot | None, cancels: bool
+) -> Verdict:
+    """A preview row's decision: up to the reason that decides, as in the pass."""
+    if cancels and bot is not None:
+        without = decide(view, situation, every=False)
+        if would_cancel(bot, without):
+            return without
+    return decide(view, situation, bot, every=False)
 
 
 def _bots_by_occurrence(

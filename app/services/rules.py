@@ -8,8 +8,8 @@ do-not-record guard, as pure functions of what the store keeps (no I/O).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, tzinfo
 
 from app.domain import AttendeeFacts, AutoScheduleRules, MeetingLink, ResponseStatus
@@ -25,6 +25,52 @@ def domain_matches(domain: str, listed: str) -> bool:
     matches `legal.example`, `notlegal.example` does not."""
     domain, listed = domain.lower(), listed.lower().strip(".")
     return bool(listed) and (domain == listed or domain.endswith("." + listed))
+
+
+def _suffixes(domain: str) -> list[str]:
+    """`a.b.example` -> [`a.b.example`, `b.example`, `example`]."""
+    parts = domain.lower().split(".")
+    return [".".join(parts[i:]) for i in range(len(parts))]
+
+
+class DomainList:
+    """A list of domains to match (exact or subdomain, case-insensitive) many times over: a
+    lookup of each suffix of a domain, answers cached per attendee domain list."""
+
+    def __init__(self, listed: Iterable[str]) -> None:
+        self.listed = tuple(listed)
+        self._by_suffix: dict[str, str] = {}
+        for entry in reversed(self.listed):  # the first listed entry wins
+            self._by_suffix[entry.lower().strip(".")] = entry
+        self._seen: dict[tuple[str, ...], str | None] = {}
+        self._seen_lists: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def match(self, domain: str) -> str | None:
+        by_suffix = self._by_suffix
+        for suffix in _suffixes(domain):
+            if suffix in by_suffix:
+                return by_suffix[suffix]
+        return None
+
+    def first_hit(self, domains: tuple[str, ...]) -> str | None:
+        """The entry matched by the first of `domains` that matches one, else None."""
+        if not self._by_suffix:
+            return None
+        if domains not in self._seen:
+            if len(self._seen) > 4096:
+                self._seen.clear()
+            self._seen[domains] = next(
+                (hit for d in domains if (hit := self.match(d)) is not None), None
+            )
+        return self._seen[domains]
+
+    def unmatched(self, domains: tuple[str, ...]) -> tuple[str, ...]:
+        """Those of `domains` that match no entry (cached per list, like `first_hit`)."""
+        if domains not in self._seen_lists:
+            if len(self._seen_lists) > 4096:
+                self._seen_lists.clear()
+            self._seen_lists[domains] = tuple(d for d in domains if self.match(d) is None)
+        return self._seen_lists[domains]
 
 
 def matching_domain(domains: Iterable[str], listed: Iterable[str]) -> str | None:
@@ -78,6 +124,8 @@ class RuleSet:
     time_to: time | None
     title_include: tuple[str, ...]
     title_exclude: tuple[str, ...]
+    guard: DomainList = field(compare=False)
+    internal: DomainList = field(compare=False)
 
     @classmethod
     def of(
@@ -97,6 +145,8 @@ class RuleSet:
             time_to=_time_or_none(filled.local_time_to),
             title_include=tuple(t.casefold() for t in filled.title_include),
             title_exclude=tuple(t.casefold() for t in filled.title_exclude),
+            guard=DomainList(filled.never_record_domains),
+            internal=DomainList(filled.internal_domains or ()),
         )
 
     @property
@@ -116,97 +166,81 @@ class RuleSet:
         start: datetime,
         link: MeetingLink | None,
         facts: AttendeeFacts,
-    ) -> list[RuleFailure]:
+    ) -> Iterator[RuleFailure]:
         """Every rule (of those that filter; the guard and the RSVP `declined` are the
-        caller's) the occurrence does not pass, in the table's order."""
-        rules, failed = self.rules, []
+        caller's) the occurrence does not pass, in the table's order, each sentence made only
+        when asked for."""
+        rules = self.rules
         if rules.calendar_ids is not None and calendar_id not in rules.calendar_ids:
-            failed.append(RuleFailure("calendar_ids", "its calendar is not in calendar_ids"))
-        if (
-            facts.self_response is not ResponseStatus.DECLINED
-            and facts.self_response not in rules.response_status
-        ):
-            failed.append(
-                RuleFailure(
-                    "response_status",
-                    f'your answer "{facts.self_response.value}" is not in response_status',
-                )
+            yield RuleFailure("calendar_ids", "its calendar is not in calendar_ids")
+        answer = facts.self_response
+        if answer is not ResponseStatus.DECLINED and answer not in rules.response_status:
+            yield RuleFailure(
+                "response_status", f'your answer "{answer.value}" is not in response_status'
             )
         if rules.organizer == "self" and not facts.organizer_self:
-            failed.append(RuleFailure("organizer", "someone else organises it"))
+            yield RuleFailure("organizer", "someone else organises it")
         if rules.organizer == "others" and facts.organizer_self:
-            failed.append(RuleFailure("organizer", "you organise it"))
-        failed.extend(self._attendee_failures(facts))
-        failed.extend(self._title_failures(summary))
+            yield RuleFailure("organizer", "you organise it")
+        if self.attendee_rules_set:
+            yield from self._attendee_failures(facts)
+        if self.title_include or self.title_exclude:
+            yield from self._title_failures(summary)
         if rules.platforms is not None and (link is None or link.platform not in rules.platforms):
             platform = link.platform.value if link else "none"
-            failed.append(RuleFailure("platforms", f"its platform ({platform}) is not listed"))
-        failed.extend(self._time_failures(start))
-        return failed
+            yield RuleFailure("platforms", f"its platform ({platform}) is not listed")
+        if rules.weekdays is not None or self.time_from is not None or self.time_to is not None:
+            yield from self._time_failures(start)
 
-    def _attendee_failures(self, facts: AttendeeFacts) -> list[RuleFailure]:
+    def _attendee_failures(self, facts: AttendeeFacts) -> Iterator[RuleFailure]:
         """Judged on the attendees Google listed: when it omitted some (`omitted`), a rule the
         listed ones already break fails, and any other passes."""
-        rules, failed = self.rules, []
-        people = [d for d in facts.domains if not d.endswith(_GOOGLE_CALENDAR_DOMAIN)]
-        internal = rules.internal_domains or ()
-        external = [d for d in people if matching_domain((d,), internal) is None]
-        if rules.attendees == "internal_only" and external:
-            failed.append(
-                RuleFailure("attendees", f"someone from {external[0]} is invited (internal_only)")
-            )
-        if rules.attendees == "external" and not external and not facts.omitted:
-            failed.append(RuleFailure("attendees", "everyone invited is internal (external)"))
-        if (
-            rules.min_attendees is not None
-            and facts.people < rules.min_attendees
-            and not facts.omitted
-        ):
-            failed.append(
-                RuleFailure(
-                    "min_attendees",
-                    f"it has {facts.people} attendees, fewer than {rules.min_attendees}",
+        rules = self.rules
+        if rules.attendees != "any":
+            external = self._external(facts.domains)
+            if rules.attendees == "internal_only" and external:
+                yield RuleFailure(
+                    "attendees", f"someone from {external[0]} is invited (internal_only)"
                 )
-            )
-        if rules.max_attendees is not None and facts.people > rules.max_attendees:
-            failed.append(
-                RuleFailure(
-                    "max_attendees",
-                    f"it has {facts.people} attendees, more than {rules.max_attendees}",
-                )
-            )
-        return failed
+            if rules.attendees == "external" and not external and not facts.omitted:
+                yield RuleFailure("attendees", "everyone invited is internal (external)")
+        low, high = rules.min_attendees, rules.max_attendees
+        if low is not None and facts.people < low and not facts.omitted:
+            yield RuleFailure("min_attendees", f"it has {facts.people} attendees, fewer than {low}")
+        if high is not None and facts.people > high:
+            yield RuleFailure("max_attendees", f"it has {facts.people} attendees, more than {high}")
 
-    def _title_failures(self, summary: str | None) -> list[RuleFailure]:
+    def _external(self, domains: tuple[str, ...]) -> tuple[str, ...]:
+        """The people's domains that are not internal (Google's room and resource addresses
+        are nobody's)."""
+        return tuple(
+            d for d in self.internal.unmatched(domains) if not d.endswith(_GOOGLE_CALENDAR_DOMAIN)
+        )
+
+    def _title_failures(self, summary: str | None) -> Iterator[RuleFailure]:
         title = (summary or "").casefold()
-        failed = []
         if self.title_include and not any(word in title for word in self.title_include):
-            failed.append(RuleFailure("title_include", "its title has none of title_include"))
-        for original, word in zip(self.rules.title_exclude, self.title_exclude, strict=True):
+            yield RuleFailure("title_include", "its title has none of title_include")
+        for index, word in enumerate(self.title_exclude):
             if word in title:
-                failed.append(RuleFailure("title_exclude", f'its title contains "{original}"'))
+                original = self.rules.title_exclude[index]
+                yield RuleFailure("title_exclude", f'its title contains "{original}"')
                 break
-        return failed
 
-    def _time_failures(self, start: datetime) -> list[RuleFailure]:
-        rules, failed = self.rules, []
+    def _time_failures(self, start: datetime) -> Iterator[RuleFailure]:
+        rules = self.rules
         local = start.astimezone(self.zone)
         if rules.weekdays is not None and local.isoweekday() not in rules.weekdays:
-            failed.append(RuleFailure("weekdays", f"it is on a {local:%A} in {rules.time_zone}"))
+            yield RuleFailure("weekdays", f"it is on a {local:%A} in {rules.time_zone}")
         wall = local.time().replace(tzinfo=None)
         if self.time_from is not None and wall < self.time_from:
-            failed.append(
-                RuleFailure(
-                    "local_time_from", f"it starts at {wall:%H:%M}, before {rules.local_time_from}"
-                )
+            yield RuleFailure(
+                "local_time_from", f"it starts at {wall:%H:%M}, before {rules.local_time_from}"
             )
         if self.time_to is not None and wall >= self.time_to:
-            failed.append(
-                RuleFailure(
-                    "local_time_to", f"it starts at {wall:%H:%M}, not before {rules.local_time_to}"
-                )
+            yield RuleFailure(
+                "local_time_to", f"it starts at {wall:%H:%M}, not before {rules.local_time_to}"
             )
-        return failed
 
 
 def with_defaults(

@@ -136,3 +136,39 @@ def test_the_guard_matches_exact_domains_and_subdomains_ignoring_case(
     domains: tuple[str, ...], guarded: tuple[str, ...], hit: str | None
 ) -> None:
     assert guard_hits(AttendeeFacts(domains=domains), guarded) == hit
+
+
+@pytest.mark.parametrize(
+    ("fields", "unsafe"),
+    [
+        ({"hangoutLink": "https://meet.google.com/abc-defg-hij"}, False),
+        ({"hangoutLink": "https://video.example.net/room/1"}, True),
+        (
+            {
+                "conferenceData": {
+                    "entryPoints": [
+                        {"entryPointType": "video", "uri": "https://zoom.us/s/123456789?zak=x"}
+                    ]
+                }
+            },
+            True,
+        ),
+        ({"location": "https://video.example.net/room/1"}, False),
+        ({}, False),
+    ],
+)
+def test_a_video_link_calbot_refuses_is_marked_unsafe(fields: dict[str, Any], unsafe: bool) -> None:
+    item = _item(
+        start={"dateTime": "2026-12-02T10:00:00Z"},
+        end={"dateTime": "2026-12-02T11:00:00Z"},
+        **fields,
+    )
+    page = map_items(
+        "acc",
+        "me@example.com",
+        [item],
+        calendar_zone="UTC",
+        keep_after=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    (event,) = page.upserts
+    assert event.unsafe_link is unsafe

@@ -33,7 +33,7 @@ EVENT_COLUMNS = (
     "event_id, calendar_id, google_event_id, summary, status, start_time, end_time, all_day, "
     "time_zone, recurrence, meeting_link, meeting_platform, self_declined, updated, "
     "recurring_enabled, schedule_status, next_occurrence_start, next_occurrence_end, ical_uid, "
-    "attendees, auto_schedule_mode"
+    "attendees, unsafe_link, auto_schedule_mode"
 )
 
 BOT_COLUMNS = (
@@ -86,6 +86,7 @@ def event_from_row(row: sqlite3.Row) -> Event:
         next_occurrence_end=from_text_or_none(row["next_occurrence_end"]),
         ical_uid=row["ical_uid"],
         attendees=attendees_from_text(row["attendees"]),
+        unsafe_link=bool(row["unsafe_link"]),
         auto_schedule_mode=AutoScheduleMode(row["auto_schedule_mode"]),
     )
 
@@ -114,6 +115,7 @@ def event_params(account_id: str, event: Event, generation: int) -> tuple[Any, .
         generation,
         event.ical_uid,
         attendees_text(event.attendees),
+        int(event.unsafe_link),
     )
 
 

@@ -238,6 +238,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("events", "attendees", "TEXT"),
     ("event_overrides", "attendees", "TEXT"),
     ("auto_schedule_settings", "rules", "TEXT"),
+    ("events", "unsafe_link", "INTEGER NOT NULL DEFAULT 0"),
     ("auto_schedule_settings", "paused_until", "TEXT"),
     ("events", "auto_schedule_mode", "TEXT NOT NULL DEFAULT 'rules'"),
 )

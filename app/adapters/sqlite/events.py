@@ -53,8 +53,8 @@ _UPSERT_EVENT = """
 INSERT INTO events (account_id, event_id, calendar_id, google_event_id, summary, status,
     start_time, end_time, all_day, time_zone, recurrence, meeting_link, meeting_platform,
     self_declined, updated, next_occurrence_start, next_occurrence_end, generation, ical_uid,
-    attendees, schedule_status)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    attendees, unsafe_link, schedule_status)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (account_id, event_id) DO UPDATE SET
     summary = excluded.summary, status = excluded.status, start_time = excluded.start_time,
     end_time = excluded.end_time, all_day = excluded.all_day, time_zone = excluded.time_zone,
@@ -63,6 +63,7 @@ ON CONFLICT (account_id, event_id) DO UPDATE SET
     updated = excluded.updated, next_occurrence_start = excluded.next_occurrence_start,
     next_occurrence_end = excluded.next_occurrence_end, generation = excluded.generation,
     ical_uid = excluded.ical_uid, attendees = excluded.attendees,
+    unsafe_link = excluded.unsafe_link,
     schedule_status = excluded.schedule_status
 """
 

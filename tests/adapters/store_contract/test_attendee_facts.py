@@ -33,9 +33,11 @@ async def test_an_event_keeps_its_attendee_facts_and_a_later_sync_replaces_them(
     stores: Stores,
 ) -> None:
     invited = event("invited", at(2), attendees=INVITED, self_declined=False)
-    await synced(stores.events, invited, event("alone"))
+    unsafe = event("unsafe", at(3), meeting_link=None, unsafe_link=True)
+    await synced(stores.events, invited, event("alone"), unsafe)
 
     assert await stores.events.get_event(ACCOUNT, invited.event_id) == invited
+    assert await stores.events.get_event(ACCOUNT, unsafe.event_id) == unsafe
     listed = {
         row.event.google_event_id: row.event
         for row in await stores.events.list_events(ACCOUNT, CAL)

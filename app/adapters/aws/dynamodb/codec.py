@@ -160,6 +160,7 @@ def event_item(account_id: str, event: Event, generation: int) -> Item:
         "updated": event.updated,
         "ical_uid": event.ical_uid,
         "attendees": attendees_document(event.attendees),
+        "unsafe_link": event.unsafe_link,
     }
     return item(
         event_key(account_id, event.calendar_id, event.google_event_id),
@@ -256,6 +257,7 @@ def event_from(data: dict[str, Any], state: dict[str, Any] | None) -> Event:
         next_occurrence_end=time_or_none(data.get("next_occurrence_end")),
         ical_uid=google.get("ical_uid"),
         attendees=attendees_from_document(google.get("attendees")),
+        unsafe_link=bool(google.get("unsafe_link", False)),
         auto_schedule_mode=AutoScheduleMode((state or {}).get("auto_schedule_mode", "rules")),
     )
 
