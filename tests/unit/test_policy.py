@@ -322,3 +322,23 @@ async def test_settings_without_rules_guard_nothing(calbot: Calbot) -> None:
     _, created = await calbot.scheduling.schedule(ACCOUNT, await calbot.event_id("legal"), MINE)
 
     assert created
+
+
+async def test_a_dated_never_cancels_that_occurrences_auto_bot_only(calbot: Calbot) -> None:
+    daily = meeting("daily", at(1), at(2), recurrence=["RRULE:FREQ=DAILY"])
+    daily["start"]["timeZone"] = daily["end"]["timeZone"] = "UTC"
+    await synced(calbot, daily)
+    await calbot.auto_schedule.enable(ACCOUNT, AUTO)
+    [today] = await calbot.bots()
+    assert today.occurrence_key == OccurrenceKey(at(1))
+    event_id = await calbot.event_id("daily")
+    policy = policy_of(calbot)
+
+    await policy.set_mode(ACCOUNT, event_id, AutoScheduleMode.NEVER, date(2026, 11, 26))
+    assert (await calbot.bots())[0].status is BotStatus.SCHEDULED  # another day's mode
+
+    await policy.set_mode(ACCOUNT, event_id, AutoScheduleMode.NEVER, date(2026, 11, 25))
+    [cancelled] = await calbot.bots()
+    assert cancelled.status is BotStatus.CANCELLED
+    assert cancelled.last_error is not None
+    assert "never" in cancelled.last_error
