@@ -220,8 +220,8 @@ class AutoScheduleRulesRead(BaseModel):
 
     calendar_ids: list[str] | None
     response_status: list[ResponseStatus]
-    organizer: str
-    attendees: str
+    organizer: Organizer
+    attendees: Attendees
     internal_domains: list[str]
     min_attendees: int | None
     max_attendees: int | None
@@ -240,8 +240,8 @@ class AutoScheduleRulesRead(BaseModel):
         return cls(
             calendar_ids=None if rules.calendar_ids is None else list(rules.calendar_ids),
             response_status=list(rules.response_status),
-            organizer=rules.organizer,
-            attendees=rules.attendees,
+            organizer=_organizer(rules.organizer),
+            attendees=_attendees(rules.attendees),
             internal_domains=list(rules.internal_domains or ()),
             min_attendees=rules.min_attendees,
             max_attendees=rules.max_attendees,
@@ -254,3 +254,14 @@ class AutoScheduleRulesRead(BaseModel):
             time_zone=rules.time_zone or "UTC",
             never_record_domains=list(rules.never_record_domains),
         )
+
+
+def _organizer(value: str) -> Organizer:
+    """The stored text as the wire's literal (the request model only lets these through)."""
+    choices: dict[str, Organizer] = {"self": "self", "others": "others"}
+    return choices.get(value, "any")
+
+
+def _attendees(value: str) -> Attendees:
+    choices: dict[str, Attendees] = {"internal_only": "internal_only", "external": "external"}
+    return choices.get(value, "any")

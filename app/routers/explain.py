@@ -42,7 +42,8 @@ async def explain(
         ),
     ] = None,
 ) -> ExplainRead:
-    """For one occurrence: its bot (if any), whether it has or will get one (`will_get_bot`:
+    """For one occurrence (`occurrence_start` is null when a series has no occurrence ahead):
+    its bot (if any), whether it has or will get one (`will_get_bot`:
     a pending bot, or auto-scheduling gives it one now or when it enters the lookahead and no
     pause covers its join time), and **every** reason that applies, each a code and a
     sentence. Codes: `has_bot`, `no_meeting_link`, `unsafe_meeting_link`, `cancelled`,

@@ -215,7 +215,8 @@ class AutoScheduleService:
             series_overrides = overrides.get((event.calendar_id, event.google_event_id), [])
             for view in views_between(event, series_overrides, now, window_end):
                 verdict = decide(view, situation, every=False)
-                verdicts[(event.event_id, view.key)] = verdict
+                if cancel_failing:
+                    verdicts[(event.event_id, view.key)] = verdict
                 if verdict.decision is Decision.SCHEDULE:
                     bot = self._bot_for(account_id, view, settings.default_bot_config, now)
                     wanted = revived if (event.event_id, view.key) in revivable else bots

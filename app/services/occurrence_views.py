@@ -14,6 +14,8 @@ from app.services.recurrence import RecurrenceError, occurrences_between
 
 log = logging.getLogger(__name__)
 
+_SINGLE = occurrence_key_for(None)  # a one-off's one occurrence (keys are immutable)
+
 
 def views_between(
     event: Event, overrides: list[OccurrenceOverride], lo: datetime, hi: datetime
@@ -24,7 +26,7 @@ def views_between(
         if event.start_time >= hi or event.end_time <= lo:
             return []
         occurrence = Occurrence(event.start_time, event.start_time, event.end_time)
-        return [view_of(event, occurrence, None)]
+        return [OccurrenceView(event, _SINGLE, occurrence, event.meeting_link, event.attendees)]
     try:
         found = occurrences_between(series_spec(event), overrides, lo, hi)
     except RecurrenceError as error:
@@ -42,7 +44,7 @@ def view_of(
     event: Event, occurrence: Occurrence, override: OccurrenceOverride | None
 ) -> OccurrenceView:
     """One occurrence of `event`, with its exception (if any) applied."""
-    key = occurrence_key_for(occurrence.original_start if event.is_recurring else None)
+    key = occurrence_key_for(occurrence.original_start) if event.is_recurring else _SINGLE
     link = event.meeting_link
     attendees = event.attendees
     if override is not None:

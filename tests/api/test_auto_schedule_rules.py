@@ -295,3 +295,41 @@ async def test_bad_rules_answer_422_naming_the_field_and_change_nothing(
     locations = [item["loc"] for item in response.json()["detail"]]
     assert any(field in location for location in locations), locations
     assert (await client.get(SETTINGS, headers=auth)).json()["enabled"] is False
+
+
+async def test_the_sweep_after_a_sync_and_the_periodic_pass_apply_the_rules(
+    client: httpx.AsyncClient,
+    calendar: dict[str, str],
+    fake_google: FakeGoogle,
+    container: Container,
+) -> None:
+    await _enable(client, calendar, {"title_exclude": ["interview"], "attendees": "external"})
+    before = await _pending(client, calendar)
+
+    fake_google.put_event(
+        PRIMARY,
+        invited(
+            meeting("new-customer", "2026-11-25T20:00:00Z", "2026-11-25T21:00:00Z"),
+            "dan@customer.example",
+        ),
+    )
+    fake_google.put_event(
+        PRIMARY,
+        invited(
+            meeting(
+                "new-interview",
+                "2026-11-25T21:00:00Z",
+                "2026-11-25T22:00:00Z",
+                summary="Interview: Dan",
+            ),
+            "dan@customer.example",
+        ),
+    )
+    fake_google.put_event(
+        PRIMARY, meeting("new-internal", "2026-11-25T22:00:00Z", "2026-11-25T23:00:00Z")
+    )
+    synced = await client.get("/api/v1/calendar/events", headers=calendar)
+    assert synced.status_code == 200
+
+    assert await _pending(client, calendar) == sorted([*before, "new-customer"])
+    assert await container.auto_schedule.run_pass() == 0  # the periodic pass agrees
