@@ -44,6 +44,8 @@ from app.jobs import (
     HOUSEKEEPING_JOB,
     HOUSEKEEPING_SECONDS,
     LAUNCH_SAFETY_NET_JOB,
+    PAUSE_RESUME_JOB,
+    PAUSE_RESUME_SECONDS,
     SAFETY_NET_SYNC_JOB,
     SERIES_JOB,
     PeriodicJob,
@@ -56,10 +58,12 @@ from app.services.connection import ConnectionService
 from app.services.consent import ConsentService
 from app.services.events import EventService
 from app.services.explain import ExplainService
+from app.services.guard import DoNotRecordGuard
 from app.services.housekeeping import HousekeepingService
 from app.services.launch_check import LaunchCheck
 from app.services.launcher import HAND_BACK_SECONDS, LAUNCH_SHUTDOWN_SECONDS, Launcher
 from app.services.notifications import CalendarRefresher, PushService
+from app.services.policy import PolicyService
 from app.services.reconcile import BotReconciler
 from app.services.scheduling import SchedulingService
 from app.services.sync import SyncService
@@ -99,6 +103,7 @@ class Container:
     bot_scheduler: BotScheduler
     auto_schedule: AutoScheduleService
     explain: ExplainService
+    policy: PolicyService
     push: PushService
     replica_id: str
     idempotency: IdempotencyStore
@@ -128,6 +133,7 @@ class Container:
                 channel_renewal_seconds(settings.watch_channel_ttl_seconds),
             ),
             PeriodicJob(HOUSEKEEPING_JOB, self.housekeeping.run_pass, HOUSEKEEPING_SECONDS),
+            PeriodicJob(PAUSE_RESUME_JOB, self.policy.resume_ended_pauses, PAUSE_RESUME_SECONDS),
         ]
         if not self.launch_loop_is_local:
             # EventBridge delivers launches; series and a launch safety net (a schedule that
@@ -211,7 +217,9 @@ async def open_container(
             leases=stores.leases,
             replica_id=replica_id,
         )
-        launcher = Launcher(bots=stores.bots, bot_api=bot_api, clock=clock)
+        launcher = Launcher(
+            bots=stores.bots, auto_schedule=stores.auto_schedule, bot_api=bot_api, clock=clock
+        )
         launching, attach = await open_launching(settings, stack, stores, launcher, clock)
         consumer = launching.consumer
 
@@ -226,11 +234,13 @@ async def open_container(
 
         stack.push_async_callback(stop_launching)
         bot_scheduler = launching.scheduler
+        guard = DoNotRecordGuard(stores.auto_schedule)
         scheduling = SchedulingService(
             events=stores.events,
             bots=stores.bots,
             series=stores.series,
             scheduler=bot_scheduler,
+            guard=guard,
             clock=clock,
             join_lead=join_lead,
         )
@@ -250,8 +260,18 @@ async def open_container(
             bots=stores.bots,
             scheduler=bot_scheduler,
             scheduling=scheduling,
+            guard=guard,
             clock=clock,
             join_lead=join_lead,
+        )
+        policy = PolicyService(
+            auto_schedule=stores.auto_schedule,
+            events=stores.events,
+            bots=stores.bots,
+            scheduler=bot_scheduler,
+            sweep=auto,
+            guard=guard,
+            clock=clock,
         )
         launcher.check_with(
             LaunchCheck(
@@ -346,6 +366,7 @@ async def open_container(
                 events=stores.events,
                 bots=stores.bots,
             ),
+            policy=policy,
             push=push,
             replica_id=replica_id,
             idempotency=storage.idempotency,

@@ -21,6 +21,7 @@ from app.services.consent import ConsentService
 from app.services.events import EventService
 from app.services.explain import ExplainService
 from app.services.notifications import PushService
+from app.services.policy import PolicyService
 from app.services.scheduling import SchedulingService
 from app.services.webhook_endpoints import WebhookEndpointService
 
@@ -71,6 +72,10 @@ def _push(container: _ContainerDep) -> PushService:
     return container.push
 
 
+def _policy(container: _ContainerDep) -> PolicyService:
+    return container.policy
+
+
 def _scheduling(container: _ContainerDep) -> SchedulingService:
     return container.scheduling
 
@@ -90,6 +95,7 @@ ExplainServiceDep = Annotated[ExplainService, Depends(_explain)]
 ConsentServiceDep = Annotated[ConsentService, Depends(_consent)]
 EventServiceDep = Annotated[EventService, Depends(_events)]
 PushServiceDep = Annotated[PushService, Depends(_push)]
+PolicyServiceDep = Annotated[PolicyService, Depends(_policy)]
 SchedulingServiceDep = Annotated[SchedulingService, Depends(_scheduling)]
 WebhookEndpointServiceDep = Annotated[WebhookEndpointService, Depends(_webhook_endpoints)]
 StorageReadyDep = Annotated[Callable[[], Awaitable[bool]], Depends(_storage_ready)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,13 +19,16 @@ from app.identity import DUPLICATE_OCCURRENCE as DUPLICATE_OCCURRENCE
 from app.identity import LINK_REMOVED as LINK_REMOVED
 from app.identity import MEETING_CANCELLED as MEETING_CANCELLED
 from app.identity import MEETING_DELETED as MEETING_DELETED
+from app.identity import MODE_NEVER as MODE_NEVER
 from app.identity import OCCURRENCE_CANCELLED as OCCURRENCE_CANCELLED
 from app.identity import OCCURRENCE_DELETED as OCCURRENCE_DELETED
 from app.identity import BotCancellation as BotCancellation
 from app.identity import OccurrenceKey as OccurrenceKey
 from app.identity import event_id_for as event_id_for
 from app.identity import meeting_key_for as meeting_key_for
+from app.identity import never_record_cancellation as never_record_cancellation
 from app.identity import occurrence_key_for as occurrence_key_for
+from app.identity import paused_cancellation as paused_cancellation
 
 
 def utc_text(moment: datetime) -> str:
@@ -421,6 +425,25 @@ def auto_schedule_candidate(event: Event, window_start: datetime, window_end: da
     if event.is_recurring:
         return event.next_occurrence_start is not None
     return event.end_time > window_start
+
+
+def is_paused(settings: AutoScheduleSettings, now: datetime) -> bool:
+    """The account's pause (`POST /pause`) still holds: nothing launches, nothing is
+    auto-scheduled. A pause whose `paused_until` has passed is over, cleared or not."""
+    return settings.paused_until is not None and settings.paused_until > now
+
+
+OccurrenceModes = Mapping[tuple[str, OccurrenceKey], AutoScheduleMode]
+"""Per-occurrence modes (`PUT /events/{id}/auto-schedule` with `occurrence_date`), by
+(event id, occurrence key): loaded once per pass, looked up per occurrence."""
+
+
+def auto_schedule_mode_for(
+    event: Event, key: OccurrenceKey, occurrence_modes: OccurrenceModes
+) -> AutoScheduleMode:
+    """The mode that decides one occurrence: its own when one was set, else the event's (a
+    series-wide mode set later replaces the occurrences' own, so the two never disagree)."""
+    return occurrence_modes.get((event.event_id, key), event.auto_schedule_mode)
 
 
 def series_needs_next_occurrence(event: Event, now: datetime) -> bool:

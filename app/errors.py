@@ -7,12 +7,14 @@
     │   ├── WebhookEndpointNotFound, WebhookDeliveryNotFound
     ├── Unprocessable (422)
     │   ├── NoMeetingLink, NotRecurring, NoOccurrenceOnDate, InvalidCursor, InvalidBotUpdate
+    │   ├── InvalidPause              `until` in the past or more than 366 days ahead
     │   ├── UnreadableEvent           a time zone or recurrence rule calbot cannot follow
     │   ├── ConnectLinkClientMissing
     │   └── InvalidWebhookEndpoint    a URL calbot may not POST to, an unknown event type
     ├── Conflict (409)
     │   ├── EventCancelled, OccurrenceEnded, NoFurtherOccurrence, BotNotPending
     │   ├── TooManyWebhookEndpoints   at most 10 per account
+    │   ├── NeverRecordGuard          someone from a do-not-record domain is on the meeting
     │   └── CredentialsRevoked        the user withdrew calbot's access: reconnect
     ├── InvalidGoogleCredentials (400) Google refused the client id/secret/refresh token
     ├── GoogleUnavailable (502)        Google failed or was unreachable after retries
@@ -121,6 +123,11 @@ class UnreadableEvent(Unprocessable):
     detail = "calbot cannot work out this event's occurrences."
 
 
+class InvalidPause(Unprocessable):
+    code = "invalid_pause"
+    detail = "until must be in the future and at most 366 days ahead."
+
+
 class Conflict(CalbotError):
     status_code = 409
     code = "conflict"
@@ -144,6 +151,23 @@ class NoFurtherOccurrence(Conflict):
 class BotNotPending(Conflict):
     code = "bot_not_pending"
     detail = "This bot is no longer scheduled, so it cannot be changed."
+
+
+class NeverRecordGuard(Conflict):
+    """The detail names the guard and the domain that matched."""
+
+    code = "never_record_domain"
+    detail = (
+        "The do-not-record guard (never_record_domains in the auto-schedule rules) blocks this "
+        "meeting: someone from a guarded domain is on it."
+    )
+
+    @classmethod
+    def for_domain(cls, domain: str) -> NeverRecordGuard:
+        return cls(
+            "The do-not-record guard (never_record_domains in the auto-schedule rules) blocks "
+            f"this meeting: someone from {domain} is on it. No bot can be scheduled for it."
+        )
 
 
 class CredentialsRevoked(Conflict):

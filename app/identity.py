@@ -117,6 +117,29 @@ DUPLICATE_OCCURRENCE = BotCancellation(
     "The meeting changed so that this occurrence is one another scheduled bot already joins.",
 )
 
+MODE_NEVER = BotCancellation(
+    "mode_never",
+    "The meeting's auto-schedule mode was set to never (PUT /events/{event_id}/auto-schedule).",
+)
+
+
+def paused_cancellation(until: datetime) -> BotCancellation:
+    """A bot due while the account is paused (`POST /pause`)."""
+    return BotCancellation(
+        "paused",
+        f"Bots are paused until {_utc_text(until)} (POST /pause), and this bot was due to "
+        "join before then.",
+    )
+
+
+def never_record_cancellation(domain: str) -> BotCancellation:
+    """A bot of a meeting with someone from a do-not-record domain."""
+    return BotCancellation(
+        "never_record_domain",
+        f"The do-not-record guard (never_record_domains) blocks this meeting: someone from "
+        f"{domain} is on it.",
+    )
+
 
 def event_id_for(account_id: str, calendar_id: str, google_event_id: str) -> str:
     """calbot's event id: stable across syncs and full resyncs, opaque, scoped to the account."""

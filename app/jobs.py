@@ -25,6 +25,8 @@ CHANNEL_RENEWAL_JOB = "channel-renewal"
 SERIES_JOB = "recurring-series"
 LAUNCH_SAFETY_NET_JOB = "launch-safety-net"
 HOUSEKEEPING_JOB = "housekeeping"
+PAUSE_RESUME_JOB = "pause-resume"
+PAUSE_RESUME_SECONDS = 30
 HOUSEKEEPING_SECONDS = 3600
 MAX_CHANNEL_RENEWAL_SECONDS = 3600
 

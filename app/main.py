@@ -27,6 +27,7 @@ from app.routers import (
     events,
     explain,
     health,
+    policy,
     scheduling,
     webhook_endpoints,
     webhooks,
@@ -40,6 +41,10 @@ OPENAPI_TAGS = [
     {"name": "Manage scheduled bots", "description": "List, change, cancel bots."},
     {"name": "Recurring meetings", "description": "A bot for every occurrence."},
     {"name": "Auto-scheduling", "description": "A bot for every meeting, hands-free."},
+    {
+        "name": "Choosing which meetings get a bot",
+        "description": "Per-event policy, pause and resume.",
+    },
     {
         "name": "Webhooks to your app",
         "description": "Signed messages to your endpoints on every bot or calendar change.",
@@ -103,6 +108,7 @@ def create_app(
     app.include_router(scheduling.router)
     app.include_router(auto_schedule.router)
     app.include_router(explain.router)
+    app.include_router(policy.router)
     app.include_router(webhooks.router)
     app.include_router(webhook_endpoints.router)
     app.include_router(consent.router)

@@ -7,7 +7,14 @@ from typing import Annotated, Any, Final
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from app.domain import BotSource, BotStatus, ConnectionStatus, Platform, ScheduleStatus
+from app.domain import (
+    AutoScheduleMode,
+    BotSource,
+    BotStatus,
+    ConnectionStatus,
+    Platform,
+    ScheduleStatus,
+)
 from app.rule_schemas import AutoScheduleRulesIn, AutoScheduleRulesRead
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
@@ -139,6 +146,15 @@ class EventRead(BaseModel):
         ),
         examples=["ical:5s9l2h0c3b1v7n4m8k6j0d2f1a@google.com"],
     )
+    auto_schedule_mode: AutoScheduleMode = Field(
+        default=AutoScheduleMode.RULES,
+        description=(
+            "The event's policy for auto-scheduling (PUT /events/{event_id}/auto-schedule): "
+            "`always` gets a bot whatever the rules say, `never` never gets an automatic one, "
+            "`rules` (the default) lets the rules decide. A series' single occurrences may have "
+            "modes of their own. Kept across every sync."
+        ),
+    )
 
 
 class EventList(BaseModel):
@@ -165,6 +181,7 @@ class EventList(BaseModel):
                             "status": "confirmed",
                             "unreadable_reason": None,
                             "meeting_key": "ical:5s9l2h0c3b1v7n4m8k6j0d2f1a@google.com",
+                            "auto_schedule_mode": "rules",
                         }
                     ],
                     "next_cursor": None,
@@ -546,5 +563,74 @@ class WebhookDeliveryQueued(WebhookDeliveryRead):
     queued: bool = True
     rules: AutoScheduleRulesRead = Field(description="The rules in force, defaults filled in.")
     paused_until: datetime | None = Field(
-        description="No bot launches before this instant (POST /pause); null: not paused."
+        description="No bot of the account launches, and auto-scheduling creates nothing, "
+        "until this instant (POST /pause); null: not paused."
+    )
+
+
+class AutoScheduleModeUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"mode": "never"},
+                {"mode": "always", "occurrence_date": "2026-12-07"},
+                {"mode": "rules"},
+            ]
+        },
+    )
+
+    mode: AutoScheduleMode = Field(
+        description="`always`: auto-scheduling gives it a bot whatever the rules say (it still "
+        "needs a meeting link and an occurrence within the lookahead, and the do-not-record "
+        "guard still wins); `never`: auto-scheduling never does, and its pending auto_schedule "
+        "bots are cancelled now (bots scheduled by hand stay); `rules`: the rules decide."
+    )
+    occurrence_date: date | None = Field(
+        default=None,
+        description="For a recurring series: that occurrence only (its date in the event's "
+        "time zone; 422 if the series has none that day). Without it the mode covers every "
+        "occurrence, and replaces the modes single occurrences had. For a one-off event it "
+        "must be the event's own date.",
+    )
+
+
+class AutoScheduleModeRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "evt_k3j5x2m4q6w8e0r2t4y6u8i0",
+                    "mode": "always",
+                    "occurrence_date": "2026-12-07",
+                }
+            ]
+        }
+    )
+
+    event_id: str
+    mode: AutoScheduleMode
+    occurrence_date: date | None
+
+
+class PauseRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"until": "2026-11-30T08:00:00Z"}]}
+    )
+
+    until: AwareDatetime = Field(
+        description="When bots may launch again: in the future, at most 366 days ahead, with "
+        "an explicit offset."
+    )
+
+
+class PauseRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"paused_until": "2026-11-30T08:00:00Z"}, {"paused_until": None}]
+        }
+    )
+
+    paused_until: datetime | None = Field(
+        description="The end of the pause, or null when the account is not paused."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.decision_schemas import AutoSchedulePreview, AutoSchedulePreviewRequest, PreviewRow
-from app.deps import AutoScheduleServiceDep, CurrentAccount, ExplainServiceDep
+from app.deps import AutoScheduleServiceDep, CurrentAccount, ExplainServiceDep, PolicyServiceDep
 from app.domain import AutoScheduleSettings
 from app.errors import StorageUnavailable, Unprocessable
 from app.routers.responses import error_responses
@@ -57,10 +57,15 @@ before a calendar is connected."""
     + _RULES_HELP,
 )
 async def enable(
-    body: AutoScheduleEnable, account_id: CurrentAccount, auto: AutoScheduleServiceDep
+    body: AutoScheduleEnable,
+    account_id: CurrentAccount,
+    auto: AutoScheduleServiceDep,
+    policy: PolicyServiceDep,
 ) -> AutoScheduleSettingsRead:
     rules = None if body.rules is None else body.rules.to_domain()
     settings = await auto.enable(account_id, body.default_bot_config, rules)
+    # The do-not-record guard covers bots of every source, not only the rules' auto bots.
+    await policy.enforce_guard(account_id)
     return _read(settings, auto.lookahead_seconds)
 
 

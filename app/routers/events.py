@@ -60,6 +60,7 @@ def event_read(row: EventRow) -> EventRead:
         status=event.status.value,
         unreadable_reason=row.unreadable_reason,
         meeting_key=event_meeting_key(event),
+        auto_schedule_mode=event.auto_schedule_mode,
     )
 
 

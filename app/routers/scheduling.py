@@ -15,6 +15,7 @@ from app.errors import (
     EventNotFound,
     InvalidBotUpdate,
     InvalidCursor,
+    NeverRecordGuard,
     NoCalendarConnected,
     NoFurtherOccurrence,
     NoMeetingLink,
@@ -88,6 +89,7 @@ def bot_read(bot: ScheduledBot) -> ScheduledBotRead:
             Unprocessable,
             EventCancelled,
             OccurrenceEnded,
+            NeverRecordGuard,
             StorageUnavailable,
         ),
     },
@@ -110,6 +112,9 @@ async def schedule(
     same meeting on another calendar (the same `meeting_key`, as a shared team calendar shows
     your meetings) answers 200 with the bot it already has. A meeting already under way is
     joined at once.
+
+    A meeting with someone from one of the rules' `never_record_domains` (the do-not-record
+    guard) answers 409, naming the guard and the domain.
     """
     bot, created = await scheduling.schedule(
         account_id, event_id, body.bot_config, occurrence_date=body.occurrence_date
@@ -177,7 +182,12 @@ async def scheduled_bots(
     summary="Change a scheduled bot",
     response_model=ScheduledBotRead,
     responses=error_responses(
-        NoCalendarConnected, BotNotFound, InvalidBotUpdate, BotNotPending, StorageUnavailable
+        NoCalendarConnected,
+        BotNotFound,
+        InvalidBotUpdate,
+        BotNotPending,
+        NeverRecordGuard,
+        StorageUnavailable,
     ),
 )
 async def update_scheduled_bot(
@@ -229,6 +239,7 @@ async def cancel_scheduled_bot(
         NotRecurring,
         NoMeetingLink,
         NoFurtherOccurrence,
+        NeverRecordGuard,
         StorageUnavailable,
     ),
 )

@@ -32,16 +32,15 @@ from app.domain import (
     BotStatus,
     Event,
     OccurrenceKey,
+    OccurrenceModes,
     OccurrenceOverride,
     ScheduledBot,
 )
 from app.observability import BOTS_SCHEDULED
 from app.services.bot_building import Target, check_bot_config, new_bot
 from app.services.decisions import (
-    NO_OCCURRENCE_MODES,
     RULES_CHANGED,
     Decision,
-    OccurrenceModes,
     OccurrenceView,
     ReasonCode,
     Situation,
@@ -165,11 +164,14 @@ class AutoScheduleService:
         *,
         rules: AutoScheduleRules | None = None,
         enabled: bool | None = None,
-        modes: OccurrenceModes = NO_OCCURRENCE_MODES,
+        modes: OccurrenceModes | None = None,
     ) -> Situation:
         """What every decision of one account shares, read once: the rules (the saved ones
-        unless `rules`), whether it is on (as stored unless `enabled`), the pause, the clock."""
+        unless `rules`), whether it is on (as stored unless `enabled`), the pause, the clock,
+        and the single occurrences' own modes (the stored ones, in one read, unless `modes`)."""
         email, zone = await self.account_defaults(account_id)
+        if modes is None:
+            modes = await self._events.list_occurrence_modes(account_id)
         now = self._clock.now()
         return Situation(
             rules=RuleSet.of(

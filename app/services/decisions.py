@@ -5,7 +5,7 @@ call it per occurrence with data loaded once, and cannot disagree."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -20,8 +20,10 @@ from app.domain import (
     MeetingLink,
     Occurrence,
     OccurrenceKey,
+    OccurrenceModes,
     ResponseStatus,
     ScheduledBot,
+    auto_schedule_mode_for,
 )
 from app.services.rules import RuleSet
 
@@ -57,9 +59,8 @@ class Reason:
     detail: str
 
 
-# Per-occurrence modes (`PUT /events/{id}/auto-schedule` with `occurrence_date`), by event id and
-# occurrence key; an occurrence without one follows its event's `auto_schedule_mode`.
-OccurrenceModes = Mapping[tuple[str, OccurrenceKey], AutoScheduleMode]
+# Per-occurrence modes (`domain.OccurrenceModes`): an occurrence without one follows its
+# event's `auto_schedule_mode` (`domain.auto_schedule_mode_for`).
 NO_OCCURRENCE_MODES: OccurrenceModes = MappingProxyType({})
 
 
@@ -76,7 +77,7 @@ class Situation:
     modes: OccurrenceModes = field(default_factory=lambda: NO_OCCURRENCE_MODES)
 
     def mode_of(self, event: Event, key: OccurrenceKey) -> AutoScheduleMode:
-        return self.modes.get((event.event_id, key), event.auto_schedule_mode)
+        return auto_schedule_mode_for(event, key, self.modes)
 
 
 @dataclass(frozen=True, slots=True)

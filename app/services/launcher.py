@@ -25,8 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from app.adapters.ports import BotApi, BotStore, Clock
-from app.domain import STALE_LAUNCH_AFTER, BotStatus, ScheduledBot
+from app.adapters.ports import AutoScheduleStore, BotApi, BotStore, Clock
+from app.domain import (
+    STALE_LAUNCH_AFTER,
+    BotStatus,
+    ScheduledBot,
+    is_paused,
+    paused_cancellation,
+)
 from app.errors import BotApiUnavailable, BotLaunchRejected
 from app.observability import LAUNCH_DELAY, LAUNCHES
 from app.services.launch_check import LAUNCH_CHECK_AHEAD, CheckOutcome, LaunchCheck
@@ -74,12 +80,14 @@ class Launcher:
         self,
         *,
         bots: BotStore,
+        auto_schedule: AutoScheduleStore,
         bot_api: BotApi,
         clock: Clock,
         check: LaunchCheck | None = None,
         check_ahead: timedelta = LAUNCH_CHECK_AHEAD,
     ) -> None:
         self._bots = bots
+        self._auto_schedule = auto_schedule
         self._bot_api = bot_api
         self._clock = clock
         self._check = check
@@ -255,6 +263,8 @@ class Launcher:
             bot.status = BotStatus.MISSED
             bot.last_error = "The meeting had ended before the bot could be launched."
             return
+        if await self._paused(bot, now):
+            return
         try:
             bot.external_bot_id = await self._bot_api.create_bot(
                 idempotency_key=bot.bot_id,
@@ -271,6 +281,27 @@ class Launcher:
         except BotApiUnavailable as error:
             bot.status = BotStatus.FAILED
             bot.last_error = f"The Create Bot API kept failing until the meeting ended: {error}"
+
+    async def _paused(self, bot: ScheduledBot, now: datetime) -> bool:
+        """While the account is paused (`POST /pause`) nothing launches: a claimed bot of a
+        paused account (due now, so before the pause ends) ends cancelled with the reason.
+
+        Here, in the launch both scheduler backends run, so a bot scheduled during the pause
+        (which the pause did not see) is caught too. A store that cannot tell raises: the claim
+        then goes stale and another launcher tries again, rather than launch into a pause.
+        """
+        settings = await self._retrying(
+            "read the account's pause",
+            bot.bot_id,
+            lambda: self._auto_schedule.get_auto_schedule(bot.account_id),
+            RENEW_RETRY_DELAYS,
+        )
+        if not is_paused(settings, now) or settings.paused_until is None:
+            return False
+        bot.status = BotStatus.CANCELLED
+        bot.last_error = paused_cancellation(settings.paused_until).sentence
+        log.info("bot %s cancelled: the account is paused", bot.bot_id)
+        return True
 
     async def _record(self, bot: ScheduledBot) -> None:
         """Store the outcome, retrying a failing store; a write that was applied although its

@@ -32,6 +32,7 @@ from app.domain import (
     MEETING_DELETED,
     OCCURRENCE_CANCELLED,
     OCCURRENCE_DELETED,
+    AttendeeFacts,
     BotCancellation,
     BotStatus,
     Event,
@@ -44,9 +45,12 @@ from app.domain import (
     event_id_for,
     is_pending,
     meeting_key_for,
+    never_record_cancellation,
 )
 from app.services.event_mapping import series_spec
+from app.services.guard import DoNotRecordGuard
 from app.services.recurrence import RecurrenceError, occurrences_between
+from app.services.rules import guard_hits
 from app.services.scheduling import SchedulingService
 from app.services.sync import SyncOutcome
 
@@ -70,6 +74,8 @@ class Located:
     key: OccurrenceKey
     occurrence: Occurrence
     link: MeetingLink | None
+    # Who is in it (a modified occurrence's own list, else the event's): the guard reads it.
+    attendees: AttendeeFacts
 
 
 async def settle_cancel(
@@ -78,12 +84,15 @@ async def settle_cancel(
     bot: ScheduledBot,
     why: BotCancellation,
     now: datetime,
+    *,
+    release_claim: bool = True,
 ) -> bool:
     """Cancel a scheduled bot because of what its calendar shows, with the reason as its
     `last_error`; False if it left `scheduled` meanwhile.
 
     Its meeting claim is released: the meeting may live on in another calendar's copy, which
-    auto-scheduling may then give a bot.
+    auto-scheduling may then give a bot. Not when calbot cancels it by the user's choice (a
+    pause, a `never` mode, the do-not-record guard): no other copy should get a bot then.
     """
     bot.status = BotStatus.CANCELLED
     bot.last_error = why.sentence
@@ -91,7 +100,8 @@ async def settle_cancel(
     if not await bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
         return False
     await scheduler.bot_cancelled(bot)
-    await bots.release_meeting_claim(bot)
+    if release_claim:
+        await bots.release_meeting_claim(bot)
     log.info("bot %s cancelled (%s)", bot.bot_id, why.reason)
     return True
 
@@ -119,9 +129,11 @@ class BotReconciler:
         bots: BotStore,
         scheduler: BotScheduler,
         scheduling: SchedulingService,
+        guard: DoNotRecordGuard,
         clock: Clock,
         join_lead: timedelta,
     ) -> None:
+        self._guard = guard
         self._events = events
         self._bots = bots
         self._scheduler = scheduler
@@ -149,6 +161,8 @@ class BotReconciler:
             )
         pending = [b for b in bots if b.status is BotStatus.SCHEDULED and b.event_id in touched]
         events: dict[str, Event | None] = {}
+        # The do-not-record list, read once for every bot this sync touched.
+        never_record = await self._guard.domains(account_id) if pending else ()
         for bot in pending:
             if bot.event_id not in events:
                 events[bot.event_id] = await self._events.get_event(account_id, bot.event_id)
@@ -156,7 +170,7 @@ class BotReconciler:
         pending.sort(key=lambda bot: not _starts_at_its_occurrence(bot, events[bot.event_id]))
         moved = cancelled = relinked = 0
         for bot in pending:
-            change = await self.follow(bot, events[bot.event_id])
+            change = await self.follow(bot, events[bot.event_id], never_record=never_record)
             moved += change == "moved"
             cancelled += change == "cancelled"
             relinked += change == "relinked"
@@ -181,18 +195,23 @@ class BotReconciler:
         event: Event | None,
         *,
         overrides: list[OccurrenceOverride] | None = None,
+        never_record: tuple[str, ...] | None = None,
     ) -> str:
         """Bring one scheduled bot in line with its event; returns what changed ("moved",
         "relinked", "cancelled" or "unchanged").
 
         `overrides` are the series' exceptions to go by (the stored ones when None): the launch
-        check passes the one occurrence Google just showed it. The bot is written back with a
+        check passes the one occurrence Google just showed it. `never_record` is the account's
+        do-not-record list (read here when None): a bot whose occurrence now has someone from
+        one of those domains is cancelled, whatever its source. The bot is written back with a
         compare-and-set on its version: when something wrote it since it was listed (a PATCH of
         its config, a re-schedule), the bot is read again and followed from what is stored, so
         that change is kept.
         """
+        if never_record is None:
+            never_record = await self._guard.domains(bot.account_id)
         for _ in range(_CAS_ATTEMPTS):
-            change = await self._follow_once(bot, event, overrides)
+            change = await self._follow_once(bot, event, overrides, never_record)
             if change is not None:
                 return change
             fresh = await self._bots.get_bot(bot.account_id, bot.bot_id)
@@ -207,6 +226,7 @@ class BotReconciler:
         bot: ScheduledBot,
         event: Event | None,
         overrides: list[OccurrenceOverride] | None,
+        never_record: tuple[str, ...] = (),
     ) -> str | None:
         """One attempt of `follow`; None when the bot was written since it was read."""
         if event is None:
@@ -224,6 +244,9 @@ class BotReconciler:
         occurrence, link = located.occurrence, located.link
         if link is None:
             return await self._cancel(bot, LINK_REMOVED)
+        guarded = guard_hits(located.attendees, never_record) if never_record else None
+        if guarded is not None:
+            return await self._cancel(bot, never_record_cancellation(guarded), release_claim=False)
         now = self._clock.now()
         change = "unchanged"
         if (occurrence.start, occurrence.end) != (bot.occurrence_start, bot.occurrence_end):
@@ -304,7 +327,9 @@ class BotReconciler:
         if not event.is_recurring:
             if bot.occurrence_key.is_single or _keeps_its_occurrence(bot, event):
                 occurrence = Occurrence(event.start_time, event.start_time, event.end_time)
-                return Located(OccurrenceKey.single(), occurrence, event.meeting_link)
+                return Located(
+                    OccurrenceKey.single(), occurrence, event.meeting_link, event.attendees
+                )
             return OCCURRENCE_DELETED
         if overrides is None:
             overrides = (
@@ -321,10 +346,14 @@ class BotReconciler:
             found = _series_occurrence(event, overrides, event.start_time)
         return found
 
-    async def _cancel(self, bot: ScheduledBot, why: BotCancellation) -> str | None:
+    async def _cancel(
+        self, bot: ScheduledBot, why: BotCancellation, *, release_claim: bool = True
+    ) -> str | None:
         """None when the bot was written since it was read (`follow` reads it again)."""
         now = self._clock.now()
-        if await settle_cancel(self._bots, self._scheduler, bot, why, now):
+        if await settle_cancel(
+            self._bots, self._scheduler, bot, why, now, release_claim=release_claim
+        ):
             return "cancelled"
         return None
 
@@ -344,12 +373,15 @@ def _series_occurrence(
         start = override.start or original_start
         end = override.end or start + (event.end_time - event.start_time)
         return Located(
-            key, Occurrence(original_start, start, end), override.meeting_link or event.meeting_link
+            key,
+            Occurrence(original_start, start, end),
+            override.meeting_link or event.meeting_link,
+            override.attendees or event.attendees,
         )
     generated = occurrences_between(
         series_spec(event), [], original_start, original_start + timedelta(seconds=1)
     )
     for occurrence in generated:
         if occurrence.original_start == original_start:
-            return Located(key, occurrence, event.meeting_link)
+            return Located(key, occurrence, event.meeting_link, event.attendees)
     return OCCURRENCE_DELETED

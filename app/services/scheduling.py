@@ -56,6 +56,7 @@ from app.services.bot_building import (
     put_pending_bot,
 )
 from app.services.event_mapping import series_spec
+from app.services.guard import DoNotRecordGuard
 from app.services.paging import DEFAULT_LIMIT, Page, SortKey, page
 from app.services.recurrence import RecurrenceError, next_occurrence, occurrence_on_date
 from app.services.series_scheduling import UNREADABLE_SERIES_RETRY, SeriesScheduling
@@ -95,6 +96,7 @@ class SchedulingService:
         bots: BotStore,
         series: SeriesScheduleStore,
         scheduler: BotScheduler,
+        guard: DoNotRecordGuard,
         clock: Clock,
         join_lead: timedelta,
     ) -> None:
@@ -102,6 +104,7 @@ class SchedulingService:
         self._bots = bots
         self._series = series
         self._scheduler = scheduler
+        self._guard = guard
         self._clock = clock
         self._join_lead = join_lead
         self._recurring = SeriesScheduling(
@@ -109,6 +112,7 @@ class SchedulingService:
             bots=bots,
             series=series,
             scheduler=scheduler,
+            guard=guard,
             clock=clock,
             join_lead=join_lead,
         )
@@ -129,11 +133,16 @@ class SchedulingService:
         For a series without a date, every later occurrence gets one too, one at a time, while
         the series' `recurring_enabled` is on. Returns the bot and whether it is new: the
         pending bot of the same meeting occurrence, maybe from another calendar, is reused.
+        An occurrence the do-not-record guard covers gets no bot (`NeverRecordGuard`).
         """
         check_bot_config(bot_config)
         event = await find_event(self._events, account_id, event_id)
         now = self._clock.now()
         target = await self._target(account_id, event, occurrence_date, now)
+        overrides = (
+            await overrides_of(self._events, account_id, event) if event.is_recurring else []
+        )
+        await self._guard.check(account_id, event, overrides, target.occurrence_key.original_start)
         bot, created = await put_pending_bot(
             self._bots,
             self._scheduler,
@@ -201,6 +210,7 @@ class SchedulingService:
             bot = await self._bot(account_id, bot_id)
             if bot.status is not BotStatus.SCHEDULED:
                 raise BotNotPending()
+            await self._check_guard(bot)
             if await self._apply_changes(bot, changes):
                 if "join_at" in changes.fields:
                     await self._scheduler.bot_scheduled(bot)
@@ -268,6 +278,17 @@ class SchedulingService:
         return await self._recurring.ensure_series_bot(account_id, event)
 
     # -- helpers ------------------------------------------------------------------------
+
+    async def _check_guard(self, bot: ScheduledBot) -> None:
+        """A bot whose meeting the do-not-record guard covers cannot be changed back into
+        use: its next sync cancels it."""
+        event = await self._events.get_event(bot.account_id, bot.event_id)
+        if event is None:
+            return
+        overrides = (
+            await overrides_of(self._events, bot.account_id, event) if event.is_recurring else []
+        )
+        await self._guard.check(bot.account_id, event, overrides, bot.occurrence_key.original_start)
 
     async def _bot(self, account_id: str, bot_id: str) -> ScheduledBot:
         bot = await self._bots.get_bot(account_id, bot_id)

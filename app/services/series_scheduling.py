@@ -40,6 +40,7 @@ from app.services.bot_building import (
     put_pending_bot,
 )
 from app.services.event_mapping import series_spec
+from app.services.guard import DoNotRecordGuard, guarded_domain
 from app.services.recurrence import RecurrenceError, next_occurrence, occurrence_after
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,11 @@ class SeriesScheduling:
         bots: BotStore,
         series: SeriesScheduleStore,
         scheduler: BotScheduler,
+        guard: DoNotRecordGuard,
         clock: Clock,
         join_lead: timedelta,
     ) -> None:
+        self._guard = guard
         self._events = events
         self._bots = bots
         self._series = series
@@ -100,6 +103,7 @@ class SeriesScheduling:
         link = link_for(event, overrides, occurrence)
         if link is None:
             raise NoMeetingLink("The next occurrence has no meeting link a bot could join.")
+        await self._guard.check(account_id, event, overrides, occurrence.original_start)
         target = Target(occurrence, occurrence_key_for(occurrence.original_start), link)
         bot, _ = await put_pending_bot(
             self._bots,
@@ -189,6 +193,8 @@ class SeriesScheduling:
         link = link_for(event, overrides, occurrence)
         if not won or link is None:
             return False
+        if await self._guarded(account_id, event, overrides, occurrence):
+            return False  # the do-not-record guard: this occurrence is skipped
         target = Target(occurrence, occurrence_key_for(occurrence.original_start), link)
         bot, created = await put_pending_bot(
             self._bots,
@@ -227,7 +233,7 @@ class SeriesScheduling:
             await self._series.set_series_schedule_active(account_id, event.event_id, False)
             return False
         link = link_for(event, overrides, occurrence)
-        if link is None:
+        if link is None or await self._guarded(account_id, event, overrides, occurrence):
             return False
         bot = new_bot(
             account_id,
@@ -252,6 +258,19 @@ class SeriesScheduling:
         )
         await self._scheduler.bot_scheduled(bot)
         return await self._keep_if_series_active(bot)
+
+    async def _guarded(
+        self,
+        account_id: str,
+        event: Event,
+        overrides: list[OccurrenceOverride],
+        occurrence: Occurrence,
+    ) -> bool:
+        never_record = await self._guard.domains(account_id)
+        domain = guarded_domain(event, overrides, occurrence.original_start, never_record)
+        if domain is not None:
+            log.info("series %s: an occurrence skipped by the do-not-record guard", event.event_id)
+        return domain is not None
 
     async def _keep_if_series_active(self, bot: ScheduledBot) -> bool:
         """A series bot was just made from a schedule read a moment ago: if the user paused

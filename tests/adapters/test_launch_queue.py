@@ -27,6 +27,8 @@ from app.adapters.aws.eventbridge import (
 )
 from app.adapters.aws.launch_queue import LaunchQueueConsumer, parse_launch_request
 from app.adapters.bot_api import HttpBotApi
+from app.adapters.memory import MemoryTables
+from app.adapters.memory.auto_schedule import MemoryAutoScheduleStore
 from app.adapters.ports import BotStore
 from app.adapters.sqlite import SqliteBotStore
 from app.adapters.sqlite.database import Database
@@ -110,12 +112,18 @@ def create_bot(clock: FakeClock) -> Iterator[CreateBotApi]:
 
 
 @pytest.fixture
+def pauses() -> MemoryAutoScheduleStore:
+    """The accounts' auto-schedule settings, where a pause (POST /pause) is kept."""
+    return MemoryAutoScheduleStore(MemoryTables())
+
+
+@pytest.fixture
 async def launcher(
-    store: BotStore, clock: FakeClock, create_bot: CreateBotApi
+    store: BotStore, clock: FakeClock, create_bot: CreateBotApi, pauses: MemoryAutoScheduleStore
 ) -> AsyncIterator[Launcher]:
     async with httpx.AsyncClient() as http:
         bot_api = HttpBotApi(http, clock, url=BOT_API_URL, api_key="bot-api-key")
-        yield Launcher(bots=store, bot_api=bot_api, clock=clock)
+        yield Launcher(bots=store, auto_schedule=pauses, bot_api=bot_api, clock=clock)
 
 
 @pytest.fixture
@@ -217,6 +225,29 @@ async def test_a_scheduled_bot_is_launched_once_even_when_delivered_twice(
 
     assert create_bot.route.call_count == 1
     assert await queue_counts(sqs, queue) == (0, 0)  # both messages deleted
+
+
+async def test_a_delivery_for_a_paused_account_cancels_the_bot_instead_of_launching_it(
+    store: BotStore,
+    sqs: Any,
+    queue: LaunchQueue,
+    consumer: LaunchQueueConsumer,
+    create_bot: CreateBotApi,
+    pauses: MemoryAutoScheduleStore,
+) -> None:
+    await pauses.set_paused_until(ACCOUNT, NOW + timedelta(hours=2))
+    bot = await pending_bot(store, NOW - timedelta(seconds=1))
+    await deliver(sqs, queue, launch_payload(bot))
+
+    assert await consume(consumer) == 1
+
+    assert create_bot.route.call_count == 0
+    stored = await store.get_bot(ACCOUNT, bot.bot_id)
+    assert stored is not None
+    assert stored.status is BotStatus.CANCELLED
+    assert stored.last_error is not None
+    assert "paused until" in stored.last_error
+    assert await queue_counts(sqs, queue) == (0, 0)
 
 
 async def test_duplicates_received_together_launch_once(

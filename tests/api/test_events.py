@@ -82,6 +82,7 @@ async def test_event_fields_follow_the_contract(
         "status": "confirmed",
         "unreadable_reason": None,
         "meeting_key": "ical:zoom1@google.com",
+        "auto_schedule_mode": "rules",
     }
 
 

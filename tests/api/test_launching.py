@@ -608,7 +608,12 @@ async def test_a_launch_abandoned_by_a_dead_process_is_taken_over_with_the_same_
     )
     assert claimed is not None
     assert (await bots(client, connected))[bot["bot_id"]]["status"] == "launching"
-    fresh = Launcher(bots=container.stores.bots, bot_api=container.bot_api, clock=clock)
+    fresh = Launcher(
+        bots=container.stores.bots,
+        auto_schedule=container.stores.auto_schedule,
+        bot_api=container.bot_api,
+        clock=clock,
+    )
 
     clock.advance(STALE_LAUNCH_AFTER.total_seconds() - 1)
     assert await launch(fresh) == 0  # it might still be alive

@@ -471,6 +471,7 @@ async def test_periodic_jobs_have_stable_names_and_the_configured_periods(
         "safety-net-sync": 900,
         "channel-renewal": 3600,
         "housekeeping": 3600,
+        "pause-resume": 30,
     }
     assert all(job.coalesce and job.max_instances == 1 for job in scheduler.get_jobs())
 

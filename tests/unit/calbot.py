@@ -18,6 +18,7 @@ from app.adapters.ports import Stores
 from app.domain import GoogleCredentials, ScheduledBot
 from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
+from app.services.guard import DoNotRecordGuard
 from app.services.launch_check import LaunchCheck
 from app.services.launcher import Launcher
 from app.services.notifications import CalendarRefresher, PushService
@@ -114,11 +115,13 @@ def wire(clock: FakeClock, stores: Stores | None = None) -> Calbot:
         leases=stores.leases,
         replica_id="unit-replica",
     )
+    guard = DoNotRecordGuard(stores.auto_schedule)
     scheduling = SchedulingService(
         events=stores.events,
         bots=stores.bots,
         series=stores.series,
         scheduler=scheduler,
+        guard=guard,
         clock=clock,
         join_lead=JOIN_LEAD,
     )
@@ -127,6 +130,7 @@ def wire(clock: FakeClock, stores: Stores | None = None) -> Calbot:
         bots=stores.bots,
         scheduler=scheduler,
         scheduling=scheduling,
+        guard=guard,
         clock=clock,
         join_lead=JOIN_LEAD,
     )
@@ -163,7 +167,13 @@ def wire(clock: FakeClock, stores: Stores | None = None) -> Calbot:
     launch_check = LaunchCheck(
         events=stores.events, sync=sync, google=google, reconciler=reconciler, clock=clock
     )
-    launcher = Launcher(bots=stores.bots, bot_api=bot_api, clock=clock, check=launch_check)
+    launcher = Launcher(
+        bots=stores.bots,
+        auto_schedule=stores.auto_schedule,
+        bot_api=bot_api,
+        clock=clock,
+        check=launch_check,
+    )
     return Calbot(
         clock,
         stores,

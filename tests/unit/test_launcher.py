@@ -203,7 +203,11 @@ async def test_a_due_bot_whose_check_hangs_is_launched_once_the_deadline_passes(
         deadline=deadline,
     )
     launcher = Launcher(
-        bots=calbot.stores.bots, bot_api=calbot.bot_api, clock=calbot.clock, check=check
+        bots=calbot.stores.bots,
+        auto_schedule=calbot.stores.auto_schedule,
+        bot_api=calbot.bot_api,
+        clock=calbot.clock,
+        check=check,
     )
     calbot.google.hang = True
     calbot.clock.set(bot.join_at)  # due and never checked (say, overdue at start-up)
@@ -341,7 +345,12 @@ class FlakyBots:
 
 
 def launcher_over(calbot: Calbot, bots: Any) -> Launcher:
-    return Launcher(bots=bots, bot_api=calbot.bot_api, clock=calbot.clock)
+    return Launcher(
+        bots=bots,
+        auto_schedule=calbot.stores.auto_schedule,
+        bot_api=calbot.bot_api,
+        clock=calbot.clock,
+    )
 
 
 async def due(calbot: Calbot) -> ScheduledBot:

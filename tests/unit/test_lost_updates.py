@@ -14,6 +14,7 @@ from app.adapters.ports import BotStore, SeriesScheduleStore
 from app.domain import BotStatus, ScheduledBot
 from app.errors import InvalidBotUpdate
 from app.services.auto_schedule import AutoScheduleService
+from app.services.guard import DoNotRecordGuard
 from app.services.reconcile import BotReconciler
 from app.services.scheduling import BotChanges, SchedulingService
 from tests.fakes.pausing import Paused
@@ -46,6 +47,7 @@ def scheduling_over(calbot: Calbot, **paused: Any) -> SchedulingService:
         bots=stores.bots,
         series=stores.series,
         scheduler=calbot.scheduler,
+        guard=DoNotRecordGuard(calbot.stores.auto_schedule),
         clock=calbot.clock,
         join_lead=JOIN_LEAD,
     )
@@ -57,6 +59,7 @@ def reconciler_over(calbot: Calbot, **paused: Any) -> BotReconciler:
         bots=stores_of(calbot, **paused).bots,
         scheduler=calbot.scheduler,
         scheduling=calbot.scheduling,
+        guard=DoNotRecordGuard(calbot.stores.auto_schedule),
         clock=calbot.clock,
         join_lead=JOIN_LEAD,
     )

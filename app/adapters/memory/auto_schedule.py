@@ -55,3 +55,25 @@ class MemoryAutoScheduleStore:
             and account_id in connections
             and connections[account_id].status is ConnectionStatus.ACTIVE
         )
+
+    async def set_paused_until(
+        self, account_id: str, until: datetime | None
+    ) -> AutoScheduleSettings:
+        current = self._tables.auto_schedule.get(account_id) or AutoScheduleSettings()
+        stored = dataclasses.replace(current, paused_until=until)
+        self._tables.auto_schedule[account_id] = stored
+        return copy.deepcopy(stored)
+
+    async def end_pause(self, account_id: str, until: datetime) -> bool:
+        current = self._tables.auto_schedule.get(account_id)
+        if current is None or current.paused_until != until:
+            return False
+        self._tables.auto_schedule[account_id] = dataclasses.replace(current, paused_until=None)
+        return True
+
+    async def ended_pauses(self, now: datetime) -> list[tuple[str, datetime]]:
+        return sorted(
+            (account_id, settings.paused_until)
+            for account_id, settings in self._tables.auto_schedule.items()
+            if settings.paused_until is not None and settings.paused_until <= now
+        )

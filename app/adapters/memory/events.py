@@ -8,8 +8,10 @@ from datetime import datetime
 from app.adapters.memory.tables import MemoryTables, StoredEvent, StoredOverride, SyncRecord
 from app.adapters.ports import EventRow, EventsPageWrite
 from app.domain import (
+    AutoScheduleMode,
     Event,
     EventStatus,
+    OccurrenceKey,
     OccurrenceOverride,
     ScheduleStatus,
     SyncState,
@@ -60,6 +62,9 @@ class MemoryEventStore:
             stored = dataclasses.replace(
                 event,
                 recurring_enabled=previous.event.recurring_enabled if previous else True,
+                auto_schedule_mode=(
+                    previous.event.auto_schedule_mode if previous else AutoScheduleMode.RULES
+                ),
                 schedule_status=schedule_status_after_upsert(
                     previous.event.schedule_status if previous else None
                 ),
@@ -171,6 +176,34 @@ class MemoryEventStore:
         event = self._stored(account_id, event_id)
         if event is not None:
             event.recurring_enabled = enabled
+
+    async def set_auto_schedule_mode(
+        self, account_id: str, event_id: str, mode: AutoScheduleMode
+    ) -> None:
+        event = self._stored(account_id, event_id)
+        if event is None:
+            return
+        event.auto_schedule_mode = mode
+        modes = self._tables.occurrence_modes
+        for key in [k for k in modes if k[0] == account_id and k[2] == event_id]:
+            del modes[key]
+
+    async def set_occurrence_mode(
+        self, account_id: str, event_id: str, occurrence: OccurrenceKey, mode: AutoScheduleMode
+    ) -> None:
+        event = self._stored(account_id, event_id)
+        if event is not None:
+            key = (account_id, event.calendar_id, event_id, str(occurrence))
+            self._tables.occurrence_modes[key] = mode
+
+    async def list_occurrence_modes(
+        self, account_id: str, calendar_id: str | None = None
+    ) -> dict[tuple[str, OccurrenceKey], AutoScheduleMode]:
+        return {
+            (event_id, OccurrenceKey.parse(key)): mode
+            for (account, calendar, event_id, key), mode in self._tables.occurrence_modes.items()
+            if account == account_id and calendar_id in (None, calendar)
+        }
 
     async def list_auto_schedule_candidates(
         self, account_id: str, window_start: datetime, window_end: datetime

@@ -14,6 +14,7 @@ from datetime import datetime
 from app.domain import (
     Account,
     ApiKey,
+    AutoScheduleMode,
     AutoScheduleSettings,
     Calendar,
     Channel,
@@ -79,6 +80,10 @@ class MemoryTables:
     overrides: dict[tuple[str, str, str], dict[datetime, StoredOverride]] = field(
         default_factory=dict
     )
+    # (account_id, calendar_id, event_id, occurrence key text) -> that occurrence's own mode
+    occurrence_modes: dict[tuple[str, str, str, str], AutoScheduleMode] = field(
+        default_factory=dict
+    )
     bots: dict[str, ScheduledBot] = field(default_factory=dict)  # by bot_id
     series: dict[tuple[str, str], SeriesSchedule] = field(default_factory=dict)  # (acc, event)
     auto_schedule: dict[str, AutoScheduleSettings] = field(default_factory=dict)
@@ -116,6 +121,9 @@ class MemoryTables:
         for override_key in list(self.overrides):
             if override_key[0] == account_id and dropped(override_key[1]):
                 del self.overrides[override_key]
+        for mode_key in list(self.occurrence_modes):
+            if mode_key[0] == account_id and dropped(mode_key[1]):
+                del self.occurrence_modes[mode_key]
         for state_key in list(self.sync_state):
             if state_key[0] == account_id and dropped(state_key[1]):
                 del self.sync_state[state_key]

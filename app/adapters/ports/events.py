@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from app.domain import Event, OccurrenceOverride, ScheduleStatus, SyncState
+from app.domain import (
+    AutoScheduleMode,
+    Event,
+    OccurrenceKey,
+    OccurrenceOverride,
+    ScheduleStatus,
+    SyncState,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +66,8 @@ class EventStore(Protocol):
     async def apply_events_page(self, account_id: str, page: EventsPageWrite) -> None:
         """Apply one page in one transaction.
 
-        Upserts keep calbot's own fields (`recurring_enabled`, `schedule_status`); exceptions
+        Upserts keep calbot's own fields (`recurring_enabled`, `schedule_status`,
+        `auto_schedule_mode`; per-occurrence modes are not touched either); exceptions
         are stored by (series, original start); cancelled ids mark their event cancelled (a
         recurring master's exceptions go with it). When `sync_token` is set the run is
         complete: it is stored, and after a full sync everything of the calendar not seen in
@@ -109,6 +117,28 @@ class EventStore(Protocol):
 
     async def set_recurring_enabled(self, account_id: str, event_id: str, enabled: bool) -> None:
         """Turn auto-rescheduling of a series on or off."""
+        ...
+
+    async def set_auto_schedule_mode(
+        self, account_id: str, event_id: str, mode: AutoScheduleMode
+    ) -> None:
+        """Set the event's per-event policy, calbot's own field that every sync keeps, and
+        forget the modes of its single occurrences: a mode for the whole event covers every
+        occurrence. No-op for an event that is not stored."""
+        ...
+
+    async def set_occurrence_mode(
+        self, account_id: str, event_id: str, occurrence: OccurrenceKey, mode: AutoScheduleMode
+    ) -> None:
+        """Set the policy of one occurrence of a stored event (kept by every sync; forgotten
+        with the event's calendar). No-op for an event that is not stored."""
+        ...
+
+    async def list_occurrence_modes(
+        self, account_id: str, calendar_id: str | None = None
+    ) -> dict[tuple[str, OccurrenceKey], AutoScheduleMode]:
+        """Every per-occurrence mode of the account (of one calendar when given), by (event
+        id, occurrence key), in one read per calendar: what a pass loads once."""
         ...
 
     async def list_auto_schedule_candidates(

@@ -42,6 +42,23 @@ class AutoScheduleStore(Protocol):
         """Accounts with auto-scheduling on and an active connection."""
         ...
 
+    async def set_paused_until(
+        self, account_id: str, until: datetime | None
+    ) -> AutoScheduleSettings:
+        """Set `paused_until` alone (None: not paused), leaving the rest as stored; an account
+        without settings gets the disabled defaults with it. Returns the settings as stored."""
+        ...
+
+    async def ended_pauses(self, now: datetime) -> list[tuple[str, datetime]]:
+        """(account, `paused_until`) of every account whose pause ended at or before `now`
+        and is not cleared yet, ordered by account."""
+        ...
+
+    async def end_pause(self, account_id: str, until: datetime) -> bool:
+        """Clear `paused_until` only if it is still `until`: a pause that ran out, not one the
+        user replaced meanwhile. True when this call cleared it (so one caller resumes)."""
+        ...
+
 
 class ChannelStore(Protocol):
     """Google push channels."""

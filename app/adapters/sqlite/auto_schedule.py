@@ -9,7 +9,13 @@ from typing import Any
 import orjson
 
 from app.adapters.json_documents import rules_from_text, rules_text
-from app.adapters.sqlite.database import Database, from_text_or_none, to_text, to_text_or_none
+from app.adapters.sqlite.database import (
+    Database,
+    from_text,
+    from_text_or_none,
+    to_text,
+    to_text_or_none,
+)
 from app.domain import AutoScheduleRules, AutoScheduleSettings
 
 
@@ -19,7 +25,11 @@ def _settings_from(row: sqlite3.Row) -> AutoScheduleSettings:
         default_bot_config=orjson.loads(row["default_bot_config"]),
         last_run_at=from_text_or_none(row["last_run_at"]),
         rules=rules_from_text(row["rules"]),
+        paused_until=from_text_or_none(row["paused_until"]),
     )
+
+
+_COLUMNS = "enabled, default_bot_config, last_run_at, paused_until, rules"
 
 
 class SqliteAutoScheduleStore:
@@ -28,8 +38,7 @@ class SqliteAutoScheduleStore:
 
     async def get_auto_schedule(self, account_id: str) -> AutoScheduleSettings:
         row = await self._db.fetch_one(
-            "SELECT enabled, default_bot_config, last_run_at, rules FROM auto_schedule_settings "
-            "WHERE account_id = ?",
+            f"SELECT {_COLUMNS} FROM auto_schedule_settings WHERE account_id = ?",
             (account_id,),
         )
         return AutoScheduleSettings() if row is None else _settings_from(row)
@@ -38,13 +47,13 @@ class SqliteAutoScheduleStore:
         async with self._db.transaction() as tx:
             await tx.execute(
                 "INSERT OR REPLACE INTO auto_schedule_settings "
-                "(account_id, enabled, default_bot_config, last_run_at, rules) "
-                "VALUES (?, ?, ?, ?, ?)",
+                f"(account_id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     account_id,
                     int(settings.enabled),
                     orjson.dumps(settings.default_bot_config).decode(),
                     to_text_or_none(settings.last_run_at),
+                    to_text_or_none(settings.paused_until),
                     rules_text(settings.rules),
                 ),
             )
@@ -66,7 +75,7 @@ class SqliteAutoScheduleStore:
                 "SET enabled = excluded.enabled, default_bot_config = COALESCE(?, "
                 "auto_schedule_settings.default_bot_config), "
                 "rules = COALESCE(?, auto_schedule_settings.rules) "
-                "RETURNING enabled, default_bot_config, last_run_at, rules",
+                f"RETURNING {_COLUMNS}",
                 (account_id, int(enabled), config, rules_json, config, rules_json),
             )
             row = await cursor.fetchone()
@@ -87,3 +96,34 @@ class SqliteAutoScheduleStore:
             "ORDER BY a.account_id"
         )
         return [str(row["account_id"]) for row in rows]
+
+    async def set_paused_until(
+        self, account_id: str, until: datetime | None
+    ) -> AutoScheduleSettings:
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "INSERT INTO auto_schedule_settings (account_id, enabled, default_bot_config, "
+                "paused_until) VALUES (?, 0, '{}', ?) ON CONFLICT (account_id) DO UPDATE SET "
+                f"paused_until = excluded.paused_until RETURNING {_COLUMNS}",
+                (account_id, to_text_or_none(until)),
+            )
+            row = await cursor.fetchone()
+        assert row is not None
+        return _settings_from(row)
+
+    async def end_pause(self, account_id: str, until: datetime) -> bool:
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "UPDATE auto_schedule_settings SET paused_until = NULL "
+                "WHERE account_id = ? AND paused_until = ?",
+                (account_id, to_text(until)),
+            )
+            return cursor.rowcount == 1
+
+    async def ended_pauses(self, now: datetime) -> list[tuple[str, datetime]]:
+        rows = await self._db.fetch_all(
+            "SELECT account_id, paused_until FROM auto_schedule_settings "
+            "WHERE paused_until IS NOT NULL AND paused_until <= ? ORDER BY account_id",
+            (to_text(now),),
+        )
+        return [(str(row["account_id"]), from_text(row["paused_until"])) for row in rows]

@@ -14,6 +14,7 @@ from app.adapters.json_documents import (
 )
 from app.adapters.sqlite.database import from_text, from_text_or_none, to_text, to_text_or_none
 from app.domain import (
+    AutoScheduleMode,
     BotSource,
     BotStatus,
     Channel,
@@ -32,7 +33,7 @@ EVENT_COLUMNS = (
     "event_id, calendar_id, google_event_id, summary, status, start_time, end_time, all_day, "
     "time_zone, recurrence, meeting_link, meeting_platform, self_declined, updated, "
     "recurring_enabled, schedule_status, next_occurrence_start, next_occurrence_end, ical_uid, "
-    "attendees, unsafe_link"
+    "attendees, unsafe_link, auto_schedule_mode"
 )
 
 BOT_COLUMNS = (
@@ -86,6 +87,7 @@ def event_from_row(row: sqlite3.Row) -> Event:
         ical_uid=row["ical_uid"],
         attendees=attendees_from_text(row["attendees"]),
         unsafe_link=bool(row["unsafe_link"]),
+        auto_schedule_mode=AutoScheduleMode(row["auto_schedule_mode"]),
     )
 
 

@@ -118,6 +118,17 @@ CREATE TABLE IF NOT EXISTS event_overrides (
     generation INTEGER NOT NULL,
     PRIMARY KEY (account_id, calendar_id, series_google_event_id, original_start)
 );
+-- A single occurrence's own auto-schedule mode (PUT /events/{id}/auto-schedule with a date).
+CREATE TABLE IF NOT EXISTS occurrence_modes (
+    account_id TEXT NOT NULL,
+    calendar_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    occurrence_key TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    PRIMARY KEY (account_id, event_id, occurrence_key)
+);
+CREATE INDEX IF NOT EXISTS occurrence_modes_by_calendar
+    ON occurrence_modes (account_id, calendar_id);
 CREATE TABLE IF NOT EXISTS bots (
     bot_id TEXT PRIMARY KEY,
     account_id TEXT NOT NULL,
@@ -274,6 +285,8 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("event_overrides", "attendees", "TEXT"),
     ("auto_schedule_settings", "rules", "TEXT"),
     ("events", "unsafe_link", "INTEGER NOT NULL DEFAULT 0"),
+    ("auto_schedule_settings", "paused_until", "TEXT"),
+    ("events", "auto_schedule_mode", "TEXT NOT NULL DEFAULT 'rules'"),
 )
 
 ADDED_INDEXES = f"""

@@ -33,7 +33,9 @@ from app.adapters.sqlite.database import (
     to_text_or_none,
 )
 from app.domain import (
+    AutoScheduleMode,
     Event,
+    OccurrenceKey,
     OccurrenceOverride,
     ScheduleStatus,
     SyncState,
@@ -43,9 +45,10 @@ from app.domain import (
     series_needs_next_occurrence,
 )
 
-# On conflict, Google's fields are replaced, `recurring_enabled` kept and `schedule_status` set
+# On conflict, Google's fields are replaced, `recurring_enabled` and `auto_schedule_mode` kept
+# (neither is named here) and `schedule_status` set
 # to what `app.domain.schedule_status_after_upsert` made of the stored one (the last parameter).
-# A new row takes the column's default for `recurring_enabled`.
+# A new row takes the columns' defaults for `recurring_enabled` and `auto_schedule_mode`.
 _UPSERT_EVENT = """
 INSERT INTO events (account_id, event_id, calendar_id, google_event_id, summary, status,
     start_time, end_time, all_day, time_zone, recurrence, meeting_link, meeting_platform,
@@ -302,6 +305,48 @@ class SqliteEventStore:
                 "UPDATE events SET recurring_enabled = ? WHERE account_id = ? AND event_id = ?",
                 (int(enabled), account_id, event_id),
             )
+
+    async def set_auto_schedule_mode(
+        self, account_id: str, event_id: str, mode: AutoScheduleMode
+    ) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE events SET auto_schedule_mode = ? WHERE account_id = ? AND event_id = ?",
+                (mode.value, account_id, event_id),
+            )
+            await tx.execute(
+                "DELETE FROM occurrence_modes WHERE account_id = ? AND event_id = ?",
+                (account_id, event_id),
+            )
+
+    async def set_occurrence_mode(
+        self, account_id: str, event_id: str, occurrence: OccurrenceKey, mode: AutoScheduleMode
+    ) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO occurrence_modes (account_id, calendar_id, event_id, "
+                "occurrence_key, mode) SELECT account_id, calendar_id, event_id, ?, ? "
+                "FROM events WHERE account_id = ? AND event_id = ? "
+                "ON CONFLICT (account_id, event_id, occurrence_key) DO UPDATE SET "
+                "mode = excluded.mode",
+                (str(occurrence), mode.value, account_id, event_id),
+            )
+
+    async def list_occurrence_modes(
+        self, account_id: str, calendar_id: str | None = None
+    ) -> dict[tuple[str, OccurrenceKey], AutoScheduleMode]:
+        sql = "SELECT event_id, occurrence_key, mode FROM occurrence_modes WHERE account_id = ?"
+        params: tuple[str, ...] = (account_id,)
+        if calendar_id is not None:
+            sql += " AND calendar_id = ?"
+            params += (calendar_id,)
+        rows = await self._db.fetch_all(sql, params)
+        return {
+            (row["event_id"], OccurrenceKey.parse(row["occurrence_key"])): AutoScheduleMode(
+                row["mode"]
+            )
+            for row in rows
+        }
 
     async def list_auto_schedule_candidates(
         self, account_id: str, window_start: datetime, window_end: datetime

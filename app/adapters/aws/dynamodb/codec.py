@@ -40,6 +40,7 @@ from app.adapters.json_documents import (
 )
 from app.adapters.ports import SeriesOverride
 from app.domain import (
+    AutoScheduleMode,
     BotSource,
     BotStatus,
     Event,
@@ -257,6 +258,7 @@ def event_from(data: dict[str, Any], state: dict[str, Any] | None) -> Event:
         ical_uid=google.get("ical_uid"),
         attendees=attendees_from_document(google.get("attendees")),
         unsafe_link=bool(google.get("unsafe_link", False)),
+        auto_schedule_mode=AutoScheduleMode((state or {}).get("auto_schedule_mode", "rules")),
     )
 
 

@@ -29,6 +29,7 @@ from app.adapters.aws.dynamodb.table import (
     CALENDAR_PREFIX,
     EVENT_POINTER_PREFIX,
     EVENT_PREFIX,
+    OCCURRENCE_MODE_PREFIX,
     PENDING_PREFIX,
     PK,
     SK,
@@ -40,6 +41,7 @@ from app.adapters.aws.dynamodb.table import (
     event_pointer_key,
     event_state_key,
     key,
+    occurrence_mode_key,
     overrides_prefix,
     sync_key,
     time_text,
@@ -47,8 +49,10 @@ from app.adapters.aws.dynamodb.table import (
 from app.adapters.aws.dynamodb.transactions import TableClient, bounded, set_or_remove
 from app.adapters.ports import EventRow, EventsPageWrite
 from app.domain import (
+    AutoScheduleMode,
     Event,
     EventStatus,
+    OccurrenceKey,
     OccurrenceOverride,
     ScheduleStatus,
     SyncState,
@@ -401,3 +405,83 @@ class DynamoDbEventStore:
                 ),
             ]
         )
+
+    async def set_auto_schedule_mode(
+        self, account_id: str, event_id: str, mode: AutoScheduleMode
+    ) -> None:
+        location = await self._event_location(account_id, event_id)
+        if location is None:
+            return
+        await self._table.transact(
+            [
+                self._table.action(
+                    "ConditionCheck",
+                    Key=event_key(account_id, *location),
+                    condition=_SAME_EVENT,
+                    values={":event_id": event_id},
+                ),
+                state_update_action(
+                    self._table,
+                    account_id,
+                    location,
+                    "#auto_schedule_mode = :mode",
+                    {":mode": mode.value},
+                ),
+            ]
+        )
+        calendar_id = location[0]
+        own = await self._table.partition(
+            calendar_pk(account_id, calendar_id),
+            f"{OCCURRENCE_MODE_PREFIX}{event_id}#",
+            "#PK, #SK",
+        )
+        await self._table.delete_keys(base_key(typed) for typed in own)
+
+    async def set_occurrence_mode(
+        self, account_id: str, event_id: str, occurrence: OccurrenceKey, mode: AutoScheduleMode
+    ) -> None:
+        location = await self._event_location(account_id, event_id)
+        if location is None:
+            return
+        calendar_id = location[0]
+        await self._table.transact(
+            [
+                self._table.action(
+                    "ConditionCheck",
+                    Key=event_key(account_id, *location),
+                    condition=_SAME_EVENT,
+                    values={":event_id": event_id},
+                ),
+                self._table.action(
+                    "Update",
+                    Key=occurrence_mode_key(account_id, calendar_id, event_id, occurrence),
+                    update="SET #kind = :kind, #event_id = :event_id, "
+                    "#occurrence_key = :occurrence, #mode = :mode",
+                    values={
+                        ":kind": "occurrence_mode",
+                        ":event_id": event_id,
+                        ":occurrence": str(occurrence),
+                        ":mode": mode.value,
+                    },
+                ),
+            ]
+        )
+
+    async def list_occurrence_modes(
+        self, account_id: str, calendar_id: str | None = None
+    ) -> dict[tuple[str, OccurrenceKey], AutoScheduleMode]:
+        if calendar_id is None:
+            calendars = sorted(await calendars_with_data(self._table, account_id))
+        else:
+            calendars = [calendar_id]
+        per_calendar = await bounded(
+            self._table.partition(calendar_pk(account_id, calendar), OCCURRENCE_MODE_PREFIX)
+            for calendar in calendars
+        )
+        return {
+            (typed["event_id"]["S"], OccurrenceKey.parse(typed["occurrence_key"]["S"])): (
+                AutoScheduleMode(typed["mode"]["S"])
+            )
+            for items in per_calendar
+            for typed in items
+        }

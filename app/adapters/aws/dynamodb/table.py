@@ -51,6 +51,7 @@ PENDING_QUEUE: Final = "PENDING#"
 LAUNCHING_QUEUE: Final = "LAUNCHING#"
 SERIES_QUEUE: Final = "SERIES#"
 CHANNEL_QUEUE: Final = "CHANNELEXP#"
+PAUSE_QUEUE: Final = "PAUSE#"
 AUTO_SET: Final = "AUTO#"
 CONNECTED_SET: Final = "CONNECTED#"
 BOT_END_INDEX: Final = "BOTEND#"
@@ -66,6 +67,7 @@ PENDING_PREFIX: Final = "DEDUP#"
 PENDING_MEETING_PREFIX: Final = "MEETING#"
 OCCURRENCE_CLAIM_PREFIX: Final = "OCC#"
 SERIES_PREFIX: Final = "SERIES#"
+OCCURRENCE_MODE_PREFIX: Final = "OCCMODE#"
 CHANNEL_PREFIX: Final = "CHANNEL#"
 
 API_KEYS_PK: Final = "APIKEYS"
@@ -213,6 +215,17 @@ def override_key(account_id: str, calendar_id: str, series_id: str, original_sta
     return key(calendar_pk(account_id, calendar_id), overrides_prefix(series_id) + original_start)
 
 
+def occurrence_mode_key(
+    account_id: str, calendar_id: str, event_id: str, occurrence_key: OccurrenceKey
+) -> Item:
+    """A single occurrence's own auto-schedule mode, in its calendar's partition (dropped with
+    the calendar, untouched by syncs)."""
+    return key(
+        calendar_pk(account_id, calendar_id),
+        f"{OCCURRENCE_MODE_PREFIX}{event_id}#{occurrence_key}",
+    )
+
+
 def bot_key(account_id: str, bot_id: str) -> Item:
     return key(account_pk(account_id), f"{BOT_PREFIX}{bot_id}")
 
@@ -304,6 +317,12 @@ def series_queue(account_id: str, event_id: str, next_check_at: datetime) -> tup
 
 def channel_queue(channel_id: str, expiration: datetime) -> tuple[str, str]:
     return f"{CHANNEL_QUEUE}{shard(channel_id)}", f"{time_text(expiration)}#{channel_id}"
+
+
+def pause_queue(account_id: str, paused_until: datetime) -> tuple[str, str]:
+    """GSI1 keys of a paused account's settings: by the end of the pause, so the resume pass
+    finds the pauses that ran out."""
+    return f"{PAUSE_QUEUE}{shard(account_id)}", f"{time_text(paused_until)}#{account_id}"
 
 
 def bot_end_index(bot_id: str, occurrence_end: datetime) -> tuple[str, str]:
