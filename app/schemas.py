@@ -433,6 +433,11 @@ class AutoScheduleSettingsRead(BaseModel):
     default_bot_config: dict[str, Any]
     lookahead_seconds: int
     last_run_at: datetime | None
+    rules: AutoScheduleRulesRead = Field(description="The rules in force, defaults filled in.")
+    paused_until: datetime | None = Field(
+        description="No bot of the account launches, and auto-scheduling creates nothing, "
+        "until this instant (POST /pause); null: not paused."
+    )
 
 
 # -- webhooks (CONTRACT section 8) --------------------------------------------------------------
@@ -561,11 +566,6 @@ class WebhookDeliveryQueued(WebhookDeliveryRead):
     )
 
     queued: bool = True
-    rules: AutoScheduleRulesRead = Field(description="The rules in force, defaults filled in.")
-    paused_until: datetime | None = Field(
-        description="No bot of the account launches, and auto-scheduling creates nothing, "
-        "until this instant (POST /pause); null: not paused."
-    )
 
 
 class AutoScheduleModeUpdate(BaseModel):
