@@ -59,6 +59,7 @@ from app.services.notifications import CalendarRefresher, PushService
 from app.services.reconcile import BotReconciler
 from app.services.scheduling import SchedulingService
 from app.services.sync import SyncService
+from app.services.sync_status import SyncStatusService
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class Container:
     launch_loop_is_local: bool
     launch_queue: LaunchQueueConsumer | None
     housekeeping: HousekeepingService
+    sync_status: SyncStatusService
 
     def periodic_jobs(self) -> list[PeriodicJob]:
         """The periodic passes, each behind a lease so one replica runs each period."""
@@ -179,6 +181,7 @@ async def open_container(
             clock=clock,
             leases=stores.leases,
             replica_id=replica_id,
+            sync_health=stores.sync_health,
         )
         launcher = Launcher(bots=stores.bots, bot_api=bot_api, clock=clock)
         launching, attach = await open_launching(settings, stack, stores, launcher, clock)
@@ -241,6 +244,7 @@ async def open_container(
             refresher=refresher,
             public_base_url=settings.public_base_url,
             ttl_seconds=settings.watch_channel_ttl_seconds,
+            sync_health=stores.sync_health,
         )
         stack.push_async_callback(push.coalescer.drain)
         connections = ConnectionService(
@@ -290,5 +294,12 @@ async def open_container(
             launch_queue=launching.consumer,
             housekeeping=HousekeepingService(
                 bots=stores.bots, idempotency=storage.idempotency, clock=clock
+            ),
+            sync_status=SyncStatusService(
+                connections=stores.connections,
+                channels=stores.channels,
+                sync_health=stores.sync_health,
+                clock=clock,
+                poll_interval_seconds=settings.sync_poll_interval_seconds,
             ),
         )

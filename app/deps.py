@@ -21,6 +21,7 @@ from app.services.consent import ConsentService
 from app.services.events import EventService
 from app.services.notifications import PushService
 from app.services.scheduling import SchedulingService
+from app.services.sync_status import SyncStatusService
 
 if TYPE_CHECKING:
     from app.container import Container
@@ -69,6 +70,10 @@ def _scheduling(container: _ContainerDep) -> SchedulingService:
     return container.scheduling
 
 
+def _sync_status(container: _ContainerDep) -> SyncStatusService:
+    return container.sync_status
+
+
 def _storage_ready(container: _ContainerDep) -> Callable[[], Awaitable[bool]]:
     return container.ready
 
@@ -80,6 +85,7 @@ ConsentServiceDep = Annotated[ConsentService, Depends(_consent)]
 EventServiceDep = Annotated[EventService, Depends(_events)]
 PushServiceDep = Annotated[PushService, Depends(_push)]
 SchedulingServiceDep = Annotated[SchedulingService, Depends(_scheduling)]
+SyncStatusServiceDep = Annotated[SyncStatusService, Depends(_sync_status)]
 StorageReadyDep = Annotated[Callable[[], Awaitable[bool]], Depends(_storage_ready)]
 """Answers whether storage is reachable (the readiness probe)."""
 

@@ -26,6 +26,7 @@ from app.routers import (
     events,
     health,
     scheduling,
+    sync_status,
     webhooks,
 )
 from app.routers.docs import install_local_docs
@@ -91,6 +92,7 @@ def create_app(
     install_validation_errors(app)
     app.include_router(connection.router)
     app.include_router(events.router)
+    app.include_router(sync_status.router)
     app.include_router(scheduling.router)
     app.include_router(auto_schedule.router)
     app.include_router(webhooks.router)

@@ -113,6 +113,7 @@ def wire(clock: FakeClock, stores: Stores | None = None) -> Calbot:
         clock=clock,
         leases=stores.leases,
         replica_id="unit-replica",
+        sync_health=stores.sync_health,
     )
     scheduling = SchedulingService(
         events=stores.events,
@@ -150,6 +151,7 @@ def wire(clock: FakeClock, stores: Stores | None = None) -> Calbot:
         refresher=refresher,
         public_base_url=None,
         ttl_seconds=604800,
+        sync_health=stores.sync_health,
     )
     connections = ConnectionService(
         connections=stores.connections,

@@ -16,6 +16,7 @@ from app.adapters.memory.idempotency import MemoryIdempotencyStore
 from app.adapters.memory.leases import MemoryLeaseStore
 from app.adapters.memory.sealed_secrets import MemorySealedSecretStore
 from app.adapters.memory.series import MemorySeriesScheduleStore
+from app.adapters.memory.sync_health import MemorySyncHealthStore
 from app.adapters.memory.tables import MemoryTables
 from app.adapters.ports import Stores
 
@@ -33,6 +34,7 @@ def memory_stores(tables: MemoryTables | None = None) -> Stores:
         auto_schedule=MemoryAutoScheduleStore(tables),
         channels=MemoryChannelStore(tables),
         leases=MemoryLeaseStore(tables),
+        sync_health=MemorySyncHealthStore(tables),
     )
 
 

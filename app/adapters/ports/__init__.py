@@ -19,6 +19,7 @@ from app.adapters.ports.operations import AutoScheduleStore, ChannelStore, Lease
 from app.adapters.ports.scheduler import BotScheduler
 from app.adapters.ports.secrets import SecretBox
 from app.adapters.ports.stores import Stores
+from app.adapters.ports.sync_health import SyncHealthStore
 
 __all__ = [
     "AccountStore",
@@ -46,6 +47,7 @@ __all__ = [
     "SeriesOverride",
     "SeriesScheduleStore",
     "Stores",
+    "SyncHealthStore",
     "TokenGrant",
     "WatchChannel",
 ]

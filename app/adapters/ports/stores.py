@@ -8,6 +8,7 @@ from app.adapters.ports.accounts import AccountStore, ConnectionStore, SealedSec
 from app.adapters.ports.bots import BotStore, SeriesScheduleStore
 from app.adapters.ports.events import EventStore
 from app.adapters.ports.operations import AutoScheduleStore, ChannelStore, LeaseStore
+from app.adapters.ports.sync_health import SyncHealthStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,3 +24,4 @@ class Stores:
     auto_schedule: AutoScheduleStore
     channels: ChannelStore
     leases: LeaseStore
+    sync_health: SyncHealthStore

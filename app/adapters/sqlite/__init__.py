@@ -13,6 +13,7 @@ from app.adapters.sqlite.events import SqliteEventStore
 from app.adapters.sqlite.leases import SqliteLeaseStore
 from app.adapters.sqlite.sealed_secrets import SqliteSealedSecretStore
 from app.adapters.sqlite.series import SqliteSeriesScheduleStore
+from app.adapters.sqlite.sync_health import SqliteSyncHealthStore
 
 
 def sqlite_stores(database: Database) -> Stores:
@@ -27,6 +28,7 @@ def sqlite_stores(database: Database) -> Stores:
         auto_schedule=SqliteAutoScheduleStore(database),
         channels=SqliteChannelStore(database),
         leases=SqliteLeaseStore(database),
+        sync_health=SqliteSyncHealthStore(database),
     )
 
 
@@ -40,5 +42,6 @@ __all__ = [
     "SqliteLeaseStore",
     "SqliteSealedSecretStore",
     "SqliteSeriesScheduleStore",
+    "SqliteSyncHealthStore",
     "sqlite_stores",
 ]

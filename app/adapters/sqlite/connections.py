@@ -19,7 +19,7 @@ from app.domain import (
 # `app.domain.claims_occurrence_after_disconnect`, derived: the bots a disconnect releases.
 _RELEASED = statuses_where(lambda status: not claims_occurrence_after_disconnect(status))
 # What belongs to one connected calendar: dropped with the calendar.
-_CALENDAR_TABLES = ("calendars", "sync_state", "events", "event_overrides")
+_CALENDAR_TABLES = ("calendars", "sync_state", "sync_health", "events", "event_overrides")
 # What a disconnect forgets (auto-schedule settings, accounts, keys and bots stay).
 _CONNECTION_TABLES = (
     "connections",

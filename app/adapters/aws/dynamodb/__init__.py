@@ -24,6 +24,7 @@ from app.adapters.aws.dynamodb.idempotency import DynamoDbIdempotencyStore
 from app.adapters.aws.dynamodb.leases import DynamoDbLeaseStore
 from app.adapters.aws.dynamodb.sealed_secrets import DynamoDbSealedSecretStore
 from app.adapters.aws.dynamodb.series import DynamoDbSeriesScheduleStore
+from app.adapters.aws.dynamodb.sync_health import DynamoDbSyncHealthStore
 from app.adapters.aws.dynamodb.table import create_table, dynamodb_client_config
 from app.adapters.aws.dynamodb.transactions import TableClient
 from app.adapters.ports import Stores
@@ -40,6 +41,7 @@ __all__ = [
     "DynamoDbLeaseStore",
     "DynamoDbSealedSecretStore",
     "DynamoDbSeriesScheduleStore",
+    "DynamoDbSyncHealthStore",
     "create_table",
     "dynamodb_client_config",
     "dynamodb_stores",
@@ -66,4 +68,5 @@ def dynamodb_stores(
         auto_schedule=DynamoDbAutoScheduleStore(table),
         channels=DynamoDbChannelStore(table),
         leases=DynamoDbLeaseStore(table),
+        sync_health=DynamoDbSyncHealthStore(table),
     )
