@@ -14,6 +14,7 @@ from app.adapters.memory.connections import MemoryConnectionStore
 from app.adapters.memory.events import MemoryEventStore
 from app.adapters.memory.idempotency import MemoryIdempotencyStore
 from app.adapters.memory.leases import MemoryLeaseStore
+from app.adapters.memory.outbox import MemoryOutboxStore, MemoryWebhookEndpointStore
 from app.adapters.memory.sealed_secrets import MemorySealedSecretStore
 from app.adapters.memory.series import MemorySeriesScheduleStore
 from app.adapters.memory.sync_health import MemorySyncHealthStore
@@ -35,6 +36,8 @@ def memory_stores(tables: MemoryTables | None = None) -> Stores:
         channels=MemoryChannelStore(tables),
         leases=MemoryLeaseStore(tables),
         sync_health=MemorySyncHealthStore(tables),
+        outbox=MemoryOutboxStore(tables),
+        webhook_endpoints=MemoryWebhookEndpointStore(tables),
     )
 
 

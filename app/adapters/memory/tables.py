@@ -20,10 +20,12 @@ from app.domain import (
     Connection,
     Event,
     OccurrenceOverride,
+    OutboxMessage,
     ScheduledBot,
     SeriesSchedule,
     SyncHealth,
 )
+from app.webhook_records import WebhookDelivery, WebhookEndpoint
 
 
 @dataclass(slots=True)
@@ -87,6 +89,10 @@ class MemoryTables:
     released_meeting_claims: set[str] = field(default_factory=set)  # bot ids
     # Bots kept as history after a disconnect that no longer count for auto-scheduling.
     released_bots: set[str] = field(default_factory=set)  # bot ids
+    # Webhooks: messages not routed yet, endpoints and deliveries (app/adapters/memory/outbox.py).
+    outbox: dict[str, OutboxMessage] = field(default_factory=dict)  # by message_id
+    webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)  # by endpoint_id
+    deliveries: dict[str, WebhookDelivery] = field(default_factory=dict)  # by delivery_id
 
     def events_of(self, account_id: str, calendar_id: str | None = None) -> list[StoredEvent]:
         """The account's stored events (of one calendar when given)."""

@@ -16,6 +16,7 @@ from app.adapters.ports.google import EventLookup, EventsPage, GoogleCalendar, W
 from app.adapters.ports.idempotency import IdempotencyRecord, IdempotencyStore
 from app.adapters.ports.oauth import OAuthCodeExchanger, TokenGrant
 from app.adapters.ports.operations import AutoScheduleStore, ChannelStore, LeaseStore
+from app.adapters.ports.outbox import DeliveryCursor, OutboxStore, WebhookEndpointStore
 from app.adapters.ports.scheduler import BotScheduler
 from app.adapters.ports.secrets import SecretBox
 from app.adapters.ports.stores import Stores
@@ -32,6 +33,7 @@ __all__ = [
     "ConnectLinkRecord",
     "ConnectionStore",
     "ConsentStore",
+    "DeliveryCursor",
     "EventLookup",
     "EventRow",
     "EventStore",
@@ -42,6 +44,7 @@ __all__ = [
     "IdempotencyStore",
     "LeaseStore",
     "OAuthCodeExchanger",
+    "OutboxStore",
     "SealedSecretStore",
     "SecretBox",
     "SeriesOverride",
@@ -50,4 +53,5 @@ __all__ = [
     "SyncHealthStore",
     "TokenGrant",
     "WatchChannel",
+    "WebhookEndpointStore",
 ]

@@ -8,6 +8,7 @@ from app.adapters.ports.accounts import AccountStore, ConnectionStore, SealedSec
 from app.adapters.ports.bots import BotStore, SeriesScheduleStore
 from app.adapters.ports.events import EventStore
 from app.adapters.ports.operations import AutoScheduleStore, ChannelStore, LeaseStore
+from app.adapters.ports.outbox import OutboxStore, WebhookEndpointStore
 from app.adapters.ports.sync_health import SyncHealthStore
 
 
@@ -25,3 +26,5 @@ class Stores:
     channels: ChannelStore
     leases: LeaseStore
     sync_health: SyncHealthStore
+    outbox: OutboxStore
+    webhook_endpoints: WebhookEndpointStore

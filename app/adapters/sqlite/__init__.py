@@ -11,6 +11,7 @@ from app.adapters.sqlite.connections import SqliteConnectionStore
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.events import SqliteEventStore
 from app.adapters.sqlite.leases import SqliteLeaseStore
+from app.adapters.sqlite.outbox import SqliteOutboxStore, SqliteWebhookEndpointStore
 from app.adapters.sqlite.sealed_secrets import SqliteSealedSecretStore
 from app.adapters.sqlite.series import SqliteSeriesScheduleStore
 from app.adapters.sqlite.sync_health import SqliteSyncHealthStore
@@ -29,6 +30,8 @@ def sqlite_stores(database: Database) -> Stores:
         channels=SqliteChannelStore(database),
         leases=SqliteLeaseStore(database),
         sync_health=SqliteSyncHealthStore(database),
+        outbox=SqliteOutboxStore(database),
+        webhook_endpoints=SqliteWebhookEndpointStore(database),
     )
 
 
@@ -40,8 +43,10 @@ __all__ = [
     "SqliteConnectionStore",
     "SqliteEventStore",
     "SqliteLeaseStore",
+    "SqliteOutboxStore",
     "SqliteSealedSecretStore",
     "SqliteSeriesScheduleStore",
     "SqliteSyncHealthStore",
+    "SqliteWebhookEndpointStore",
     "sqlite_stores",
 ]

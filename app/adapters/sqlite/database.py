@@ -221,6 +221,49 @@ CREATE TABLE IF NOT EXISTS consent_nonces (
     expires_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS consent_nonces_by_expiry ON consent_nonces (expires_at);
+-- Webhooks (app/adapters/sqlite/outbox.py). A message waits in `outbox` until the dispatcher
+-- routes it (one delivery per matching endpoint, in one transaction that deletes it). Times
+-- here are `webhook_records.precise_text` (microseconds), which sorts as text too.
+CREATE TABLE IF NOT EXISTS outbox (
+    message_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_created ON outbox (created_at, message_id);
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+    endpoint_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    event_types TEXT,
+    description TEXT,
+    created_at TEXT NOT NULL,
+    sealed_secret BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_endpoints_by_account
+    ON webhook_endpoints (account_id, created_at, endpoint_id);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_status_code INTEGER,
+    last_error TEXT,
+    next_attempt_at TEXT,
+    created_at TEXT NOT NULL,
+    give_up_at TEXT NOT NULL,
+    due_at TEXT,
+    claim TEXT
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due
+    ON webhook_deliveries (due_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS webhook_deliveries_log
+    ON webhook_deliveries (account_id, created_at, delivery_id);
 """
 
 # Columns added to a table after it first shipped. `CREATE TABLE IF NOT EXISTS` leaves an

@@ -22,6 +22,7 @@ from app.adapters.aws.dynamodb.consent import DynamoDbConsentStore, enable_expir
 from app.adapters.aws.dynamodb.events import DynamoDbEventStore
 from app.adapters.aws.dynamodb.idempotency import DynamoDbIdempotencyStore
 from app.adapters.aws.dynamodb.leases import DynamoDbLeaseStore
+from app.adapters.aws.dynamodb.outbox import DynamoDbOutboxStore, DynamoDbWebhookEndpointStore
 from app.adapters.aws.dynamodb.sealed_secrets import DynamoDbSealedSecretStore
 from app.adapters.aws.dynamodb.series import DynamoDbSeriesScheduleStore
 from app.adapters.aws.dynamodb.sync_health import DynamoDbSyncHealthStore
@@ -39,9 +40,11 @@ __all__ = [
     "DynamoDbEventStore",
     "DynamoDbIdempotencyStore",
     "DynamoDbLeaseStore",
+    "DynamoDbOutboxStore",
     "DynamoDbSealedSecretStore",
     "DynamoDbSeriesScheduleStore",
     "DynamoDbSyncHealthStore",
+    "DynamoDbWebhookEndpointStore",
     "create_table",
     "dynamodb_client_config",
     "dynamodb_stores",
@@ -69,4 +72,6 @@ def dynamodb_stores(
         channels=DynamoDbChannelStore(table),
         leases=DynamoDbLeaseStore(table),
         sync_health=DynamoDbSyncHealthStore(table),
+        outbox=DynamoDbOutboxStore(table),
+        webhook_endpoints=DynamoDbWebhookEndpointStore(table),
     )
