@@ -33,7 +33,10 @@ def _layer(name: str, modules: tuple[str, ...], *may_import: str) -> Layer:
 LAYERS = (
     _layer(
         "domain",
-        ("app.domain", "app.identity", "app.errors", "app.config", "app.data", "app.bounded"),
+        (
+            *("app.domain", "app.identity", "app.errors", "app.config", "app.data", "app.bounded"),
+            *("app.bot_payload", "app.bot_changes", "app.webhook_messages", "app.webhook_records"),
+        ),
     ),
     _layer("ports", ("app.adapters.ports",), "domain"),
     _layer("observability", ("app.observability",), "domain"),
