@@ -57,6 +57,9 @@ REASONS: Final = (
 # What a `bot.updated` message may list in `changes`, in the contract's order.
 UPDATABLE_FIELDS: Final = ("join_at", "meeting_link", "bot_config", "bot_name", "custom_attributes")
 
+FINAL_LAUNCH_STATUSES: Final = (BotStatus.LAUNCHED, BotStatus.FAILED, BotStatus.MISSED)
+"""How a launch ends; each has its message (`finished`)."""
+
 _BY_FINAL_STATUS: Final = {
     BotStatus.LAUNCHED: BOT_LAUNCHED,
     BotStatus.FAILED: BOT_FAILED,

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from app.adapters.ports import BotApi, BotStore, Clock
+from app.bot_changes import FINAL_LAUNCH_STATUSES, finished
 from app.domain import STALE_LAUNCH_AFTER, BotStatus, ScheduledBot
 from app.errors import BotApiUnavailable, BotLaunchRejected
 from app.observability import LAUNCH_DELAY, LAUNCHES
@@ -281,8 +282,11 @@ class Launcher:
         async def write() -> bool:
             nonlocal tries
             tries += 1
-            return await self._bots.update_bot(bot, expected_status=BotStatus.LAUNCHING)
+            return await self._bots.update_bot(
+                bot, expected_status=BotStatus.LAUNCHING, change=reported
+            )
 
+        reported = finished(bot.status) if bot.status in FINAL_LAUNCH_STATUSES else None
         try:
             stored = await self._retrying(
                 "store its launch outcome", bot.bot_id, write, RECORD_RETRY_DELAYS

@@ -20,11 +20,13 @@ counts as having had a bot. A re-keyed bot also carries its meeting occurrence's
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.adapters.ports import BotScheduler, BotStore, Clock, EventStore
+from app.bot_changes import LINK_CHANGED, MEETING_MOVED, cancelled, changed_fields, updated
 from app.domain import (
     DUPLICATE_OCCURRENCE,
     LINK_REMOVED,
@@ -88,7 +90,9 @@ async def settle_cancel(
     bot.status = BotStatus.CANCELLED
     bot.last_error = why.sentence
     bot.updated_at = now
-    if not await bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
+    if not await bots.update_bot(
+        bot, expected_status=BotStatus.SCHEDULED, change=cancelled(why.reason)
+    ):
         return False
     await scheduler.bot_cancelled(bot)
     await bots.release_meeting_claim(bot)
@@ -225,6 +229,7 @@ class BotReconciler:
         if link is None:
             return await self._cancel(bot, LINK_REMOVED)
         now = self._clock.now()
+        before = dataclasses.replace(bot)
         change = "unchanged"
         if (occurrence.start, occurrence.end) != (bot.occurrence_start, bot.occurrence_end):
             bot.occurrence_start, bot.occurrence_end = occurrence.start, occurrence.end
@@ -240,14 +245,22 @@ class BotReconciler:
         if change == "unchanged" and not rekeyed:
             return change
         bot.updated_at = now
+        # What the client is told: a move (its time, maybe its link too) or a new link.
+        reported = None
+        if change != "unchanged":
+            reason = MEETING_MOVED if change == "moved" else LINK_CHANGED
+            reported = updated(reason, changed_fields(before, bot))
         if not rekeyed:
-            written = await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED)
+            written = await self._bots.update_bot(
+                bot, expected_status=BotStatus.SCHEDULED, change=reported
+            )
         else:
             written = await self._bots.rekey_bot(
                 bot,
                 expected_status=BotStatus.SCHEDULED,
                 previous_occurrence_key=previous_key,
                 previous_meeting_key=previous_meeting,
+                change=reported,
             )
             if not written:
                 return await self._cancel_duplicate(bot, previous_key, previous_meeting)

@@ -247,7 +247,10 @@ class SyncService:
                 return await self._sync(account_id, calendar_id, credentials, lease, on_page)
             except CredentialsRevoked:
                 fingerprint = credentials_fingerprint(credentials)
-                if await self._connections.mark_revoked(account_id, fingerprint) or attempt == 2:
+                revoked = await self._connections.mark_revoked(
+                    account_id, fingerprint, self._clock.now()
+                )
+                if revoked or attempt == 2:
                     raise
                 log.info("credentials replaced during a sync; syncing again with the new ones")
         raise AssertionError("unreachable: the second attempt returns or raises")

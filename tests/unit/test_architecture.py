@@ -35,7 +35,8 @@ LAYERS = (
         "domain",
         (
             *("app.domain", "app.identity", "app.errors", "app.config", "app.data", "app.bounded"),
-            *("app.bot_payload", "app.bot_changes", "app.webhook_messages", "app.webhook_records"),
+            *("app.bot_payload", "app.bot_changes", "app.calendar_messages"),
+            *("app.webhook_messages", "app.webhook_records"),
         ),
     ),
     _layer("ports", ("app.adapters.ports",), "domain"),

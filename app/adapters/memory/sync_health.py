@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+from app.adapters.memory.outbox import append_outbox
 from app.adapters.memory.tables import MemoryTables
-from app.domain import SyncHealth, sync_healthy_since
+from app.calendar_messages import sync_failed_message
+from app.domain import SyncHealth, sync_failure_notified, sync_healthy_since
 
 
 class MemorySyncHealthStore:
@@ -40,6 +42,8 @@ class MemorySyncHealthStore:
             failing_since=current.failing_since or when,
         )
         self._tables.sync_health[(account_id, calendar_id)] = health
+        if sync_failure_notified(health.consecutive_failures):
+            append_outbox(self._tables, [sync_failed_message(health, when)])
         return health
 
     async def record_notification(self, account_id: str, calendar_id: str, when: datetime) -> None:

@@ -20,8 +20,9 @@ class SyncHealthStore(Protocol):
         self, account_id: str, calendar_id: str, when: datetime, error: str
     ) -> SyncHealth:
         """A sync of the calendar failed with `error` (a sentence): one more failure in a row,
-        counted atomically (two replicas failing at once count two). Returns the health after
-        the write."""
+        counted atomically (two replicas failing at once count two). When
+        `domain.sync_failure_notified` holds for the new count, the same write appends the
+        `calendar.sync_failed` message. Returns the health after the write."""
         ...
 
     async def record_notification(self, account_id: str, calendar_id: str, when: datetime) -> None:

@@ -6,7 +6,9 @@ import sqlite3
 from datetime import datetime
 
 from app.adapters.sqlite.database import Database, from_text_or_none, to_text
-from app.domain import SyncHealth
+from app.adapters.sqlite.outbox import append_outbox
+from app.calendar_messages import sync_failed_message
+from app.domain import SyncHealth, sync_failure_notified
 
 _COLUMNS = (
     "account_id, calendar_id, last_sync_at, last_success_at, last_error, "
@@ -61,8 +63,11 @@ class SqliteSyncHealthStore:
                 (account_id, calendar_id, moment, error, moment, moment),
             )
             row = await cursor.fetchone()
-        assert row is not None
-        return _health_from_row(row)
+            assert row is not None
+            health = _health_from_row(row)
+            if sync_failure_notified(health.consecutive_failures):
+                await append_outbox(tx, [sync_failed_message(health, when)])
+        return health
 
     async def record_notification(self, account_id: str, calendar_id: str, when: datetime) -> None:
         async with self._db.transaction() as tx:

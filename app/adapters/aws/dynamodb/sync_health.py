@@ -3,11 +3,13 @@ with the calendar, and listed by age in GSI1 (`SYNCAGE#`) for `/readyz`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from app.adapters.aws.dynamodb.codec import calendar_data_item, plain, time_or_none
+from app.adapters.aws.dynamodb.codec import calendar_data_item, plain, stored, time_or_none
 from app.adapters.aws.dynamodb.events import calendars_with_data
+from app.adapters.aws.dynamodb.outbox import outbox_put_items
 from app.adapters.aws.dynamodb.table import (
     SYNC_AGE_QUEUE,
     Item,
@@ -15,8 +17,10 @@ from app.adapters.aws.dynamodb.table import (
     sync_health_key,
     time_text,
 )
-from app.adapters.aws.dynamodb.transactions import TableClient
-from app.domain import SyncHealth, sync_healthy_since
+from app.adapters.aws.dynamodb.transactions import ATTEMPTS, TableClient
+from app.calendar_messages import sync_failed_message
+from app.domain import SyncHealth, sync_failure_notified, sync_healthy_since
+from app.errors import StorageUnavailable
 
 _IDENTITY = "#kind = :kind, #account_id = :account_id, #calendar_id = :calendar_id"
 
@@ -74,23 +78,52 @@ class DynamoDbSyncHealthStore:
     async def record_sync_failure(
         self, account_id: str, calendar_id: str, when: datetime, error: str
     ) -> SyncHealth:
-        # The age key is kept when there is one: it is the last success, or the first failure.
+        # Read, then write conditioned on the count read, so the `calendar.sync_failed` message
+        # (which depends on the count) commits with it; a concurrent failure makes it retry.
+        await self._table.put(calendar_data_item(account_id, calendar_id))
+        key = sync_health_key(account_id, calendar_id)
         queue_pk, queue_sk = sync_age_queue(account_id, calendar_id, when)
-        attributes = await self._update(
-            account_id,
-            calendar_id,
-            f"SET {_IDENTITY}, #last_sync_at = :at, #last_error = :error, "
-            "#failing_since = if_not_exists(#failing_since, :at), #GSI1PK = :queue_pk, "
-            "#GSI1SK = if_not_exists(#GSI1SK, :queue_sk) ADD #consecutive_failures :one",
-            {
-                ":at": time_text(when),
-                ":error": error,
-                ":one": 1,
-                ":queue_pk": queue_pk,
-                ":queue_sk": queue_sk,
-            },
-        )
-        return _health_from(attributes)
+        for _ in range(ATTEMPTS):
+            found = await self._table.get(key)
+            current = SyncHealth(account_id, calendar_id) if found is None else _health_from(found)
+            health = replace(
+                current,
+                last_sync_at=stored(when),
+                last_error=error,
+                consecutive_failures=current.consecutive_failures + 1,
+                failing_since=current.failing_since or stored(when),
+            )
+            actions = [
+                self._table.action(
+                    "Update",
+                    Key=key,
+                    # The age key is kept when there is one: the last success, or the first
+                    # failure of this run.
+                    update=f"SET {_IDENTITY}, #last_sync_at = :at, #last_error = :error, "
+                    "#failing_since = if_not_exists(#failing_since, :at), "
+                    "#consecutive_failures = :count, #GSI1PK = :queue_pk, "
+                    "#GSI1SK = if_not_exists(#GSI1SK, :queue_sk)",
+                    condition="attribute_not_exists(#consecutive_failures) "
+                    "OR #consecutive_failures = :seen",
+                    values={
+                        ":kind": "sync_health",
+                        ":account_id": account_id,
+                        ":calendar_id": calendar_id,
+                        ":at": time_text(when),
+                        ":error": error,
+                        ":count": health.consecutive_failures,
+                        ":seen": current.consecutive_failures,
+                        ":queue_pk": queue_pk,
+                        ":queue_sk": queue_sk,
+                    },
+                )
+            ]
+            if sync_failure_notified(health.consecutive_failures):
+                message = sync_failed_message(health, when)
+                actions.extend(outbox_put_items(self._table.name, [message]))
+            if await self._table.transact(actions) is None:
+                return health
+        raise StorageUnavailable()
 
     async def record_notification(self, account_id: str, calendar_id: str, when: datetime) -> None:
         await self._update(
