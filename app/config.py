@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     google_userinfo_url: str = "https://openidconnect.googleapis.com/v1/userinfo"
     google_calendar_api_url: str = "https://www.googleapis.com/calendar/v3"
 
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    webhook_allow_insecure_loopback: bool = False
+
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
     dynamodb_table: str | None = None

@@ -8,6 +8,7 @@ parts by port and service; which adapters fill them is decided here and in `app.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -33,6 +34,7 @@ from app.adapters.ports import (
     SecretBox,
     Stores,
 )
+from app.adapters.webhook_http import HttpWebhookSender, LoopHostResolver
 from app.backends import check_backends, master_key, open_launching, open_secrets, open_storage
 from app.config import Settings
 from app.jobs import (
@@ -60,11 +62,18 @@ from app.services.reconcile import BotReconciler
 from app.services.scheduling import SchedulingService
 from app.services.sync import SyncService
 from app.services.sync_status import SyncStatusService
+from app.services.webhook_dispatch import RetryPlan, WebhookDispatcher
+from app.services.webhook_endpoints import WebhookEndpointService
+from app.services.webhook_secrets import WebhookSecrets
 
 log = logging.getLogger(__name__)
 
 GOOGLE_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 BOT_API_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+WEBHOOK_CONNECTIONS = 100
+"""Connections the webhook client keeps at most (above the dispatcher's 64 attempts)."""
+WEBHOOK_STOP_SECONDS = 2.0
+"""At shutdown, attempts in flight get this long; the rest are retried (same webhook-id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +102,8 @@ class Container:
     launch_queue: LaunchQueueConsumer | None
     housekeeping: HousekeepingService
     sync_status: SyncStatusService
+    webhook_endpoints: WebhookEndpointService
+    webhook_dispatcher: WebhookDispatcher
 
     def periodic_jobs(self) -> list[PeriodicJob]:
         """The periodic passes, each behind a lease so one replica runs each period."""
@@ -123,12 +134,23 @@ class Container:
         return [leased(job, self.stores.leases, self.clock, self.replica_id) for job in jobs]
 
     async def run_background(self) -> None:
-        """The in-process work: launch bots when due (and, locally, keep series scheduled).
+        """The in-process work: launch bots when due (and, locally, keep series scheduled),
+        and deliver webhooks (the dispatcher, in a task of its own).
 
         On EventBridge, schedules that fired while every replica was down were lost with
         nobody to receive them, so bots overdue now are launched (and due series advanced)
         at once, as the embedded scheduler's first pass does, before consuming the queue.
         """
+        dispatching = asyncio.create_task(self.webhook_dispatcher.run())
+        try:
+            await self._launch_in_process()
+        finally:
+            dispatching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatching
+            await self.webhook_dispatcher.stop(WEBHOOK_STOP_SECONDS)
+
+    async def _launch_in_process(self) -> None:
         if not self.launch_loop_is_local:
             for start_up_pass in (self.launcher.launch_due, self.scheduling.advance_due_series):
                 try:
@@ -256,6 +278,29 @@ async def open_container(
             push=push,
             bot_scheduler=bot_scheduler,
         )
+        webhook_http = await stack.enter_async_context(
+            httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=WEBHOOK_CONNECTIONS),
+                follow_redirects=False,
+                trust_env=False,
+            )
+        )
+        webhook_secrets = WebhookSecrets(key)
+        resolver = LoopHostResolver()
+        retry_plan = RetryPlan()
+        dispatcher = WebhookDispatcher(
+            outbox=stores.outbox,
+            endpoints=stores.webhook_endpoints,
+            sender=HttpWebhookSender(
+                webhook_http, timeout_seconds=settings.webhook_timeout_seconds
+            ),
+            resolver=resolver,
+            secrets_box=webhook_secrets,
+            clock=clock,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            allow_insecure_loopback=settings.webhook_allow_insecure_loopback,
+            retry=retry_plan,
+        )
         client_secret = settings.google_client_secret
         consent_flow = ConsentService(
             GoogleOAuthCodeExchanger(google_http, clock, token_url=settings.google_oauth_token_url),
@@ -302,4 +347,15 @@ async def open_container(
                 clock=clock,
                 poll_interval_seconds=settings.sync_poll_interval_seconds,
             ),
+            webhook_endpoints=WebhookEndpointService(
+                endpoints=stores.webhook_endpoints,
+                outbox=stores.outbox,
+                resolver=resolver,
+                secrets_box=webhook_secrets,
+                clock=clock,
+                allow_insecure_loopback=settings.webhook_allow_insecure_loopback,
+                retry=retry_plan,
+                wake=dispatcher.wake,
+            ),
+            webhook_dispatcher=dispatcher,
         )

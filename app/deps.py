@@ -22,6 +22,7 @@ from app.services.events import EventService
 from app.services.notifications import PushService
 from app.services.scheduling import SchedulingService
 from app.services.sync_status import SyncStatusService
+from app.services.webhook_endpoints import WebhookEndpointService
 
 if TYPE_CHECKING:
     from app.container import Container
@@ -74,6 +75,10 @@ def _sync_status(container: _ContainerDep) -> SyncStatusService:
     return container.sync_status
 
 
+def _webhook_endpoints(container: _ContainerDep) -> WebhookEndpointService:
+    return container.webhook_endpoints
+
+
 def _storage_ready(container: _ContainerDep) -> Callable[[], Awaitable[bool]]:
     return container.ready
 
@@ -86,6 +91,7 @@ EventServiceDep = Annotated[EventService, Depends(_events)]
 PushServiceDep = Annotated[PushService, Depends(_push)]
 SchedulingServiceDep = Annotated[SchedulingService, Depends(_scheduling)]
 SyncStatusServiceDep = Annotated[SyncStatusService, Depends(_sync_status)]
+WebhookEndpointServiceDep = Annotated[WebhookEndpointService, Depends(_webhook_endpoints)]
 StorageReadyDep = Annotated[Callable[[], Awaitable[bool]], Depends(_storage_ready)]
 """Answers whether storage is reachable (the readiness probe)."""
 

@@ -4,12 +4,15 @@
     ├── NotAuthenticated (401)
     ├── NotFound (404)
     │   ├── NoCalendarConnected, CalendarNotFound, EventNotFound, BotNotFound, UnknownChannel
+    │   ├── WebhookEndpointNotFound, WebhookDeliveryNotFound
     ├── Unprocessable (422)
     │   ├── NoMeetingLink, NotRecurring, NoOccurrenceOnDate, InvalidCursor, InvalidBotUpdate
     │   ├── UnreadableEvent           a time zone or recurrence rule calbot cannot follow
-    │   └── ConnectLinkClientMissing
+    │   ├── ConnectLinkClientMissing
+    │   └── InvalidWebhookEndpoint    a URL calbot may not POST to, an unknown event type
     ├── Conflict (409)
     │   ├── EventCancelled, OccurrenceEnded, NoFurtherOccurrence, BotNotPending
+    │   ├── TooManyWebhookEndpoints   at most 10 per account
     │   └── CredentialsRevoked        the user withdrew calbot's access: reconnect
     ├── InvalidGoogleCredentials (400) Google refused the client id/secret/refresh token
     ├── GoogleUnavailable (502)        Google failed or was unreachable after retries
@@ -308,6 +311,34 @@ class ConnectLinkClientMissing(Unprocessable):
     detail = (
         "No OAuth client for this link: send google_client_id and google_client_secret in the "
         "body, or configure GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET."
+    )
+
+
+# -- webhooks (CONTRACT section 8) ------------------------------------------------------------
+
+
+class WebhookEndpointNotFound(NotFound):
+    code = "webhook_endpoint_not_found"
+    detail = "Webhook endpoint not found."
+
+
+class WebhookDeliveryNotFound(NotFound):
+    code = "webhook_delivery_not_found"
+    detail = "Webhook delivery not found."
+
+
+class InvalidWebhookEndpoint(Unprocessable):
+    """The detail says what is wrong with the URL or the event types."""
+
+    code = "invalid_webhook_endpoint"
+    detail = "This webhook endpoint cannot be used."
+
+
+class TooManyWebhookEndpoints(Conflict):
+    code = "too_many_webhook_endpoints"
+    detail = (
+        "This account already has 10 webhook endpoints, the most it may have: delete one "
+        "(DELETE /api/v1/calendar/webhook-endpoints/{endpoint_id}) before adding another."
     )
 
 

@@ -27,6 +27,7 @@ from app.routers import (
     health,
     scheduling,
     sync_status,
+    webhook_endpoints,
     webhooks,
 )
 from app.routers.docs import install_local_docs
@@ -38,6 +39,10 @@ OPENAPI_TAGS = [
     {"name": "Manage scheduled bots", "description": "List, change, cancel bots."},
     {"name": "Recurring meetings", "description": "A bot for every occurrence."},
     {"name": "Auto-scheduling", "description": "A bot for every meeting, hands-free."},
+    {
+        "name": "Webhooks to your app",
+        "description": "Signed messages to your endpoints on every bot or calendar change.",
+    },
     {"name": "Google push notifications", "description": "Called by Google."},
     {
         "name": "Google consent",
@@ -96,6 +101,7 @@ def create_app(
     app.include_router(scheduling.router)
     app.include_router(auto_schedule.router)
     app.include_router(webhooks.router)
+    app.include_router(webhook_endpoints.router)
     app.include_router(consent.router)
     app.include_router(health.router)
     install_local_docs(app)

@@ -70,6 +70,23 @@ LAUNCH_DELAY = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
 
+WEBHOOK_ATTEMPTS = Counter(
+    "calbot_webhook_delivery_attempts",
+    "Webhook delivery attempts, by outcome: delivered, http_error, timeout, connection_error, "
+    "address_refused; failed_final counts deliveries given up after their last attempt.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+for _outcome in (
+    "delivered",
+    "http_error",
+    "timeout",
+    "connection_error",
+    "address_refused",
+    "failed_final",
+):
+    WEBHOOK_ATTEMPTS.labels(_outcome)  # every outcome shows, at 0, before it first happens
+
 METRICS_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
 

@@ -457,3 +457,131 @@ class SyncStatusList(BaseModel):
     )
 
     calendars: list[CalendarSyncStatusRead]
+
+
+# -- webhooks (CONTRACT section 8) --------------------------------------------------------------
+
+WEBHOOK_EVENT_TYPES_TEXT = (
+    "The message types to send: any of bot.scheduled, bot.updated, bot.cancelled, "
+    "bot.launched, bot.failed, bot.missed, calendar.sync_failed, "
+    "calendar.credentials_revoked, calendar.disconnected; null for all of them."
+)
+_ENDPOINT_EXAMPLE: dict[str, Any] = {
+    "endpoint_id": "whe_5b0c6f1e2d3a4b5c6d7e8f90",
+    "url": "https://example.com/calbot-webhooks",
+    "event_types": ["bot.scheduled", "bot.updated", "bot.cancelled"],
+    "description": "Our scheduling dashboard",
+    "created_at": "2026-11-25T12:00:00Z",
+}
+_DELIVERY_EXAMPLE: dict[str, Any] = {
+    "delivery_id": "dlv_2f6c0b7d9e8a4c1b3d5e7f9a0b1c2d3e",
+    "endpoint_id": "whe_5b0c6f1e2d3a4b5c6d7e8f90",
+    "message_id": "msg_8d1e2f3a4b5c6d7e8f9a0b1c2d3e4f50",
+    "type": "bot.updated",
+    "status": "pending",
+    "attempts": 2,
+    "last_status_code": 503,
+    "last_error": "The endpoint answered 503.",
+    "next_attempt_at": "2026-11-25T12:00:20Z",
+    "created_at": "2026-11-25T12:00:00Z",
+}
+
+
+class WebhookEndpointCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://example.com/calbot-webhooks",
+                    "event_types": ["bot.scheduled", "bot.updated", "bot.cancelled"],
+                    "description": "Our scheduling dashboard",
+                }
+            ]
+        },
+    )
+
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)] = (
+        Field(
+            description="Where calbot POSTs messages: an https URL whose host is public (not "
+            "loopback, private, link-local or a cloud metadata address)."
+        )
+    )
+    event_types: list[Annotated[str, StringConstraints(max_length=100)]] | None = Field(
+        default=None, max_length=20, description=WEBHOOK_EVENT_TYPES_TEXT
+    )
+    description: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+        default=None, description="Your own note about this endpoint."
+    )
+
+
+class WebhookEndpointRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ENDPOINT_EXAMPLE]})
+
+    endpoint_id: str
+    url: str
+    event_types: list[str] | None = Field(description=WEBHOOK_EVENT_TYPES_TEXT)
+    description: str | None
+    created_at: datetime
+
+
+class WebhookEndpointCreated(WebhookEndpointRead):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_ENDPOINT_EXAMPLE, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}]
+        }
+    )
+
+    secret: str = Field(
+        description="The signing secret (`whsec_` + base64 of 32 random bytes), shown only "
+        "in this answer: keep it to verify the `webhook-signature` of every delivery."
+    )
+
+
+class WebhookEndpointList(BaseModel):
+    webhook_endpoints: list[WebhookEndpointRead]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
+class WebhookEndpointDeleted(BaseModel):
+    deleted: bool = True
+    endpoint_id: str
+
+
+class WebhookDeliveryRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_DELIVERY_EXAMPLE]})
+
+    delivery_id: str
+    endpoint_id: str
+    message_id: str = Field(
+        description="The message's `id`, sent as `webhook-id` on every attempt."
+    )
+    type: str
+    status: str = Field(description="pending, delivered or failed.")
+    attempts: int
+    last_status_code: int | None = Field(description="The HTTP status of the last attempt.")
+    last_error: str | None = Field(description="Why the last attempt failed, else null.")
+    next_attempt_at: datetime | None = Field(
+        description="When the next attempt is due (null once delivered or failed). While an "
+        "attempt is in flight it is the time that attempt started being due."
+    )
+    created_at: datetime
+
+
+class WebhookDeliveryList(BaseModel):
+    deliveries: list[WebhookDeliveryRead]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
+class WebhookDeliveryQueued(WebhookDeliveryRead):
+    """A delivery queued to be sent at once (the answer of the test and retry routes)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**_DELIVERY_EXAMPLE, "queued": True}]}
+    )
+
+    queued: bool = True
