@@ -36,7 +36,7 @@ LAYERS = (
         (
             *("app.domain", "app.identity", "app.errors", "app.config", "app.data", "app.bounded"),
             *("app.bot_payload", "app.bot_changes", "app.calendar_messages"),
-            *("app.webhook_messages", "app.webhook_records"),
+            *("app.webhook_messages", "app.webhook_records", "app.webhook_signing"),
         ),
     ),
     _layer("ports", ("app.adapters.ports",), "domain"),
