@@ -49,6 +49,7 @@ from app.jobs import (
     channel_renewal_seconds,
     leased,
 )
+from app.observability import count_google_request
 from app.services.api_keys import ApiKeyService
 from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
@@ -186,6 +187,7 @@ async def open_container(
             clock,
             token_url=settings.google_oauth_token_url,
             api_base_url=settings.google_calendar_api_url,
+            observe=count_google_request,
         )
         bot_api = HttpBotApi(
             bot_http,
