@@ -20,6 +20,7 @@ from app.identity import MEETING_CANCELLED as MEETING_CANCELLED
 from app.identity import MEETING_DELETED as MEETING_DELETED
 from app.identity import OCCURRENCE_CANCELLED as OCCURRENCE_CANCELLED
 from app.identity import OCCURRENCE_DELETED as OCCURRENCE_DELETED
+from app.identity import SERIES_ENDED as SERIES_ENDED
 from app.identity import BotCancellation as BotCancellation
 from app.identity import OccurrenceKey as OccurrenceKey
 from app.identity import event_id_for as event_id_for

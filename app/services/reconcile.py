@@ -34,6 +34,7 @@ from app.domain import (
     MEETING_DELETED,
     OCCURRENCE_CANCELLED,
     OCCURRENCE_DELETED,
+    SERIES_ENDED,
     BotCancellation,
     BotStatus,
     Event,
@@ -48,7 +49,7 @@ from app.domain import (
     meeting_key_for,
 )
 from app.services.event_mapping import series_spec
-from app.services.recurrence import RecurrenceError, occurrences_between
+from app.services.recurrence import RecurrenceError, occurrence_after, occurrences_between
 from app.services.scheduling import SchedulingService
 from app.services.sync import SyncOutcome
 
@@ -330,9 +331,10 @@ class BotReconciler:
             return _series_occurrence(event, overrides, original_start)
         # The one-off became a series: the occurrence at the bot's start, else the first one.
         found = _series_occurrence(event, overrides, bot.occurrence_start)
-        if found is OCCURRENCE_DELETED:
+        if found is OCCURRENCE_DELETED or found is SERIES_ENDED:
             found = _series_occurrence(event, overrides, event.start_time)
-        return found
+        # Not an occurrence the series ever had: the one-off is gone, not a series cut short.
+        return OCCURRENCE_DELETED if found is SERIES_ENDED else found
 
     async def _cancel(self, bot: ScheduledBot, why: BotCancellation) -> str | None:
         """None when the bot was written since it was read (`follow` reads it again)."""
@@ -365,4 +367,6 @@ def _series_occurrence(
     for occurrence in generated:
         if occurrence.original_start == original_start:
             return Located(key, occurrence, event.meeting_link)
+    if occurrence_after(series_spec(event), overrides, original_start) is None:
+        return SERIES_ENDED  # nothing from here on: the series was cut short
     return OCCURRENCE_DELETED

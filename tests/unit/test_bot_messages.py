@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -235,3 +236,25 @@ async def test_revoked_credentials_are_told_once_with_the_calendars(calbot: Calb
 
     revoked = [m for m in await outbox(calbot) if m.type == "calendar.credentials_revoked"]
     assert [m.data for m in revoked] == [{"calendar_ids": [CAL]}]
+
+
+async def test_a_series_cut_short_before_a_bots_occurrence_says_series_ended(
+    calbot: Calbot,
+) -> None:
+    calbot.google.put_event(CAL, meeting("s", at(1), at(2), recurrence=["RRULE:FREQ=WEEKLY"]))
+    await calbot.connect()
+    await calbot.refresh()
+    event_id = await calbot.event_id("s")
+    later = (at(1) + timedelta(days=14)).date()
+    bot, _ = await calbot.scheduling.schedule(ACCOUNT, event_id, CONFIG, occurrence_date=later)
+    before = {m.message_id for m in await outbox(calbot)}
+
+    until = (at(1) + timedelta(days=8)).strftime("%Y%m%dT%H%M%SZ")
+    calbot.google.put_event(
+        CAL, meeting("s", at(1), at(2), recurrence=[f"RRULE:FREQ=WEEKLY;UNTIL={until}"])
+    )
+    await calbot.refresh()
+
+    written = [m for m in await outbox(calbot) if m.message_id not in before]
+    told = [summary(m) for m in written if m.data.get("bot", {}).get("bot_id") == bot.bot_id]
+    assert told == [("bot.cancelled", "series_ended")]
