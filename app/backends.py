@@ -37,6 +37,7 @@ from app.adapters.sqlite.consent import SqliteConsentStore
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.idempotency import SqliteIdempotencyStore
 from app.config import ConfigurationError, Settings
+from app.outbox_bell import OutboxBell
 from app.services.launch_check import LAUNCH_CHECK_AHEAD
 from app.services.launcher import Launcher
 from app.services.scheduling import SchedulingService
@@ -77,11 +78,14 @@ class Storage:
     idempotency: IdempotencyStore
     ready: Callable[[], Awaitable[bool]]
     consent: ConsentStore
+    outbox_bell: OutboxBell
+    """Rung after this process commits a write that adds outbox messages."""
 
 
 async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
+    bell = OutboxBell()
     if settings.storage_backend == "sqlite":
-        database = Database(settings.database_path)
+        database = Database(settings.database_path, outbox_bell=bell)
         await database.open()
         stack.push_async_callback(database.close)
         return Storage(
@@ -89,6 +93,7 @@ async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
             SqliteIdempotencyStore(database),
             database.ping,
             SqliteConsentStore(database),
+            bell,
         )
     assert settings.dynamodb_table is not None
     table = settings.dynamodb_table
@@ -100,10 +105,11 @@ async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
         return await table_is_active(client, table)
 
     return Storage(
-        dynamodb_stores(client, table),
+        dynamodb_stores(client, table, outbox_bell=bell),
         DynamoDbIdempotencyStore(client, table),
         ready,
         DynamoDbConsentStore(client, table),
+        bell,
     )
 
 

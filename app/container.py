@@ -34,6 +34,7 @@ from app.adapters.ports import (
     SecretBox,
     Stores,
 )
+from app.adapters.ports.webhooks import HostResolver
 from app.adapters.webhook_http import HttpWebhookSender, LoopHostResolver
 from app.backends import check_backends, master_key, open_launching, open_secrets, open_storage
 from app.config import Settings
@@ -166,8 +167,10 @@ async def open_container(
     settings: Settings,
     *,
     clock: Clock | None = None,
+    resolver: HostResolver | None = None,
 ) -> AsyncIterator[Container]:
-    """Build everything the settings ask for; close it all on exit.
+    """Build everything the settings ask for; close it all on exit. `resolver` replaces the
+    name lookups of webhook address checks (tests: no DNS).
 
     Raises `ConfigurationError` (naming the variables to set) before opening anything when a
     backend's settings are missing.
@@ -288,7 +291,7 @@ async def open_container(
             )
         )
         webhook_secrets = WebhookSecrets(key)
-        resolver = LoopHostResolver()
+        resolver = resolver or LoopHostResolver()
         retry_plan = RetryPlan()
         dispatcher = WebhookDispatcher(
             outbox=stores.outbox,
@@ -303,6 +306,7 @@ async def open_container(
             allow_insecure_loopback=settings.webhook_allow_insecure_loopback,
             retry=retry_plan,
         )
+        storage.outbox_bell.subscribe(dispatcher.wake)
         client_secret = settings.google_client_secret
         consent_flow = ConsentService(
             GoogleOAuthCodeExchanger(google_http, clock, token_url=settings.google_oauth_token_url),
@@ -340,7 +344,10 @@ async def open_container(
             launch_loop_is_local=launching.is_local,
             launch_queue=launching.consumer,
             housekeeping=HousekeepingService(
-                bots=stores.bots, idempotency=storage.idempotency, clock=clock
+                bots=stores.bots,
+                idempotency=storage.idempotency,
+                clock=clock,
+                outbox=stores.outbox,
             ),
             sync_status=SyncStatusService(
                 connections=stores.connections,

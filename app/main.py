@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.adapters.ports import Clock
+from app.adapters.ports.webhooks import HostResolver
 from app.config import Settings
 from app.container import open_container
 from app.errors import CalbotError
@@ -57,13 +58,15 @@ def create_app(
     *,
     clock: Clock | None = None,
     run_background: bool = True,
+    resolver: HostResolver | None = None,
 ) -> FastAPI:
-    """The HTTP app. `run_background=False` leaves launching to the caller (tests)."""
+    """The HTTP app. `run_background=False` leaves launching and webhook delivery to the caller
+    (tests); `resolver` replaces the webhook address checks' name lookups (tests)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_container(settings, clock=clock) as container:
+        async with open_container(settings, clock=clock, resolver=resolver) as container:
             app.state.container = container
             background = None
             jobs = build_scheduler(container.periodic_jobs())

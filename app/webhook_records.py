@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+DELIVERY_RETENTION: Final = timedelta(days=30)
+"""How long a delivered or failed delivery stays in the log after its message was made."""
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -24,7 +24,7 @@ from tests.fake_google import (
     TOKEN_URL,
     FakeGoogle,
 )
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeResolver
 from tests.google_traffic import google_conformance, pytest_terminal_summary
 
 # The session fixture that checks every request sent to Google, and its line in the summary.
@@ -72,7 +72,7 @@ def google_mock(fake_google: FakeGoogle) -> Iterator[respx.MockRouter]:
 async def app(
     settings: Settings, clock: FakeClock, google_mock: respx.MockRouter
 ) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, clock=clock, run_background=False)
+    application = create_app(settings, clock=clock, run_background=False, resolver=FakeResolver())
     async with application.router.lifespan_context(application):
         yield application
 

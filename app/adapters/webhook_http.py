@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Mapping
+from typing import Final
 
 import httpx
 
@@ -46,9 +47,15 @@ def _connection_error(error: httpx.HTTPError) -> str:
     return f"Could not reach the endpoint ({kind})."
 
 
+RESOLVE_SECONDS: Final = 5.0
+
+
 class LoopHostResolver:
-    """`HostResolver` with the running loop's getaddrinfo (in its thread pool, off the loop)."""
+    """`HostResolver` with the running loop's getaddrinfo (in its thread pool, off the loop),
+    given at most RESOLVE_SECONDS (then `TimeoutError`, an `OSError`)."""
 
     async def resolve(self, host: str, port: int) -> list[str]:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        async with asyncio.timeout(RESOLVE_SECONDS):
+            loop = asyncio.get_running_loop()
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         return sorted({str(info[4][0]) for info in infos})

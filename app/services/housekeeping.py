@@ -2,6 +2,8 @@
 
 - Finished bots (launched, failed, cancelled, missed): `FINISHED_BOT_RETENTION` (30 days) after
   both their meeting ended and their last change (`domain.purgeable_bot`).
+- Webhook deliveries, delivered or failed: `DELIVERY_RETENTION` (30 days) after their message
+  was made (DynamoDB's table deletes its own through TTL).
 - Idempotency records: a running request's claim two minutes after its last renewal, a finished
   answer 24 hours after it was given (`app.idempotency`). SQLite's are deleted here; DynamoDB's
   table deletes its own through TTL.
@@ -17,10 +19,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from app.adapters.ports import BotStore, Clock, IdempotencyStore
+from app.adapters.ports import BotStore, Clock, IdempotencyStore, OutboxStore
 from app.domain import FINISHED_BOT_RETENTION
+from app.webhook_records import DELIVERY_RETENTION
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ MAX_BATCHES_PER_PASS = 200
 class Purged:
     finished_bots: int
     idempotency_records: int
+    webhook_deliveries: int = 0
 
 
 class HousekeepingService:
@@ -43,11 +47,13 @@ class HousekeepingService:
         bots: BotStore,
         idempotency: IdempotencyStore,
         clock: Clock,
+        outbox: OutboxStore | None = None,
         bot_retention: timedelta = FINISHED_BOT_RETENTION,
         batch: int = PURGE_BATCH,
     ) -> None:
         self._bots = bots
         self._idempotency = idempotency
+        self._outbox = outbox
         self._clock = clock
         self._bot_retention = bot_retention
         self._batch = batch
@@ -63,14 +69,23 @@ class HousekeepingService:
             idempotency_records=await self._in_batches(
                 lambda: self._idempotency.purge_expired(now, self._batch)
             ),
+            webhook_deliveries=await self._purge_deliveries(now - DELIVERY_RETENTION),
         )
-        if purged.finished_bots or purged.idempotency_records:
+        if purged.finished_bots or purged.idempotency_records or purged.webhook_deliveries:
             log.info(
-                "housekeeping purged %d finished bots and %d idempotency records",
+                "housekeeping purged %d finished bots, %d idempotency records and %d webhook "
+                "deliveries",
                 purged.finished_bots,
                 purged.idempotency_records,
+                purged.webhook_deliveries,
             )
         return purged
+
+    async def _purge_deliveries(self, before: datetime) -> int:
+        outbox = self._outbox
+        if outbox is None:
+            return 0
+        return await self._in_batches(lambda: outbox.purge_finished_deliveries(before, self._batch))
 
     async def _in_batches(self, purge: Callable[[], Awaitable[int]]) -> int:
         total = 0

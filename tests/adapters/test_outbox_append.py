@@ -1,23 +1,30 @@
 """The in-transaction outbox helpers: a message commits with the write that carries it, or not
-at all (SQLite transaction, DynamoDB TransactWriteItems, the memory tables)."""
+at all (SQLite transaction, DynamoDB TransactWriteItems, the memory tables), and the outbox
+bell rings once it has committed, so the dispatcher starts at once."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.adapters.aws.dynamodb import create_table, dynamodb_stores
-from app.adapters.aws.dynamodb.outbox import outbox_put_items
+from app.adapters.aws.dynamodb.outbox import delivery_key, outbox_put_items
 from app.adapters.aws.dynamodb.table import key
+from app.adapters.aws.dynamodb.transactions import TableClient
 from app.adapters.memory import memory_stores
 from app.adapters.memory.outbox import append_outbox as append_in_memory
 from app.adapters.memory.tables import MemoryTables
 from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.outbox import append_outbox
+from app.outbox_bell import OutboxBell
+from app.services.webhook_dispatch import new_delivery
 from app.webhook_messages import new_message
+from app.webhook_records import DELIVERY_RETENTION, DeliveryStatus
 from tests.adapters.store_contract.builders import ACCOUNT, NOW
 from tests.aws import (  # noqa: F401  (fixtures, found by name)
     aws_endpoint,
@@ -33,7 +40,9 @@ TABLE = "calbot-outbox-append"
 async def test_sqlite_messages_commit_and_roll_back_with_the_callers_transaction(
     tmp_path: Path,
 ) -> None:
+    rings: list[str] = []
     database = Database(tmp_path / "calbot.sqlite3")
+    database.outbox_bell.subscribe(lambda: rings.append("ring"))
     await database.open()
     try:
         stores = sqlite_stores(database)
@@ -41,6 +50,8 @@ async def test_sqlite_messages_commit_and_roll_back_with_the_callers_transaction
         async with database.transaction() as tx:
             await tx.execute("INSERT INTO leases VALUES ('x', 'holder', '2026-01-01T00:00:00Z')")
             await append_outbox(tx, [kept])
+            assert rings == []  # not before the commit
+        assert rings == ["ring"]
 
         async def failing_change() -> None:
             async with database.transaction() as tx:
@@ -50,6 +61,9 @@ async def test_sqlite_messages_commit_and_roll_back_with_the_callers_transaction
         with pytest.raises(RuntimeError):
             await failing_change()
         assert await stores.outbox.unrouted_messages(10) == [kept]
+        assert rings == ["ring"]  # the rolled-back write rang nothing
+        await stores.leases.try_acquire_lease("y", "holder", NOW, NOW)
+        assert rings == ["ring"]  # nor does a write without messages
     finally:
         await database.close()
 
@@ -58,24 +72,52 @@ async def test_dynamodb_messages_commit_only_with_the_callers_transaction(
     dynamodb_client: Any,  # noqa: F811  (the fixture imported above)
 ) -> None:
     await create_table(dynamodb_client, TABLE)
-    stores = dynamodb_stores(dynamodb_client, TABLE)
+    bell = OutboxBell()
+    rings: list[str] = []
+    bell.subscribe(lambda: rings.append("ring"))
+    stores = dynamodb_stores(dynamodb_client, TABLE, outbox_bell=bell)
+    table = TableClient(dynamodb_client, TABLE, outbox_bell=bell)
     kept, lost = new_message(ACCOUNT, "ping", {}, NOW), new_message(ACCOUNT, "ping", {}, NOW)
     change = {"Put": {"TableName": TABLE, "Item": key("THING#1", "THING")}}
-    await dynamodb_client.transact_write_items(
-        TransactItems=[change, *outbox_put_items(TABLE, [kept])]
-    )
+    assert await table.transact([change, *outbox_put_items(TABLE, [kept])]) is None
+    assert rings == ["ring"]
     refused = {
         "Put": {**change["Put"], "ConditionExpression": "attribute_not_exists(PK)"}
     }  # the thing exists now: the caller's condition fails, so its message is not written
-    with pytest.raises(dynamodb_client.exceptions.TransactionCanceledException):
-        await dynamodb_client.transact_write_items(
-            TransactItems=[refused, *outbox_put_items(TABLE, [lost])]
-        )
+    assert await table.transact([refused, *outbox_put_items(TABLE, [lost])]) is not None
     assert await stores.outbox.unrouted_messages(10) == [kept]
+    assert rings == ["ring"]
 
 
 async def test_memory_messages_are_appended_to_the_tables() -> None:
     tables = MemoryTables()
+    rings: list[str] = []
+    tables.outbox_bell.subscribe(lambda: rings.append("ring"))
     message = new_message(ACCOUNT, "ping", {}, NOW)
     append_in_memory(tables, [message])
+    assert rings == ["ring"]
     assert await memory_stores(tables).outbox.unrouted_messages(10) == [message]
+
+
+async def test_dynamodb_finished_deliveries_carry_the_tables_expiry(
+    dynamodb_client: Any,  # noqa: F811  (the fixture imported above)
+) -> None:
+    await create_table(dynamodb_client, TABLE)
+    outbox = dynamodb_stores(dynamodb_client, TABLE).outbox
+    message = new_message(ACCOUNT, "ping", {}, NOW)
+    pending = new_delivery(message, "whe_a", NOW, timedelta(days=1))
+    finished = replace(
+        new_delivery(message, "whe_b", NOW, timedelta(days=1)),
+        status=DeliveryStatus.DELIVERED,
+        due_at=None,
+    )
+    for delivery in (pending, finished):
+        await outbox.add_delivery(delivery)
+
+    async def expiry(delivery_id: str) -> str | None:
+        found = await dynamodb_client.get_item(TableName=TABLE, Key=delivery_key(delivery_id))
+        value: str | None = found["Item"].get("expires_at_epoch", {}).get("N")
+        return value
+
+    assert await expiry(pending.delivery_id) is None
+    assert await expiry(finished.delivery_id) == str(int((NOW + DELIVERY_RETENTION).timestamp()))

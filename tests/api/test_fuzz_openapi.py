@@ -33,7 +33,7 @@ from app.container import open_container
 from app.main import create_app
 from tests.conftest import GOOD_CREDENTIALS, meeting
 from tests.fake_google import FakeGoogle
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeResolver
 
 EXAMPLES_PER_OPERATION = 40
 HTML_ROUTES = ("/api/google/",)  # the consent flow's browser pages
@@ -66,7 +66,8 @@ def fuzzed_api(
         "user@example.com", meeting("m", "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z")
     )
     schema = schemathesis.openapi.from_asgi(
-        "/openapi.json", create_app(settings, clock=clock, run_background=False)
+        "/openapi.json",
+        create_app(settings, clock=clock, run_background=False, resolver=FakeResolver()),
     )
 
     def call(method: str, path: str, **parts: Any) -> Any:

@@ -7,6 +7,7 @@ the store contract suite.
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.clock import FakeClock
 from tests.fakes.google import FakeGoogleCalendar
+from tests.fakes.resolver import FakeResolver
 from tests.fakes.scheduler import RecordingBotScheduler
 from tests.fakes.secrets import FakeSecretBox
 
@@ -14,6 +15,7 @@ __all__ = [
     "FakeBotApi",
     "FakeClock",
     "FakeGoogleCalendar",
+    "FakeResolver",
     "FakeSecretBox",
     "RecordingBotScheduler",
 ]

@@ -36,7 +36,9 @@ LAYERS = (
         (
             *("app.domain", "app.identity", "app.errors", "app.config", "app.data", "app.bounded"),
             *("app.bot_payload", "app.bot_changes", "app.calendar_messages"),
-            *("app.webhook_messages", "app.webhook_records", "app.webhook_signing"),
+            # Webhooks: the records, the message envelope, signing, the outbox bell; all pure.
+            *("app.webhook_records", "app.webhook_messages", "app.webhook_signing"),
+            "app.outbox_bell",
         ),
     ),
     _layer("ports", ("app.adapters.ports",), "domain"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +24,11 @@ from app.services.webhook_endpoints import WebhookEndpointService
 from app.services.webhook_secrets import WebhookSecrets
 from app.webhook_messages import new_message
 from tests.aws import open_aws_client
+from tests.fakes import FakeResolver
 
 ACCOUNT = "acc_hooks"
 MASTER_KEY = b"k" * 32
 FAST_RETRY = RetryPlan(first_delay=0.2, max_delay=0.8, jitter=0.0)
-
-
-@dataclass
-class FakeResolver:
-    """Names to addresses, as a DNS server would answer them now; unknown names fail."""
-
-    addresses: dict[str, list[str]] = field(default_factory=dict)
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        if host not in self.addresses:
-            raise OSError(f"{host}: name does not resolve")
-        return self.addresses[host]
 
 
 @dataclass
@@ -68,6 +57,7 @@ def build_hub(
     resolver = FakeResolver()
     secrets_box = WebhookSecrets(MASTER_KEY)
     retry = dispatcher_options.pop("retry", FAST_RETRY)
+    dispatcher_options.setdefault("poll_seconds", 0.05)
     dispatcher = WebhookDispatcher(
         outbox=stores.outbox,
         endpoints=stores.webhook_endpoints,
@@ -78,7 +68,6 @@ def build_hub(
         timeout_seconds=timeout,
         allow_insecure_loopback=allow_loopback,
         retry=retry,
-        poll_seconds=0.05,
         **dispatcher_options,
     )
     service = WebhookEndpointService(

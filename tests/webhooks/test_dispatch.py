@@ -16,7 +16,11 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from app.adapters.sqlite import sqlite_stores
+from app.adapters.sqlite.database import Database
+from app.adapters.sqlite.outbox import append_outbox
 from app.services.webhook_dispatch import RetryPlan
+from app.webhook_messages import new_message
 from app.webhook_records import DeliveryStatus, WebhookDelivery
 from tests.aws import (  # noqa: F401  (fixtures, found by name)
     aws_endpoint,
@@ -281,3 +285,26 @@ async def test_a_dead_endpoint_does_not_delay_another_endpoints_deliveries(
                 await stop(hub, task)
         finally:
             await dead.stop()
+
+
+async def test_a_committed_message_wakes_the_dispatcher_without_waiting_for_its_poll(
+    tmp_path: Path, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    try:
+        hub = build_hub(sqlite_stores(database), http, poll_seconds=60)
+        database.outbox_bell.subscribe(hub.dispatcher.wake)
+        await hub.service.create(ACCOUNT, url=receiver.url, event_types=None, description=None)
+        task = await running(hub)
+        try:
+            await asyncio.sleep(0.1)  # the first pass is over: the next poll is a minute away
+            started = time.monotonic()
+            async with database.transaction() as tx:  # a writer's change and its message
+                await append_outbox(tx, [new_message(ACCOUNT, "bot.launched", {}, hub.clock.now())])
+            (got,) = await receiver.wait_for(1, within=2)
+            assert got.at - started < 0.5
+        finally:
+            await stop(hub, task)
+    finally:
+        await database.close()

@@ -18,6 +18,8 @@ def append_outbox(tables: MemoryTables, messages: Sequence[OutboxMessage]) -> No
     change they report does."""
     for message in messages:
         tables.outbox.setdefault(message.message_id, message)
+    if messages:
+        tables.outbox_bell.ring()  # the dispatcher wakes once this write's coroutine yields
 
 
 class MemoryOutboxStore:
@@ -96,6 +98,16 @@ class MemoryOutboxStore:
     async def get_delivery(self, account_id: str, delivery_id: str) -> WebhookDelivery | None:
         stored = self._tables.deliveries.get(delivery_id)
         return stored if stored is not None and stored.account_id == account_id else None
+
+    async def purge_finished_deliveries(self, before: datetime, limit: int) -> int:
+        old = [
+            delivery.delivery_id
+            for delivery in self._tables.deliveries.values()
+            if delivery.status is not DeliveryStatus.PENDING and delivery.created_at < before
+        ][:limit]
+        for delivery_id in old:
+            del self._tables.deliveries[delivery_id]
+        return len(old)
 
     async def list_deliveries(
         self,

@@ -25,6 +25,7 @@ from app.domain import (
     SeriesSchedule,
     SyncHealth,
 )
+from app.outbox_bell import OutboxBell
 from app.webhook_records import WebhookDelivery, WebhookEndpoint
 
 
@@ -93,6 +94,7 @@ class MemoryTables:
     outbox: dict[str, OutboxMessage] = field(default_factory=dict)  # by message_id
     webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)  # by endpoint_id
     deliveries: dict[str, WebhookDelivery] = field(default_factory=dict)  # by delivery_id
+    outbox_bell: OutboxBell = field(default_factory=OutboxBell)
 
     def events_of(self, account_id: str, calendar_id: str | None = None) -> list[StoredEvent]:
         """The account's stored events (of one calendar when given)."""

@@ -78,6 +78,13 @@ class OutboxStore(Protocol):
         """The account's delivery, or None."""
         ...
 
+    async def purge_finished_deliveries(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` delivered or failed deliveries created before `before`; how
+        many went. A backend whose storage expires items itself (DynamoDB's TTL, set on every
+        finished delivery to its `created_at` + the retention) may delete them later instead,
+        and answer 0."""
+        ...
+
     async def list_deliveries(
         self,
         account_id: str,

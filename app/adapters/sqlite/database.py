@@ -20,6 +20,7 @@ import aiosqlite
 
 from app.domain import BotStatus, is_pending, utc_text
 from app.errors import StorageUnavailable
+from app.outbox_bell import OutboxBell, outbox_appended
 
 
 def statuses_where(rule: Callable[[BotStatus], bool]) -> str:
@@ -264,6 +265,8 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_due
     ON webhook_deliveries (due_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS webhook_deliveries_log
     ON webhook_deliveries (account_id, created_at, delivery_id);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_finished
+    ON webhook_deliveries (created_at) WHERE status != 'pending';
 """
 
 # Columns added to a table after it first shipped. `CREATE TABLE IF NOT EXISTS` leaves an
@@ -308,8 +311,10 @@ def from_text_or_none(text: str | None) -> datetime | None:
 
 
 class Database:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, outbox_bell: OutboxBell | None = None) -> None:
         self.path = path
+        self.outbox_bell = outbox_bell or OutboxBell()
+        """Rung after each committed transaction that appended outbox messages."""
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
@@ -367,6 +372,7 @@ class Database:
                 await writer.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as error:
                 raise StorageUnavailable() from error
+            appended = outbox_appended.set(False)
             try:
                 yield writer
             except BaseException as error:
@@ -376,6 +382,10 @@ class Database:
                 raise
             else:
                 await writer.execute("COMMIT")
+                if outbox_appended.get():
+                    self.outbox_bell.ring()
+            finally:
+                outbox_appended.reset(appended)
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         reader = self._require(self._reader)

@@ -14,6 +14,7 @@ import orjson
 from app.adapters.ports.outbox import DeliveryCursor
 from app.adapters.sqlite.database import Database
 from app.domain import OutboxMessage
+from app.outbox_bell import outbox_appended
 from app.webhook_messages import data_from_json, data_json
 from app.webhook_records import (
     DeliveryStatus,
@@ -38,6 +39,8 @@ async def append_outbox(conn: aiosqlite.Connection, messages: Sequence[OutboxMes
     """Add messages to the outbox on `conn`, the writer of a transaction the caller has open
     (`Database.transaction()`): they commit, or roll back, with the change they report. Never
     call it outside the caller's own transaction."""
+    if messages:
+        outbox_appended.set(True)  # `Database.transaction` rings the bell once committed
     await conn.executemany(
         f"INSERT OR IGNORE INTO outbox ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
         [
@@ -234,6 +237,16 @@ class SqliteOutboxStore:
             (delivery_id, account_id),
         )
         return None if row is None else _delivery_from_row(row)
+
+    async def purge_finished_deliveries(self, before: datetime, limit: int) -> int:
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "DELETE FROM webhook_deliveries WHERE delivery_id IN ("
+                "SELECT delivery_id FROM webhook_deliveries "
+                "WHERE status != 'pending' AND created_at < ? LIMIT ?)",
+                (precise_text(before), limit),
+            )
+            return cursor.rowcount
 
     async def list_deliveries(
         self,

@@ -180,3 +180,39 @@ async def test_endpoints_belong_to_their_account_up_to_the_limit(stores: Stores)
         "whe_2",
         "whe_x",
     ]
+
+
+async def test_finished_deliveries_are_purged_after_their_retention(stores: Stores) -> None:
+    outbox = stores.outbox
+    old, recent = NOW - timedelta(days=31), NOW - timedelta(days=1)
+    made = {
+        name: replace(
+            delivery_of(message(n), "whe_a", created_at=created),
+            status=status,
+            due_at=None if status is not DeliveryStatus.PENDING else created,
+        )
+        for n, (name, created, status) in enumerate(
+            [
+                ("old delivered", old, DeliveryStatus.DELIVERED),
+                ("old failed", old, DeliveryStatus.FAILED),
+                ("old pending", old, DeliveryStatus.PENDING),  # still being retried: kept
+                ("recent delivered", recent, DeliveryStatus.DELIVERED),
+            ]
+        )
+    }
+    for delivery in made.values():
+        await outbox.add_delivery(delivery)
+    purged = await outbox.purge_finished_deliveries(NOW - timedelta(days=30), 100)
+    left = {d.delivery_id for d in await outbox.due_deliveries(NOW, 10)} | {
+        d.delivery_id
+        for d in await outbox.list_deliveries(
+            ACCOUNT, endpoint_id=None, status=None, before=None, limit=10
+        )
+    }
+    kept = {made["old pending"].delivery_id, made["recent delivered"].delivery_id}
+    if purged == 0:  # DynamoDB: its TTL deletes them (tests/adapters/test_outbox_append.py)
+        assert type(outbox).__name__ == "DynamoDbOutboxStore"
+        assert left == {d.delivery_id for d in made.values()}
+    else:
+        assert purged == 2
+        assert left == kept

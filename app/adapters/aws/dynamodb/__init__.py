@@ -29,6 +29,7 @@ from app.adapters.aws.dynamodb.sync_health import DynamoDbSyncHealthStore
 from app.adapters.aws.dynamodb.table import create_table, dynamodb_client_config
 from app.adapters.aws.dynamodb.transactions import TableClient
 from app.adapters.ports import Stores
+from app.outbox_bell import OutboxBell
 
 __all__ = [
     "DynamoDbAccountStore",
@@ -57,10 +58,11 @@ def dynamodb_stores(
     table_name: str,
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    outbox_bell: OutboxBell | None = None,
 ) -> Stores:
     """Every aggregate's store on one table; `client` is an entered aiobotocore DynamoDB
-    client, shared by all of them."""
-    table = TableClient(client, table_name, sleep=sleep)
+    client, shared by all of them. `outbox_bell` rings after writes that add outbox messages."""
+    table = TableClient(client, table_name, sleep=sleep, outbox_bell=outbox_bell)
     return Stores(
         accounts=DynamoDbAccountStore(table),
         connections=DynamoDbConnectionStore(table),

@@ -32,11 +32,12 @@ from app.adapters.aws.dynamodb.table import (
     key,
     shard,
 )
-from app.adapters.aws.dynamodb.transactions import TableClient, expression
+from app.adapters.aws.dynamodb.transactions import OUTBOX_KIND, TableClient, expression
 from app.adapters.ports.outbox import DeliveryCursor
 from app.domain import OutboxMessage
 from app.webhook_messages import data_from_json, data_json
 from app.webhook_records import (
+    DELIVERY_RETENTION,
     DeliveryStatus,
     WebhookDelivery,
     WebhookEndpoint,
@@ -78,7 +79,7 @@ def _message_item(message: OutboxMessage) -> Item:
     created = precise_text(message.created_at)
     return item(
         message_key(message.message_id),
-        kind="outbox_message",
+        kind=OUTBOX_KIND,
         message_id=message.message_id,
         account_id=message.account_id,
         type=message.type,
@@ -137,6 +138,10 @@ def _delivery_item(delivery: WebhookDelivery) -> Item:
         GSI1PK=f"{DUE_QUEUE}{shard(delivery.delivery_id)}" if pending else None,
         GSI1SK=f"{due}#{delivery.delivery_id}" if pending else None,
         GSI2PK=log_pk(delivery.account_id),
+        # Finished: DynamoDB's TTL deletes it once the log's retention is over.
+        expires_at_epoch=None
+        if delivery.status is DeliveryStatus.PENDING
+        else int((delivery.created_at + DELIVERY_RETENTION).timestamp()),
         GSI2SK=f"{created}#{delivery.delivery_id}",
     )
 
@@ -291,6 +296,10 @@ class DynamoDbOutboxStore:
             return None
         delivery = _delivery_from(typed)
         return delivery if delivery.account_id == account_id else None
+
+    async def purge_finished_deliveries(self, before: datetime, limit: int) -> int:
+        """Nothing to do: finished deliveries carry `expires_at_epoch`, the table's TTL."""
+        return 0
 
     async def list_deliveries(
         self,

@@ -45,6 +45,7 @@ from app.adapters.aws.dynamodb.table import (
 )
 from app.adapters.retry import RetryPolicy
 from app.errors import StorageUnavailable
+from app.outbox_bell import OutboxBell
 
 UNAVAILABLE_CODES: Final = frozenset(
     {
@@ -70,6 +71,9 @@ BACKOFF: Final = RetryPolicy(base_delay=0.05, max_delay=2.0, max_attempts=8)
 """For our own retries: transaction conflicts and unprocessed batch items."""
 
 ATTEMPTS: Final = BACKOFF.max_attempts or 1
+
+OUTBOX_KIND: Final = "outbox_message"
+"""The `kind` of an outbox message item (app/adapters/aws/dynamodb/outbox.py)."""
 
 CONCURRENCY: Final = 8
 """Requests one store call keeps in flight at most (fan-outs over shards, series, batches)."""
@@ -124,6 +128,11 @@ def set_or_remove(fields: dict[str, object | None], values: dict[str, object]) -
     return " ".join(clauses)
 
 
+def _puts_outbox(put: dict[str, Any] | None) -> bool:
+    """Whether a Put (of a transaction or a batch) writes an outbox message."""
+    return put is not None and put["Item"].get("kind") == {"S": OUTBOX_KIND}
+
+
 def _key_id(key: Item) -> tuple[str, str]:
     return key[PK]["S"], key[SK]["S"]
 
@@ -137,10 +146,13 @@ class TableClient:
         table_name: str,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        outbox_bell: OutboxBell | None = None,
     ) -> None:
         self._client = client
         self.name = table_name
         self._sleep = sleep
+        self.outbox_bell = outbox_bell or OutboxBell()
+        """Rung after a committed transaction or batch that put outbox messages."""
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """One request; unavailability becomes `StorageUnavailable`, a write meeting a
@@ -254,6 +266,8 @@ class TableClient:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 await self.call("transact_write_items", TransactItems=actions)
+                if any(_puts_outbox(action.get("Put")) for action in actions):
+                    self.outbox_bell.ring()
                 return None
             except ClientError as error:
                 reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])
@@ -351,7 +365,10 @@ class TableClient:
     # -- batches -------------------------------------------------------------------------------
 
     async def put_items(self, items: Iterable[Item]) -> None:
-        await self.batch_write([{"PutRequest": {"Item": item}} for item in items])
+        requests = [{"PutRequest": {"Item": item}} for item in items]
+        await self.batch_write(requests)
+        if any(_puts_outbox(request["PutRequest"]) for request in requests):
+            self.outbox_bell.ring()
 
     async def delete_keys(self, keys: Iterable[Item]) -> None:
         await self.batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
