@@ -18,8 +18,8 @@ After every step, once calbot has synced every change Google made:
   do not count after the reconnect: "as if it had never connected");
 - the auto-schedule switch and every bot's `bot_config` are what the user last set;
 and at all times: every launch went to an occurrence that existed, with that link, at launch time,
-and every bot's status changes were told exactly once each (`bot.scheduled`, then the message of
-its final status), written with the change.
+and, checked at the end of each run, every bot's status changes were told exactly once each
+(`bot.scheduled`, then the message of its final status), written with the change.
 
 It runs on the memory store, on SQLite and on DynamoDB (moto), each with a fixed seed and a
 budget; `pytest -m lifecycle tests/property` runs it alone.
@@ -255,11 +255,20 @@ class Lifecycle(RuleBasedStateMachine):
         self.auto_schedule_enabled = True
 
     def teardown(self) -> None:
+        # Messages accumulate (nothing delivers them here), so one look at the end of each run
+        # sees every message ever written: cheaper than after every step, and as strict.
         try:
-            self._runner.run(self._exit.aclose())
+            problems = self._runner.run(self._told_problems())
         finally:
-            self._runner.close()
-            self._patches.undo()
+            try:
+                self._runner.run(self._exit.aclose())
+            finally:
+                self._runner.close()
+                self._patches.undo()
+        assert not problems, "\n".join(problems)
+
+    async def _told_problems(self) -> list[str]:
+        return await self._message_problems(await self.calbot.bots())
 
     # -- running calbot ---------------------------------------------------------------------
 
@@ -710,7 +719,6 @@ class Lifecycle(RuleBasedStateMachine):
                 f"turned it {'on' if self.auto_schedule_enabled else 'off'}"
             )
         bots = await self.calbot.bots()
-        problems += await self._message_problems(bots)
         pending = [bot for bot in bots if is_pending(bot.status)]
         if self.connected is None:
             return problems + [f"{shown(bot)} is pending after a disconnect" for bot in pending]
