@@ -52,6 +52,7 @@ from app.jobs import (
     channel_renewal_seconds,
     leased,
 )
+from app.observability import count_google_request
 from app.services.api_keys import ApiKeyService
 from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
@@ -67,6 +68,7 @@ from app.services.policy import PolicyService
 from app.services.reconcile import BotReconciler
 from app.services.scheduling import SchedulingService
 from app.services.sync import SyncService
+from app.services.sync_status import SyncStatusService
 from app.services.webhook_dispatch import RetryPlan, WebhookDispatcher
 from app.services.webhook_endpoints import WebhookEndpointService
 from app.services.webhook_secrets import WebhookSecrets
@@ -112,6 +114,7 @@ class Container:
     launch_loop_is_local: bool
     launch_queue: LaunchQueueConsumer | None
     housekeeping: HousekeepingService
+    sync_status: SyncStatusService
     webhook_endpoints: WebhookEndpointService
     webhook_dispatcher: WebhookDispatcher
 
@@ -199,6 +202,7 @@ async def open_container(
             clock,
             token_url=settings.google_oauth_token_url,
             api_base_url=settings.google_calendar_api_url,
+            observe=count_google_request,
         )
         bot_api = HttpBotApi(
             bot_http,
@@ -216,6 +220,7 @@ async def open_container(
             clock=clock,
             leases=stores.leases,
             replica_id=replica_id,
+            sync_health=stores.sync_health,
         )
         launcher = Launcher(
             bots=stores.bots, auto_schedule=stores.auto_schedule, bot_api=bot_api, clock=clock
@@ -292,6 +297,7 @@ async def open_container(
             refresher=refresher,
             public_base_url=settings.public_base_url,
             ttl_seconds=settings.watch_channel_ttl_seconds,
+            sync_health=stores.sync_health,
         )
         stack.push_async_callback(push.coalescer.drain)
         connections = ConnectionService(
@@ -379,6 +385,13 @@ async def open_container(
                 idempotency=storage.idempotency,
                 clock=clock,
                 outbox=stores.outbox,
+            ),
+            sync_status=SyncStatusService(
+                connections=stores.connections,
+                channels=stores.channels,
+                sync_health=stores.sync_health,
+                clock=clock,
+                poll_interval_seconds=settings.sync_poll_interval_seconds,
             ),
             webhook_endpoints=WebhookEndpointService(
                 endpoints=stores.webhook_endpoints,

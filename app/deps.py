@@ -23,6 +23,7 @@ from app.services.explain import ExplainService
 from app.services.notifications import PushService
 from app.services.policy import PolicyService
 from app.services.scheduling import SchedulingService
+from app.services.sync_status import SyncStatusService
 from app.services.webhook_endpoints import WebhookEndpointService
 
 if TYPE_CHECKING:
@@ -80,6 +81,10 @@ def _scheduling(container: _ContainerDep) -> SchedulingService:
     return container.scheduling
 
 
+def _sync_status(container: _ContainerDep) -> SyncStatusService:
+    return container.sync_status
+
+
 def _webhook_endpoints(container: _ContainerDep) -> WebhookEndpointService:
     return container.webhook_endpoints
 
@@ -97,6 +102,7 @@ EventServiceDep = Annotated[EventService, Depends(_events)]
 PushServiceDep = Annotated[PushService, Depends(_push)]
 PolicyServiceDep = Annotated[PolicyService, Depends(_policy)]
 SchedulingServiceDep = Annotated[SchedulingService, Depends(_scheduling)]
+SyncStatusServiceDep = Annotated[SyncStatusService, Depends(_sync_status)]
 WebhookEndpointServiceDep = Annotated[WebhookEndpointService, Depends(_webhook_endpoints)]
 StorageReadyDep = Annotated[Callable[[], Awaitable[bool]], Depends(_storage_ready)]
 """Answers whether storage is reachable (the readiness probe)."""

@@ -22,6 +22,7 @@ from app.identity import MEETING_DELETED as MEETING_DELETED
 from app.identity import MODE_NEVER as MODE_NEVER
 from app.identity import OCCURRENCE_CANCELLED as OCCURRENCE_CANCELLED
 from app.identity import OCCURRENCE_DELETED as OCCURRENCE_DELETED
+from app.identity import SERIES_ENDED as SERIES_ENDED
 from app.identity import BotCancellation as BotCancellation
 from app.identity import OccurrenceKey as OccurrenceKey
 from app.identity import event_id_for as event_id_for
@@ -513,3 +514,48 @@ class OutboxMessage:
     type: str
     created_at: datetime
     data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncHealth:
+    """How a calendar's syncs have been going (CONTRACT section 8, sync status).
+
+    `last_sync_at` is the last attempt, whatever its outcome; `failing_since` the first failure
+    of the current run of failures (None once a sync succeeds), so a calendar that never synced
+    well still ages towards `stale`. Recorded by every sync (push, polling, a client's read)
+    and by every valid push notification.
+    """
+
+    account_id: str
+    calendar_id: str
+    last_sync_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    failing_since: datetime | None = None
+    last_notification_at: datetime | None = None
+
+
+def sync_healthy_since(health: SyncHealth) -> datetime | None:
+    """The instant a calendar's staleness is measured from: its last success, else the start of
+    the failures that kept it from ever succeeding (None: nothing happened yet)."""
+    return health.last_success_at or health.failing_since
+
+
+def sync_is_stale(reference: datetime | None, now: datetime, poll_interval_seconds: int) -> bool:
+    """Stale: the last success (see `sync_healthy_since`) is older than twice the polling
+    interval, so even the safety-net poll has failed or not run at least twice."""
+    if reference is None:
+        return False
+    return now - reference > timedelta(seconds=2 * poll_interval_seconds)
+
+
+SYNC_FAILED_NOTICE_EVERY = 10
+
+
+def sync_failure_notified(consecutive_failures: int) -> bool:
+    """Whether this failure in a row gets a `calendar.sync_failed` message: the 1st, the 3rd and
+    every 10th (CONTRACT section 8), so a calendar failing every poll does not flood a client."""
+    return consecutive_failures in (1, 3) or (
+        consecutive_failures > 0 and consecutive_failures % SYNC_FAILED_NOTICE_EVERY == 0
+    )

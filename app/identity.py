@@ -110,6 +110,10 @@ CALENDAR_DROPPED = BotCancellation(
     "The meeting's calendar is no longer connected: create_calendar connected a Google "
     "account without it.",
 )
+SERIES_ENDED = BotCancellation(
+    "series_ended",
+    "The series now ends before this occurrence (its recurrence was edited in Google Calendar).",
+)
 LINK_REMOVED = BotCancellation("link_removed", "The meeting no longer has a meeting link.")
 DISCONNECTED = BotCancellation("disconnected", "The Google account was disconnected.")
 DUPLICATE_OCCURRENCE = BotCancellation(

@@ -29,6 +29,7 @@ from app.routers import (
     health,
     policy,
     scheduling,
+    sync_status,
     webhook_endpoints,
     webhooks,
 )
@@ -105,6 +106,7 @@ def create_app(
     install_validation_errors(app)
     app.include_router(connection.router)
     app.include_router(events.router)
+    app.include_router(sync_status.router)
     app.include_router(scheduling.router)
     app.include_router(auto_schedule.router)
     app.include_router(explain.router)

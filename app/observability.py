@@ -87,6 +87,21 @@ for _outcome in (
 ):
     WEBHOOK_ATTEMPTS.labels(_outcome)  # every outcome shows, at 0, before it first happens
 
+GOOGLE_REQUESTS = Counter(
+    "calbot_google_requests",
+    "Requests sent to Google, each attempt, by endpoint (calendar, token) and outcome: ok, "
+    "gone (410), unauthorized (401), rate_limited (429, 403 rate limit), client_error (other "
+    "4xx), server_error (5xx), timeout, connection_error.",
+    ["endpoint", "outcome"],
+    registry=REGISTRY,
+)
+
+
+def count_google_request(endpoint: str, outcome: str) -> None:
+    """Count one request sent to Google (the Google adapter's observer)."""
+    GOOGLE_REQUESTS.labels(endpoint, outcome).inc()
+
+
 METRICS_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
 

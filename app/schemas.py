@@ -440,6 +440,67 @@ class AutoScheduleSettingsRead(BaseModel):
     )
 
 
+class CalendarSyncStatusRead(BaseModel):
+    calendar_id: str
+    mode: str = Field(
+        description="`push` while a Google push channel is open on the calendar, else `polling`.",
+        examples=["push"],
+    )
+    last_sync_at: datetime | None = Field(
+        description="The last sync attempt, whatever its outcome."
+    )
+    last_success_at: datetime | None = Field(description="The last sync that completed.")
+    last_error: str | None = Field(description="Why the last sync failed; null once one succeeds.")
+    consecutive_failures: int = Field(description="Failed syncs in a row since the last success.")
+    channel_expires_at: datetime | None = Field(
+        description="When the push channel expires (calbot renews it before); null when polling."
+    )
+    last_notification_at: datetime | None = Field(
+        description="The last push notification Google sent for the calendar."
+    )
+    stale: bool = Field(
+        description="The last success (or, never having succeeded, the connection or the first "
+        "failure) is older than twice SYNC_POLL_INTERVAL_SECONDS."
+    )
+
+
+class SyncStatusList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "calendars": [
+                        {
+                            "calendar_id": "user@example.com",
+                            "mode": "push",
+                            "last_sync_at": "2026-11-24T15:00:00Z",
+                            "last_success_at": "2026-11-24T15:00:00Z",
+                            "last_error": None,
+                            "consecutive_failures": 0,
+                            "channel_expires_at": "2026-12-01T15:00:00Z",
+                            "last_notification_at": "2026-11-24T14:59:58Z",
+                            "stale": False,
+                        },
+                        {
+                            "calendar_id": "team@group.calendar.google.com",
+                            "mode": "polling",
+                            "last_sync_at": "2026-11-24T14:45:00Z",
+                            "last_success_at": "2026-11-24T13:30:00Z",
+                            "last_error": "Google Calendar is unavailable; try again shortly.",
+                            "consecutive_failures": 5,
+                            "channel_expires_at": None,
+                            "last_notification_at": None,
+                            "stale": True,
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
+    calendars: list[CalendarSyncStatusRead]
+
+
 # -- webhooks (CONTRACT section 8) --------------------------------------------------------------
 
 WEBHOOK_EVENT_TYPES_TEXT = (

@@ -8,7 +8,7 @@ test_google_discovery.py checks every request this module (and google_tokens.py)
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
@@ -49,7 +49,11 @@ class HttpGoogleCalendar:
         retry: RetryPolicy = RetryPolicy(),
         deadline: timedelta = GOOGLE_CALL_DEADLINE,
         max_cached_tokens: int = MAX_CACHED_TOKENS,
+        observe: Callable[[str, str], None] | None = None,
     ) -> None:
+        """`observe` is told (endpoint, outcome) of every request sent to Google: endpoint
+        `calendar` or `token`, outcome one of `GOOGLE_REQUEST_OUTCOMES`."""
+        self._observe = observe
         self._http = http
         self._clock = clock
         self._api = api_base_url.rstrip("/")
@@ -62,6 +66,7 @@ class HttpGoogleCalendar:
             retry=retry,
             deadline=deadline,
             max_cached_tokens=max_cached_tokens,
+            observe=None if observe is None else lambda outcome: observe("token", outcome),
         )
 
     async def refresh_access_token(self, credentials: GoogleCredentials) -> AccessToken:
@@ -267,11 +272,16 @@ class HttpGoogleCalendar:
                 clock=self._clock,
                 give_up_at=give_up_at,
                 deadline=deadline,
+                observe=self._observed,
             )
 
         return await run_with_retries(
             attempt, policy=self._retry, clock=self._clock, give_up_at=give_up_at
         )
+
+    def _observed(self, outcome: str) -> None:
+        if self._observe is not None:
+            self._observe("calendar", outcome)
 
     def _success_body(
         self,

@@ -158,6 +158,44 @@ def out_of_time(service: str, deadline: timedelta) -> str:
     )
 
 
+RequestObserver = Callable[[str], None]
+"""Told the outcome of each request sent to Google (`GOOGLE_REQUEST_OUTCOMES`): the
+composition root counts them for /metrics."""
+
+GOOGLE_REQUEST_OUTCOMES: Final = (
+    "ok",
+    "gone",
+    "unauthorized",
+    "rate_limited",
+    "client_error",
+    "server_error",
+    "timeout",
+    "connection_error",
+)
+
+
+def request_outcome(response: httpx.Response) -> str:
+    """What one answer of Google was, as a metric label."""
+    status = response.status_code
+    if status < 400:
+        return "ok"
+    if status == 410:
+        return "gone"
+    if status == 401:
+        return "unauthorized"
+    if status == 429 or (
+        status == 403 and ApiError.from_response(response).reason in RATE_LIMIT_REASONS
+    ):
+        return "rate_limited"
+    if status == 408:
+        return "timeout"
+    return "server_error" if status >= 500 else "client_error"
+
+
+def _ignore(outcome: str) -> None:
+    """No observer: outcomes are not counted."""
+
+
 async def send_once(
     send: Callable[[httpx.Timeout], Awaitable[httpx.Response]],
     *,
@@ -166,9 +204,11 @@ async def send_once(
     clock: Clock,
     give_up_at: datetime,
     deadline: timedelta,
+    observe: RequestObserver = _ignore,
 ) -> httpx.Response:
     """Send once, within what is left of the deadline; turn what Google says is transient
-    into `RetryableFailure`. `configured` is the client's own timeouts, `deadline` the call's."""
+    into `RetryableFailure`. `configured` is the client's own timeouts, `deadline` the call's;
+    `observe` is told how the request went."""
     seconds_left = (give_up_at - clock.now()).total_seconds()
     if seconds_left <= 0:
         raise GoogleUnavailable(out_of_time(service, deadline))
@@ -177,15 +217,19 @@ async def send_once(
         async with asyncio.timeout(seconds_left):
             response = await send(attempt_timeout(configured, seconds_left))
     except TimeoutError as exc:
+        observe("timeout")
         logger.warning("%s: no answer within the call's deadline", service)
         raise RetryableFailure(GoogleUnavailable(out_of_time(service, deadline))) from exc
     except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        observe("timeout" if isinstance(exc, httpx.TimeoutException) else "connection_error")
         logger.warning("%s: %s; will retry if attempts remain", service, type(exc).__name__)
         raise RetryableFailure(
             GoogleUnavailable(f"{service} could not be reached ({type(exc).__name__}).")
         ) from exc
     except httpx.TransportError as exc:  # misconfiguration (bad URL, proxy): not transient
+        observe("connection_error")
         raise GoogleUnavailable(f"{service} could not be reached ({type(exc).__name__}).") from exc
+    observe(request_outcome(response))
     status = response.status_code
     reason: str | None = None
     if status == 403:

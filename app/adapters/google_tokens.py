@@ -11,6 +11,7 @@ import httpx
 
 from app.adapters.google_answers import (
     DEFAULT_TOKEN_LIFETIME_SECONDS,
+    RequestObserver,
     json_object,
     send_once,
     token_failure,
@@ -41,7 +42,9 @@ class GoogleAccessTokens:
         retry: RetryPolicy,
         deadline: timedelta,
         max_cached_tokens: int = MAX_CACHED_TOKENS,
+        observe: RequestObserver | None = None,
     ) -> None:
+        self._observe = observe
         self._http = http
         self._clock = clock
         self._token_url = token_url
@@ -49,6 +52,10 @@ class GoogleAccessTokens:
         self._deadline = deadline
         self._tokens: BoundedCache[str, AccessToken] = BoundedCache(max_cached_tokens)
         self._locks: KeyedLocks[str] = KeyedLocks()  # one refresh per credential at a time
+
+    def _observed(self, outcome: str) -> None:
+        if self._observe is not None:
+            self._observe(outcome)
 
     async def refresh(self, credentials: GoogleCredentials) -> AccessToken:
         """A new token from Google, whatever the cache holds; it replaces the cached one."""
@@ -123,6 +130,7 @@ class GoogleAccessTokens:
                 clock=self._clock,
                 give_up_at=give_up_at,
                 deadline=self._deadline,
+                observe=self._observed,
             )
 
         response = await run_with_retries(

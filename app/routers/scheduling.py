@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+from app.bot_payload import bot_payload
 from app.deps import ConnectedAccount, SchedulingServiceDep
 from app.domain import BotStatus, ScheduledBot, ScheduleStatus
 from app.errors import (
@@ -51,26 +52,8 @@ BotIdPath = Annotated[str, Path(description="A bot_id from GET /scheduled_bots."
 
 
 def bot_read(bot: ScheduledBot) -> ScheduledBotRead:
-    return ScheduledBotRead(
-        bot_id=bot.bot_id,
-        event_id=bot.event_id,
-        calendar_id=bot.calendar_id,
-        google_event_id=bot.google_event_id,
-        occurrence_start=bot.occurrence_start,
-        join_at=bot.join_at,
-        meeting_link=bot.meeting_link,
-        meeting_platform=bot.meeting_platform,
-        bot_name=bot.bot_name,
-        custom_attributes=bot.custom_attributes,
-        bot_config=bot.bot_config,
-        source=bot.source,
-        status=bot.status,
-        external_bot_id=bot.external_bot_id,
-        last_error=bot.last_error,
-        created_at=bot.created_at,
-        updated_at=bot.updated_at,
-        meeting_key=bot.meeting_key,
-    )
+    """The bot as the API shows it: `bot_payload`, the same object webhook messages carry."""
+    return ScheduledBotRead.model_validate(bot_payload(bot))
 
 
 @router.post(

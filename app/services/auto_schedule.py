@@ -25,6 +25,7 @@ from app.adapters.ports import (
     ConnectionStore,
     EventStore,
 )
+from app.bot_changes import UNSCHEDULED_BY_USER, cancelled
 from app.domain import (
     AutoScheduleRules,
     AutoScheduleSettings,
@@ -264,7 +265,9 @@ class AutoScheduleService:
             bot.status = BotStatus.CANCELLED
             bot.last_error = RULES_CHANGED + rule.detail
             bot.updated_at = now
-            if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
+            # The user's change of rules unscheduled it: the contract's code for that.
+            change = cancelled(UNSCHEDULED_BY_USER)
+            if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED, change=change):
                 await self._scheduler.bot_cancelled(bot)
                 await self._bots.release_meeting_claim(bot)
                 log.info("bot %s cancelled (rules changed: %s)", bot.bot_id, rule.code)

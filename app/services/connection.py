@@ -167,7 +167,9 @@ class ConnectionService:
         credentials = await self._secrets.get(account_id, fresh=True)
         channels_stopped = await self._push.stop_channels(account_id, credentials)
         pending = await self._bots.list_bots(account_id, status=BotStatus.SCHEDULED)
-        bots_cancelled = await self._connections.delete_connection(account_id, self._clock.now())
+        bots_cancelled = await self._connections.delete_connection(
+            account_id, self._clock.now(), channels_stopped=channels_stopped
+        )
         for bot in pending:  # e.g. their EventBridge schedules go too
             await self._bot_scheduler.bot_cancelled(bot)
         await self._secrets.delete(account_id)

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from app.adapters.ports import AutoScheduleStore, BotApi, BotStore, Clock
+from app.bot_changes import FINAL_LAUNCH_STATUSES, PAUSED, BotChange, cancelled, finished
 from app.domain import (
     STALE_LAUNCH_AFTER,
     BotStatus,
@@ -312,8 +313,16 @@ class Launcher:
         async def write() -> bool:
             nonlocal tries
             tries += 1
-            return await self._bots.update_bot(bot, expected_status=BotStatus.LAUNCHING)
+            return await self._bots.update_bot(
+                bot, expected_status=BotStatus.LAUNCHING, change=reported
+            )
 
+        if bot.status in FINAL_LAUNCH_STATUSES:
+            reported: BotChange | None = finished(bot.status)
+        elif bot.status is BotStatus.CANCELLED:
+            reported = cancelled(PAUSED)  # the only way a launch ends cancelled: a pause
+        else:
+            reported = None
         try:
             stored = await self._retrying(
                 "store its launch outcome", bot.bot_id, write, RECORD_RETRY_DELAYS

@@ -18,7 +18,14 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from app.adapters.ports import ChannelStore, Clock, ConnectionStore, GoogleCalendar, SecretBox
+from app.adapters.ports import (
+    ChannelStore,
+    Clock,
+    ConnectionStore,
+    GoogleCalendar,
+    SecretBox,
+    SyncHealthStore,
+)
 from app.bounded import BoundedCache
 from app.domain import Calendar, Channel, GoogleCredentials
 from app.errors import CalbotError
@@ -131,9 +138,11 @@ class PushService:
         refresher: CalendarRefresher,
         public_base_url: str | None,
         ttl_seconds: int,
+        sync_health: SyncHealthStore,
         seen_messages: int = SEEN_MESSAGES,
     ) -> None:
         self._channels = channels
+        self._sync_health = sync_health
         self._connections = connections
         self._secrets = secrets_box
         self._google = google
@@ -242,6 +251,9 @@ class PushService:
         ):
             NOTIFICATIONS.labels("rejected").inc()
             return False
+        await self._sync_health.record_notification(
+            channel.account_id, channel.calendar_id, self._clock.now()
+        )
         if resource_state not in _TRIGGERING_STATES:
             NOTIFICATIONS.labels("acknowledged").inc()
             return True

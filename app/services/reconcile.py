@@ -20,11 +20,13 @@ counts as having had a bot. A re-keyed bot also carries its meeting occurrence's
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.adapters.ports import BotScheduler, BotStore, Clock, EventStore
+from app.bot_changes import LINK_CHANGED, MEETING_MOVED, cancelled, changed_fields, updated
 from app.domain import (
     DUPLICATE_OCCURRENCE,
     LINK_REMOVED,
@@ -32,6 +34,7 @@ from app.domain import (
     MEETING_DELETED,
     OCCURRENCE_CANCELLED,
     OCCURRENCE_DELETED,
+    SERIES_ENDED,
     AttendeeFacts,
     BotCancellation,
     BotStatus,
@@ -49,7 +52,7 @@ from app.domain import (
 )
 from app.services.event_mapping import series_spec
 from app.services.guard import DoNotRecordGuard
-from app.services.recurrence import RecurrenceError, occurrences_between
+from app.services.recurrence import RecurrenceError, occurrence_after, occurrences_between
 from app.services.rules import guard_hits
 from app.services.scheduling import SchedulingService
 from app.services.sync import SyncOutcome
@@ -97,7 +100,9 @@ async def settle_cancel(
     bot.status = BotStatus.CANCELLED
     bot.last_error = why.sentence
     bot.updated_at = now
-    if not await bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
+    if not await bots.update_bot(
+        bot, expected_status=BotStatus.SCHEDULED, change=cancelled(why.reason)
+    ):
         return False
     await scheduler.bot_cancelled(bot)
     if release_claim:
@@ -248,6 +253,7 @@ class BotReconciler:
         if guarded is not None:
             return await self._cancel(bot, never_record_cancellation(guarded), release_claim=False)
         now = self._clock.now()
+        before = dataclasses.replace(bot)
         change = "unchanged"
         if (occurrence.start, occurrence.end) != (bot.occurrence_start, bot.occurrence_end):
             bot.occurrence_start, bot.occurrence_end = occurrence.start, occurrence.end
@@ -263,14 +269,22 @@ class BotReconciler:
         if change == "unchanged" and not rekeyed:
             return change
         bot.updated_at = now
+        # What the client is told: a move (its time, maybe its link too) or a new link.
+        reported = None
+        if change != "unchanged":
+            reason = MEETING_MOVED if change == "moved" else LINK_CHANGED
+            reported = updated(reason, changed_fields(before, bot))
         if not rekeyed:
-            written = await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED)
+            written = await self._bots.update_bot(
+                bot, expected_status=BotStatus.SCHEDULED, change=reported
+            )
         else:
             written = await self._bots.rekey_bot(
                 bot,
                 expected_status=BotStatus.SCHEDULED,
                 previous_occurrence_key=previous_key,
                 previous_meeting_key=previous_meeting,
+                change=reported,
             )
             if not written:
                 return await self._cancel_duplicate(bot, previous_key, previous_meeting)
@@ -342,9 +356,10 @@ class BotReconciler:
             return _series_occurrence(event, overrides, original_start)
         # The one-off became a series: the occurrence at the bot's start, else the first one.
         found = _series_occurrence(event, overrides, bot.occurrence_start)
-        if found is OCCURRENCE_DELETED:
+        if found is OCCURRENCE_DELETED or found is SERIES_ENDED:
             found = _series_occurrence(event, overrides, event.start_time)
-        return found
+        # Not an occurrence the series ever had: the one-off is gone, not a series cut short.
+        return OCCURRENCE_DELETED if found is SERIES_ENDED else found
 
     async def _cancel(
         self, bot: ScheduledBot, why: BotCancellation, *, release_claim: bool = True
@@ -384,4 +399,6 @@ def _series_occurrence(
     for occurrence in generated:
         if occurrence.original_start == original_start:
             return Located(key, occurrence, event.meeting_link, event.attendees)
+    if occurrence_after(series_spec(event), overrides, original_start) is None:
+        return SERIES_ENDED  # nothing from here on: the series was cut short
     return OCCURRENCE_DELETED

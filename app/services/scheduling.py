@@ -11,11 +11,20 @@ bot_building.py; following a series occurrence by occurrence in series_schedulin
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from app.adapters.ports import BotScheduler, BotStore, Clock, EventStore, SeriesScheduleStore
+from app.bot_changes import (
+    DELETED_BY_USER,
+    UNSCHEDULED_BY_USER,
+    UPDATED_BY_USER,
+    cancelled,
+    changed_fields,
+    updated,
+)
 from app.domain import (
     BotSource,
     BotStatus,
@@ -183,11 +192,13 @@ class SchedulingService:
         """
         await find_event(self._events, account_id, event_id)
         await self._series.set_series_schedule_active(account_id, event_id, False)
-        cancelled = await self._bots.cancel_pending_bots(account_id, event_id, self._clock.now())
-        for bot in cancelled:
+        done = await self._bots.cancel_pending_bots(
+            account_id, event_id, self._clock.now(), reason=UNSCHEDULED_BY_USER
+        )
+        for bot in done:
             await self._scheduler.bot_cancelled(bot)
         await self._events.set_schedule_status(account_id, event_id, ScheduleStatus.UNSCHEDULED)
-        return len(cancelled)
+        return len(done)
 
     async def list_bots(
         self,
@@ -221,6 +232,7 @@ class SchedulingService:
         """Check and apply the changes to the bot as read, and write it back if nothing
         changed it since; False when something did."""
         now = self._clock.now()
+        before = dataclasses.replace(bot)
         if "join_at" in changes.fields:
             join_at = changes.join_at
             if join_at is None or join_at <= now or join_at >= bot.occurrence_end:
@@ -241,7 +253,12 @@ class SchedulingService:
             check_bot_config(changes.bot_config)
             bot.bot_config = changes.bot_config
         bot.updated_at = now
-        return await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED)
+        changed = changed_fields(before, bot)
+        return await self._bots.update_bot(
+            bot,
+            expected_status=BotStatus.SCHEDULED,
+            change=updated(UPDATED_BY_USER, changed) if changed else None,
+        )
 
     async def cancel_bot(self, account_id: str, bot_id: str) -> ScheduledBot:
         for _ in range(CAS_ATTEMPTS):
@@ -254,7 +271,9 @@ class SchedulingService:
                 )
             bot.status = BotStatus.CANCELLED
             bot.updated_at = self._clock.now()
-            if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED):
+            if await self._bots.update_bot(
+                bot, expected_status=BotStatus.SCHEDULED, change=cancelled(DELETED_BY_USER)
+            ):
                 await self._scheduler.bot_cancelled(bot)
                 return bot
         raise kept_changing()

@@ -10,6 +10,7 @@ import logging
 from datetime import datetime, timedelta
 
 from app.adapters.ports import BotScheduler, BotStore, Clock, EventStore, SeriesScheduleStore
+from app.bot_changes import UNSCHEDULED_BY_USER, cancelled
 from app.domain import (
     BotSource,
     BotStatus,
@@ -284,7 +285,9 @@ class SeriesScheduling:
             if current is None or current.status is not BotStatus.SCHEDULED:
                 return False
             current.status, current.updated_at = BotStatus.CANCELLED, self._clock.now()
-            if await self._bots.update_bot(current, expected_status=BotStatus.SCHEDULED):
+            if await self._bots.update_bot(
+                current, expected_status=BotStatus.SCHEDULED, change=cancelled(UNSCHEDULED_BY_USER)
+            ):
                 await self._scheduler.bot_cancelled(current)
                 log.info("bot %s cancelled: its series was unscheduled meanwhile", bot.bot_id)
                 return False

@@ -30,6 +30,7 @@ from app.adapters.ports import (
     GoogleCalendar,
     LeaseStore,
     SecretBox,
+    SyncHealthStore,
 )
 from app.bounded import KeyedLocks
 from app.domain import (
@@ -39,10 +40,12 @@ from app.domain import (
     credentials_fingerprint,
 )
 from app.errors import (
+    CalbotError,
     CalendarNotFound,
     CredentialsRevoked,
     GoogleUnavailable,
     NoCalendarConnected,
+    NotFound,
     SyncTokenExpired,
 )
 from app.observability import SYNC_LATENCY, SYNC_RUNS
@@ -124,8 +127,10 @@ class SyncService:
         clock: Clock,
         leases: LeaseStore,
         replica_id: str,
+        sync_health: SyncHealthStore,
     ) -> None:
         self._connections = connections
+        self._sync_health = sync_health
         self._events = events
         self._secrets = secrets
         self._google = google
@@ -198,16 +203,33 @@ class SyncService:
             outcome = await self._sync_with_current_credentials(
                 account_id, calendar_id, lease, on_page
             )
-        except CredentialsRevoked:
+        except CredentialsRevoked as error:
             SYNC_RUNS.labels("unknown", "credentials_revoked").inc()
+            await self._record_failure(account_id, calendar_id, error)
             raise
         except Exception as error:
             SYNC_RUNS.labels("unknown", getattr(error, "code", "error")).inc()
+            await self._record_failure(account_id, calendar_id, error)
             raise
+        if not outcome.skipped:
+            await self._sync_health.record_sync_success(account_id, calendar_id, self._clock.now())
         kind = "full" if outcome.full_sync else "incremental"
         SYNC_RUNS.labels(kind, "ok").inc()
         SYNC_LATENCY.labels(kind).observe(time.perf_counter() - started)
         return outcome
+
+    async def _record_failure(self, account_id: str, calendar_id: str, error: Exception) -> None:
+        """Count a failed sync in the calendar's health (not a calendar that is not there:
+        disconnected, or dropped meanwhile); never hides the failure itself."""
+        if isinstance(error, NotFound):
+            return
+        sentence = error.detail if isinstance(error, CalbotError) else "The sync failed."
+        try:
+            await self._sync_health.record_sync_failure(
+                account_id, calendar_id, self._clock.now(), sentence
+            )
+        except CalbotError as unrecorded:
+            log.warning("could not record a failed sync: %s", unrecorded.code)
 
     async def _sync_with_current_credentials(
         self,
@@ -225,7 +247,10 @@ class SyncService:
                 return await self._sync(account_id, calendar_id, credentials, lease, on_page)
             except CredentialsRevoked:
                 fingerprint = credentials_fingerprint(credentials)
-                if await self._connections.mark_revoked(account_id, fingerprint) or attempt == 2:
+                revoked = await self._connections.mark_revoked(
+                    account_id, fingerprint, self._clock.now()
+                )
+                if revoked or attempt == 2:
                     raise
                 log.info("credentials replaced during a sync; syncing again with the new ones")
         raise AssertionError("unreachable: the second attempt returns or raises")

@@ -1242,3 +1242,66 @@ async def test_the_consent_code_exchange_has_the_same_deadline(
 
     assert clock.slept == [4.0, 8.0]
     assert _timeouts(route) == [(5.0, 20.0), (5.0, 20.0), (5.0, 13.0)]
+
+
+# -- request outcomes (/metrics) ------------------------------------------------------------------
+
+
+async def test_every_request_to_google_is_observed_with_its_outcome(
+    http: httpx.AsyncClient, clock: FakeClock, respx_mock: respx.MockRouter
+) -> None:
+    seen: list[tuple[str, str]] = []
+    google = HttpGoogleCalendar(
+        http,
+        clock,
+        token_url=TOKEN_URL,
+        api_base_url=API,
+        retry=NO_JITTER,
+        observe=lambda endpoint, outcome: seen.append((endpoint, outcome)),
+    )
+    respx_mock.post(TOKEN_URL).mock(
+        side_effect=[httpx.ReadTimeout("slow"), httpx.ConnectError("down"), token_answer()]
+    )
+    respx_mock.get(CALENDAR_LIST).mock(
+        side_effect=[
+            google_error(403, "rateLimitExceeded"),
+            httpx.Response(429),
+            google_error(503, "backendError"),
+            calendar_page([{"id": "primary", "summary": "Me", "primary": True}]),
+        ]
+    )
+    respx_mock.post(f"{API}/channels/stop").mock(return_value=google_error(400, "badRequest"))
+
+    await google.list_calendars(CREDENTIALS)
+    with pytest.raises(UpstreamRejected):
+        await google.stop_channel(CREDENTIALS, "channel-1", "resource-1")
+
+    assert seen == [
+        ("token", "timeout"),
+        ("token", "connection_error"),
+        ("token", "ok"),
+        ("calendar", "rate_limited"),
+        ("calendar", "rate_limited"),
+        ("calendar", "server_error"),
+        ("calendar", "ok"),
+        ("calendar", "client_error"),
+    ]
+
+
+async def test_a_gone_sync_token_is_observed_as_gone(
+    http: httpx.AsyncClient, clock: FakeClock, respx_mock: respx.MockRouter
+) -> None:
+    seen: list[tuple[str, str]] = []
+    google = HttpGoogleCalendar(
+        http, clock, token_url=TOKEN_URL, api_base_url=API, observe=lambda *o: seen.append(o)
+    )
+    respx_mock.post(TOKEN_URL).mock(return_value=token_answer())
+    respx_mock.get(EVENTS).mock(return_value=google_error(410, "fullSyncRequired"))
+
+    with pytest.raises(SyncTokenExpired):
+        async for _ in google.list_events(
+            CREDENTIALS, "primary", sync_token="token-1", time_min=None
+        ):
+            pass
+
+    assert seen == [("token", "ok"), ("calendar", "gone")]

@@ -21,6 +21,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
+from app.bot_changes import BotChange
 from app.config import Settings
 from app.container import Container, open_container
 from app.domain import (
@@ -714,10 +715,12 @@ async def test_a_store_error_while_recording_the_outcome_is_retried_at_once_not_
     write_bot = container.stores.bots.update_bot
     failures = [StorageUnavailable()]  # the database is locked once, as the outcome is stored
 
-    async def update_bot_failing_once(bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
+    async def update_bot_failing_once(
+        bot: ScheduledBot, *, expected_status: BotStatus, change: BotChange | None = None
+    ) -> bool:
         if failures and bot.status is BotStatus.LAUNCHED:
             raise failures.pop()
-        return await write_bot(bot, expected_status=expected_status)
+        return await write_bot(bot, expected_status=expected_status, change=change)
 
     monkeypatch.setattr(container.stores.bots, "update_bot", update_bot_failing_once)
     clock.set(at(bot["join_at"]))

@@ -66,3 +66,5 @@ async def test_metrics_count_requests_syncs_and_schedules(
     assert "calbot_sync_seconds_bucket" in text
     assert 'calbot_bots_scheduled_total{source="manual"}' in text
     assert "calbot_launch_delay_seconds_bucket" in text
+    assert 'calbot_google_requests_total{endpoint="token",outcome="ok"}' in text
+    assert 'calbot_google_requests_total{endpoint="calendar",outcome="ok"}' in text

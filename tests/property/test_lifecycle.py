@@ -17,7 +17,9 @@ After every step, once calbot has synced every change Google made:
   bot, unless one of its bots already ran or was cancelled (bots cancelled before a disconnect
   do not count after the reconnect: "as if it had never connected");
 - the auto-schedule switch and every bot's `bot_config` are what the user last set;
-and at all times: every launch went to an occurrence that existed, with that link, at launch time.
+and at all times: every launch went to an occurrence that existed, with that link, at launch time,
+and, checked at the end of each run, every bot's status changes were told exactly once each
+(`bot.scheduled`, then the message of its final status), written with the change.
 
 It runs on the memory store, on SQLite and on DynamoDB (moto), each with a fixed seed and a
 budget; `pytest -m lifecycle tests/property` runs it alone.
@@ -76,6 +78,14 @@ from tests.property.google_truth import (
 from tests.unit.calbot import ACCOUNT, CAL, CREDENTIALS, JOIN_LEAD, LOOKAHEAD, NOW, Calbot, wire
 
 pytestmark = pytest.mark.lifecycle
+
+FINAL_MESSAGES = {
+    BotStatus.CANCELLED: "bot.cancelled",
+    BotStatus.LAUNCHED: "bot.launched",
+    BotStatus.FAILED: "bot.failed",
+    BotStatus.MISSED: "bot.missed",
+}
+"""The webhook message of each status a bot ends in (CONTRACT section 8)."""
 
 T = TypeVar("T")
 
@@ -245,11 +255,20 @@ class Lifecycle(RuleBasedStateMachine):
         self.auto_schedule_enabled = True
 
     def teardown(self) -> None:
+        # Messages accumulate (nothing delivers them here), so one look at the end of each run
+        # sees every message ever written: cheaper than after every step, and as strict.
         try:
-            self._runner.run(self._exit.aclose())
+            problems = self._runner.run(self._told_problems())
         finally:
-            self._runner.close()
-            self._patches.undo()
+            try:
+                self._runner.run(self._exit.aclose())
+            finally:
+                self._runner.close()
+                self._patches.undo()
+        assert not problems, "\n".join(problems)
+
+    async def _told_problems(self) -> list[str]:
+        return await self._message_problems(await self.calbot.bots())
 
     # -- running calbot ---------------------------------------------------------------------
 
@@ -710,6 +729,22 @@ class Lifecycle(RuleBasedStateMachine):
         problems += self._pending_problems(in_step, meetings)
         if self.auto_schedule_enabled:
             problems += self._liveness_problems(bots, meetings)
+        return problems
+
+    async def _message_problems(self, bots: list[ScheduledBot]) -> list[str]:
+        """Every status change of a bot told exactly once: one `bot.scheduled`, and one
+        message of its final status once it has one (none while it is pending)."""
+        told: dict[str, list[str]] = {}
+        for message in await self.calbot.stores.outbox.unrouted_messages(1_000_000):
+            if message.type.startswith("bot."):
+                told.setdefault(message.data["bot"]["bot_id"], []).append(message.type)
+        problems = []
+        for bot in bots:
+            types = told.get(bot.bot_id, [])
+            final = [t for t in types if t in FINAL_MESSAGES.values()]
+            expected = [FINAL_MESSAGES[bot.status]] if bot.status in FINAL_MESSAGES else []
+            if types.count("bot.scheduled") != 1 or final != expected:
+                problems.append(f"{shown(bot)} was told as {sorted(types)}")
         return problems
 
     def _pending_problems(

@@ -114,6 +114,7 @@ def wire(clock: FakeClock, stores: Stores | None = None) -> Calbot:
         clock=clock,
         leases=stores.leases,
         replica_id="unit-replica",
+        sync_health=stores.sync_health,
     )
     guard = DoNotRecordGuard(stores.auto_schedule)
     scheduling = SchedulingService(
@@ -154,6 +155,7 @@ def wire(clock: FakeClock, stores: Stores | None = None) -> Calbot:
         refresher=refresher,
         public_base_url=None,
         ttl_seconds=604800,
+        sync_health=stores.sync_health,
     )
     connections = ConnectionService(
         connections=stores.connections,

@@ -17,6 +17,7 @@ def _push(calbot: Calbot, seen_messages: int) -> PushService:
         refresher=calbot.refresher,
         public_base_url=None,
         ttl_seconds=604800,
+        sync_health=calbot.stores.sync_health,
         seen_messages=seen_messages,
     )
 

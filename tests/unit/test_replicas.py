@@ -38,6 +38,7 @@ def replica_two(calbot: Calbot, **replaced: Any) -> SyncService:
         "google": calbot.google,
         "clock": calbot.clock,
         "leases": calbot.stores.leases,
+        "sync_health": calbot.stores.sync_health,
     }
     parts.update(replaced)
     return SyncService(**parts, replica_id=REPLICA_TWO)
@@ -120,6 +121,7 @@ async def test_a_replica_waits_for_another_ones_short_sync_then_catches_up(
         clock=calbot.clock,
         leases=leases,
         replica_id="unit-replica",
+        sync_health=calbot.stores.sync_health,
     )
 
     outcome = await one.sync_calendar(ACCOUNT, CAL)
@@ -154,6 +156,7 @@ async def test_a_notification_for_a_calendar_another_replica_syncs_is_not_lost(
         clock=calbot.clock,
         leases=leases,
         replica_id="unit-replica",
+        sync_health=calbot.stores.sync_health,
     )
     coalescer = SyncCoalescer(
         CalendarRefresher(one, calbot.reconciler, calbot.auto_schedule).refresh, calbot.clock

@@ -17,6 +17,7 @@ from app.adapters.memory.leases import MemoryLeaseStore
 from app.adapters.memory.outbox import MemoryOutboxStore, MemoryWebhookEndpointStore
 from app.adapters.memory.sealed_secrets import MemorySealedSecretStore
 from app.adapters.memory.series import MemorySeriesScheduleStore
+from app.adapters.memory.sync_health import MemorySyncHealthStore
 from app.adapters.memory.tables import MemoryTables
 from app.adapters.ports import Stores
 
@@ -34,6 +35,7 @@ def memory_stores(tables: MemoryTables | None = None) -> Stores:
         auto_schedule=MemoryAutoScheduleStore(tables),
         channels=MemoryChannelStore(tables),
         leases=MemoryLeaseStore(tables),
+        sync_health=MemorySyncHealthStore(tables),
         outbox=MemoryOutboxStore(tables),
         webhook_endpoints=MemoryWebhookEndpointStore(tables),
     )

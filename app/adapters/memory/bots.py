@@ -5,7 +5,18 @@ from __future__ import annotations
 import copy
 from datetime import datetime
 
+from app.adapters.memory.outbox import append_outbox
 from app.adapters.memory.tables import MemoryTables
+from app.bot_changes import (
+    SCHEDULED,
+    UNSCHEDULED_BY_USER,
+    UPDATED_BY_USER,
+    BotChange,
+    bot_message,
+    cancelled,
+    changed_fields,
+    updated,
+)
 from app.domain import (
     BotStatus,
     OccurrenceKey,
@@ -60,17 +71,27 @@ class MemoryBotStore:
             raise ValueError(f"bot {bot.bot_id} already exists")
         self._tables.bots[bot.bot_id] = copy.deepcopy(bot)
 
-    async def insert_or_update_pending_bot(self, bot: ScheduledBot) -> tuple[ScheduledBot, bool]:
+    def _report(self, bot: ScheduledBot, change: BotChange | None) -> None:
+        if change is not None:
+            append_outbox(self._tables, [bot_message(bot, change, bot.updated_at)])
+
+    async def insert_or_update_pending_bot(
+        self, bot: ScheduledBot, *, update_reason: str = UPDATED_BY_USER
+    ) -> tuple[ScheduledBot, bool]:
         pending = self._pending_for(bot)
         if pending is None:
             self._insert(bot)
+            self._report(bot, SCHEDULED)
             return copy.deepcopy(bot), True
         if pending.status is BotStatus.SCHEDULED:
+            before = copy.deepcopy(pending)
             pending.bot_config = copy.deepcopy(bot.bot_config)
             pending.bot_name = bot.bot_name
             pending.custom_attributes = copy.deepcopy(bot.custom_attributes)
             pending.updated_at = bot.updated_at
             pending.version += 1
+            if changes := changed_fields(before, pending):
+                self._report(pending, updated(update_reason, changes))
         return copy.deepcopy(pending), pending.bot_id == bot.bot_id
 
     async def get_bot(self, account_id: str, bot_id: str) -> ScheduledBot | None:
@@ -96,7 +117,9 @@ class MemoryBotStore:
             ]
         )
 
-    async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
+    async def update_bot(
+        self, bot: ScheduledBot, *, expected_status: BotStatus, change: BotChange | None = None
+    ) -> bool:
         stored = self._tables.bots.get(bot.bot_id)
         if stored is None or stored.account_id != bot.account_id:
             return False
@@ -107,19 +130,21 @@ class MemoryBotStore:
             return False
         bot.version += 1
         self._tables.bots[bot.bot_id] = copy.deepcopy(bot)
+        self._report(bot, change)
         return True
 
     async def cancel_pending_bots(
-        self, account_id: str, event_id: str, when: datetime
+        self, account_id: str, event_id: str, when: datetime, *, reason: str = UNSCHEDULED_BY_USER
     ) -> list[ScheduledBot]:
-        cancelled: list[ScheduledBot] = []
+        done: list[ScheduledBot] = []
         for bot in self._tables.bots.values():
             scheduled = bot.status is BotStatus.SCHEDULED
             if scheduled and (bot.account_id, bot.event_id) == (account_id, event_id):
                 bot.status, bot.updated_at = BotStatus.CANCELLED, when
                 bot.version += 1
-                cancelled.append(copy.deepcopy(bot))
-        return _by_join_at(cancelled)
+                self._report(bot, cancelled(reason))
+                done.append(copy.deepcopy(bot))
+        return _by_join_at(done)
 
     async def due_bots(
         self, before: datetime, limit: int, *, stale_launching_before: datetime
@@ -164,6 +189,7 @@ class MemoryBotStore:
             if self._meeting_claimed(bot):
                 continue
             self._insert(bot)
+            self._report(bot, SCHEDULED)
             created.append(bot)
         for bot in created:
             stored = self._tables.events.get((bot.account_id, bot.event_id))
@@ -178,6 +204,7 @@ class MemoryBotStore:
         expected_status: BotStatus,
         previous_occurrence_key: OccurrenceKey,
         previous_meeting_key: str | None,
+        change: BotChange | None = None,
     ) -> bool:
         stored = self._tables.bots.get(bot.bot_id)
         if stored is None or stored.account_id != bot.account_id:
@@ -201,6 +228,7 @@ class MemoryBotStore:
             return False
         bot.version += 1
         self._tables.bots[bot.bot_id] = copy.deepcopy(bot)
+        self._report(bot, change)
         return True
 
     async def release_meeting_claim(self, bot: ScheduledBot) -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+from app.adapters.memory.outbox import append_outbox
 from app.adapters.memory.tables import MemoryTables
+from app.bot_changes import DISCONNECTED as DISCONNECTED_REASON
+from app.bot_changes import bot_message, cancelled
+from app.calendar_messages import credentials_revoked_message, disconnected_message
 from app.domain import (
     DISCONNECTED,
     BotStatus,
@@ -38,7 +42,9 @@ class MemoryConnectionStore:
         if connection is not None:
             self._tables.connections[account_id] = dataclasses.replace(connection, status=status)
 
-    async def mark_revoked(self, account_id: str, credentials_fingerprint: str) -> bool:
+    async def mark_revoked(
+        self, account_id: str, credentials_fingerprint: str, when: datetime
+    ) -> bool:
         connection = self._tables.connections.get(account_id)
         if connection is None or connection.status is ConnectionStatus.REVOKED:
             return False
@@ -47,15 +53,22 @@ class MemoryConnectionStore:
         self._tables.connections[account_id] = dataclasses.replace(
             connection, status=ConnectionStatus.REVOKED
         )
+        calendar_ids = [c.calendar_id for c in self._tables.calendars.get(account_id, [])]
+        append_outbox(
+            self._tables,
+            [credentials_revoked_message(account_id, calendar_ids, when)],
+        )
         return True
 
     async def list_calendars(self, account_id: str) -> list[Calendar]:
         # Primary first, then in the order Google listed them (sorted() is stable).
         return sorted(self._tables.calendars.get(account_id, []), key=lambda c: not c.primary)
 
-    async def delete_connection(self, account_id: str, when: datetime) -> int:
+    async def delete_connection(
+        self, account_id: str, when: datetime, *, channels_stopped: int = 0
+    ) -> int:
         tables = self._tables
-        cancelled = 0
+        messages = []
         for bot in tables.bots.values():
             if bot.account_id != account_id:
                 continue
@@ -63,7 +76,7 @@ class MemoryConnectionStore:
                 bot.status, bot.updated_at = BotStatus.CANCELLED, when
                 bot.version += 1
                 bot.last_error = DISCONNECTED.sentence
-                cancelled += 1
+                messages.append(bot_message(bot, cancelled(DISCONNECTED_REASON), when))
             if not claims_occurrence_after_disconnect(bot.status):
                 tables.released_bots.add(bot.bot_id)
         tables.connections.pop(account_id, None)
@@ -75,7 +88,10 @@ class MemoryConnectionStore:
             for channel_id, channel in tables.channels.items()
             if channel.account_id != account_id
         }
-        return cancelled
+        count = len(messages)
+        messages.append(disconnected_message(account_id, channels_stopped, count, when))
+        append_outbox(tables, messages)
+        return count
 
     async def connected_accounts(self) -> list[str]:
         return sorted(

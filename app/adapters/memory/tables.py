@@ -24,6 +24,7 @@ from app.domain import (
     OutboxMessage,
     ScheduledBot,
     SeriesSchedule,
+    SyncHealth,
 )
 from app.outbox_bell import OutboxBell
 from app.webhook_records import WebhookDelivery, WebhookEndpoint
@@ -75,6 +76,7 @@ class MemoryTables:
     calendars: dict[str, list[Calendar]] = field(default_factory=dict)  # by account_id
     sealed_secrets: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
     sync_state: dict[AccountCalendar, SyncRecord] = field(default_factory=dict)
+    sync_health: dict[AccountCalendar, SyncHealth] = field(default_factory=dict)
     events: dict[tuple[str, str], StoredEvent] = field(default_factory=dict)  # (acc, event_id)
     # (account_id, calendar_id, series Google id) -> original start -> exception
     overrides: dict[tuple[str, str, str], dict[datetime, StoredOverride]] = field(
@@ -127,3 +129,6 @@ class MemoryTables:
         for state_key in list(self.sync_state):
             if state_key[0] == account_id and dropped(state_key[1]):
                 del self.sync_state[state_key]
+        for health_key in list(self.sync_health):
+            if health_key[0] == account_id and dropped(health_key[1]):
+                del self.sync_health[health_key]

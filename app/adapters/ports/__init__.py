@@ -20,6 +20,7 @@ from app.adapters.ports.outbox import DeliveryCursor, OutboxStore, WebhookEndpoi
 from app.adapters.ports.scheduler import BotScheduler
 from app.adapters.ports.secrets import SecretBox
 from app.adapters.ports.stores import Stores
+from app.adapters.ports.sync_health import SyncHealthStore
 
 __all__ = [
     "AccountStore",
@@ -49,6 +50,7 @@ __all__ = [
     "SeriesOverride",
     "SeriesScheduleStore",
     "Stores",
+    "SyncHealthStore",
     "TokenGrant",
     "WatchChannel",
     "WebhookEndpointStore",

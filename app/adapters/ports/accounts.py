@@ -54,20 +54,27 @@ class ConnectionStore(Protocol):
         """Mark the connection active or revoked."""
         ...
 
-    async def mark_revoked(self, account_id: str, credentials_fingerprint: str) -> bool:
+    async def mark_revoked(
+        self, account_id: str, credentials_fingerprint: str, when: datetime
+    ) -> bool:
         """Mark the connection revoked only if it was made with the credentials of this
         fingerprint (or predates fingerprints): a sync that failed with credentials replaced
         meanwhile by a reconnect must not revoke the new connection. True if it is now marked
-        revoked by this call."""
+        revoked by this call; that write also appends the `calendar.credentials_revoked`
+        message naming the account's calendars."""
         ...
 
     async def list_calendars(self, account_id: str) -> list[Calendar]:
         """The connected calendars, primary first."""
         ...
 
-    async def delete_connection(self, account_id: str, when: datetime) -> int:
+    async def delete_connection(
+        self, account_id: str, when: datetime, *, channels_stopped: int = 0
+    ) -> int:
         """Delete connection, calendars, events, exceptions and sync state; cancel pending bots
-        (`last_error`: `app.domain.DISCONNECTED`'s sentence).
+        (`last_error`: `app.domain.DISCONNECTED`'s sentence), each with its `bot.cancelled`
+        message (reason `disconnected`), and append `calendar.disconnected` (`channels_stopped`
+        as given, `bots_cancelled` as counted), in the same write as the cancellations.
 
         Returns the number of bots cancelled. Auto-schedule settings are kept, and so are the
         bots, as history; but from now on only those that

@@ -5,20 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from app.bot_changes import UNSCHEDULED_BY_USER, UPDATED_BY_USER, BotChange
 from app.domain import BotStatus, OccurrenceKey, ScheduledBot, SeriesSchedule
 
 
 class BotStore(Protocol):
-    """Scheduled bots, from scheduling to launch."""
+    """Scheduled bots, from scheduling to launch.
 
-    async def insert_or_update_pending_bot(self, bot: ScheduledBot) -> tuple[ScheduledBot, bool]:
+    Every write that changes what a client sees of a bot appends its webhook message
+    (`app.bot_changes.bot_message`, built from the bot as written) in the same store write: a
+    write that does not happen appends nothing, one that does appends exactly one message per
+    bot it changed.
+    """
+
+    async def insert_or_update_pending_bot(
+        self, bot: ScheduledBot, *, update_reason: str = UPDATED_BY_USER
+    ) -> tuple[ScheduledBot, bool]:
         """Insert the bot unless one is pending for (account, event, occurrence) or for its
         meeting occurrence (account, `meeting_key`: the same meeting on another calendar).
 
         Deduplication is a property of the store (unique keys), not a read-then-write. When a
         pending bot exists its config, name and attributes are replaced by `bot`'s (the one of
         the same event and occurrence first, if both exist); returns the stored bot and True if
-        it was created.
+        it was created. Messages: `bot.scheduled` for an inserted bot; `bot.updated` with
+        `update_reason` and the fields that changed for a scheduled bot updated (none when
+        nothing changed, or the pending bot is already launching).
         """
         ...
 
@@ -36,21 +47,25 @@ class BotStore(Protocol):
         """The account's bots ordered by join_at."""
         ...
 
-    async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
+    async def update_bot(
+        self, bot: ScheduledBot, *, expected_status: BotStatus, change: BotChange | None = None
+    ) -> bool:
         """Write the bot back only if its stored status is still `expected_status` and its
         stored `version` is still `bot.version` (nothing wrote it since it was read): a
         compare-and-set. On success the stored version, and `bot.version`, go up by one; False
         tells the caller to re-read the bot and decide again from what is stored.
 
         Every other write of a bot (re-scheduling, cancelling, claiming) bumps its version too;
-        only `touch_launching_bot`, which renews a claim, leaves it.
+        only `touch_launching_bot`, which renews a claim, leaves it. With `change`, its message
+        is appended in the same write (nothing is appended when the write does not happen).
         """
         ...
 
     async def cancel_pending_bots(
-        self, account_id: str, event_id: str, when: datetime
+        self, account_id: str, event_id: str, when: datetime, *, reason: str = UNSCHEDULED_BY_USER
     ) -> list[ScheduledBot]:
-        """Cancel every scheduled bot of an event; returns them."""
+        """Cancel every scheduled bot of an event, each with its `bot.cancelled` message
+        (`reason`); returns them."""
         ...
 
     async def due_bots(
@@ -83,7 +98,8 @@ class BotStore(Protocol):
         """Insert each bot unless its (account, event, occurrence) already has a bot in any
         status, or its meeting occurrence (`meeting_key`) has one that still claims it (see
         `release_meeting_claim`), bots released by a disconnect excepted (see `delete_connection`);
-        marks their events scheduled. Returns the bots inserted."""
+        marks their events scheduled. Returns the bots inserted, each written with its
+        `bot.scheduled` message."""
         ...
 
     async def rekey_bot(
@@ -93,6 +109,7 @@ class BotStore(Protocol):
         expected_status: BotStatus,
         previous_occurrence_key: OccurrenceKey,
         previous_meeting_key: str | None,
+        change: BotChange | None = None,
     ) -> bool:
         """Write the bot back under a new occurrence key and meeting key (its meeting started
         or stopped repeating, or a key built from its link and start changed).
@@ -100,7 +117,8 @@ class BotStore(Protocol):
         Only if it is stored with `expected_status` and the previous keys, and, when it is
         pending, no other pending bot holds either new key: False otherwise, nothing written.
         Afterwards the bot counts as the new occurrence's and meeting's bot for deduplication,
-        and no longer as the previous ones'.
+        and no longer as the previous ones'. With `change`, its message is appended in the same
+        write.
         """
         ...
 

@@ -9,6 +9,7 @@ from app.adapters.ports.bots import BotStore, SeriesScheduleStore
 from app.adapters.ports.events import EventStore
 from app.adapters.ports.operations import AutoScheduleStore, ChannelStore, LeaseStore
 from app.adapters.ports.outbox import OutboxStore, WebhookEndpointStore
+from app.adapters.ports.sync_health import SyncHealthStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,5 +25,6 @@ class Stores:
     auto_schedule: AutoScheduleStore
     channels: ChannelStore
     leases: LeaseStore
+    sync_health: SyncHealthStore
     outbox: OutboxStore
     webhook_endpoints: WebhookEndpointStore

@@ -14,6 +14,7 @@ from app.adapters.sqlite.leases import SqliteLeaseStore
 from app.adapters.sqlite.outbox import SqliteOutboxStore, SqliteWebhookEndpointStore
 from app.adapters.sqlite.sealed_secrets import SqliteSealedSecretStore
 from app.adapters.sqlite.series import SqliteSeriesScheduleStore
+from app.adapters.sqlite.sync_health import SqliteSyncHealthStore
 
 
 def sqlite_stores(database: Database) -> Stores:
@@ -28,6 +29,7 @@ def sqlite_stores(database: Database) -> Stores:
         auto_schedule=SqliteAutoScheduleStore(database),
         channels=SqliteChannelStore(database),
         leases=SqliteLeaseStore(database),
+        sync_health=SqliteSyncHealthStore(database),
         outbox=SqliteOutboxStore(database),
         webhook_endpoints=SqliteWebhookEndpointStore(database),
     )
@@ -44,6 +46,7 @@ __all__ = [
     "SqliteOutboxStore",
     "SqliteSealedSecretStore",
     "SqliteSeriesScheduleStore",
+    "SqliteSyncHealthStore",
     "SqliteWebhookEndpointStore",
     "sqlite_stores",
 ]

@@ -27,6 +27,17 @@ from app.adapters.sqlite.database import (
     statuses_where,
     to_text,
 )
+from app.adapters.sqlite.outbox import append_outbox
+from app.bot_changes import (
+    SCHEDULED,
+    UNSCHEDULED_BY_USER,
+    UPDATED_BY_USER,
+    BotChange,
+    bot_message,
+    cancelled,
+    changed_fields,
+    updated,
+)
 from app.domain import BotStatus, OccurrenceKey, ScheduledBot, is_pending
 
 _FINISHED = statuses_where(lambda status: not is_pending(status))
@@ -37,7 +48,9 @@ class SqliteBotStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def insert_or_update_pending_bot(self, bot: ScheduledBot) -> tuple[ScheduledBot, bool]:
+    async def insert_or_update_pending_bot(
+        self, bot: ScheduledBot, *, update_reason: str = UPDATED_BY_USER
+    ) -> tuple[ScheduledBot, bool]:
         async with self._db.transaction() as tx:
             # Any unique key may refuse the row: the occurrence's pending bot
             # (`bots_pending_dedup`) or the meeting occurrence's (`bots_pending_meeting`).
@@ -46,10 +59,11 @@ class SqliteBotStore:
                 bot_params(bot),
             )
             if cursor.rowcount == 1:
+                await append_outbox(tx, [bot_message(bot, SCHEDULED, bot.updated_at)])
                 return bot, True
             key = str(bot.occurrence_key)
             cursor = await tx.execute(
-                f"SELECT bot_id FROM bots WHERE account_id = ? AND status IN {PENDING} "
+                f"SELECT {BOT_COLUMNS} FROM bots WHERE account_id = ? AND status IN {PENDING} "
                 "AND ((event_id = ? AND occurrence_key = ?) OR meeting_key = ?) "
                 "ORDER BY event_id = ? AND occurrence_key = ? DESC LIMIT 1",
                 (bot.account_id, bot.event_id, key, bot.meeting_key, bot.event_id, key),
@@ -57,23 +71,24 @@ class SqliteBotStore:
             holder = await cursor.fetchone()
             if holder is None:
                 raise ValueError(f"a bot with id {bot.bot_id} already exists")
-            await tx.execute(
+            before = bot_from_row(holder)
+            cursor = await tx.execute(
                 "UPDATE bots SET bot_config = ?, bot_name = ?, custom_attributes = ?, "
-                "updated_at = ?, version = version + 1 WHERE bot_id = ? AND status = 'scheduled'",
+                "updated_at = ?, version = version + 1 WHERE bot_id = ? AND status = 'scheduled' "
+                f"RETURNING {BOT_COLUMNS}",
                 (
                     orjson.dumps(bot.bot_config).decode(),
                     bot.bot_name,
                     json_or_none(bot.custom_attributes),
                     to_text(bot.updated_at),
-                    holder["bot_id"],
+                    before.bot_id,
                 ),
             )
-            cursor = await tx.execute(
-                f"SELECT {BOT_COLUMNS} FROM bots WHERE bot_id = ?", (holder["bot_id"],)
-            )
             row = await cursor.fetchone()
-        assert row is not None
-        stored = bot_from_row(row)
+            stored = before if row is None else bot_from_row(row)  # launching: left as it is
+            if row is not None and (changes := changed_fields(before, stored)):
+                change = updated(update_reason, changes)
+                await append_outbox(tx, [bot_message(stored, change, stored.updated_at)])
         return stored, stored.bot_id == bot.bot_id  # a retried request may find its own bot
 
     async def get_bot(self, account_id: str, bot_id: str) -> ScheduledBot | None:
@@ -101,8 +116,11 @@ class SqliteBotStore:
         rows = await self._db.fetch_all(sql + " ORDER BY join_at, bot_id", params)
         return [bot_from_row(row) for row in rows]
 
-    async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
-        params = bot_params(replace(bot, version=bot.version + 1))
+    async def update_bot(
+        self, bot: ScheduledBot, *, expected_status: BotStatus, change: BotChange | None = None
+    ) -> bool:
+        written_bot = replace(bot, version=bot.version + 1)
+        params = bot_params(written_bot)
         try:
             async with self._db.transaction() as tx:
                 cursor = await tx.execute(
@@ -111,6 +129,9 @@ class SqliteBotStore:
                     (*params[1:], bot.bot_id, bot.account_id, expected_status.value, bot.version),
                 )
                 written = cursor.rowcount == 1
+                if written and change is not None:
+                    message = bot_message(written_bot, change, written_bot.updated_at)
+                    await append_outbox(tx, [message])
         except sqlite3.IntegrityError:
             return False  # back to pending while another bot is pending for its occurrence
         if written:
@@ -118,7 +139,7 @@ class SqliteBotStore:
         return written
 
     async def cancel_pending_bots(
-        self, account_id: str, event_id: str, when: datetime
+        self, account_id: str, event_id: str, when: datetime, *, reason: str = UNSCHEDULED_BY_USER
     ) -> list[ScheduledBot]:
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
@@ -127,8 +148,9 @@ class SqliteBotStore:
                 f"RETURNING {BOT_COLUMNS}",
                 (to_text(when), account_id, event_id),
             )
-            rows = await cursor.fetchall()
-        return [bot_from_row(row) for row in rows]
+            done = [bot_from_row(row) for row in await cursor.fetchall()]
+            await append_outbox(tx, [bot_message(b, cancelled(reason), when) for b in done])
+        return sorted(done, key=lambda b: (b.join_at, b.bot_id))
 
     async def due_bots(
         self, before: datetime, limit: int, *, stale_launching_before: datetime
@@ -190,6 +212,9 @@ class SqliteBotStore:
                 )
                 if cursor.rowcount == 1:
                     created.append(bot)
+            await append_outbox(
+                tx, [bot_message(bot, SCHEDULED, bot.updated_at) for bot in created]
+            )
             if created:
                 await tx.executemany(
                     "UPDATE events SET schedule_status = 'scheduled' "
@@ -205,8 +230,10 @@ class SqliteBotStore:
         expected_status: BotStatus,
         previous_occurrence_key: OccurrenceKey,
         previous_meeting_key: str | None,
+        change: BotChange | None = None,
     ) -> bool:
-        params = bot_params(replace(bot, version=bot.version + 1))
+        written_bot = replace(bot, version=bot.version + 1)
+        params = bot_params(written_bot)
         try:
             async with self._db.transaction() as tx:
                 cursor = await tx.execute(
@@ -225,6 +252,9 @@ class SqliteBotStore:
                     ),
                 )
                 written = cursor.rowcount == 1
+                if written and change is not None:
+                    message = bot_message(written_bot, change, written_bot.updated_at)
+                    await append_outbox(tx, [message])
             if written:
                 bot.version += 1
             return written

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from app.adapters.sqlite.codec import BOT_COLUMNS, bot_from_row
 from app.adapters.sqlite.database import PENDING, Database, from_text, statuses_where, to_text
+from app.adapters.sqlite.outbox import append_outbox
+from app.bot_changes import DISCONNECTED as DISCONNECTED_REASON
+from app.bot_changes import bot_message, cancelled
+from app.calendar_messages import credentials_revoked_message, disconnected_message
 from app.domain import (
     DISCONNECTED,
     Calendar,
@@ -19,7 +24,14 @@ from app.domain import (
 # `app.domain.claims_occurrence_after_disconnect`, derived: the bots a disconnect releases.
 _RELEASED = statuses_where(lambda status: not claims_occurrence_after_disconnect(status))
 # What belongs to one connected calendar: dropped with the calendar.
-_CALENDAR_TABLES = ("calendars", "sync_state", "events", "event_overrides", "occurrence_modes")
+_CALENDAR_TABLES = (
+    "calendars",
+    "sync_state",
+    "sync_health",
+    "events",
+    "event_overrides",
+    "occurrence_modes",
+)
 # What a disconnect forgets (auto-schedule settings, accounts, keys and bots stay).
 _CONNECTION_TABLES = (
     "connections",
@@ -102,7 +114,9 @@ class SqliteConnectionStore:
                 (status.value, account_id),
             )
 
-    async def mark_revoked(self, account_id: str, credentials_fingerprint: str) -> bool:
+    async def mark_revoked(
+        self, account_id: str, credentials_fingerprint: str, when: datetime
+    ) -> bool:
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
                 "UPDATE connections SET status = 'revoked' WHERE account_id = ? "
@@ -110,7 +124,17 @@ class SqliteConnectionStore:
                 "OR credentials_fingerprint = ?)",
                 (account_id, credentials_fingerprint),
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1:
+                return False
+            cursor = await tx.execute(
+                "SELECT calendar_id FROM calendars WHERE account_id = ? "
+                "ORDER BY is_primary DESC, position",
+                (account_id,),
+            )
+            calendar_ids = [row["calendar_id"] for row in await cursor.fetchall()]
+            message = credentials_revoked_message(account_id, calendar_ids, when)
+            await append_outbox(tx, [message])
+            return True
 
     async def list_calendars(self, account_id: str) -> list[Calendar]:
         rows = await self._db.fetch_all(
@@ -129,15 +153,23 @@ class SqliteConnectionStore:
             for row in rows
         ]
 
-    async def delete_connection(self, account_id: str, when: datetime) -> int:
+    async def delete_connection(
+        self, account_id: str, when: datetime, *, channels_stopped: int = 0
+    ) -> int:
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
                 "UPDATE bots SET status = 'cancelled', updated_at = ?, last_error = ?, "
                 "version = version + 1 "
-                f"WHERE account_id = ? AND status IN {PENDING}",
+                f"WHERE account_id = ? AND status IN {PENDING} RETURNING {BOT_COLUMNS}",
                 (to_text(when), DISCONNECTED.sentence, account_id),
             )
-            cancelled = cursor.rowcount
+            messages = [
+                bot_message(bot_from_row(row), cancelled(DISCONNECTED_REASON), when)
+                for row in await cursor.fetchall()
+            ]
+            count = len(messages)
+            messages.append(disconnected_message(account_id, channels_stopped, count, when))
+            await append_outbox(tx, messages)
             await tx.execute(
                 "UPDATE bots SET claims_occurrence = 0 "
                 f"WHERE account_id = ? AND status IN {_RELEASED} AND claims_occurrence = 1",
@@ -145,7 +177,7 @@ class SqliteConnectionStore:
             )
             for table in _CONNECTION_TABLES:
                 await tx.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
-        return cancelled
+        return count
 
     async def connected_accounts(self) -> list[str]:
         rows = await self._db.fetch_all(

@@ -78,6 +78,20 @@ CREATE TABLE IF NOT EXISTS sync_state (
     generation INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (account_id, calendar_id)
 );
+CREATE TABLE IF NOT EXISTS sync_health (
+    account_id TEXT NOT NULL,
+    calendar_id TEXT NOT NULL,
+    last_sync_at TEXT,
+    last_success_at TEXT,
+    last_error TEXT,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    failing_since TEXT,
+    last_notification_at TEXT,
+    -- domain.sync_healthy_since, kept for /readyz's index: last_success_at, else failing_since
+    healthy_since TEXT,
+    PRIMARY KEY (account_id, calendar_id)
+);
+CREATE INDEX IF NOT EXISTS sync_health_by_age ON sync_health (healthy_since);
 CREATE TABLE IF NOT EXISTS events (
     account_id TEXT NOT NULL,
     event_id TEXT NOT NULL,

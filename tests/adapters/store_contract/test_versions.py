@@ -207,14 +207,14 @@ async def test_a_connection_is_marked_revoked_only_for_its_current_credentials(
     await stores.connections.save_connection(legacy, [PRIMARY])
     assert await stores.connections.get_connection(ACCOUNT) == current
 
-    assert await stores.connections.mark_revoked(ACCOUNT, "cred_old") is False
+    assert await stores.connections.mark_revoked(ACCOUNT, "cred_old", at(3)) is False
     assert await stores.connections.get_connection(ACCOUNT) == current
     assert await stores.connections.connected_accounts() == [ACCOUNT, OTHER]
 
-    assert await stores.connections.mark_revoked(ACCOUNT, "cred_new") is True
-    assert await stores.connections.mark_revoked(ACCOUNT, "cred_new") is False  # already
-    assert await stores.connections.mark_revoked(OTHER, "cred_any") is True
-    assert await stores.connections.mark_revoked("acc_none", "cred_new") is False
+    assert await stores.connections.mark_revoked(ACCOUNT, "cred_new", at(3)) is True
+    assert await stores.connections.mark_revoked(ACCOUNT, "cred_new", at(3)) is False  # already
+    assert await stores.connections.mark_revoked(OTHER, "cred_any", at(3)) is True
+    assert await stores.connections.mark_revoked("acc_none", "cred_new", at(3)) is False
     revoked = await stores.connections.get_connection(ACCOUNT)
     assert revoked == dataclasses.replace(current, status=ConnectionStatus.REVOKED)
     assert await stores.connections.connected_accounts() == []
@@ -256,7 +256,7 @@ async def test_a_database_from_before_versions_gains_them_when_opened(tmp_path: 
         assert stored.version == 0
         stored.bot_name = "Renamed"
         assert await stores.bots.update_bot(stored, expected_status=BotStatus.SCHEDULED)
-        assert await stores.connections.mark_revoked(ACCOUNT, "cred_any") is True
+        assert await stores.connections.mark_revoked(ACCOUNT, "cred_any", at(3)) is True
     finally:
         await database.close()
     reopened = Database(path)  # a second open finds the columns there

@@ -25,6 +25,7 @@ from app.adapters.aws.dynamodb.leases import DynamoDbLeaseStore
 from app.adapters.aws.dynamodb.outbox import DynamoDbOutboxStore, DynamoDbWebhookEndpointStore
 from app.adapters.aws.dynamodb.sealed_secrets import DynamoDbSealedSecretStore
 from app.adapters.aws.dynamodb.series import DynamoDbSeriesScheduleStore
+from app.adapters.aws.dynamodb.sync_health import DynamoDbSyncHealthStore
 from app.adapters.aws.dynamodb.table import create_table, dynamodb_client_config
 from app.adapters.aws.dynamodb.transactions import TableClient
 from app.adapters.ports import Stores
@@ -43,6 +44,7 @@ __all__ = [
     "DynamoDbOutboxStore",
     "DynamoDbSealedSecretStore",
     "DynamoDbSeriesScheduleStore",
+    "DynamoDbSyncHealthStore",
     "DynamoDbWebhookEndpointStore",
     "create_table",
     "dynamodb_client_config",
@@ -71,6 +73,7 @@ def dynamodb_stores(
         auto_schedule=DynamoDbAutoScheduleStore(table),
         channels=DynamoDbChannelStore(table),
         leases=DynamoDbLeaseStore(table),
+        sync_health=DynamoDbSyncHealthStore(table),
         outbox=DynamoDbOutboxStore(table),
         webhook_endpoints=DynamoDbWebhookEndpointStore(table),
     )

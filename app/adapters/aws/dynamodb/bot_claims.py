@@ -14,7 +14,9 @@ from app.adapters.aws.dynamodb.codec import (
     occurrence_claim_item,
     pending_item,
     pending_meeting_item,
+    time_of,
 )
+from app.adapters.aws.dynamodb.outbox import outbox_put_items
 from app.adapters.aws.dynamodb.table import (
     BOT_PREFIX,
     OCCURRENCE_CLAIM_PREFIX,
@@ -30,6 +32,7 @@ from app.adapters.aws.dynamodb.table import (
     time_text,
 )
 from app.adapters.aws.dynamodb.transactions import TableClient
+from app.bot_changes import BotChange, bot_message, cancelled
 from app.domain import (
     DISCONNECTED,
     BotStatus,
@@ -118,7 +121,16 @@ def meeting_condition(meeting_key: str | None, values: dict[str, object]) -> str
 
 
 async def cancel_pending_bot(table: TableClient, bot: ScheduledBot, when: datetime) -> bool:
-    """Cancel a scheduled or launching bot (a disconnect); False if it left pending first."""
+    """Cancel a scheduled or launching bot (a disconnect), with its `bot.cancelled` message;
+    False if it left pending first."""
+    after = replace(
+        bot,
+        status=BotStatus.CANCELLED,
+        updated_at=time_of(time_text(when)),
+        last_error=DISCONNECTED.sentence,
+        version=bot.version + 1,
+    )
+    message = bot_message(after, cancelled(DISCONNECTED.reason), when)
     reasons = await table.transact(
         [
             table.action(
@@ -140,6 +152,7 @@ async def cancel_pending_bot(table: TableClient, bot: ScheduledBot, when: dateti
             ),
             release_pending_action(table, bot),
             *release_meeting_actions(table, bot),
+            *outbox_put_items(table.name, [message]),
         ]
     )
     return reasons is None
@@ -222,9 +235,10 @@ async def rekey(
     expected_status: BotStatus,
     previous_occurrence_key: OccurrenceKey,
     previous_meeting_key: str | None,
+    change: BotChange | None = None,
 ) -> bool:
     """Write the bot under its new occurrence or meeting key, moving its claims and dedup
-    items with it; False if the stored bot is not the one expected."""
+    items with it (and `change`'s message); False if the stored bot is not the one expected."""
     previous = replace(
         bot, occurrence_key=previous_occurrence_key, meeting_key=previous_meeting_key
     )
@@ -241,8 +255,12 @@ async def rekey(
         + " AND "
         + version_is(bot.version)
     )
-    stored = bot_item(replace(bot, version=bot.version + 1), new_rev())
+    written = replace(bot, version=bot.version + 1)
+    stored = bot_item(written, new_rev())
     actions = [table.action("Put", Item=stored, condition=condition, values=values)]
+    if change is not None:
+        message = bot_message(written, change, written.updated_at)
+        actions.extend(outbox_put_items(table.name, [message]))
     was, now = is_pending(expected_status), is_pending(bot.status)
     new_occurrence = previous_occurrence_key != bot.occurrence_key
     new_meeting = previous_meeting_key != bot.meeting_key

@@ -10,6 +10,7 @@ join_at (scheduled) or by the last renewal of their claim (launching). docs/dyna
 from __future__ import annotations
 
 import asyncio
+import copy
 from dataclasses import replace
 from datetime import datetime
 
@@ -38,6 +39,7 @@ from app.adapters.aws.dynamodb.codec import (
     time_of,
 )
 from app.adapters.aws.dynamodb.events import event_flag_action, state_update_action
+from app.adapters.aws.dynamodb.outbox import outbox_put_items
 from app.adapters.aws.dynamodb.table import (
     BOT_END_INDEX,
     GSI2,
@@ -58,6 +60,16 @@ from app.adapters.aws.dynamodb.transactions import (
     bounded,
     set_or_remove,
 )
+from app.bot_changes import (
+    SCHEDULED,
+    UNSCHEDULED_BY_USER,
+    UPDATED_BY_USER,
+    BotChange,
+    bot_message,
+    cancelled,
+    changed_fields,
+    updated,
+)
 from app.domain import (
     BotStatus,
     OccurrenceKey,
@@ -68,6 +80,9 @@ from app.domain import (
 )
 from app.errors import StorageUnavailable
 
+_EXACT_ATTEMPTS = 2
+"""Tries of a pending bot's update conditioned on the bot as read (see `_update_pending`)."""
+
 __all__ = ["DynamoDbBotStore", "bot_items", "cancel_pending_bot", "release_occurrence_claims"]
 
 
@@ -77,10 +92,15 @@ class DynamoDbBotStore:
     def __init__(self, table: TableClient) -> None:
         self._table = table
 
-    async def insert_or_update_pending_bot(self, bot: ScheduledBot) -> tuple[ScheduledBot, bool]:
+    async def insert_or_update_pending_bot(
+        self, bot: ScheduledBot, *, update_reason: str = UPDATED_BY_USER
+    ) -> tuple[ScheduledBot, bool]:
         for _ in range(ATTEMPTS):
             actions, where = insert_actions(self._table, bot, any_status=False)
-            reasons = await self._table.transact(actions)
+            message = bot_message(bot, SCHEDULED, bot.updated_at)
+            reasons = await self._table.transact(
+                actions + outbox_put_items(self._table.name, [message])
+            )
             if reasons is None:
                 return bot_from(actions[0]["Put"]["Item"]), True  # as stored
             # The occurrence's pending bot first, else the meeting occurrence's.
@@ -95,41 +115,73 @@ class DynamoDbBotStore:
             holder = reasons[refused[0]].get("Item") or await self._table.get(base_key(dedup_item))
             if holder is None:
                 continue  # the pending bot left pending meanwhile: insert again
-            found = await self._update_pending(bot, holder["bot_id"]["S"])
+            found = await self._update_pending(bot, holder["bot_id"]["S"], update_reason)
             if found is not None:
                 # A retried request may find the bot it created itself.
                 return found, found.bot_id == bot.bot_id
         raise StorageUnavailable()
 
-    async def _update_pending(self, bot: ScheduledBot, pending_id: str) -> ScheduledBot | None:
-        """Give the pending bot `bot`'s config, name and attributes if it is still scheduled;
-        the stored bot if it is launching; None if it is no longer pending."""
-        values: dict[str, object] = {":scheduled": BotStatus.SCHEDULED.value}
-        update = set_or_remove(
-            {
-                "bot_config": json_text(bot.bot_config),
-                "bot_name": bot.bot_name,
-                "custom_attributes": json_or_none(bot.custom_attributes),
-                "updated_at": time_text(bot.updated_at),
-                "rev": new_rev(),
-            },
-            values,
-        )
-        update = update.replace("SET ", f"SET {BUMP_VERSION}, ", 1)  # bot_config is always set
-        values.update({":zero": 0, ":one": 1})
-        attributes = await self._table.update(
-            bot_key(bot.account_id, pending_id),
-            update,
-            values,
-            "#status = :scheduled",
-            return_values="ALL_NEW",
-        )
-        if attributes is not None:
-            return bot_from(attributes)
-        current = await self.get_bot(bot.account_id, pending_id)
-        if current is not None and current.status is BotStatus.LAUNCHING:
-            return current
-        return None
+    async def _update_pending(
+        self, bot: ScheduledBot, pending_id: str, update_reason: str
+    ) -> ScheduledBot | None:
+        """Give the pending bot `bot`'s config, name and attributes if it is still scheduled,
+        with the `bot.updated` message of what changed, in one transaction; the stored bot if
+        it is launching; None if it is no longer pending.
+
+        The write is conditioned on the bot as read (its `rev`), so the message says exactly
+        what changed; after `_EXACT_ATTEMPTS` lost races (many schedulings of one meeting at
+        once) only on its still being scheduled, so every writer gets through: the message
+        is then built from the bot as last read, still in the same write.
+        """
+        for attempt in range(ATTEMPTS):
+            typed = await self._table.get(bot_key(bot.account_id, pending_id))
+            current = None if typed is None else bot_from(typed)
+            if current is None or current.status is not BotStatus.SCHEDULED:
+                launching = current is not None and current.status is BotStatus.LAUNCHING
+                return current if launching else None
+            assert typed is not None
+            after = replace(
+                current,
+                bot_config=copy.deepcopy(bot.bot_config),
+                bot_name=bot.bot_name,
+                custom_attributes=copy.deepcopy(bot.custom_attributes),
+                updated_at=stored(bot.updated_at),
+                version=current.version + 1,
+            )
+            exact = attempt < _EXACT_ATTEMPTS
+            values: dict[str, object] = {
+                ":scheduled": BotStatus.SCHEDULED.value,
+                ":zero": 0,
+                ":one": 1,
+            }
+            if exact:
+                values[":rev"] = typed["rev"]["S"]
+            update = set_or_remove(
+                {
+                    "bot_config": json_text(after.bot_config),
+                    "bot_name": after.bot_name,
+                    "custom_attributes": json_or_none(after.custom_attributes),
+                    "updated_at": time_text(after.updated_at),
+                    "rev": new_rev(),
+                },
+                values,
+            )
+            actions = [
+                self._table.action(
+                    "Update",
+                    Key=base_key(typed),
+                    # bot_config is always set, so the clause starts with SET.
+                    update=update.replace("SET ", f"SET {BUMP_VERSION}, ", 1),
+                    condition="#status = :scheduled" + (" AND #rev = :rev" if exact else ""),
+                    values=values,
+                )
+            ]
+            if changes := changed_fields(current, after):
+                message = bot_message(after, updated(update_reason, changes), after.updated_at)
+                actions.extend(outbox_put_items(self._table.name, [message]))
+            if await self._table.transact(actions) is None:
+                return after
+        raise StorageUnavailable()
 
     async def get_bot(self, account_id: str, bot_id: str) -> ScheduledBot | None:
         found = await self._table.get(bot_key(account_id, bot_id))
@@ -149,10 +201,17 @@ class DynamoDbBotStore:
             and (event_id is None or bot.event_id == event_id)
         ]
 
-    async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
+    async def update_bot(
+        self, bot: ScheduledBot, *, expected_status: BotStatus, change: BotChange | None = None
+    ) -> bool:
         # The event, occurrence and meeting keys are the bot's identity (its dedup items are
         # keyed on them): an update never changes them; `rekey_bot` does.
-        stored = bot_item(replace(bot, version=bot.version + 1), new_rev())
+        written_bot = replace(bot, version=bot.version + 1)
+        stored = bot_item(written_bot, new_rev())
+        reported = []
+        if change is not None:
+            message = bot_message(written_bot, change, written_bot.updated_at)
+            reported = outbox_put_items(self._table.name, [message])
         values: dict[str, object] = {
             ":expected": expected_status.value,
             ":event_id": bot.event_id,
@@ -167,18 +226,20 @@ class DynamoDbBotStore:
             + version_is(bot.version)
         )
         was_pending = is_pending(expected_status)
-        if was_pending == is_pending(bot.status):
+        if was_pending == is_pending(bot.status) and not reported:
             written = await self._table.put(stored, condition, values)
         else:
-            companions = pending_change_actions(self._table, bot, leaving=was_pending)
+            companions = []
+            if was_pending != is_pending(bot.status):
+                companions = pending_change_actions(self._table, bot, leaving=was_pending)
             put = self._table.action("Put", Item=stored, condition=condition, values=values)
-            written = await self._table.transact([put, *companions]) is None
+            written = await self._table.transact([put, *companions, *reported]) is None
         if written:
             bot.version += 1
         return written
 
     async def cancel_pending_bots(
-        self, account_id: str, event_id: str, when: datetime
+        self, account_id: str, event_id: str, when: datetime, *, reason: str = UNSCHEDULED_BY_USER
     ) -> list[ScheduledBot]:
         items = [
             typed
@@ -186,16 +247,25 @@ class DynamoDbBotStore:
             if typed["event_id"]["S"] == event_id
             and typed["status"]["S"] == BotStatus.SCHEDULED.value
         ]
-        results = await bounded(self._cancel_scheduled(typed, when) for typed in items)
+        results = await bounded(self._cancel_scheduled(typed, when, reason) for typed in items)
         return [bot for bot in results if bot is not None]
 
-    async def _cancel_scheduled(self, typed: Item | None, when: datetime) -> ScheduledBot | None:
+    async def _cancel_scheduled(
+        self, typed: Item | None, when: datetime, reason: str
+    ) -> ScheduledBot | None:
         """Cancel a scheduled bot as last read (its `rev`), so the bot returned is exactly the
         one cancelled; re-read and retry if it changed in between."""
         for _ in range(ATTEMPTS):
             if typed is None or typed["status"]["S"] != BotStatus.SCHEDULED.value:
                 return None
             bot = bot_from(typed)
+            after = replace(
+                bot,
+                status=BotStatus.CANCELLED,
+                updated_at=time_of(time_text(when)),
+                version=bot.version + 1,
+            )
+            message = bot_message(after, cancelled(reason), when)
             reasons = await self._table.transact(
                 [
                     self._table.action(
@@ -216,15 +286,11 @@ class DynamoDbBotStore:
                     ),
                     release_pending_action(self._table, bot),
                     *release_meeting_actions(self._table, bot),
+                    *outbox_put_items(self._table.name, [message]),
                 ]
             )
             if reasons is None:
-                return replace(
-                    bot,
-                    status=BotStatus.CANCELLED,
-                    updated_at=time_of(time_text(when)),
-                    version=bot.version + 1,
-                )
+                return after
             typed = await self._table.get(base_key(typed))
         raise StorageUnavailable()
 
@@ -340,6 +406,8 @@ class DynamoDbBotStore:
         """Insert the bot unless its occurrence ever had one, or its meeting occurrence has a
         claimant; mark its event scheduled."""
         actions, _ = insert_actions(self._table, bot, any_status=True)
+        message = bot_message(bot, SCHEDULED, bot.updated_at)
+        actions.extend(outbox_put_items(self._table.name, [message]))  # unconditional: last
         location = (bot.calendar_id, bot.google_event_id)
         marks = [
             event_flag_action(
@@ -370,6 +438,7 @@ class DynamoDbBotStore:
         expected_status: BotStatus,
         previous_occurrence_key: OccurrenceKey,
         previous_meeting_key: str | None,
+        change: BotChange | None = None,
     ) -> bool:
         return await rekey(
             self._table,
@@ -377,6 +446,7 @@ class DynamoDbBotStore:
             expected_status=expected_status,
             previous_occurrence_key=previous_occurrence_key,
             previous_meeting_key=previous_meeting_key,
+            change=change,
         )
 
     async def release_meeting_claim(self, bot: ScheduledBot) -> None:

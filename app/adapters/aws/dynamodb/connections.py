@@ -15,6 +15,7 @@ from app.adapters.aws.dynamodb.bots import (
 )
 from app.adapters.aws.dynamodb.codec import bot_from, item, plain, time_of
 from app.adapters.aws.dynamodb.events import calendars_with_data
+from app.adapters.aws.dynamodb.outbox import outbox_put_items
 from app.adapters.aws.dynamodb.table import (
     CALENDAR_PREFIX,
     CHANNEL_PREFIX,
@@ -33,6 +34,7 @@ from app.adapters.aws.dynamodb.table import (
     time_text,
 )
 from app.adapters.aws.dynamodb.transactions import TableClient, bounded
+from app.calendar_messages import credentials_revoked_message, disconnected_message
 from app.domain import Calendar, Connection, ConnectionStatus, is_pending
 
 
@@ -153,42 +155,65 @@ class DynamoDbConnectionStore:
             connection_key(account_id), update, values, "attribute_exists(#PK)"
         )
 
-    async def mark_revoked(self, account_id: str, credentials_fingerprint: str) -> bool:
-        attributes = await self._table.update(
-            connection_key(account_id),
-            "SET #status = :revoked REMOVE #GSI2PK",
-            {
-                ":revoked": ConnectionStatus.REVOKED.value,
-                ":active": ConnectionStatus.ACTIVE.value,
-                ":fingerprint": credentials_fingerprint,
-            },
-            "#status = :active AND (attribute_not_exists(#credentials_fingerprint) "
-            "OR #credentials_fingerprint = :fingerprint)",
+    async def mark_revoked(
+        self, account_id: str, credentials_fingerprint: str, when: datetime
+    ) -> bool:
+        calendar_ids = [c.calendar_id for c in await self.list_calendars(account_id)]
+        message = credentials_revoked_message(account_id, calendar_ids, when)
+        reasons = await self._table.transact(
+            [
+                self._table.action(
+                    "Update",
+                    Key=connection_key(account_id),
+                    update="SET #status = :revoked REMOVE #GSI2PK",
+                    condition="#status = :active AND (attribute_not_exists("
+                    "#credentials_fingerprint) OR #credentials_fingerprint = :fingerprint)",
+                    values={
+                        ":revoked": ConnectionStatus.REVOKED.value,
+                        ":active": ConnectionStatus.ACTIVE.value,
+                        ":fingerprint": credentials_fingerprint,
+                    },
+                ),
+                *outbox_put_items(self._table.name, [message]),
+            ]
         )
-        return attributes is not None
+        return reasons is None
 
     async def list_calendars(self, account_id: str) -> list[Calendar]:
         items = await self._table.partition(account_pk(account_id), CALENDAR_PREFIX)
         listed = sorted(map(plain, items), key=lambda data: (not data["primary"], data["position"]))
         return [_calendar_from(data) for data in listed]
 
-    async def delete_connection(self, account_id: str, when: datetime) -> int:
-        # Bots first: once nothing is pending, a crash later only leaves data to delete again.
+    async def delete_connection(
+        self, account_id: str, when: datetime, *, channels_stopped: int = 0
+    ) -> int:
+        # Bots first (each with its message): once nothing is pending, a crash later only
+        # leaves data to delete again.
         pending = [
             bot
             for bot in map(bot_from, await bot_items(self._table, account_id))
             if is_pending(bot.status)
         ]
-        cancelled = await bounded(cancel_pending_bot(self._table, bot, when) for bot in pending)
+        cancelled = sum(
+            await bounded(cancel_pending_bot(self._table, bot, when) for bot in pending)
+        )
         await release_occurrence_claims(self._table, account_id)
         for calendar_id in sorted(await calendars_with_data(self._table, account_id)):
             await _drop_calendar(self._table, account_id, calendar_id)
-        keys = [connection_key(account_id)]
+        keys: list[Item] = []
         for prefix in (EVENT_POINTER_PREFIX, SERIES_PREFIX, CHANNEL_PREFIX):
             items = await self._table.partition(account_pk(account_id), prefix, "#PK, #SK")
             keys.extend(base_key(typed) for typed in items)
         await self._table.delete_keys(keys)
-        return sum(cancelled)
+        # The connection goes last, with the message reporting the disconnect.
+        message = disconnected_message(account_id, channels_stopped, cancelled, when)
+        await self._table.transact(
+            [
+                self._table.action("Delete", Key=connection_key(account_id)),
+                *outbox_put_items(self._table.name, [message]),
+            ]
+        )
+        return cancelled
 
     async def connected_accounts(self) -> list[str]:
         candidates = await self._table.account_set(CONNECTED_SET)

@@ -24,7 +24,8 @@ PK: Final = "PK"
 SK: Final = "SK"
 GSI1: Final = "GSI1"
 """Due work by time: scheduled bots by join_at, launching bots by claim time, active series
-schedules by next check, channels by expiration. Sharded partition keys, KEYS_ONLY."""
+schedules by next check, channels by expiration, calendars' sync health by the time since
+which they have not synced well. Sharded partition keys, KEYS_ONLY."""
 GSI1_PK: Final = "GSI1PK"
 GSI1_SK: Final = "GSI1SK"
 GSI2: Final = "GSI2"
@@ -55,6 +56,7 @@ PAUSE_QUEUE: Final = "PAUSE#"
 AUTO_SET: Final = "AUTO#"
 CONNECTED_SET: Final = "CONNECTED#"
 BOT_END_INDEX: Final = "BOTEND#"
+SYNC_AGE_QUEUE: Final = "SYNCAGE#"
 
 # Sort-key prefixes of the account partition (and of a calendar partition for EVENT#, OVR#).
 API_KEY_PREFIX: Final = "KEY#"
@@ -195,6 +197,10 @@ def sync_key(account_id: str, calendar_id: str) -> Item:
     return key(calendar_pk(account_id, calendar_id), "SYNC")
 
 
+def sync_health_key(account_id: str, calendar_id: str) -> Item:
+    return key(calendar_pk(account_id, calendar_id), "SYNCHEALTH")
+
+
 def event_key(account_id: str, calendar_id: str, google_event_id: str) -> Item:
     return key(calendar_pk(account_id, calendar_id), f"{EVENT_PREFIX}{google_event_id}")
 
@@ -323,6 +329,13 @@ def pause_queue(account_id: str, paused_until: datetime) -> tuple[str, str]:
     """GSI1 keys of a paused account's settings: by the end of the pause, so the resume pass
     finds the pauses that ran out."""
     return f"{PAUSE_QUEUE}{shard(account_id)}", f"{time_text(paused_until)}#{account_id}"
+
+
+def sync_age_queue(account_id: str, calendar_id: str, healthy_since: datetime) -> tuple[str, str]:
+    """GSI1 keys of a calendar's sync health: by `domain.sync_healthy_since`, so `/readyz`
+    reads only the stale ones."""
+    calendar = f"{account_id}#{calendar_id}"
+    return f"{SYNC_AGE_QUEUE}{shard(calendar)}", f"{time_text(healthy_since)}#{calendar}"
 
 
 def bot_end_index(bot_id: str, occurrence_end: datetime) -> tuple[str, str]:
