@@ -35,7 +35,11 @@ def utc_text(moment: datetime) -> str:
     """
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = moment.astimezone(UTC)
+    if moment.year < 1000:  # strftime writes such a year unpadded; kept as it always was
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The same text as the strftime above, at a third of its cost (once per stored time).
+    return moment.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 class Platform(enum.StrEnum):

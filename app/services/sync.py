@@ -15,9 +15,11 @@ the holder and answers from what the store holds (`SyncOutcome.skipped`).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -111,6 +113,27 @@ async def prefetched(pages: AsyncIterator[EventsPage]) -> AsyncIterator[EventsPa
         await asyncio.wait([upcoming])
         if not upcoming.cancelled():
             upcoming.exception()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off for a stretch of synchronous work.
+
+    Mapping a page allocates tens of thousands of objects (the page as decoded, then events),
+    and each 700 allocations start a collection; the page's objects, alive throughout, are
+    walked again and again and promoted until full collections walk the whole heap (the
+    profile of a 10k-event full sync: a third of its time in the collector). None of this work
+    makes reference cycles, so nothing is left for the collector to find; it runs as usual
+    after. Only around code that never awaits: no other task runs while it is paused.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class SyncService:
@@ -309,21 +332,23 @@ class SyncService:
                 log.warning("lost the lease of a calendar's sync mid-run; leaving it")
                 outcome.skipped = True
                 break
-            mapped = map_items(
-                account_id,
-                calendar_id,
-                page.items,
-                calendar_zone=page.time_zone or calendar_zone,
-                keep_after=keep_after,
-            )
+            with collector_paused():
+                mapped = map_items(
+                    account_id,
+                    calendar_id,
+                    page.items,
+                    calendar_zone=page.time_zone or calendar_zone,
+                    keep_after=keep_after,
+                )
             series_ids = {e.google_event_id for e in mapped.upserts if e.is_recurring}
             series_ids.update(o.series_google_event_id for o in mapped.overrides)
             overrides = await merged_overrides(
                 self._events, account_id, calendar_id, series_ids, mapped.overrides
             )
-            for event in mapped.upserts:
-                if event.is_recurring:
-                    set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
+            with collector_paused():
+                for event in mapped.upserts:
+                    if event.is_recurring:
+                        set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
             await self._events.apply_events_page(
                 account_id,
                 EventsPageWrite(
