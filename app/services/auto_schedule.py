@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,7 @@ from app.domain import (
     OccurrenceKey,
     OccurrenceOverride,
     ScheduledBot,
+    auto_schedule_candidate,
     occurrence_key_for,
 )
 from app.observability import BOTS_SCHEDULED
@@ -100,11 +102,40 @@ class AutoScheduleService:
             created += await self._run_for(account_id)
         return created
 
-    async def _run_for(self, account_id: str) -> int:
+    async def run_for_events(self, account_id: str, event_ids: Collection[str]) -> int:
+        """A pass over these events of the account only (those a sync just changed), if
+        auto-scheduling is on; returns how many bots were created.
+
+        The work is proportional to the change, not to the calendar: meetings the sync did
+        not touch keep the bots earlier passes gave them, and those the clock brings into the
+        lookahead are the periodic pass's (it runs at least once per lookahead). Not recorded
+        as the account's `last_run_at`, which tells when the last whole pass ran.
+        """
+        if not event_ids:
+            return 0
         settings = await self._auto_schedule.get_auto_schedule(account_id)
+        if not settings.enabled:
+            return 0
+        events = [await self._events.get_event(account_id, event_id) for event_id in event_ids]
+        return await self._run_for(account_id, [e for e in events if e is not None], settings)
+
+    async def _run_for(
+        self,
+        account_id: str,
+        chosen: list[Event] | None = None,
+        settings: AutoScheduleSettings | None = None,
+    ) -> int:
+        """One pass for the account: over every event in the lookahead, or over `chosen`."""
+        if settings is None:
+            settings = await self._auto_schedule.get_auto_schedule(account_id)
         now = self._clock.now()
         window_end = now + self.lookahead
-        candidates = await self._events.list_auto_schedule_candidates(account_id, now, window_end)
+        if chosen is None:
+            candidates = await self._events.list_auto_schedule_candidates(
+                account_id, now, window_end
+            )
+        else:
+            candidates = [e for e in chosen if auto_schedule_candidate(e, now, window_end)]
         overrides = await self._overrides(account_id, [e for e in candidates if e.is_recurring])
         bots: list[ScheduledBot] = []
         for event in candidates:
@@ -124,8 +155,9 @@ class AutoScheduleService:
                     )
                 )
         created = await self._bots.insert_bots_unless_exist(bots)
-        # Only the field the pass owns: the settings it read may be stale by now.
-        await self._auto_schedule.record_auto_schedule_run(account_id, now)
+        if chosen is None:
+            # Only the field the pass owns: the settings it read may be stale by now.
+            await self._auto_schedule.record_auto_schedule_run(account_id, now)
         for bot in created:
             await self._scheduler.bot_scheduled(bot)
         if created:

@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 # How often a bot written meanwhile (a PATCH, a re-schedule) is read again and followed anew.
 _CAS_ATTEMPTS = 5
+# Past this many changed events, one read of the account's bots costs less than one per event.
+_PER_EVENT_READS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,7 @@ class BotReconciler:
         )
         if not touched and not outcome.full_sync:
             return ReconcileResult()
-        bots = await self._bots.list_bots(account_id)
+        bots = await self._bots_of(account_id, touched, every=outcome.full_sync)
         if outcome.full_sync:
             # A full resync drops the events Google no longer lists, with no cancelled item to
             # say so: the calendar's scheduled bots whose event is gone are settled too.
@@ -174,6 +176,21 @@ class BotReconciler:
             ):
                 await self._scheduling.ensure_series_bot(account_id, event)
         return ReconcileResult(moved, cancelled, relinked)
+
+    async def _bots_of(
+        self, account_id: str, event_ids: set[str], *, every: bool
+    ) -> list[ScheduledBot]:
+        """The bots of these events (of the whole account when `every`), ordered by join_at as
+        the store lists them: an incremental sync reads the bots of what it changed, not all."""
+        if every or len(event_ids) > _PER_EVENT_READS:
+            return await self._bots.list_bots(account_id)
+        bots = [
+            bot
+            for event_id in sorted(event_ids)
+            for bot in await self._bots.list_bots(account_id, event_id=event_id)
+        ]
+        bots.sort(key=lambda bot: (bot.join_at, bot.bot_id))
+        return bots
 
     async def follow(
         self,
