@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -47,7 +48,7 @@ def test_stored_times_read_as_strftime_wrote_them(moment: datetime, zone: timezo
 
 def test_a_page_maps_times_statuses_and_ids_as_google_wrote_them() -> None:
     keep_after = datetime(2026, 1, 1, tzinfo=UTC)
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "id": "timed",
             "status": "tentative",

@@ -54,7 +54,7 @@ def _size(result: object) -> int:
 def counted_calbot() -> tuple[Calbot, Callable[[], int]]:
     base = memory_stores()
     events, bots = Counted(base.events), Counted(base.bots)
-    calbot = wire(FakeClock(NOW), replace(base, events=events, bots=bots))  # type: ignore[arg-type]
+    calbot = wire(FakeClock(NOW), replace(base, events=events, bots=bots))
     return calbot, lambda: events.handed_out + bots.handed_out
 
 
