@@ -98,8 +98,8 @@ async def settle_cancel(
     return True
 
 
-def _stopped_or_started_repeating(bot: ScheduledBot, event: Event) -> bool:
-    return bot.occurrence_key.is_single == event.is_recurring
+def _stopped_or_started_repeating(bot: ScheduledBot, is_recurring: bool) -> bool:
+    return bot.occurrence_key.is_single == is_recurring
 
 
 def _keeps_its_occurrence(bot: ScheduledBot, event: Event) -> bool:
@@ -163,10 +163,18 @@ class BotReconciler:
             cancelled += change == "cancelled"
             relinked += change == "relinked"
         # Only an upsert can make a meeting start or stop repeating.
-        upserted = {event.event_id: event for event in outcome.upserted}
+        upserted = {event.event_id: event.is_recurring for event in outcome.upserted}
         for bot in bots:
-            if bot.event_id in upserted and not is_pending(bot.status):
-                await self._rekey_finished(bot, upserted[bot.event_id])
+            if (
+                bot.event_id in upserted
+                and not is_pending(bot.status)
+                and _stopped_or_started_repeating(bot, upserted[bot.event_id])
+            ):
+                event = events.get(bot.event_id) or await self._events.get_event(
+                    account_id, bot.event_id
+                )
+                if event is not None:
+                    await self._rekey_finished(bot, event)
         for event_id in touched:
             event = events.get(event_id) or await self._events.get_event(account_id, event_id)
             if (
@@ -290,7 +298,7 @@ class BotReconciler:
     async def _rekey_finished(self, bot: ScheduledBot, event: Event) -> None:
         """A finished bot of a meeting that started or stopped repeating takes the key of the
         occurrence it joined, so auto-scheduling does not give that occurrence another bot."""
-        if not _stopped_or_started_repeating(bot, event):
+        if not _stopped_or_started_repeating(bot, event.is_recurring):
             return
         try:
             located = await self._locate(bot, event)

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from app.adapters.ports import (
     Clock,
@@ -48,7 +49,7 @@ from app.errors import (
     SyncTokenExpired,
 )
 from app.observability import SYNC_LATENCY, SYNC_RUNS
-from app.services.event_mapping import map_items
+from app.services.event_mapping import MappedPage, map_items
 from app.services.series_refresh import (
     merged_overrides,
     refresh_series,
@@ -70,6 +71,7 @@ __all__ = [
     "PageProgress",
     "SyncOutcome",
     "SyncService",
+    "Upserted",
     "prefetched",
     "sync_lease_name",
 ]
@@ -84,13 +86,23 @@ PageProgress = Callable[[int, int], None]
 SYNC_WINDOW_BACK = timedelta(days=30)
 
 
+@dataclass(frozen=True, slots=True)
+class Upserted:
+    """An event a sync stored, as far as what follows the sync needs it: a full sync of a
+    large calendar does not keep every event it stored in memory until it ends."""
+
+    event_id: str
+    google_event_id: str
+    is_recurring: bool
+
+
 @dataclass(slots=True)
 class SyncOutcome:
     calendar_id: str
     full_sync: bool
     pages: int = 0
     items: int = 0
-    upserted: list[Event] = field(default_factory=list)
+    upserted: list[Upserted] = field(default_factory=list)
     cancelled_google_ids: list[str] = field(default_factory=list)
     changed_series: set[str] = field(default_factory=set)
     # Another replica was syncing the calendar (it held the lease past the wait, or took it
@@ -325,55 +337,88 @@ class SyncService:
             sync_token=sync_token,
             time_min=keep_after if full_sync else None,
         )
-        async for page in prefetched(pages):
-            if not await lease.keep():
-                # Stalled past the lease and another replica took the calendar over: it runs
-                # the sync now. Nothing more is written; the token stays as it was.
-                log.warning("lost the lease of a calendar's sync mid-run; leaving it")
-                outcome.skipped = True
-                break
-            with collector_paused():
-                mapped = map_items(
-                    account_id,
-                    calendar_id,
-                    page.items,
-                    calendar_zone=page.time_zone or calendar_zone,
-                    keep_after=keep_after,
+        # Page N is stored while page N+1 is mapped (and N+2 fetched, `prefetched`): the
+        # store's work runs in its own thread or on the network, the mapping here.
+        storing: asyncio.Future[None] | None = None
+        try:
+            async for page in prefetched(pages):
+                if not await lease.keep():
+                    # Stalled past the lease and another replica took the calendar over: it
+                    # runs the sync now. Nothing more is written; the token stays as it was.
+                    log.warning("lost the lease of a calendar's sync mid-run; leaving it")
+                    outcome.skipped = True
+                    break
+                with collector_paused():
+                    mapped = map_items(
+                        account_id,
+                        calendar_id,
+                        page.items,
+                        calendar_zone=page.time_zone or calendar_zone,
+                        keep_after=keep_after,
+                    )
+                if storing is not None:
+                    # The previous page's exceptions must be stored before this page's
+                    # series read them back (a series and its exceptions may be pages apart).
+                    await storing
+                outcome.pages += 1
+                outcome.items += len(page.items)
+                told = None if on_page is None else partial(on_page, outcome.pages, outcome.items)
+                storing = asyncio.ensure_future(
+                    self._store_page(
+                        account_id,
+                        mapped,
+                        told,
+                        EventsPageWrite(
+                            calendar_id=calendar_id,
+                            upserts=mapped.upserts,
+                            overrides=mapped.overrides,
+                            cancelled_google_ids=mapped.cancelled_google_ids,
+                            full_sync=full_sync,
+                            generation=generation,
+                            sync_token=page.next_sync_token,
+                            synced_at=now,
+                        ),
+                    )
                 )
-            series_ids = {e.google_event_id for e in mapped.upserts if e.is_recurring}
-            series_ids.update(o.series_google_event_id for o in mapped.overrides)
-            overrides = await merged_overrides(
-                self._events, account_id, calendar_id, series_ids, mapped.overrides
-            )
-            with collector_paused():
-                for event in mapped.upserts:
-                    if event.is_recurring:
-                        set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
-            await self._events.apply_events_page(
-                account_id,
-                EventsPageWrite(
-                    calendar_id=calendar_id,
-                    upserts=mapped.upserts,
-                    overrides=mapped.overrides,
-                    cancelled_google_ids=mapped.cancelled_google_ids,
-                    full_sync=full_sync,
-                    generation=generation,
-                    sync_token=page.next_sync_token,
-                    synced_at=now,
-                ),
-            )
-            orphans = {o.series_google_event_id for o in mapped.overrides} - {
-                e.google_event_id for e in mapped.upserts
-            }
-            await refresh_series(self._events, account_id, calendar_id, orphans, overrides, now)
-            outcome.pages += 1
-            outcome.upserted.extend(mapped.upserts)
-            outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
-            outcome.changed_series.update(o.series_google_event_id for o in mapped.overrides)
-            outcome.items += len(page.items)
-            if on_page is not None:
-                on_page(outcome.pages, outcome.items)
+                outcome.upserted.extend(
+                    Upserted(e.event_id, e.google_event_id, e.is_recurring) for e in mapped.upserts
+                )
+                outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
+                outcome.changed_series.update(o.series_google_event_id for o in mapped.overrides)
+        finally:
+            if storing is not None:
+                # What was fetched is stored even when a later page fails (a write's own
+                # failure is raised from here).
+                await storing
         return outcome
+
+    async def _store_page(
+        self,
+        account_id: str,
+        mapped: MappedPage,
+        told: Callable[[], None] | None,
+        write: EventsPageWrite,
+    ) -> None:
+        """Store one mapped page: series' next occurrences worked out with their stored and new
+        exceptions, the page in one write, then series only this page's exceptions changed;
+        then `told` (progress)."""
+        calendar_id, now = write.calendar_id, write.synced_at
+        series_ids = {e.google_event_id for e in mapped.upserts if e.is_recurring}
+        series_ids.update(o.series_google_event_id for o in mapped.overrides)
+        overrides = await merged_overrides(
+            self._events, account_id, calendar_id, series_ids, mapped.overrides
+        )
+        with collector_paused():
+            for event in mapped.upserts:
+                if event.is_recurring:
+                    set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
+        await self._events.apply_events_page(account_id, write)
+        orphans = {o.series_google_event_id for o in mapped.overrides} - {
+            e.google_event_id for e in mapped.upserts
+        }
+        await refresh_series(self._events, account_id, calendar_id, orphans, overrides, now)
+        if told is not None:
+            told()
 
     async def refresh_next_occurrences(self, account_id: str, calendar_id: str) -> None:
         """Move series whose stored next occurrence has ended on to the following one."""
