@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
 
 from app.adapters.ports import (
     Clock,
@@ -337,71 +336,53 @@ class SyncService:
             sync_token=sync_token,
             time_min=keep_after if full_sync else None,
         )
-        # Page N is stored while page N+1 is mapped (and N+2 fetched, `prefetched`): the
-        # store's work runs in its own thread or on the network, the mapping here.
-        storing: asyncio.Future[None] | None = None
-        try:
-            async for page in prefetched(pages):
-                if not await lease.keep():
-                    # Stalled past the lease and another replica took the calendar over: it
-                    # runs the sync now. Nothing more is written; the token stays as it was.
-                    log.warning("lost the lease of a calendar's sync mid-run; leaving it")
-                    outcome.skipped = True
-                    break
-                with collector_paused():
-                    mapped = map_items(
-                        account_id,
-                        calendar_id,
-                        page.items,
-                        calendar_zone=page.time_zone or calendar_zone,
-                        keep_after=keep_after,
-                    )
-                if storing is not None:
-                    # The previous page's exceptions must be stored before this page's
-                    # series read them back (a series and its exceptions may be pages apart).
-                    await storing
-                outcome.pages += 1
-                outcome.items += len(page.items)
-                told = None if on_page is None else partial(on_page, outcome.pages, outcome.items)
-                storing = asyncio.ensure_future(
-                    self._store_page(
-                        account_id,
-                        mapped,
-                        told,
-                        EventsPageWrite(
-                            calendar_id=calendar_id,
-                            upserts=mapped.upserts,
-                            overrides=mapped.overrides,
-                            cancelled_google_ids=mapped.cancelled_google_ids,
-                            full_sync=full_sync,
-                            generation=generation,
-                            sync_token=page.next_sync_token,
-                            synced_at=now,
-                        ),
-                    )
+        async for page in prefetched(pages):
+            if not await lease.keep():
+                # Stalled past the lease and another replica took the calendar over: it runs
+                # the sync now. Nothing more is written; the token stays as it was.
+                log.warning("lost the lease of a calendar's sync mid-run; leaving it")
+                outcome.skipped = True
+                break
+            with collector_paused():
+                mapped = map_items(
+                    account_id,
+                    calendar_id,
+                    page.items,
+                    calendar_zone=page.time_zone or calendar_zone,
+                    keep_after=keep_after,
                 )
-                outcome.upserted.extend(
-                    Upserted(e.event_id, e.google_event_id, e.is_recurring) for e in mapped.upserts
-                )
-                outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
-                outcome.changed_series.update(o.series_google_event_id for o in mapped.overrides)
-        finally:
-            if storing is not None:
-                # What was fetched is stored even when a later page fails (a write's own
-                # failure is raised from here).
-                await storing
+            # While this page is stored, `prefetched` is already fetching the next one.
+            await self._store_page(
+                account_id,
+                mapped,
+                EventsPageWrite(
+                    calendar_id=calendar_id,
+                    upserts=mapped.upserts,
+                    overrides=mapped.overrides,
+                    cancelled_google_ids=mapped.cancelled_google_ids,
+                    full_sync=full_sync,
+                    generation=generation,
+                    sync_token=page.next_sync_token,
+                    synced_at=now,
+                ),
+            )
+            outcome.pages += 1
+            outcome.items += len(page.items)
+            # Only what follows the sync needs of each event, not the events themselves.
+            outcome.upserted.extend(
+                Upserted(e.event_id, e.google_event_id, e.is_recurring) for e in mapped.upserts
+            )
+            outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
+            outcome.changed_series.update(o.series_google_event_id for o in mapped.overrides)
+            if on_page is not None:
+                on_page(outcome.pages, outcome.items)
         return outcome
 
     async def _store_page(
-        self,
-        account_id: str,
-        mapped: MappedPage,
-        told: Callable[[], None] | None,
-        write: EventsPageWrite,
+        self, account_id: str, mapped: MappedPage, write: EventsPageWrite
     ) -> None:
         """Store one mapped page: series' next occurrences worked out with their stored and new
-        exceptions, the page in one write, then series only this page's exceptions changed;
-        then `told` (progress)."""
+        exceptions, the page in one write, then series only this page's exceptions changed."""
         calendar_id, now = write.calendar_id, write.synced_at
         series_ids = {e.google_event_id for e in mapped.upserts if e.is_recurring}
         series_ids.update(o.series_google_event_id for o in mapped.overrides)
@@ -417,8 +398,6 @@ class SyncService:
             e.google_event_id for e in mapped.upserts
         }
         await refresh_series(self._events, account_id, calendar_id, orphans, overrides, now)
-        if told is not None:
-            told()
 
     async def refresh_next_occurrences(self, account_id: str, calendar_id: str) -> None:
         """Move series whose stored next occurrence has ended on to the following one."""
