@@ -176,6 +176,8 @@ class BotReconciler:
                 if event is not None:
                     await self._rekey_finished(bot, event)
         for event_id in touched:
+            if upserted.get(event_id) is False:
+                continue  # stored as a one-off by this sync: not read again (a full sync's many)
             event = events.get(event_id) or await self._events.get_event(account_id, event_id)
             if (
                 event is not None

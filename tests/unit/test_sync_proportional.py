@@ -116,3 +116,19 @@ async def test_a_full_resync_still_settles_a_meeting_that_vanished_without_a_tra
     by_meeting = {b.google_event_id: b.status for b in await calbot.bots()}
     assert by_meeting["m2"] is BotStatus.CANCELLED
     assert {status for gid, status in by_meeting.items() if gid != "m2"} == {BotStatus.SCHEDULED}
+
+
+async def test_a_full_sync_does_not_read_back_every_meeting_it_stored() -> None:
+    """After a full sync, only series (and meetings with bots) are read again, not each
+    one-off meeting the sync has just written."""
+    counts = []
+    for size in (5, 80):
+        calbot, reads = counted_calbot()
+        for number in range(size):
+            calbot.google.put_event(CAL, meeting(f"m{number}", at(1 + number), at(2 + number)))
+        await calbot.connect()
+        before = reads()
+        outcome = await calbot.refresh()
+        assert (outcome.full_sync, len(outcome.upserted)) == (True, size)
+        counts.append(reads() - before)
+    assert counts[0] == counts[1], f"store reads after a full sync: {counts}"
