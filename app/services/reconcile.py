@@ -54,8 +54,6 @@ log = logging.getLogger(__name__)
 
 # How often a bot written meanwhile (a PATCH, a re-schedule) is read again and followed anew.
 _CAS_ATTEMPTS = 5
-# Past this many changed events, one read of the account's bots costs less than one per event.
-_PER_EVENT_READS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,17 +188,11 @@ class BotReconciler:
     async def _bots_of(
         self, account_id: str, event_ids: set[str], *, every: bool
     ) -> list[ScheduledBot]:
-        """The bots of these events (of the whole account when `every`), ordered by join_at as
-        the store lists them: an incremental sync reads the bots of what it changed, not all."""
-        if every or len(event_ids) > _PER_EVENT_READS:
+        """The bots of these events (of the whole account when `every`), ordered by join_at:
+        an incremental sync reads the bots of what it changed, not all of them."""
+        if every:
             return await self._bots.list_bots(account_id)
-        bots = [
-            bot
-            for event_id in sorted(event_ids)
-            for bot in await self._bots.list_bots(account_id, event_id=event_id)
-        ]
-        bots.sort(key=lambda bot: (bot.join_at, bot.bot_id))
-        return bots
+        return await self._bots.list_bots_of_events(account_id, event_ids)
 
     async def follow(
         self,

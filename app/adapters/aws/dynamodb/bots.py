@@ -10,6 +10,7 @@ join_at (scheduled) or by the last renewal of their claim (launching). docs/dyna
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 
@@ -147,6 +148,17 @@ class DynamoDbBotStore:
             for bot in map(bot_from, await bot_items(self._table, account_id))
             if (status is None or bot.status is status)
             and (event_id is None or bot.event_id == event_id)
+        ]
+
+    async def list_bots_of_events(
+        self, account_id: str, event_ids: Collection[str]
+    ) -> list[ScheduledBot]:
+        # The account's bots share one partition: one query, filtered here.
+        wanted = set(event_ids)
+        return [
+            bot
+            for bot in map(bot_from, await bot_items(self._table, account_id))
+            if bot.event_id in wanted
         ]
 
     async def update_bot(self, bot: ScheduledBot, *, expected_status: BotStatus) -> bool:
