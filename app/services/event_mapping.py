@@ -98,12 +98,14 @@ def _self_declined(item: Mapping[str, Any]) -> bool:
     attendees = item.get("attendees")
     if not isinstance(attendees, list):
         return False
-    return any(
-        isinstance(attendee, Mapping)
-        and attendee.get("self")
-        and attendee.get("responseStatus") == "declined"
-        for attendee in attendees
-    )
+    for attendee in attendees:  # a loop, not any(generator): this runs for every event
+        if (
+            isinstance(attendee, dict | Mapping)
+            and attendee.get("self")
+            and attendee.get("responseStatus") == "declined"
+        ):
+            return True
+    return False
 
 
 _STATUSES: dict[str, EventStatus] = {status.value: status for status in EventStatus}
