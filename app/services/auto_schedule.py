@@ -27,6 +27,7 @@ from app.adapters.ports import (
 from app.domain import (
     AutoScheduleSettings,
     BotSource,
+    ConnectionStatus,
     Event,
     MeetingLink,
     Occurrence,
@@ -115,6 +116,11 @@ class AutoScheduleService:
             return 0
         settings = await self._auto_schedule.get_auto_schedule(account_id)
         if not settings.enabled:
+            return 0
+        # As `run_pass` (accounts_with_auto_schedule): only while the account is connected, so
+        # a disconnect during the sync leaves no new bot behind.
+        connection = await self._connections.get_connection(account_id)
+        if connection is None or connection.status is not ConnectionStatus.ACTIVE:
             return 0
         events = [await self._events.get_event(account_id, event_id) for event_id in event_ids]
         return await self._run_for(account_id, [e for e in events if e is not None], settings)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from app.adapters.memory import memory_stores
-from app.domain import BotStatus
+from app.domain import BotStatus, ConnectionStatus
 from tests.fakes import FakeClock
 from tests.unit.calbot import ACCOUNT, CAL, JOIN_LEAD, NOW, Calbot, at, meeting, wire
 
@@ -132,3 +132,16 @@ async def test_a_full_sync_does_not_read_back_every_meeting_it_stored() -> None:
         assert (outcome.full_sync, len(outcome.upserted)) == (True, size)
         counts.append(reads() - before)
     assert counts[0] == counts[1], f"store reads after a full sync: {counts}"
+
+
+async def test_changed_meetings_get_no_bot_once_the_account_is_no_longer_connected() -> None:
+    calbot, _ = await calendar_of(2)
+    calbot.google.put_event(CAL, meeting("new", at(3), at(4)))
+    await calbot.sync.sync_calendar(ACCOUNT, CAL)  # stored; a refresh would schedule it next
+    new = await calbot.event_id("new")
+    await calbot.stores.connections.set_connection_status(ACCOUNT, ConnectionStatus.REVOKED)
+
+    assert await calbot.auto_schedule.run_for_events(ACCOUNT, [new]) == 0
+
+    await calbot.stores.connections.set_connection_status(ACCOUNT, ConnectionStatus.ACTIVE)
+    assert await calbot.auto_schedule.run_for_events(ACCOUNT, [new]) == 1
