@@ -1,27 +1,38 @@
-"""The `calbot` command: serve the API and manage API keys, through the same services."""
+"""The `calbot` command: serve the API and manage API keys, through the same services.
+
+Start-up matters here (`calbot --help` should answer at once), so this module imports only
+typer at load time; each command imports the settings, container, web framework or AWS clients
+it needs when it runs. tests/unit/test_cli_startup.py holds it to that.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Final, TypeVar
 
 import typer
-import uvicorn
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from app.adapters.aws.bootstrap import bootstrap_aws
-from app.backends import check_backends
-from app.cli_google_auth import DEFAULT_TIMEOUT_SECONDS, GOOGLE_AUTH_HELP, run_google_auth
-from app.config import ConfigurationError, Settings
-from app.container import Container, open_container
-from app.errors import CalbotError
-from app.main import create_app
-from app.observability import configure_logging
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from app.container import Container
 
 T = TypeVar("T")
+
+# Here rather than in app/cli_google_auth.py, so that showing the help imports nothing else.
+DEFAULT_TIMEOUT_SECONDS: Final = 300.0
+GOOGLE_AUTH_HELP: Final = (
+    "Run Google's consent flow from this terminal and print a refresh token.\n\n"
+    "calbot listens on http://127.0.0.1:PORT/api/google/oauth-callback, prints the consent URL "
+    "(and opens it in your browser when it can), waits for Google to send the browser back, and "
+    "prints the refresh token alone on stdout.\n\n"
+    'With a "Desktop app" OAuth client any loopback port works; a "Web application" client must '
+    "have that exact redirect URI registered, so pass the registered --port.\n\n"
+    "--client-id and --client-secret default to GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET "
+    "(prefer those: a secret on the command line lands in shell history).\n\n"
+    "Exit 0 on success, 1 when Google refuses, 2 on usage errors or when no answer arrives "
+    "before --timeout."
+)
 
 cli = typer.Typer(
     name="calbot",
@@ -43,6 +54,11 @@ EXIT_CONFIG = 4
 
 def _run(work: Callable[[Container], Awaitable[T]]) -> T:
     """Open the configured backends, run one piece of work, close them; errors become exits."""
+    import asyncio
+
+    from app.config import ConfigurationError, Settings
+    from app.container import open_container
+    from app.errors import CalbotError
 
     async def main() -> T:
         async with open_container(Settings()) as container:
@@ -64,6 +80,15 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Overrides PORT.")] = None,
 ) -> None:
     """Run the HTTP API (and the in-process scheduler) until interrupted."""
+    import logging
+
+    import uvicorn
+
+    from app.backends import check_backends
+    from app.config import ConfigurationError, Settings
+    from app.main import create_app
+    from app.observability import configure_logging
+
     settings = Settings()
     configure_logging(logging.INFO)
     try:
@@ -97,6 +122,9 @@ def google_auth(
         bool, typer.Option("--browser/--no-browser", help="Open the URL in a browser if possible.")
     ] = True,
 ) -> None:
+    from app.cli_google_auth import run_google_auth
+    from app.config import Settings
+
     code = run_google_auth(
         client_id,
         client_secret,
@@ -169,6 +197,10 @@ def sync(
     Shows progress per calendar (pages and events; a first sync of a large calendar is a full
     one). Prints the number of calendars synced; exits 1 if any calendar failed.
     """
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from app.errors import CalbotError
 
     async def work(container: Container) -> tuple[int, int]:
         accounts = [account] if account else await container.stores.connections.connected_accounts()
@@ -229,6 +261,11 @@ def aws_bootstrap(
 
     Idempotent: what exists is left as it is. Prints the variables to set, one per line.
     """
+    import asyncio
+
+    from app.adapters.aws.bootstrap import bootstrap_aws
+    from app.config import ConfigurationError, Settings
+
     settings = Settings()
     name = None
     if queue:

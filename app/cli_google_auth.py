@@ -31,6 +31,7 @@ from urllib.parse import parse_qs
 from app.adapters.clock import SystemClock
 from app.adapters.google_oauth import open_google_oauth
 from app.adapters.memory.consent import MemoryConsentStore
+from app.cli import DEFAULT_TIMEOUT_SECONDS
 from app.config import Settings
 from app.errors import CalbotError, ConsentFailed
 from app.services.consent import ConsentOutcome, ConsentService, RefreshTokenIssued
@@ -39,22 +40,8 @@ EXIT_OK: Final = 0
 EXIT_GOOGLE_ERROR: Final = 1
 EXIT_USAGE: Final = 2
 CALLBACK_PATH: Final = "/api/google/oauth-callback"
-DEFAULT_TIMEOUT_SECONDS: Final = 300.0
 _REQUEST_HEAD_LIMIT: Final = 16 * 1024
 _REQUEST_READ_SECONDS: Final = 10.0
-
-GOOGLE_AUTH_HELP: Final = (
-    "Run Google's consent flow from this terminal and print a refresh token.\n\n"
-    "calbot listens on http://127.0.0.1:PORT/api/google/oauth-callback, prints the consent URL "
-    "(and opens it in your browser when it can), waits for Google to send the browser back, and "
-    "prints the refresh token alone on stdout.\n\n"
-    'With a "Desktop app" OAuth client any loopback port works; a "Web application" client must '
-    "have that exact redirect URI registered, so pass the registered --port.\n\n"
-    "--client-id and --client-secret default to GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET "
-    "(prefer those: a secret on the command line lands in shell history).\n\n"
-    "Exit 0 on success, 1 when Google refuses, 2 on usage errors or when no answer arrives "
-    "before --timeout."
-)
 
 
 @dataclass(frozen=True, slots=True)

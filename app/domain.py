@@ -38,9 +38,13 @@ def utc_text(moment: datetime) -> str:
     It sorts as text in time order, which the stores' keys and indexes rely on; a naive
     datetime is taken to be UTC already.
     """
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.year < 1000:  # strftime writes such a year unpadded; kept as it always was
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The same text as strftime, at a fraction of its cost (this runs for every stored time):
+    # "YYYY-MM-DDTHH:MM:SS" is the first 19 characters of isoformat, whatever follows.
+    return moment.isoformat()[:19] + "Z"
 
 
 class Platform(enum.StrEnum):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,11 +32,13 @@ from app.domain import (
     AutoScheduleSettings,
     BotSource,
     BotStatus,
+    ConnectionStatus,
     Event,
     OccurrenceKey,
     OccurrenceModes,
     OccurrenceOverride,
     ScheduledBot,
+    auto_schedule_candidate,
 )
 from app.observability import BOTS_SCHEDULED
 from app.services.bot_building import Target, check_bot_config, new_bot
@@ -198,13 +201,49 @@ class AutoScheduleService:
             created += await self._run_for(account_id)
         return created
 
-    async def _run_for(self, account_id: str, *, cancel_failing: bool = False) -> int:
+    async def run_for_events(self, account_id: str, event_ids: Collection[str]) -> int:
+        """A pass over these events of the account only (those a sync just changed), if
+        auto-scheduling is on; returns how many bots were created.
+
+        The work is proportional to the change, not to the calendar: meetings the sync did
+        not touch keep the bots earlier passes gave them, and those the clock brings into the
+        lookahead are the periodic pass's (it runs at least once per lookahead). Not recorded
+        as the account's `last_run_at`, which tells when the last whole pass ran.
+        """
+        if not event_ids:
+            return 0
         settings = await self._auto_schedule.get_auto_schedule(account_id)
+        if not settings.enabled:
+            return 0
+        # As `run_pass` (accounts_with_auto_schedule): only while the account is connected, so
+        # a disconnect during the sync leaves no new bot behind.
+        connection = await self._connections.get_connection(account_id)
+        if connection is None or connection.status is not ConnectionStatus.ACTIVE:
+            return 0
+        events = [await self._events.get_event(account_id, event_id) for event_id in event_ids]
+        return await self._run_for(account_id, [e for e in events if e is not None], settings)
+
+    async def _run_for(
+        self,
+        account_id: str,
+        chosen: list[Event] | None = None,
+        settings: AutoScheduleSettings | None = None,
+        *,
+        cancel_failing: bool = False,
+    ) -> int:
+        """One pass for the account: over every event in the lookahead, or over `chosen`."""
+        if settings is None:
+            settings = await self._auto_schedule.get_auto_schedule(account_id)
         situation = await self.situation(account_id, settings)
         now, window_end = situation.now, situation.lookahead_end
         if settings.paused_until is not None and now < settings.paused_until:
             return 0  # nothing is created while paused; resuming runs a pass
-        candidates = await self._events.list_auto_schedule_candidates(account_id, now, window_end)
+        if chosen is None:
+            candidates = await self._events.list_auto_schedule_candidates(
+                account_id, now, window_end
+            )
+        else:
+            candidates = [e for e in chosen if auto_schedule_candidate(e, now, window_end)]
         overrides = await self._overrides(account_id, [e for e in candidates if e.is_recurring])
         revivable = await self._cancelled_by_rules(account_id)
         bots: list[ScheduledBot] = []
@@ -226,8 +265,9 @@ class AutoScheduleService:
             await self._cancel_failing(account_id, verdicts)
         created = await self._bots.insert_bots_unless_exist(bots)
         created += [bot for bot in revived if await self._revive(bot)]
-        # Only the field the pass owns: the settings it read may be stale by now.
-        await self._auto_schedule.record_auto_schedule_run(account_id, now)
+        if chosen is None:
+            # Only the field the pass owns: the settings it read may be stale by now.
+            await self._auto_schedule.record_auto_schedule_run(account_id, now)
         for bot in created:
             await self._scheduler.bot_scheduled(bot)
         if created:

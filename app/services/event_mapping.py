@@ -30,37 +30,35 @@ from app.services.zones import resolve_zone, unreadable_zone_reason
 
 log = logging.getLogger(__name__)
 
+_ONE_DAY = timedelta(days=1)
+
 # Not meetings a bot could join; Google's eventType values (discovery: Event.eventType).
 NON_MEETING_EVENT_TYPES = frozenset({"workingLocation", "outOfOffice", "focusTime", "birthday"})
 
 
-@dataclass(frozen=True, slots=True)
-class EventTime:
-    utc: datetime
-    all_day: bool
-
-
-def parse_event_time(value: Mapping[str, Any], default_zone: str) -> EventTime | None:
-    """Google's EventDateTime: `dateTime` (offset, or wall time in `timeZone`) or `date`.
+def parse_event_time(value: Any, default_zone: str) -> tuple[datetime, bool] | None:
+    """Google's EventDateTime: `dateTime` (offset, or wall time in `timeZone`) or `date`, as
+    (the instant in UTC, whether it is an all-day date); None when it has neither.
 
     The offset Google writes in `dateTime` is used as it is, so an event in a zone calbot cannot
     read (see zones.py) still has its right times; only a time without an offset, or an all-day
-    date, needs the zone, and falls back to UTC when calbot cannot read it.
+    date, needs the zone, and falls back to UTC when calbot cannot read it. A pair rather than
+    a dataclass: this runs twice per event of a sync.
     """
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict | Mapping):  # dict first: the ABC check costs more
         return None
     if date_time := value.get("dateTime"):
         moment = datetime.fromisoformat(date_time)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=_zone_or_utc(value.get("timeZone") or default_zone))
-        return EventTime(moment.astimezone(UTC), all_day=False)
+        return moment.astimezone(UTC), False
     if day := value.get("date"):
         # All-day: midnight of the date in the calendar's zone ("the timezone field has no
         # significance for all-day events", discovery: EventDateTime.timeZone).
         midnight = datetime.combine(
             date.fromisoformat(day), datetime.min.time(), _zone_or_utc(default_zone)
         )
-        return EventTime(midnight.astimezone(UTC), all_day=True)
+        return midnight.astimezone(UTC), True
     return None
 
 
@@ -148,11 +146,14 @@ def _email_domain(email: object) -> str | None:
     return email_domain(email) if isinstance(email, str) else None
 
 
+_STATUSES: dict[str, EventStatus] = {status.value: status for status in EventStatus}
+
+
 def _status(item: Mapping[str, Any]) -> EventStatus:
-    try:
-        return EventStatus(item.get("status") or "confirmed")
-    except ValueError:
+    status = item.get("status")
+    if not isinstance(status, str):
         return EventStatus.CONFIRMED
+    return _STATUSES.get(status, EventStatus.CONFIRMED)
 
 
 @dataclass(slots=True)
@@ -208,15 +209,18 @@ def _event(
 ) -> Event | None:
     start_value = item.get("start") or {}
     start = parse_event_time(start_value, calendar_zone)
-    end = parse_event_time(item.get("end") or {}, calendar_zone)
     if start is None:
         log.warning("event %s has no usable start; skipped", google_id)
         return None
-    if end is None or end.utc < start.utc:
-        end = EventTime(start.utc + (timedelta(days=1) if start.all_day else timedelta()), False)
+    start_utc, all_day = start
+    end = parse_event_time(item.get("end") or {}, calendar_zone)
+    if end is None or end[0] < start_utc:
+        end_utc = start_utc + _ONE_DAY if all_day else start_utc
+    else:
+        end_utc = end[0]
     recurrence = item.get("recurrence")
     lines = tuple(line for line in recurrence if isinstance(line, str)) if recurrence else ()
-    time_zone = calendar_zone if start.all_day else (start_value.get("timeZone") or calendar_zone)
+    time_zone = calendar_zone if all_day else (start_value.get("timeZone") or calendar_zone)
     summary = item.get("summary")
     updated = item.get("updated")
     ical_uid = item.get("iCalUID")
@@ -228,9 +232,9 @@ def _event(
         google_event_id=google_id,
         summary=summary if isinstance(summary, str) else None,
         status=status,
-        start_time=start.utc,
-        end_time=end.utc,
-        all_day=start.all_day,
+        start_time=start_utc,
+        end_time=end_utc,
+        all_day=all_day,
         time_zone=time_zone,
         recurrence=lines,
         meeting_link=link,
@@ -265,15 +269,15 @@ def _override(
         return None
     if status is EventStatus.CANCELLED:
         return OccurrenceOverride(
-            original_start=original.utc, cancelled=True, google_event_id=item.get("id")
+            original_start=original[0], cancelled=True, google_event_id=item.get("id")
         )
     start = parse_event_time(item.get("start") or {}, calendar_zone)
     end = parse_event_time(item.get("end") or {}, calendar_zone)
     return OccurrenceOverride(
-        original_start=original.utc,
+        original_start=original[0],
         cancelled=False,
-        start=start.utc if start else None,
-        end=end.utc if end else None,
+        start=start[0] if start else None,
+        end=end[0] if end else None,
         meeting_link=detect_meeting_link(item),
         google_event_id=item.get("id"),
         attendees=attendee_facts(item),

@@ -27,7 +27,7 @@ from app.adapters.ports import (
     SyncHealthStore,
 )
 from app.bounded import BoundedCache
-from app.domain import Calendar, Channel, GoogleCredentials
+from app.domain import Calendar, Channel, GoogleCredentials, event_id_for
 from app.errors import CalbotError
 from app.observability import NOTIFICATIONS
 from app.services.auto_schedule import AutoScheduleService
@@ -64,9 +64,18 @@ class CalendarRefresher:
     ) -> SyncOutcome:
         outcome = await self._sync.sync_calendar(account_id, calendar_id, on_page)
         settled = await self._reconciler.after_sync(account_id, outcome)
-        # A bot cancelled with its copy of a meeting leaves the meeting to another copy.
-        if outcome.upserted or outcome.changed_series or settled.cancelled:
+        if outcome.full_sync or settled.cancelled:
+            # A full sync may have changed anything; a bot cancelled with its copy of a
+            # meeting leaves the meeting to another copy, on any calendar: a whole pass.
             await self._auto_schedule.run_pass([account_id])
+        elif outcome.upserted or outcome.changed_series:
+            # Only what the sync changed; the periodic pass covers what the clock brings in.
+            changed = {event.event_id for event in outcome.upserted}
+            changed.update(
+                event_id_for(account_id, calendar_id, google_id)
+                for google_id in outcome.changed_series
+            )
+            await self._auto_schedule.run_for_events(account_id, changed)
         return outcome
 
 

@@ -111,8 +111,8 @@ async def settle_cancel(
     return True
 
 
-def _stopped_or_started_repeating(bot: ScheduledBot, event: Event) -> bool:
-    return bot.occurrence_key.is_single == event.is_recurring
+def _stopped_or_started_repeating(bot: ScheduledBot, is_recurring: bool) -> bool:
+    return bot.occurrence_key.is_single == is_recurring
 
 
 def _keeps_its_occurrence(bot: ScheduledBot, event: Event) -> bool:
@@ -155,7 +155,7 @@ class BotReconciler:
         )
         if not touched and not outcome.full_sync:
             return ReconcileResult()
-        bots = await self._bots.list_bots(account_id)
+        bots = await self._bots_of(account_id, touched, every=outcome.full_sync)
         if outcome.full_sync:
             # A full resync drops the events Google no longer lists, with no cancelled item to
             # say so: the calendar's scheduled bots whose event is gone are settled too.
@@ -180,11 +180,21 @@ class BotReconciler:
             cancelled += change == "cancelled"
             relinked += change == "relinked"
         # Only an upsert can make a meeting start or stop repeating.
-        upserted = {event.event_id: event for event in outcome.upserted}
+        upserted = {event.event_id: event.is_recurring for event in outcome.upserted}
         for bot in bots:
-            if bot.event_id in upserted and not is_pending(bot.status):
-                await self._rekey_finished(bot, upserted[bot.event_id])
+            if (
+                bot.event_id in upserted
+                and not is_pending(bot.status)
+                and _stopped_or_started_repeating(bot, upserted[bot.event_id])
+            ):
+                event = events.get(bot.event_id) or await self._events.get_event(
+                    account_id, bot.event_id
+                )
+                if event is not None:
+                    await self._rekey_finished(bot, event)
         for event_id in touched:
+            if upserted.get(event_id) is False:
+                continue  # stored as a one-off by this sync: not read again (a full sync's many)
             event = events.get(event_id) or await self._events.get_event(account_id, event_id)
             if (
                 event is not None
@@ -193,6 +203,15 @@ class BotReconciler:
             ):
                 await self._scheduling.ensure_series_bot(account_id, event)
         return ReconcileResult(moved, cancelled, relinked)
+
+    async def _bots_of(
+        self, account_id: str, event_ids: set[str], *, every: bool
+    ) -> list[ScheduledBot]:
+        """The bots of these events (of the whole account when `every`), ordered by join_at:
+        an incremental sync reads the bots of what it changed, not all of them."""
+        if every:
+            return await self._bots.list_bots(account_id)
+        return await self._bots.list_bots_of_events(account_id, event_ids)
 
     async def follow(
         self,
@@ -310,7 +329,7 @@ class BotReconciler:
     async def _rekey_finished(self, bot: ScheduledBot, event: Event) -> None:
         """A finished bot of a meeting that started or stopped repeating takes the key of the
         occurrence it joined, so auto-scheduling does not give that occurrence another bot."""
-        if not _stopped_or_started_repeating(bot, event):
+        if not _stopped_or_started_repeating(bot, event.is_recurring):
             return
         try:
             located = await self._locate(bot, event)

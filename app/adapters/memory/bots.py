@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from datetime import datetime
 
 from app.adapters.memory.outbox import append_outbox
@@ -114,6 +115,18 @@ class MemoryBotStore:
                 if bot.account_id == account_id
                 and (status is None or bot.status is status)
                 and (event_id is None or bot.event_id == event_id)
+            ]
+        )
+
+    async def list_bots_of_events(
+        self, account_id: str, event_ids: Collection[str]
+    ) -> list[ScheduledBot]:
+        wanted = set(event_ids)
+        return _by_join_at(
+            [
+                copy.deepcopy(bot)
+                for bot in self._tables.bots.values()
+                if bot.account_id == account_id and bot.event_id in wanted
             ]
         )
 

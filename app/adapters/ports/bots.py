@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
@@ -45,6 +46,13 @@ class BotStore(Protocol):
         event_id: str | None = None,
     ) -> list[ScheduledBot]:
         """The account's bots ordered by join_at."""
+        ...
+
+    async def list_bots_of_events(
+        self, account_id: str, event_ids: Collection[str]
+    ) -> list[ScheduledBot]:
+        """The bots of these events of the account, ordered by join_at (then bot id), as
+        `list_bots` orders them: what a sync that changed these events reconciles."""
         ...
 
     async def update_bot(

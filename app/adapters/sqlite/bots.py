@@ -7,6 +7,7 @@ Rules derived, not restated: the pending statuses (`PENDING`) and the finished o
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,9 @@ from app.domain import BotStatus, OccurrenceKey, ScheduledBot, is_pending
 
 _FINISHED = statuses_where(lambda status: not is_pending(status))
 _ASSIGN_ALL_BUT_ID = ", ".join(f"{column} = ?" for column in BOT_COLUMNS.split(", ")[1:])
+
+# SQLite allows 999 host parameters by default; a list of ids is read in chunks below that.
+_CHUNK = 500
 
 
 class SqliteBotStore:
@@ -115,6 +119,21 @@ class SqliteBotStore:
             params.append(event_id)
         rows = await self._db.fetch_all(sql + " ORDER BY join_at, bot_id", params)
         return [bot_from_row(row) for row in rows]
+
+    async def list_bots_of_events(
+        self, account_id: str, event_ids: Collection[str]
+    ) -> list[ScheduledBot]:
+        unique = sorted(set(event_ids))
+        found: list[ScheduledBot] = []
+        for start in range(0, len(unique), _CHUNK):  # index bots_by_event, one lookup per id
+            chunk = unique[start : start + _CHUNK]
+            rows = await self._db.fetch_all(
+                f"SELECT {BOT_COLUMNS} FROM bots WHERE account_id = ? "
+                f"AND event_id IN ({','.join('?' * len(chunk))})",
+                (account_id, *chunk),
+            )
+            found.extend(bot_from_row(row) for row in rows)
+        return sorted(found, key=lambda bot: (bot.join_at, bot.bot_id))
 
     async def update_bot(
         self, bot: ScheduledBot, *, expected_status: BotStatus, change: BotChange | None = None

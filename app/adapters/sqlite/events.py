@@ -181,12 +181,14 @@ class SqliteEventStore:
         unique = list(dict.fromkeys(event_ids))
         for start in range(0, len(unique), _CHUNK):
             chunk = unique[start : start + _CHUNK]
-            cursor = await tx.execute(
+            # One trip to the database's thread (execute, then fetchall, would be two): an
+            # incremental sync's page is mostly this and the upsert.
+            rows = await tx.execute_fetchall(
                 "SELECT event_id, schedule_status FROM events WHERE account_id = ? "
                 f"AND event_id IN ({','.join('?' * len(chunk))})",
                 (account_id, *chunk),
             )
-            for row in await cursor.fetchall():
+            for row in rows:
                 found[row[0]] = ScheduleStatus(row[1])
         return found
 
@@ -195,14 +197,14 @@ class SqliteEventStore:
         key = (account_id, page.calendar_id)
         if page.full_sync:
             for table in ("events", "event_overrides"):
-                cursor = await tx.execute(
+                generations = await tx.execute_fetchall(
                     f"SELECT DISTINCT generation FROM {table} "
                     "WHERE account_id = ? AND calendar_id = ?",
                     key,
                 )
                 dropped = [
                     generation
-                    for (generation,) in await cursor.fetchall()
+                    for (generation,) in generations
                     if dropped_by_full_sync(generation, page.generation)
                 ]
                 if dropped:

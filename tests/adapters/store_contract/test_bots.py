@@ -213,6 +213,21 @@ async def test_bots_list_by_join_at_filtered_by_status_and_event(stores: Stores)
     ) == [sooner]
 
 
+async def test_bots_of_some_events_list_by_join_at_of_the_account_only(stores: Stores) -> None:
+    one, two, three = event("one", at(5)), event("two", at(1)), event("three", at(3))
+    later = bot(one, bot_id="bot_a")
+    sooner = bot(two, bot_id="bot_b")
+    finished = bot(two, bot_id="bot_c", occurrence_start=at(-2), status=BotStatus.LAUNCHED)
+    for stored in (later, sooner, finished, bot(three, bot_id="bot_d")):
+        await stores.bots.insert_or_update_pending_bot(stored)
+    await stores.bots.insert_or_update_pending_bot(bot(two, bot_id="bot_e", account_id=OTHER))
+
+    wanted = [one.event_id, two.event_id, "evt_unknown"]
+    listed = await stores.bots.list_bots_of_events(ACCOUNT, wanted)
+    assert [b.bot_id for b in listed] == ["bot_c", "bot_b", "bot_a"]
+    assert await stores.bots.list_bots_of_events(ACCOUNT, []) == []
+
+
 async def test_due_bots_come_earliest_first_with_stale_launches(stores: Stores) -> None:
     meeting = event("m1", at(1))
     due_late = bot(meeting, bot_id="bot_late", occurrence_start=at(1), join_at=at(-0.1))

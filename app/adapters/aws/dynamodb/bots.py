@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 
@@ -199,6 +200,17 @@ class DynamoDbBotStore:
             for bot in map(bot_from, await bot_items(self._table, account_id))
             if (status is None or bot.status is status)
             and (event_id is None or bot.event_id == event_id)
+        ]
+
+    async def list_bots_of_events(
+        self, account_id: str, event_ids: Collection[str]
+    ) -> list[ScheduledBot]:
+        # The account's bots share one partition: one query, filtered here.
+        wanted = set(event_ids)
+        return [
+            bot
+            for bot in map(bot_from, await bot_items(self._table, account_id))
+            if bot.event_id in wanted
         ]
 
     async def update_bot(
