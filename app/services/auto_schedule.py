@@ -25,7 +25,7 @@ from app.adapters.ports import (
     ConnectionStore,
     EventStore,
 )
-from app.bot_changes import UNSCHEDULED_BY_USER, cancelled
+from app.bot_changes import MODE_NEVER, NEVER_RECORD_DOMAIN, UNSCHEDULED_BY_USER, cancelled
 from app.domain import (
     AutoScheduleRules,
     AutoScheduleSettings,
@@ -43,6 +43,7 @@ from app.services.decisions import (
     RULES_CHANGED,
     Decision,
     OccurrenceView,
+    Reason,
     ReasonCode,
     Situation,
     Verdict,
@@ -65,6 +66,24 @@ _RULE_SKIPS = frozenset(
         ReasonCode.RECURRENCE_DISABLED,
     }
 )
+
+# The webhook `reason` of such a cancellation: the guard and the mode have their own codes; a
+# rule the user changed unscheduled the bot (the contract has no code of its own for rules).
+_MESSAGE_REASONS = {
+    ReasonCode.NEVER_RECORD_DOMAIN: NEVER_RECORD_DOMAIN,
+    ReasonCode.MODE_NEVER: MODE_NEVER,
+}
+
+
+def cancel_cause(verdict: Verdict) -> tuple[Reason, str]:
+    """Why a change of rules cancels a bot with this verdict: the skip its `last_error` names
+    and its `bot.cancelled` reason. The guard, then the mode, come first, with their own codes;
+    otherwise the first rule that skips it, and `unscheduled_by_user`."""
+    for code, reason in _MESSAGE_REASONS.items():
+        found = next((r for r in verdict.reasons if r.code is code), None)
+        if found is not None:
+            return found, reason
+    return next(r for r in verdict.reasons if r.code in _RULE_SKIPS), UNSCHEDULED_BY_USER
 
 
 def would_cancel(bot: ScheduledBot, verdict: Verdict) -> bool:
@@ -261,12 +280,11 @@ class AutoScheduleService:
             verdict = verdicts.get((bot.event_id, bot.occurrence_key))
             if verdict is None or not would_cancel(bot, verdict):
                 continue
-            rule = next(r for r in verdict.reasons if r.code in _RULE_SKIPS)
+            rule, reason = cancel_cause(verdict)
             bot.status = BotStatus.CANCELLED
             bot.last_error = RULES_CHANGED + rule.detail
             bot.updated_at = now
-            # The user's change of rules unscheduled it: the contract's code for that.
-            change = cancelled(UNSCHEDULED_BY_USER)
+            change = cancelled(reason)
             if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED, change=change):
                 await self._scheduler.bot_cancelled(bot)
                 await self._bots.release_meeting_claim(bot)
