@@ -67,6 +67,9 @@ _RULE_SKIPS = frozenset(
     }
 )
 
+# A bot of another copy of a meeting in one of these statuses keeps auto-scheduling away.
+_KEEPS_THE_MEETING = frozenset({BotStatus.SCHEDULED, BotStatus.LAUNCHING, BotStatus.LAUNCHED})
+
 # The webhook `reason` of such a cancellation: the guard and the mode have their own codes; a
 # rule the user changed unscheduled the bot (the contract has no code of its own for rules).
 _MESSAGE_REASONS = {
@@ -298,13 +301,29 @@ class AutoScheduleService:
 
     async def _revive(self, bot: ScheduledBot) -> bool:
         """A new bot for an occurrence whose only bots a change of rules cancelled (none
-        pending, launched, or cancelled by the user); False when it has another bot."""
+        pending, launched, or cancelled by the user); False when it has another bot, or the
+        same meeting on another calendar has one (the store's insert would otherwise take a
+        pending one over, and rules never touch a bot scheduled by hand)."""
         found = await self._bots.list_bots(bot.account_id, event_id=bot.event_id)
         same = [b for b in found if b.occurrence_key == bot.occurrence_key]
         if not all(cancelled_by_rules(b) for b in same):
             return False
+        if bot.meeting_key is not None and await self._meeting_has_bot(bot):
+            return False
         _, created = await self._bots.insert_or_update_pending_bot(bot)
         return created
+
+    async def _meeting_has_bot(self, bot: ScheduledBot) -> bool:
+        """Whether another copy of the bot's meeting occurrence has a bot that keeps it:
+        pending, launched, or one the user cancelled."""
+        for other in await self._bots.list_bots(bot.account_id):
+            if other.meeting_key != bot.meeting_key or other.event_id == bot.event_id:
+                continue
+            if other.status in _KEEPS_THE_MEETING or (
+                other.status is BotStatus.CANCELLED and other.last_error is None
+            ):
+                return True
+        return False
 
     async def _overrides(
         self, account_id: str, series: list[Event]

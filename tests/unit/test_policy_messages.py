@@ -23,6 +23,7 @@ from app.domain import (
     AutoScheduleMode,
     AutoScheduleRules,
     BotCancellation,
+    BotStatus,
     OutboxMessage,
     never_record_cancellation,
     paused_cancellation,
@@ -129,6 +130,12 @@ async def guarded_manual_bots(calbot: Calbot) -> None:
     await enable(calbot, AutoScheduleRules(never_record_domains=("legal.example",)))
 
 
+async def guarded_auto_bots(calbot: Calbot) -> None:
+    """The guard names legal.example; "m" and "other" have auto-scheduled bots."""
+    await auto_bots(calbot)
+    await enable(calbot, AutoScheduleRules(never_record_domains=("legal.example",)))
+
+
 async def auto_bots_of_a_legal_meeting(calbot: Calbot) -> None:
     await synced(calbot, meeting("m", at(1), at(2), **LEGAL), meeting("other", at(3), at(4)))
     await enable(calbot)
@@ -201,6 +208,11 @@ CASES = {
     ),
     "guard at sync": Case(
         guarded_manual_bots,
+        sync_adds_a_legal_attendee_to_m,
+        [("bot.cancelled", "m", "never_record_domain")],
+    ),
+    "guard at sync, auto bot": Case(
+        guarded_auto_bots,
         sync_adds_a_legal_attendee_to_m,
         [("bot.cancelled", "m", "never_record_domain")],
     ),
@@ -297,3 +309,37 @@ async def test_an_auto_bot_the_guard_cancels_at_enable_names_the_guard(calbot: C
     [bot] = [b for b in await calbot.bots() if b.google_event_id == "m"]
     assert bot.last_error is not None
     assert "legal.example" in bot.last_error.lower()
+
+
+async def test_rules_bringing_a_meeting_back_leave_a_bot_scheduled_by_hand_on_its_other_copy(
+    calbot: Calbot,
+) -> None:
+    team = "team@group.calendar.google.com"
+    calbot.google.add_calendar(team)
+    shared = {"iCalUID": "shared-meeting@google.com"}
+    calbot.google.put_event(team, meeting("on-team", at(1), at(2), **shared))
+    await synced(calbot, meeting("on-primary", at(1), at(2), **shared))
+    await calbot.refresh(team)
+    await enable(calbot)
+    [auto] = await calbot.bots()
+    other = CAL if auto.calendar_id == team else team
+    # The rules leave the auto bot's calendar: it is cancelled, and the other copy gets one,
+    # which the user replaces by a bot of their own.
+    await enable(calbot, AutoScheduleRules(calendar_ids=(other,)))
+    [taken_over] = [b for b in await calbot.bots() if b.status is BotStatus.SCHEDULED]
+    await calbot.scheduling.cancel_bot(ACCOUNT, taken_over.bot_id)
+    other_google_id = "on-primary" if other == CAL else "on-team"
+    mine, _ = await calbot.scheduling.schedule(
+        ACCOUNT, await calbot.event_id(other_google_id, other), MINE
+    )
+    before = {m.message_id for m in await outbox(calbot)}
+
+    await enable(calbot, AutoScheduleRules())
+
+    assert [m for m in await outbox(calbot) if m.message_id not in before] == []
+    stored = await calbot.stores.bots.get_bot(ACCOUNT, mine.bot_id)
+    assert stored is not None
+    assert (stored.status, stored.bot_config) == (BotStatus.SCHEDULED, MINE)
+    assert [b.bot_id for b in await calbot.bots() if b.status is BotStatus.SCHEDULED] == [
+        mine.bot_id
+    ]
