@@ -28,9 +28,11 @@ a bot, even by hand). When Google omitted attendees (`attendeesOmitted`), the at
 judged on the attendees it listed: the meeting passes unless those already break a rule.
 Without `rules` the saved rules are kept; `"rules": {}` resets them to the defaults. When the
 rules change, pending auto-scheduled bots they no longer let through are cancelled (their
-`last_error` names the rule) and meetings that now pass get bots, in this same request. Bots
-you scheduled by hand are never touched by rules. Unknown fields, bad values, an unknown zone or
-more than 100 entries in a list answer `422` naming the field."""
+`last_error` names the rule; their `bot.cancelled` webhook says `reason: unscheduled_by_user`)
+and meetings that now pass get bots, in this same request. Bots you scheduled by hand are never
+touched by rules, but the do-not-record guard is: every pending bot, of any source, of a meeting
+it covers is cancelled here too (`reason: never_record_domain`). Unknown fields, bad values,
+an unknown zone or more than 100 entries in a list answer `422` naming the field."""
 
 
 def _read(settings: AutoScheduleSettings, lookahead_seconds: int) -> AutoScheduleSettingsRead:

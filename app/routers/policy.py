@@ -44,7 +44,8 @@ async def set_auto_schedule_mode(
     """Override the rules for one meeting: `always` gives it a bot whatever the rules say
     (it still needs a meeting link and an occurrence within the lookahead, and the
     do-not-record guard still wins); `never` keeps auto-scheduling away from it and cancels
-    its pending `auto_schedule` bots now (bots you scheduled by hand stay); `rules` (the
+    its pending `auto_schedule` bots now (webhook `bot.cancelled`, `reason: mode_never`; bots
+    you scheduled by hand stay); `rules` (the
     default) lets the rules decide.
 
     For a recurring series, without `occurrence_date` the mode covers every occurrence (and
@@ -69,7 +70,8 @@ async def pause(
     """Until `until` (in the future, at most 366 days ahead) no bot of the account is
     launched and auto-scheduling creates nothing. Pending bots due to join before `until`
     are cancelled at once, with `last_error` saying they were paused; a bot scheduled during
-    the pause that comes due before `until` ends cancelled the same way.
+    the pause that comes due before `until` ends cancelled the same way. Each one's
+    `bot.cancelled` webhook says `reason: paused`.
 
     When the pause ends (`until` passes, or `DELETE /pause`) auto-scheduling sweeps again at
     once. Pausing again replaces `until`."""

@@ -26,7 +26,7 @@ from app.adapters.ports import (
     ConnectionStore,
     EventStore,
 )
-from app.bot_changes import UNSCHEDULED_BY_USER, cancelled
+from app.bot_changes import MODE_NEVER, NEVER_RECORD_DOMAIN, UNSCHEDULED_BY_USER, cancelled
 from app.domain import (
     AutoScheduleRules,
     AutoScheduleSettings,
@@ -46,6 +46,7 @@ from app.services.decisions import (
     RULES_CHANGED,
     Decision,
     OccurrenceView,
+    Reason,
     ReasonCode,
     Situation,
     Verdict,
@@ -68,6 +69,27 @@ _RULE_SKIPS = frozenset(
         ReasonCode.RECURRENCE_DISABLED,
     }
 )
+
+# A bot of another copy of a meeting in one of these statuses keeps auto-scheduling away.
+_KEEPS_THE_MEETING = frozenset({BotStatus.SCHEDULED, BotStatus.LAUNCHING, BotStatus.LAUNCHED})
+
+# The webhook `reason` of such a cancellation: the guard and the mode have their own codes; a
+# rule the user changed unscheduled the bot (the contract has no code of its own for rules).
+_MESSAGE_REASONS = {
+    ReasonCode.NEVER_RECORD_DOMAIN: NEVER_RECORD_DOMAIN,
+    ReasonCode.MODE_NEVER: MODE_NEVER,
+}
+
+
+def cancel_cause(verdict: Verdict) -> tuple[Reason, str]:
+    """Why a change of rules cancels a bot with this verdict: the skip its `last_error` names
+    and its `bot.cancelled` reason. The guard, then the mode, come first, with their own codes;
+    otherwise the first rule that skips it, and `unscheduled_by_user`."""
+    for code, reason in _MESSAGE_REASONS.items():
+        found = next((r for r in verdict.reasons if r.code is code), None)
+        if found is not None:
+            return found, reason
+    return next(r for r in verdict.reasons if r.code in _RULE_SKIPS), UNSCHEDULED_BY_USER
 
 
 def would_cancel(bot: ScheduledBot, verdict: Verdict) -> bool:
@@ -301,12 +323,11 @@ class AutoScheduleService:
             verdict = verdicts.get((bot.event_id, bot.occurrence_key))
             if verdict is None or not would_cancel(bot, verdict):
                 continue
-            rule = next(r for r in verdict.reasons if r.code in _RULE_SKIPS)
+            rule, reason = cancel_cause(verdict)
             bot.status = BotStatus.CANCELLED
             bot.last_error = RULES_CHANGED + rule.detail
             bot.updated_at = now
-            # The user's change of rules unscheduled it: the contract's code for that.
-            change = cancelled(UNSCHEDULED_BY_USER)
+            change = cancelled(reason)
             if await self._bots.update_bot(bot, expected_status=BotStatus.SCHEDULED, change=change):
                 await self._scheduler.bot_cancelled(bot)
                 await self._bots.release_meeting_claim(bot)
@@ -320,13 +341,29 @@ class AutoScheduleService:
 
     async def _revive(self, bot: ScheduledBot) -> bool:
         """A new bot for an occurrence whose only bots a change of rules cancelled (none
-        pending, launched, or cancelled by the user); False when it has another bot."""
+        pending, launched, or cancelled by the user); False when it has another bot, or the
+        same meeting on another calendar has one (the store's insert would otherwise take a
+        pending one over, and rules never touch a bot scheduled by hand)."""
         found = await self._bots.list_bots(bot.account_id, event_id=bot.event_id)
         same = [b for b in found if b.occurrence_key == bot.occurrence_key]
         if not all(cancelled_by_rules(b) for b in same):
             return False
+        if bot.meeting_key is not None and await self._meeting_has_bot(bot):
+            return False
         _, created = await self._bots.insert_or_update_pending_bot(bot)
         return created
+
+    async def _meeting_has_bot(self, bot: ScheduledBot) -> bool:
+        """Whether another copy of the bot's meeting occurrence has a bot that keeps it:
+        pending, launched, or one the user cancelled."""
+        for other in await self._bots.list_bots(bot.account_id):
+            if other.meeting_key != bot.meeting_key or other.event_id == bot.event_id:
+                continue
+            if other.status in _KEEPS_THE_MEETING or (
+                other.status is BotStatus.CANCELLED and other.last_error is None
+            ):
+                return True
+        return False
 
     async def _overrides(
         self, account_id: str, series: list[Event]
