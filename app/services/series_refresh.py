@@ -72,17 +72,23 @@ async def refresh_stale_series(
 ) -> None:
     """Move series whose stored next occurrence has ended on to the following one."""
     stale = await events.list_series_needing_next_occurrence(account_id, calendar_id, now)
-    if not stale:
-        return
+    if stale:
+        await refresh_due_series(events, account_id, calendar_id, stale, now)
+
+
+async def refresh_due_series(
+    events: EventStore, account_id: str, calendar_id: str, due: list[Event], now: datetime
+) -> None:
+    """Move these series (their stored next occurrence has ended) on to the following one, on
+    the events given and in the store: what a listing does for the series it shows."""
     overrides = await events.list_overrides(
-        account_id, calendar_id, [event.google_event_id for event in stale]
+        account_id, calendar_id, [event.google_event_id for event in due]
     )
-    for event in stale:
-        await asyncio.sleep(0)  # a long run of series must not hold the event loop
+    for event in due:
+        await asyncio.sleep(0)
         set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
     await events.set_next_occurrences(
-        account_id,
-        [(e.event_id, e.next_occurrence_start, e.next_occurrence_end) for e in stale],
+        account_id, [(e.event_id, e.next_occurrence_start, e.next_occurrence_end) for e in due]
     )
 
 

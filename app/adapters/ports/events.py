@@ -81,6 +81,19 @@ class EventStore(Protocol):
         """The calendar's events ordered by start time (recurring series by their first start)."""
         ...
 
+    async def list_events_page(
+        self,
+        account_id: str,
+        calendar_id: str,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[EventRow]:
+        """At most `limit` of the calendar's events ordered by (start time, event_id), those
+        strictly after `after` when given, each with its pending-bot state. The cost depends on
+        `limit`, not on the size of the calendar (an ordered index, never a whole read)."""
+        ...
+
     async def list_overrides(
         self, account_id: str, calendar_id: str, series_google_event_ids: list[str]
     ) -> dict[str, list[OccurrenceOverride]]:

@@ -74,6 +74,12 @@ ON CONFLICT (account_id, calendar_id, series_google_event_id, original_start) DO
     generation = excluded.generation
 """
 
+# A listed event: its columns and whether a bot is pending for it.
+_LISTED = (
+    f"{EVENT_COLUMNS}, EXISTS (SELECT 1 FROM bots b WHERE b.account_id = events.account_id "
+    f"AND b.event_id = events.event_id AND b.status IN {PENDING}) AS bot_join_status"
+)
+
 # SQLite's default limit on host parameters is 999; a list of keys is read in chunks below it.
 _CHUNK = 500
 
@@ -234,11 +240,30 @@ class SqliteEventStore:
 
     async def list_events(self, account_id: str, calendar_id: str) -> list[EventRow]:
         rows = await self._db.fetch_all(
-            f"SELECT {EVENT_COLUMNS}, EXISTS (SELECT 1 FROM bots b WHERE "
-            "b.account_id = events.account_id AND b.event_id = events.event_id AND "
-            f"b.status IN {PENDING}) AS bot_join_status FROM events "
+            f"SELECT {_LISTED} FROM events "
             "WHERE account_id = ? AND calendar_id = ? ORDER BY start_time, event_id",
             (account_id, calendar_id),
+        )
+        return [EventRow(event_from_row(row), bool(row["bot_join_status"])) for row in rows]
+
+    async def list_events_page(
+        self,
+        account_id: str,
+        calendar_id: str,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[EventRow]:
+        # A keyset page on `events_by_start_id`: the index is walked from `after` for `limit`
+        # rows, whatever the size of the calendar.
+        where, params = "", [account_id, calendar_id]
+        if after is not None:
+            where = "AND (start_time, event_id) > (?, ?) "
+            params += [to_text(after[0]), after[1]]
+        rows = await self._db.fetch_all(
+            f"SELECT {_LISTED} FROM events WHERE account_id = ? AND calendar_id = ? {where}"
+            "ORDER BY start_time, event_id LIMIT ?",
+            (*params, limit),
         )
         return [EventRow(event_from_row(row), bool(row["bot_join_status"])) for row in rows]
 
@@ -276,12 +301,14 @@ class SqliteEventStore:
     async def list_series_needing_next_occurrence(
         self, account_id: str, calendar_id: str, now: datetime
     ) -> list[Event]:
+        # `events_by_next_end` narrows to the series whose stored next occurrence has ended
+        # (a keyed superset); the domain rule picks from those.
+        at = _as_stored(now)
         rows = await self._db.fetch_all(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE account_id = ? AND calendar_id = ? "
-            "AND recurrence != '' ORDER BY start_time, event_id",
-            (account_id, calendar_id),
+            "AND next_occurrence_end <= ? ORDER BY start_time, event_id",
+            (account_id, calendar_id, to_text(at)),
         )
-        at = _as_stored(now)
         series = (event_from_row(row) for row in rows)
         return [event for event in series if series_needs_next_occurrence(event, at)]
 

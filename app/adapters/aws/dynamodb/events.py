@@ -272,6 +272,22 @@ class DynamoDbEventStore:
         events.sort(key=lambda event: (time_text(event.start_time), event.event_id))
         return [EventRow(event, event.event_id in pending) for event in events]
 
+    async def list_events_page(
+        self,
+        account_id: str,
+        calendar_id: str,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[EventRow]:
+        rows = await self.list_events(account_id, calendar_id)
+        if after is not None:
+            bound = (time_text(after[0]), after[1])
+            rows = [
+                row for row in rows if (time_text(row.event.start_time), row.event.event_id) > bound
+            ]
+        return rows[:limit]
+
     async def _events_with_pending_bots(self, account_id: str) -> set[str]:
         """Event ids with a scheduled or launching bot: exactly those with a DEDUP item."""
         items = await self._table.partition(account_pk(account_id), PENDING_PREFIX, "#event_id")
