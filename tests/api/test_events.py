@@ -449,3 +449,45 @@ async def test_a_slow_failing_google_answers_502_within_the_call_deadline(
     assert response.status_code == 502
     assert response.json()["detail"].startswith("Google Calendar")
     assert clock.now() - started <= GOOGLE_CALL_DEADLINE
+
+
+async def test_get_events_shows_a_bot_scheduled_or_cancelled_since_the_last_listing(
+    client: httpx.AsyncClient, connected: dict[str, str], fake_google: FakeGoogle
+) -> None:
+    # The listing answers from event JSON encoded once; the bot state is never taken from it.
+    fake_google.put_event(PRIMARY, meeting("m", "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z"))
+    [listed] = await _events(client, connected)
+    assert (listed["bot_join_status"], listed["schedule_status"]) == (False, "unscheduled")
+    schedule = f"/api/v1/calendar/schedule/{listed['event_id']}"
+
+    scheduled = await client.post(schedule, json={"bot_config": {}}, headers=connected)
+    assert scheduled.status_code == 201, scheduled.text
+    [event] = (await client.get(GET_EVENTS, headers=connected)).json()["events"]
+    assert (event["bot_join_status"], event["schedule_status"]) == (True, "scheduled")
+
+    cancelled = await client.delete(schedule, headers=connected)
+    assert cancelled.status_code == 200, cancelled.text
+    [event] = (await client.get(GET_EVENTS, headers=connected)).json()["events"]
+    assert (event["bot_join_status"], event["schedule_status"]) == (False, "unscheduled")
+
+
+async def test_pages_of_get_events_follow_each_other_across_ties_on_start(
+    client: httpx.AsyncClient, connected: dict[str, str], fake_google: FakeGoogle
+) -> None:
+    for n in range(7):
+        start = f"2026-12-0{1 + n % 3}T09:00:00Z"  # three starts shared by seven events
+        fake_google.put_event(PRIMARY, meeting(f"m{n}", start, start.replace("T09", "T10")))
+    whole = await _events(client, connected)
+
+    paged: list[Any] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        answer = (await client.get(GET_EVENTS, headers=connected, params=params)).json()
+        paged.extend(answer["events"])
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+
+    assert paged == whole
+    assert [e["start_time"] for e in whole] == sorted(e["start_time"] for e in whole)
