@@ -105,5 +105,5 @@ def test_a_changed_field_is_never_answered_from_the_old_encoding() -> None:
         {"next_occurrence_start": START},
         {"status": EventStatus.TENTATIVE},
     ):
-        changed = EventRow(dataclasses.replace(row.event, **change), bot_join_status=True)  # type: ignore[arg-type]
+        changed = EventRow(dataclasses.replace(row.event, **change), bot_join_status=True)
         assert orjson.loads(event_list_json([changed], None)) == _model_answer([changed], None)
