@@ -29,6 +29,9 @@ from app.adapters.aws.dynamodb.table import (
     CALENDAR_PREFIX,
     EVENT_POINTER_PREFIX,
     EVENT_PREFIX,
+    EVENT_STATE_SUFFIX,
+    GSI2,
+    GSI2_SK,
     PENDING_PREFIX,
     PK,
     SK,
@@ -38,6 +41,8 @@ from app.adapters.aws.dynamodb.table import (
     calendar_pk,
     event_key,
     event_pointer_key,
+    event_start_pk,
+    event_start_sk,
     event_state_key,
     key,
     overrides_prefix,
@@ -280,13 +285,28 @@ class DynamoDbEventStore:
         after: tuple[datetime, str] | None,
         limit: int,
     ) -> list[EventRow]:
-        rows = await self.list_events(account_id, calendar_id)
-        if after is not None:
-            bound = (time_text(after[0]), after[1])
-            rows = [
-                row for row in rows if (time_text(row.event.start_time), row.event.event_id) > bound
-            ]
-        return rows[:limit]
+        # A Query of the calendar's GSI2 partition from `after` for `limit` keys, then the
+        # items themselves, consistently. A GSI lags its table: an entry whose item has moved
+        # or gone since is left out (the item shows at its new place once the index has it).
+        bound = None if after is None else event_start_sk(*after)
+        entries, pending = await asyncio.gather(
+            self._table.index(
+                GSI2, event_start_pk(account_id, calendar_id), above=bound, max_items=limit
+            ),
+            self._events_with_pending_bots(account_id),
+        )
+        keys: list[Item] = []
+        for entry in entries:
+            keys.append(base_key(entry))
+            keys.append(key(entry[PK]["S"], entry[SK]["S"] + EVENT_STATE_SUFFIX))
+        events = events_from(await self._table.batch_get(keys))
+        placed = {event_start_sk(e.start_time, e.event_id): e for e in events}
+        rows: list[EventRow] = []
+        for entry in entries:
+            event = placed.get(entry[GSI2_SK]["S"])
+            if event is not None:
+                rows.append(EventRow(event, event.event_id in pending))
+        return rows
 
     async def _events_with_pending_bots(self, account_id: str) -> set[str]:
         """Event ids with a scheduled or launching bot: exactly those with a DEDUP item."""
