@@ -41,6 +41,9 @@ from app.services.recurrence import RecurrenceError, occurrences_between
 
 log = logging.getLogger(__name__)
 
+CANDIDATE_PAGE = 1000
+"""Events a pass reads from the store at a time (and so holds at most)."""
+
 
 class AutoScheduleService:
     def __init__(
@@ -104,7 +107,35 @@ class AutoScheduleService:
         settings = await self._auto_schedule.get_auto_schedule(account_id)
         now = self._clock.now()
         window_end = now + self.lookahead
-        candidates = await self._events.list_auto_schedule_candidates(account_id, now, window_end)
+        # The account's events a page at a time: a pass holds one page, never the account.
+        created: list[ScheduledBot] = []
+        after: str | None = None
+        while True:
+            candidates, after = await self._events.auto_schedule_candidates_page(
+                account_id, now, window_end, after=after, limit=CANDIDATE_PAGE
+            )
+            bots = await self._bots_for(account_id, candidates, settings, now, window_end)
+            created += await self._bots.insert_bots_unless_exist(bots)
+            if after is None:
+                break
+        # Only the field the pass owns: the settings it read may be stale by now.
+        await self._auto_schedule.record_auto_schedule_run(account_id, now)
+        for bot in created:
+            await self._scheduler.bot_scheduled(bot)
+        if created:
+            BOTS_SCHEDULED.labels(BotSource.AUTO_SCHEDULE.value).inc(len(created))
+            log.info("auto-schedule created %d bots", len(created))
+        return len(created)
+
+    async def _bots_for(
+        self,
+        account_id: str,
+        candidates: list[Event],
+        settings: AutoScheduleSettings,
+        now: datetime,
+        window_end: datetime,
+    ) -> list[ScheduledBot]:
+        """A bot for every occurrence of these events within [now, window_end)."""
         overrides = await self._overrides(account_id, [e for e in candidates if e.is_recurring])
         bots: list[ScheduledBot] = []
         for event in candidates:
@@ -123,15 +154,7 @@ class AutoScheduleService:
                         join_lead=self._join_lead,
                     )
                 )
-        created = await self._bots.insert_bots_unless_exist(bots)
-        # Only the field the pass owns: the settings it read may be stale by now.
-        await self._auto_schedule.record_auto_schedule_run(account_id, now)
-        for bot in created:
-            await self._scheduler.bot_scheduled(bot)
-        if created:
-            BOTS_SCHEDULED.labels(BotSource.AUTO_SCHEDULE.value).inc(len(created))
-            log.info("auto-schedule created %d bots", len(created))
-        return len(created)
+        return bots
 
     async def _overrides(
         self, account_id: str, series: list[Event]

@@ -206,3 +206,25 @@ class MemoryEventStore:
                 if auto_schedule_candidate(stored.event, window_start, window_end)
             ]
         )
+
+    async def auto_schedule_candidates_page(
+        self,
+        account_id: str,
+        window_start: datetime,
+        window_end: datetime,
+        *,
+        after: str | None,
+        limit: int,
+    ) -> tuple[list[Event], str | None]:
+        ids = sorted(
+            event_id
+            for (owner, event_id) in self._tables.events
+            if owner == account_id and event_id > (after or "")
+        )[:limit]
+        events = [self._tables.events[(account_id, event_id)].event for event_id in ids]
+        chosen = [
+            _copy(event)
+            for event in events
+            if auto_schedule_candidate(event, window_start, window_end)
+        ]
+        return chosen, ids[-1] if len(ids) == limit else None

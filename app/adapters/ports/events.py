@@ -130,3 +130,18 @@ class EventStore(Protocol):
         """Events with a link, not cancelled or declined, that may have an occurrence
         overlapping the window (one-offs by their times, series unless they are over)."""
         ...
+
+    async def auto_schedule_candidates_page(
+        self,
+        account_id: str,
+        window_start: datetime,
+        window_end: datetime,
+        *,
+        after: str | None,
+        limit: int,
+    ) -> tuple[list[Event], str | None]:
+        """`list_auto_schedule_candidates` a page at a time: the candidates among the account's
+        next `limit` events in event_id order after `after`, and the event_id the next page
+        starts after (None once every event was looked at). A page holds at most `limit`
+        events in memory, whatever the size of the account."""
+        ...

@@ -341,3 +341,23 @@ class SqliteEventStore:
         start, end = _as_stored(window_start), _as_stored(window_end)
         events = (event_from_row(row) for row in rows)
         return [event for event in events if auto_schedule_candidate(event, start, end)]
+
+    async def auto_schedule_candidates_page(
+        self,
+        account_id: str,
+        window_start: datetime,
+        window_end: datetime,
+        *,
+        after: str | None,
+        limit: int,
+    ) -> tuple[list[Event], str | None]:
+        # The primary key walked from `after`: `limit` rows of the account, whatever it holds.
+        rows = await self._db.fetch_all(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE account_id = ? AND event_id > ? "
+            "ORDER BY event_id LIMIT ?",
+            (account_id, after or "", limit),
+        )
+        start, end = _as_stored(window_start), _as_stored(window_end)
+        events = [event_from_row(row) for row in rows]
+        chosen = [event for event in events if auto_schedule_candidate(event, start, end)]
+        return chosen, events[-1].event_id if len(events) == limit else None

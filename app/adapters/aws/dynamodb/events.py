@@ -49,7 +49,12 @@ from app.adapters.aws.dynamodb.table import (
     sync_key,
     time_text,
 )
-from app.adapters.aws.dynamodb.transactions import TableClient, bounded, set_or_remove
+from app.adapters.aws.dynamodb.transactions import (
+    TableClient,
+    bounded,
+    expression,
+    set_or_remove,
+)
 from app.adapters.ports import EventRow, EventsPageWrite
 from app.domain import (
     Event,
@@ -352,6 +357,50 @@ class DynamoDbEventStore:
             for event in events
             if auto_schedule_candidate(event, start, end)
         ]
+
+    async def auto_schedule_candidates_page(
+        self,
+        account_id: str,
+        window_start: datetime,
+        window_end: datetime,
+        *,
+        after: str | None,
+        limit: int,
+    ) -> tuple[list[Event], str | None]:
+        # The account's event pointers in id order from `after` (one Query, Limit = limit),
+        # then those events and their state items (BatchGetItem): never a whole calendar.
+        # BETWEEN is inclusive: the pointer of `after` itself is read once more and dropped.
+        first = f"{EVENT_POINTER_PREFIX}{after or ''}"
+        condition = "#PK = :pk AND #SK BETWEEN :from AND :to"
+        values: dict[str, object] = {
+            ":pk": account_pk(account_id),
+            ":from": first,
+            ":to": EVENT_POINTER_PREFIX[:-1] + "$",  # "$" sorts right after "#"
+        }
+        wanted = limit + 1 if after else limit
+        params: dict[str, Any] = {
+            "KeyConditionExpression": condition,
+            "ConsistentRead": True,
+            "Limit": wanted,
+        }
+        found = await self._table.query(expression(params, values, condition), wanted)
+        pointers = [pointer for pointer in found if pointer[SK]["S"] != first][:limit]
+        keys: list[Item] = []
+        for pointer in pointers:
+            location = (pointer["calendar_id"]["S"], pointer["google_event_id"]["S"])
+            keys += [event_key(account_id, *location), event_state_key(account_id, *location)]
+        # One events_from per calendar: the same Google id may be on two calendars.
+        by_calendar: dict[str, list[Item]] = {}
+        for typed in await self._table.batch_get(keys):
+            by_calendar.setdefault(typed[PK]["S"], []).append(typed)
+        events = [event for items in by_calendar.values() for event in events_from(items)]
+        start, end = stored(window_start), stored(window_end)
+        chosen = sorted(
+            (event for event in events if auto_schedule_candidate(event, start, end)),
+            key=lambda event: event.event_id,
+        )
+        last = pointers[-1][SK]["S"].removeprefix(EVENT_POINTER_PREFIX) if pointers else None
+        return chosen, last if len(found) == wanted else None
 
     # -- calbot's writes -----------------------------------------------------------------------
 
