@@ -21,7 +21,7 @@ from app.domain import Event, event_meeting_key
 from app.schemas import EventRead
 from app.services.zones import resolve_zone
 
-CACHED_EVENTS = 8192
+CACHED_EVENTS = 4096
 """At most this many events' JSON kept per process (about 0.5 kB each)."""
 
 _PER_REQUEST = {"bot_join_status", "unreadable_reason"}

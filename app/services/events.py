@@ -67,8 +67,7 @@ class EventService:
             rows = await self._within(
                 account_id, calendar.calendar_id, position, limit + 1, time_min, time_max
             )
-        chosen = rows[:limit]
-        await self._move_on_due_series(account_id, calendar.calendar_id, chosen)
+        chosen = await self._move_on_due_series(account_id, calendar.calendar_id, rows[:limit])
         next_after = event_sort_key(chosen[-1]) if len(rows) > limit and chosen else None
         reasons = await self._sync.unreadable_reasons(
             account_id, calendar.calendar_id, [row.event for row in chosen]
@@ -81,11 +80,22 @@ class EventService:
 
     async def _move_on_due_series(
         self, account_id: str, calendar_id: str, rows: list[EventRow]
-    ) -> None:
+    ) -> list[EventRow]:
+        """The rows, with each series whose stored next occurrence has ended moved on (in the
+        store, and on a copy of its event: a page's events are the store's, read-only)."""
         now = self._clock.now()
-        due = [row.event for row in rows if series_needs_next_occurrence(row.event, now)]
-        if due:
-            await refresh_due_series(self._events, account_id, calendar_id, due, now)
+        due = {
+            row.event.event_id: replace(row.event)
+            for row in rows
+            if series_needs_next_occurrence(row.event, now)
+        }
+        if not due:
+            return rows
+        await refresh_due_series(self._events, account_id, calendar_id, list(due.values()), now)
+        return [
+            replace(row, event=due[row.event.event_id]) if row.event.event_id in due else row
+            for row in rows
+        ]
 
     async def _within(
         self,

@@ -91,7 +91,10 @@ class EventStore(Protocol):
     ) -> list[EventRow]:
         """At most `limit` of the calendar's events ordered by (start time, event_id), those
         strictly after `after` when given, each with its pending-bot state. The cost depends on
-        `limit`, not on the size of the calendar (an ordered index, never a whole read)."""
+        `limit`, not on the size of the calendar (an ordered index, never a whole read).
+
+        The events may be the store's own, shared with later reads of the same rows: read
+        them, and copy one before changing it."""
         ...
 
     async def list_overrides(

@@ -32,6 +32,7 @@ from app.adapters.sqlite.database import (
     to_text,
     to_text_or_none,
 )
+from app.bounded import BoundedCache
 from app.domain import (
     Event,
     OccurrenceOverride,
@@ -90,9 +91,15 @@ def _as_stored(when: datetime) -> datetime:
     return from_text(to_text(when))
 
 
+# Listed events kept decoded, by their columns as read: a listing reads the same rows again
+# and again, and decoding a row costs more than reading it.
+DECODED_EVENTS = 4096
+
+
 class SqliteEventStore:
     def __init__(self, database: Database) -> None:
         self._db = database
+        self._decoded: BoundedCache[tuple[object, ...], Event] = BoundedCache(DECODED_EVENTS)
 
     # -- sync state -------------------------------------------------------------------------
 
@@ -265,7 +272,19 @@ class SqliteEventStore:
             "ORDER BY start_time, event_id LIMIT ?",
             (*params, limit),
         )
-        return [EventRow(event_from_row(row), bool(row["bot_join_status"])) for row in rows]
+        listed: list[EventRow] = []
+        for row in rows:
+            # A row read before with exactly these columns is not decoded again (the port
+            # says a page's events are read-only); `bot_join_status`, the last column, is not
+            # part of the event.
+            *columns, bot_join_status = row
+            key = tuple(columns)
+            event = self._decoded.get(key)
+            if event is None:
+                event = event_from_row(row)
+                self._decoded.put(key, event)
+            listed.append(EventRow(event, bool(bot_join_status)))
+        return listed
 
     async def list_overrides(
         self, account_id: str, calendar_id: str, series_google_event_ids: list[str]

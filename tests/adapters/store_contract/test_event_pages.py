@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.adapters.ports import EventRow, Stores
-from app.domain import Event
+from app.domain import Event, ScheduleStatus
 from tests.adapters.store_contract.builders import (
     ACCOUNT,
     CAL,
@@ -101,3 +101,21 @@ async def test_a_page_sees_an_event_moved_by_a_later_sync(stores: Stores) -> Non
 
     rows = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
     assert [row.event for row in rows] == [second, moved]
+
+
+async def test_a_page_read_again_shows_what_was_written_since(stores: Stores) -> None:
+    series = event("series", at(-100), recurrence=WEEKLY)
+    await synced(stores.events, series)
+    [before] = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+
+    await stores.events.set_next_occurrences(ACCOUNT, [(series.event_id, at(68), at(68.5))])
+    await stores.events.set_schedule_status(ACCOUNT, series.event_id, ScheduleStatus.SCHEDULED)
+    await stores.events.set_recurring_enabled(ACCOUNT, series.event_id, False)
+
+    [after] = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+    assert before.event == series
+    assert (
+        after.event.next_occurrence_start,
+        after.event.schedule_status,
+        after.event.recurring_enabled,
+    ) == (at(68), ScheduleStatus.SCHEDULED, False)
