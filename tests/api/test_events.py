@@ -491,3 +491,36 @@ async def test_pages_of_get_events_follow_each_other_across_ties_on_start(
 
     assert paged == whole
     assert [e["start_time"] for e in whole] == sorted(e["start_time"] for e in whole)
+
+
+async def test_get_events_reads_one_page_of_the_store_never_the_whole_calendar(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    fake_google: FakeGoogle,
+    container: Container,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for n in range(5):
+        fake_google.put_event(
+            PRIMARY, meeting(f"m{n}", f"2026-12-0{n + 1}T09:00:00Z", f"2026-12-0{n + 1}T10:00:00Z")
+        )
+    await _events(client, connected)
+    store = container.stores.events
+    limits: list[int] = []
+    read_page = store.list_events_page
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        limits.append(kwargs["limit"])
+        return await read_page(*args, **kwargs)
+
+    async def whole(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the listing read the whole calendar")
+
+    monkeypatch.setattr(store, "list_events_page", counted)
+    for name in ("list_events", "list_series_needing_next_occurrence", "list_overrides"):
+        monkeypatch.setattr(store, name, whole)
+
+    answer = await client.get(GET_EVENTS, headers=connected, params={"limit": "2"})
+
+    assert [e["google_event_id"] for e in answer.json()["events"]] == ["m0", "m1"]
+    assert limits == [3]  # the page and one more, to know whether another follows
