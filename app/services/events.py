@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from app.adapters.ports import Clock, EventRow, EventStore
 from app.domain import Calendar, Event, OccurrenceOverride, series_needs_next_occurrence
@@ -141,11 +141,11 @@ def _position(after: SortKey | None) -> tuple[datetime, str] | None:
         raise InvalidCursor()
     try:
         start = datetime.fromisoformat(after[0])
-    except ValueError as error:
+        if start.tzinfo is None:
+            raise InvalidCursor()
+        return start.astimezone(UTC), after[1]
+    except (ValueError, OverflowError) as error:  # not a time, or one UTC cannot hold
         raise InvalidCursor() from error
-    if start.tzinfo is None:
-        raise InvalidCursor()
-    return start, after[1]
 
 
 def event_sort_key(row: EventRow) -> SortKey:

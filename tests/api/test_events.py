@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import respx
 
@@ -524,3 +526,16 @@ async def test_get_events_reads_one_page_of_the_store_never_the_whole_calendar(
 
     assert [e["google_event_id"] for e in answer.json()["events"]] == ["m0", "m1"]
     assert limits == [3]  # the page and one more, to know whether another follows
+
+
+@pytest.mark.parametrize(
+    "sort_key",
+    [["not a time", "evt_x"], ["2026-12-01T09:00:00", "evt_x"], ["0001-01-01T00:00:00+01:00", "x"]],
+)
+async def test_a_cursor_naming_no_position_is_refused_with_422(
+    client: httpx.AsyncClient, connected: dict[str, str], sort_key: list[str]
+) -> None:
+    cursor = base64.urlsafe_b64encode(orjson.dumps(["events", *sort_key])).decode().rstrip("=")
+    answer = await client.get(GET_EVENTS, headers=connected, params={"cursor": cursor})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "invalid_cursor"
