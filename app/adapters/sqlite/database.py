@@ -231,6 +231,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS bots_pending_meeting
 CREATE INDEX IF NOT EXISTS bots_by_meeting ON bots (account_id, meeting_key);
 -- Keyset pages of a calendar's events by (start, id), and the series whose next occurrence
 -- has ended (the read path refreshes only those).
+DROP INDEX IF EXISTS events_by_start;  -- (calendar, start): events_by_start_id covers it
 CREATE INDEX IF NOT EXISTS events_by_start_id
     ON events (account_id, calendar_id, start_time, event_id);
 CREATE INDEX IF NOT EXISTS events_by_next_end
