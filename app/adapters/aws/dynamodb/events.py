@@ -12,6 +12,9 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+import orjson
+from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
+
 from app.adapters.aws.dynamodb.codec import (
     calendar_data_item,
     event_item,
@@ -23,12 +26,14 @@ from app.adapters.aws.dynamodb.codec import (
     stored,
     sync_state_from,
     text_or_none,
+    time_of,
 )
 from app.adapters.aws.dynamodb.table import (
     CALENDAR_DATA_PREFIX,
     CALENDAR_PREFIX,
     EVENT_POINTER_PREFIX,
     EVENT_PREFIX,
+    EVENT_START_INDEX,
     EVENT_STATE_SUFFIX,
     GSI2,
     GSI2_SK,
@@ -39,6 +44,7 @@ from app.adapters.aws.dynamodb.table import (
     account_pk,
     base_key,
     calendar_pk,
+    error_code,
     event_key,
     event_pointer_key,
     event_start_pk,
@@ -121,6 +127,47 @@ def state_update_action(
         update=f"SET #kind = :state_kind, #google_event_id = :google_id, {assignment}",
         values={":state_kind": "event_state", ":google_id": google_id, **values},
     )
+
+
+async def index_event_starts(client: Any, table_name: str) -> int:
+    """Give every event item written before GSI2 listed events its `EVENTSTART#` entry (what
+    an upsert writes now); returns how many it gave one. A Scan, for `calbot aws bootstrap`
+    after an upgrade, never for a request; safe to run again (it finds none the second time)
+    and beside a running sync (an item written meanwhile already has its entry)."""
+    given = 0
+    params: dict[str, Any] = {
+        "TableName": table_name,
+        "FilterExpression": "#kind = :event AND attribute_not_exists(#GSI2PK)",
+        "ProjectionExpression": "#PK, #SK, #event_id, #google",
+        "ExpressionAttributeNames": {
+            f"#{name}": name for name in ("kind", "GSI2PK", "PK", "SK", "event_id", "google")
+        },
+        "ExpressionAttributeValues": {":event": {"S": "event"}},
+    }
+    while True:
+        page = await client.scan(**params)
+        for typed in page.get("Items", []):
+            start = time_of(orjson.loads(typed["google"]["S"])["start_time"])
+            try:
+                await client.update_item(
+                    TableName=table_name,
+                    Key=base_key(typed),
+                    UpdateExpression="SET #GSI2PK = :pk, #GSI2SK = :sk",
+                    ConditionExpression="attribute_exists(#PK) AND attribute_not_exists(#GSI2PK)",
+                    ExpressionAttributeNames={"#PK": PK, "#GSI2PK": "GSI2PK", "#GSI2SK": GSI2_SK},
+                    ExpressionAttributeValues={
+                        ":pk": {"S": EVENT_START_INDEX + typed[PK]["S"]},
+                        ":sk": {"S": event_start_sk(start, typed["event_id"]["S"])},
+                    },
+                )
+                given += 1
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return given
+        params["ExclusiveStartKey"] = last
 
 
 class DynamoDbEventStore:
