@@ -10,6 +10,8 @@ is bounded, so a process holds at most `CACHED_EVENTS` encodings whatever it lis
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 from collections.abc import Hashable, Sequence
 from datetime import UTC
 
@@ -59,31 +61,16 @@ def event_read(row: EventRow) -> EventRead:
     )
 
 
-def _shown(event: Event) -> Hashable:
-    """Every stored field the event's JSON is made of (the JSON is a function of these)."""
-    return (
-        event.event_id,
-        event.google_event_id,
-        event.calendar_id,
-        event.summary,
-        event.start_time,
-        event.end_time,
-        event.all_day,
-        event.time_zone,
-        event.meeting_link.url if event.meeting_link else None,
-        event.meeting_link.platform if event.meeting_link else None,
-        event.recurrence,
-        event.recurring_enabled,
-        event.next_occurrence_start,
-        event.schedule_status,
-        event.status,
-        event.ical_uid,
-    )
+# Every field of an Event but the attendee facts (which no listed field shows): a field added
+# to Event later is part of the key by default, so a change to it is never answered stale.
+_SHOWN_FIELDS = tuple(f.name for f in dataclasses.fields(Event) if f.name != "attendees")
+_shown = operator.attrgetter(*_SHOWN_FIELDS)
+"""The event's fields its JSON is made of, as one hashable tuple (the JSON is a function of it)."""
 
 
 def _stored_part(row: EventRow) -> bytes:
     """The event's JSON without the per-request fields and the closing brace."""
-    key = _shown(row.event)
+    key: Hashable = _shown(row.event)
     encoded = _encoded.get(key)
     if encoded is None:
         whole = event_read(row).model_dump_json(exclude=_PER_REQUEST).encode()

@@ -104,6 +104,11 @@ def test_a_changed_field_is_never_answered_from_the_old_encoding() -> None:
         {"start_time": START + timedelta(minutes=5)},
         {"next_occurrence_start": START},
         {"status": EventStatus.TENTATIVE},
+        {"end_time": START + timedelta(hours=2)},
+        {"ical_uid": "other@google.com"},
+        {"meeting_link": MeetingLink("https://zoom.us/j/123", Platform.ZOOM)},
+        {"recurrence": ("RRULE:FREQ=DAILY",)},
+        {"all_day": True, "time_zone": "Asia/Tokyo"},
     ):
         changed = EventRow(dataclasses.replace(row.event, **change), bot_join_status=True)
         assert orjson.loads(event_list_json([changed], None)) == _model_answer([changed], None)
