@@ -360,7 +360,11 @@ async def open_container(
             consent=consent_flow,
             sync=sync,
             events=EventService(
-                events=stores.events, connections=connections, sync=sync, refresher=refresher
+                events=stores.events,
+                connections=connections,
+                sync=sync,
+                refresher=refresher,
+                clock=clock,
             ),
             scheduling=scheduling,
             launcher=launcher,

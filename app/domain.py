@@ -280,13 +280,15 @@ class Event:
     # occurrence of a series); None for an event stored before calbot kept it.
     ical_uid: str | None = None
     # Who is in the meeting, as far as the rules and the do-not-record guard need to know.
-    attendees: AttendeeFacts = field(default_factory=lambda: NO_ATTENDEES)
+    # Plain defaults (both immutable): a default factory is a Python call per Event built,
+    # and a listing builds a thousand per request.
+    attendees: AttendeeFacts = NO_ATTENDEES
     # Google shows a video link (conference data or hangoutLink) that is not a join link calbot
     # sends bots to (not on a known meeting host, or a host's start link): explain says so.
     unsafe_link: bool = False
     # The per-event policy of auto-scheduling (`PUT /events/{id}/auto-schedule`): calbot's own
     # state, kept across syncs like `recurring_enabled`.
-    auto_schedule_mode: AutoScheduleMode = field(default_factory=lambda: AutoScheduleMode.RULES)
+    auto_schedule_mode: AutoScheduleMode = AutoScheduleMode.RULES
 
     @property
     def is_recurring(self) -> bool:

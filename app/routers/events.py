@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -10,7 +10,6 @@ from pydantic import AwareDatetime
 
 from app.adapters.ports import EventRow
 from app.deps import CurrentAccount, EventServiceDep
-from app.domain import event_meeting_key
 from app.errors import (
     CalendarNotFound,
     CredentialsRevoked,
@@ -23,11 +22,11 @@ from app.errors import (
     UpstreamRejected,
 )
 from app.routers.cursors import decode_cursor, encode_cursor
+from app.routers.event_json import event_list_json
 from app.routers.responses import error_responses
-from app.schemas import EventList, EventRead
+from app.schemas import EventList
 from app.services.events import EventService
 from app.services.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
-from app.services.zones import resolve_zone
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["Sync and view your events"])
 
@@ -37,41 +36,11 @@ CalendarIdQuery = Annotated[
 ]
 
 
-def event_read(row: EventRow) -> EventRead:
-    """The wire form of a listed event; an all-day event's times are shown in its own zone."""
-    event = row.event
-    link = event.meeting_link
-    shown_in = (resolve_zone(event.time_zone) or UTC) if event.all_day else UTC
-    return EventRead.model_construct(
-        event_id=event.event_id,
-        google_event_id=event.google_event_id,
-        calendar_id=event.calendar_id,
-        summary=event.summary,
-        start_time=event.start_time.astimezone(shown_in),
-        end_time=event.end_time.astimezone(shown_in),
-        all_day=event.all_day,
-        meeting_link=link.url if link else None,
-        meeting_platform=link.platform if link else None,
-        is_recurring=event.is_recurring,
-        recurring_enabled=event.recurring_enabled,
-        next_occurrence_start=event.next_occurrence_start,
-        bot_join_status=row.bot_join_status,
-        schedule_status=event.schedule_status,
-        status=event.status.value,
-        unreadable_reason=row.unreadable_reason,
-        meeting_key=event_meeting_key(event),
-        auto_schedule_mode=event.auto_schedule_mode,
-    )
-
-
 def _events_response(result: Page[EventRow]) -> Response:
-    # Built without validation (the store's rows are already valid) and serialised by the
-    # response model itself, in pydantic-core: the model is the one definition of the shape.
-    listed = EventList.model_construct(
-        events=[event_read(row) for row in result.items],
-        next_cursor=encode_cursor("events", result.next_after),
-    )
-    return Response(content=listed.model_dump_json(), media_type="application/json")
+    # Joined from each event's JSON, encoded once per event content (app/routers/event_json.py);
+    # the route's `response_model` still documents the shape, EventRead still defines it.
+    body = event_list_json(result.items, encode_cursor("events", result.next_after))
+    return Response(content=body, media_type="application/json")
 
 
 _LIST_ERRORS = (NoCalendarConnected, CalendarNotFound, InvalidCursor, StorageUnavailable)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,6 +57,9 @@ from app.services.occurrence_views import views_between
 from app.services.rules import RuleSet, with_defaults
 
 log = logging.getLogger(__name__)
+
+CANDIDATE_PAGE = 1000
+"""Events a pass reads from the store at a time (and so holds at most)."""
 
 
 # The skips a change of rules cancels a pending auto-scheduled bot for.
@@ -260,29 +263,26 @@ class AutoScheduleService:
         now, window_end = situation.now, situation.lookahead_end
         if settings.paused_until is not None and now < settings.paused_until:
             return 0  # nothing is created while paused; resuming runs a pass
-        if chosen is None:
-            candidates = await self._events.list_auto_schedule_candidates(
-                account_id, now, window_end
-            )
-        else:
-            candidates = [e for e in chosen if auto_schedule_candidate(e, now, window_end)]
-        overrides = await self._overrides(account_id, [e for e in candidates if e.is_recurring])
         revivable = await self._cancelled_by_rules(account_id)
         bots: list[ScheduledBot] = []
         revived: list[ScheduledBot] = []
         verdicts: dict[tuple[str, OccurrenceKey], Verdict] = {}
-        for event in candidates:
-            if event.is_recurring:
-                await asyncio.sleep(0)  # many series must not hold the event loop
-            series_overrides = overrides.get((event.calendar_id, event.google_event_id), [])
-            for view in views_between(event, series_overrides, now, window_end):
-                verdict = decide(view, situation, every=False)
-                if cancel_failing:
-                    verdicts[(event.event_id, view.key)] = verdict
-                if verdict.decision is Decision.SCHEDULE:
-                    bot = self._bot_for(account_id, view, settings.default_bot_config, now)
-                    wanted = revived if (event.event_id, view.key) in revivable else bots
-                    wanted.append(bot)
+        # A page of events at a time: the pass holds one page of the account, never all of it
+        # (what it keeps across pages is per occurrence in the lookahead, not per event).
+        async for candidates in self._candidate_pages(account_id, chosen, now, window_end):
+            overrides = await self._overrides(account_id, [e for e in candidates if e.is_recurring])
+            for event in candidates:
+                if event.is_recurring:
+                    await asyncio.sleep(0)  # many series must not hold the event loop
+                series_overrides = overrides.get((event.calendar_id, event.google_event_id), [])
+                for view in views_between(event, series_overrides, now, window_end):
+                    verdict = decide(view, situation, every=False)
+                    if cancel_failing:
+                        verdicts[(event.event_id, view.key)] = verdict
+                    if verdict.decision is Decision.SCHEDULE:
+                        bot = self._bot_for(account_id, view, settings.default_bot_config, now)
+                        wanted = revived if (event.event_id, view.key) in revivable else bots
+                        wanted.append(bot)
         if cancel_failing:
             await self._cancel_failing(account_id, verdicts)
         created = await self._bots.insert_bots_unless_exist(bots)
@@ -296,6 +296,23 @@ class AutoScheduleService:
             BOTS_SCHEDULED.labels(BotSource.AUTO_SCHEDULE.value).inc(len(created))
             log.info("auto-schedule created %d bots", len(created))
         return len(created)
+
+    async def _candidate_pages(
+        self, account_id: str, chosen: list[Event] | None, now: datetime, window_end: datetime
+    ) -> AsyncIterator[list[Event]]:
+        """The candidates among `chosen` at once, or among the account's events a page at a
+        time (`CANDIDATE_PAGE` events read per page)."""
+        if chosen is not None:
+            yield [e for e in chosen if auto_schedule_candidate(e, now, window_end)]
+            return
+        after: str | None = None
+        while True:
+            candidates, after = await self._events.auto_schedule_candidates_page(
+                account_id, now, window_end, after=after, limit=CANDIDATE_PAGE
+            )
+            yield candidates
+            if after is None:
+                return
 
     def _bot_for(
         self, account_id: str, view: OccurrenceView, config: dict[str, Any], now: datetime

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
-from app.adapters.ports import EventRow, EventStore
-from app.domain import Calendar, Event, OccurrenceOverride
+from app.adapters.ports import Clock, EventRow, EventStore
+from app.domain import Calendar, Event, OccurrenceOverride, series_needs_next_occurrence
+from app.errors import InvalidCursor
 from app.services.connection import ConnectionService
 from app.services.event_mapping import series_spec
 from app.services.notifications import CalendarRefresher
-from app.services.paging import Page, SortKey, page
+from app.services.paging import Page, SortKey
 from app.services.recurrence import RecurrenceError, next_occurrence
+from app.services.series_refresh import refresh_due_series
 from app.services.sync import SyncService
 
 
@@ -24,11 +26,13 @@ class EventService:
         connections: ConnectionService,
         sync: SyncService,
         refresher: CalendarRefresher,
+        clock: Clock,
     ) -> None:
         self._events = events
         self._connections = connections
         self._sync = sync
         self._refresher = refresher
+        self._clock = clock
 
     async def list_events(
         self,
@@ -46,45 +50,102 @@ class EventService:
         With `sync_first`, an incremental sync with Google runs before the store is read;
         without, Google is not called at all. `time_min`/`time_max` keep events with an
         occurrence overlapping [time_min, time_max).
+
+        The store reads one page by its ordered index, so a page costs the same on any size of
+        calendar. Series on the page whose stored next occurrence has already ended are moved
+        on (only those: nothing is recomputed for the others).
         """
         calendar = await self._connections.resolve_calendar(account_id, calendar_id)
+        position = _position(after)
         if sync_first:
             await self._refresher.refresh(account_id, calendar.calendar_id)
-        await self._sync.refresh_next_occurrences(account_id, calendar.calendar_id)
-        rows = await self._events.list_events(account_id, calendar.calendar_id)
-        if time_min is not None or time_max is not None:
-            rows = await self._within(account_id, calendar.calendar_id, rows, time_min, time_max)
-        listed = page(rows, event_sort_key, after=after, limit=limit)
+        if time_min is None and time_max is None:
+            rows = await self._events.list_events_page(
+                account_id, calendar.calendar_id, after=position, limit=limit + 1
+            )
+        else:
+            rows = await self._within(
+                account_id, calendar.calendar_id, position, limit + 1, time_min, time_max
+            )
+        chosen = await self._move_on_due_series(account_id, calendar.calendar_id, rows[:limit])
+        next_after = event_sort_key(chosen[-1]) if len(rows) > limit and chosen else None
         reasons = await self._sync.unreadable_reasons(
-            account_id, calendar.calendar_id, [row.event for row in listed.items]
+            account_id, calendar.calendar_id, [row.event for row in chosen]
         )
         if reasons:
-            annotated = [
-                replace(row, unreadable_reason=reasons.get(row.event.event_id))
-                for row in listed.items
+            chosen = [
+                replace(row, unreadable_reason=reasons.get(row.event.event_id)) for row in chosen
             ]
-            listed = replace(listed, items=annotated)
-        return calendar, listed
+        return calendar, Page(chosen, next_after)
+
+    async def _move_on_due_series(
+        self, account_id: str, calendar_id: str, rows: list[EventRow]
+    ) -> list[EventRow]:
+        """The rows, with each series whose stored next occurrence has ended moved on (in the
+        store, and on a copy of its event: a page's events are the store's, read-only)."""
+        now = self._clock.now()
+        due = {
+            row.event.event_id: replace(row.event)
+            for row in rows
+            if series_needs_next_occurrence(row.event, now)
+        }
+        if not due:
+            return rows
+        await refresh_due_series(self._events, account_id, calendar_id, list(due.values()), now)
+        return [
+            replace(row, event=due[row.event.event_id]) if row.event.event_id in due else row
+            for row in rows
+        ]
 
     async def _within(
         self,
         account_id: str,
         calendar_id: str,
-        rows: list[EventRow],
+        after: tuple[datetime, str] | None,
+        wanted: int,
         time_min: datetime | None,
         time_max: datetime | None,
     ) -> list[EventRow]:
-        series = [row.event.google_event_id for row in rows if row.event.is_recurring]
-        overrides = await self._events.list_overrides(account_id, calendar_id, series)
+        """The first `wanted` events after `after` overlapping the window, read from the store
+        a page at a time (a window that keeps few events reads on until the calendar ends)."""
         kept: list[EventRow] = []
-        for row in rows:
-            if row.event.is_recurring:
-                await asyncio.sleep(0)  # many series must not hold the event loop
-            if _overlaps(
-                row.event, overrides.get(row.event.google_event_id, []), time_min, time_max
-            ):
-                kept.append(row)
-        return kept
+        while len(kept) < wanted:
+            rows = await self._events.list_events_page(
+                account_id, calendar_id, after=after, limit=_SCAN_PAGE
+            )
+            if not rows:
+                break
+            series = [row.event.google_event_id for row in rows if row.event.is_recurring]
+            overrides = await self._events.list_overrides(account_id, calendar_id, series)
+            for row in rows:
+                if row.event.is_recurring:
+                    await asyncio.sleep(0)  # many series must not hold the event loop
+                event = row.event
+                if _overlaps(event, overrides.get(event.google_event_id, []), time_min, time_max):
+                    kept.append(row)
+            after = (rows[-1].event.start_time, rows[-1].event.event_id)
+            if len(rows) < _SCAN_PAGE:
+                break
+        return kept[:wanted]
+
+
+# How many events a time-window listing reads from the store at a time.
+_SCAN_PAGE = 1000
+
+
+def _position(after: SortKey | None) -> tuple[datetime, str] | None:
+    """The (start, event_id) a cursor's sort key names; InvalidCursor when it names none."""
+    if after is None:
+        return None
+    if len(after) != 2:
+        raise InvalidCursor()
+    try:
+        start = datetime.fromisoformat(after[0])
+        if start.tzinfo is None:
+            raise InvalidCursor()
+        return start.astimezone(UTC), after[1]
+    except (ValueError, OverflowError) as error:  # not a time, or one UTC cannot hold
+        raise InvalidCursor() from error
 
 
 def event_sort_key(row: EventRow) -> SortKey:

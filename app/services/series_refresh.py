@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Hashable
 from datetime import datetime
 from functools import lru_cache
 
 from app.adapters.ports import EventStore, SeriesOverride
+from app.bounded import BoundedCache
 from app.domain import Event, OccurrenceOverride
 from app.services.event_mapping import series_spec, unreadable_reason
 from app.services.recurrence import RecurrenceError, next_occurrence
@@ -72,45 +74,77 @@ async def refresh_stale_series(
 ) -> None:
     """Move series whose stored next occurrence has ended on to the following one."""
     stale = await events.list_series_needing_next_occurrence(account_id, calendar_id, now)
-    if not stale:
-        return
+    if stale:
+        await refresh_due_series(events, account_id, calendar_id, stale, now)
+
+
+async def refresh_due_series(
+    events: EventStore, account_id: str, calendar_id: str, due: list[Event], now: datetime
+) -> None:
+    """Move these series (their stored next occurrence has ended) on to the following one, on
+    the events given and in the store: what a listing does for the series it shows."""
     overrides = await events.list_overrides(
-        account_id, calendar_id, [event.google_event_id for event in stale]
+        account_id, calendar_id, [event.google_event_id for event in due]
     )
-    for event in stale:
-        await asyncio.sleep(0)  # a long run of series must not hold the event loop
+    for event in due:
+        await asyncio.sleep(0)
         set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
     await events.set_next_occurrences(
-        account_id,
-        [(e.event_id, e.next_occurrence_start, e.next_occurrence_end) for e in stale],
+        account_id, [(e.event_id, e.next_occurrence_start, e.next_occurrence_end) for e in due]
     )
+
+
+# Whether a readable series with no next occurrence is over ("") or has none within the
+# horizon (why), by the fields that decide it: a listing asks about the same series on every
+# read, and the answer only changes with the series (a sync writes it anew).
+_beyond_horizon: BoundedCache[Hashable, str] = BoundedCache(4096)
 
 
 async def unreadable_reasons(
     events: EventStore, account_id: str, calendar_id: str, listed: list[Event], now: datetime
 ) -> dict[str, str]:
     """Why calbot cannot follow each of these events, by event_id (readable ones left out):
-    a zone or rule it cannot read, or a live series with no occurrence within the horizon."""
+    a zone or rule it cannot read, or a live series with no occurrence within the horizon
+    (worked out once per series as stored, not on every listing)."""
     reasons: dict[str, str] = {}
-    unknown_next: list[Event] = []
+    unknown_next: dict[Hashable, Event] = {}
     for event in listed:
         reason = unreadable_reason(event)
         if reason is not None:
             reasons[event.event_id] = reason
         elif event.is_recurring and event.next_occurrence_start is None:
-            unknown_next.append(event)  # over, or beyond the horizon: ask again to know
+            key = _series_key(account_id, event)
+            known = _beyond_horizon.get(key)
+            if known is None:
+                unknown_next[key] = event  # over, or beyond the horizon: ask once to know
+            elif known:
+                reasons[event.event_id] = known
     if not unknown_next:
         return reasons
     overrides = await events.list_overrides(
-        account_id, calendar_id, [event.google_event_id for event in unknown_next]
+        account_id, calendar_id, [event.google_event_id for event in unknown_next.values()]
     )
-    for event in unknown_next:
+    for key, event in unknown_next.items():
         await asyncio.sleep(0)
         try:
             next_occurrence(series_spec(event), overrides.get(event.google_event_id, []), now)
+            _beyond_horizon.put(key, "")
         except RecurrenceError as error:
             reasons[event.event_id] = str(error)
+            _beyond_horizon.put(key, str(error))
     return reasons
+
+
+def _series_key(account_id: str, event: Event) -> Hashable:
+    return (
+        account_id,
+        event.event_id,
+        event.recurrence,
+        event.start_time,
+        event.end_time,
+        event.time_zone,
+        event.status,
+    )
 
 
 @lru_cache(maxsize=1024)

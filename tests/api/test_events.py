@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import respx
 
@@ -450,3 +452,91 @@ async def test_a_slow_failing_google_answers_502_within_the_call_deadline(
     assert response.status_code == 502
     assert response.json()["detail"].startswith("Google Calendar")
     assert clock.now() - started <= GOOGLE_CALL_DEADLINE
+
+
+async def test_get_events_shows_a_bot_scheduled_or_cancelled_since_the_last_listing(
+    client: httpx.AsyncClient, connected: dict[str, str], fake_google: FakeGoogle
+) -> None:
+    # The listing answers from event JSON encoded once; the bot state is never taken from it.
+    fake_google.put_event(PRIMARY, meeting("m", "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z"))
+    [listed] = await _events(client, connected)
+    assert (listed["bot_join_status"], listed["schedule_status"]) == (False, "unscheduled")
+    schedule = f"/api/v1/calendar/schedule/{listed['event_id']}"
+
+    scheduled = await client.post(schedule, json={"bot_config": {}}, headers=connected)
+    assert scheduled.status_code == 201, scheduled.text
+    [event] = (await client.get(GET_EVENTS, headers=connected)).json()["events"]
+    assert (event["bot_join_status"], event["schedule_status"]) == (True, "scheduled")
+
+    cancelled = await client.delete(schedule, headers=connected)
+    assert cancelled.status_code == 200, cancelled.text
+    [event] = (await client.get(GET_EVENTS, headers=connected)).json()["events"]
+    assert (event["bot_join_status"], event["schedule_status"]) == (False, "unscheduled")
+
+
+async def test_pages_of_get_events_follow_each_other_across_ties_on_start(
+    client: httpx.AsyncClient, connected: dict[str, str], fake_google: FakeGoogle
+) -> None:
+    for n in range(7):
+        start = f"2026-12-0{1 + n % 3}T09:00:00Z"  # three starts shared by seven events
+        fake_google.put_event(PRIMARY, meeting(f"m{n}", start, start.replace("T09", "T10")))
+    whole = await _events(client, connected)
+
+    paged: list[Any] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        answer = (await client.get(GET_EVENTS, headers=connected, params=params)).json()
+        paged.extend(answer["events"])
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+
+    assert paged == whole
+    assert [e["start_time"] for e in whole] == sorted(e["start_time"] for e in whole)
+
+
+async def test_get_events_reads_one_page_of_the_store_never_the_whole_calendar(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    fake_google: FakeGoogle,
+    container: Container,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for n in range(5):
+        fake_google.put_event(
+            PRIMARY, meeting(f"m{n}", f"2026-12-0{n + 1}T09:00:00Z", f"2026-12-0{n + 1}T10:00:00Z")
+        )
+    await _events(client, connected)
+    store = container.stores.events
+    limits: list[int] = []
+    read_page = store.list_events_page
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        limits.append(kwargs["limit"])
+        return await read_page(*args, **kwargs)
+
+    async def whole(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the listing read the whole calendar")
+
+    monkeypatch.setattr(store, "list_events_page", counted)
+    for name in ("list_events", "list_series_needing_next_occurrence", "list_overrides"):
+        monkeypatch.setattr(store, name, whole)
+
+    answer = await client.get(GET_EVENTS, headers=connected, params={"limit": "2"})
+
+    assert [e["google_event_id"] for e in answer.json()["events"]] == ["m0", "m1"]
+    assert limits == [3]  # the page and one more, to know whether another follows
+
+
+@pytest.mark.parametrize(
+    "sort_key",
+    [["not a time", "evt_x"], ["2026-12-01T09:00:00", "evt_x"], ["0001-01-01T00:00:00+01:00", "x"]],
+)
+async def test_a_cursor_naming_no_position_is_refused_with_422(
+    client: httpx.AsyncClient, connected: dict[str, str], sort_key: list[str]
+) -> None:
+    cursor = base64.urlsafe_b64encode(orjson.dumps(["events", *sort_key])).decode().rstrip("=")
+    answer = await client.get(GET_EVENTS, headers=connected, params={"cursor": cursor})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "invalid_cursor"

@@ -337,3 +337,31 @@ async def test_healthz_answers_within_100_ms_while_pathological_series_are_synce
         f"/healthz waited {max(waited) * 1000:.0f} ms of CPU "
         f"(wall clock: slowest {max(wall) * 1000:.0f} ms over {len(wall)} answers)"
     )
+
+
+async def test_a_series_with_no_occurrence_ahead_is_worked_out_once_not_on_every_listing(
+    client: httpx.AsyncClient,
+    connected: dict[str, str],
+    fake_google: FakeGoogle,
+    container: Container,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rules = ["RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"]
+    odd = _series("feb30", "2026-11-20T10:00:00Z", "2026-11-20T10:30:00Z", "UTC", rules)
+    first = await _listed(client, connected, fake_google, odd)
+    assert "10 years" in first["unreadable_reason"]
+    store = container.stores.events
+    asked: list[list[str]] = []
+    read_overrides = store.list_overrides
+
+    async def counted(account_id: str, calendar_id: str, ids: list[str]) -> Any:
+        asked.append(ids)
+        return await read_overrides(account_id, calendar_id, ids)
+
+    monkeypatch.setattr(store, "list_overrides", counted)
+
+    for _ in range(3):
+        answer = await client.get("/api/v1/calendar/get_events", headers=connected)
+        [event] = answer.json()["events"]
+        assert event["unreadable_reason"] == first["unreadable_reason"]
+    assert asked == []  # no exceptions read, no recurrence worked out again

@@ -149,3 +149,28 @@ async def test_an_account_whose_access_was_revoked_gets_no_new_bots(calbot: Calb
 
     assert await calbot.auto_schedule.run_pass() == 0
     assert await calbot.bots() == []
+
+
+async def test_a_pass_reads_the_events_a_page_at_a_time_and_misses_none(
+    calbot: Calbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.services.auto_schedule.CANDIDATE_PAGE", 2)
+    await synced(
+        calbot,
+        *(meeting(f"m{n}", at(1 + n), at(2 + n)) for n in range(5)),
+        meeting("ended", at(-2), at(-1)),
+        meeting("next-week", at(170), at(171)),
+    )
+    pages: list[int] = []
+    read_page = calbot.stores.events.auto_schedule_candidates_page
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        pages.append(kwargs["limit"])
+        return await read_page(*args, **kwargs)
+
+    monkeypatch.setattr(calbot.stores.events, "auto_schedule_candidates_page", counted)
+
+    await calbot.auto_schedule.enable(ACCOUNT, AUTO)
+
+    assert sorted(await bots_by_meeting(calbot)) == [f"m{n}" for n in range(5)]
+    assert pages == [2, 2, 2, 2]  # seven events, two at a time, the last page short

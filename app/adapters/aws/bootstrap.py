@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from app.adapters.aws.clients import aws_client
-from app.adapters.aws.dynamodb import create_table, dynamodb_client_config, enable_expiry
+from app.adapters.aws.dynamodb import (
+    create_table,
+    dynamodb_client_config,
+    enable_expiry,
+    index_event_starts,
+)
 from app.adapters.aws.eventbridge import ensure_launch_queue, ensure_schedule_group
 from app.config import ConfigurationError, Settings
 
@@ -28,7 +33,10 @@ async def bootstrap_aws(
     async with aws_client(settings, "dynamodb", config=dynamodb_client_config()) as dynamodb:
         created = await create_table(dynamodb, settings.dynamodb_table)
         expiry = await enable_expiry(dynamodb, settings.dynamodb_table)
+        # Events stored before listings read GSI2 get their entry (none on a new table).
+        indexed = 0 if created else await index_event_starts(dynamodb, settings.dynamodb_table)
         said = _verb(created) + (", TTL turned on" if expiry else "")
+        said += f", {indexed} events indexed by start" if indexed else ""
         lines.append(f"DYNAMODB_TABLE={settings.dynamodb_table} ({said})")
     if queue_name:
         async with aws_client(settings, "sqs") as sqs:

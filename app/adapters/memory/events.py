@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from datetime import datetime
 
@@ -57,6 +58,8 @@ class MemoryEventStore:
 
     async def apply_events_page(self, account_id: str, page: EventsPageWrite) -> None:
         tables, calendar_id = self._tables, page.calendar_id
+        if page.upserts or page.full_sync:
+            tables.event_order.pop((account_id, calendar_id), None)  # rebuilt on the next read
         for event in page.upserts:
             previous = tables.events.get((account_id, event.event_id))
             stored = dataclasses.replace(
@@ -139,6 +142,27 @@ class MemoryEventStore:
         events = _by_start([s.event for s in self._tables.events_of(account_id, calendar_id)])
         return [EventRow(_copy(e), e.event_id in with_pending_bot) for e in events]
 
+    async def list_events_page(
+        self,
+        account_id: str,
+        calendar_id: str,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[EventRow]:
+        order = self._tables.events_in_order(account_id, calendar_id)
+        first = 0 if after is None else bisect.bisect_right(order, after)
+        chosen = [
+            self._tables.events[(account_id, event_id)].event
+            for _, event_id in order[first : first + limit]
+        ]
+        pending = {
+            bot.event_id
+            for bot in self._tables.bots.values()
+            if bot.account_id == account_id and is_pending(bot.status)
+        }
+        return [EventRow(_copy(e), e.event_id in pending) for e in chosen]
+
     async def list_overrides(
         self, account_id: str, calendar_id: str, series_google_event_ids: list[str]
     ) -> dict[str, list[OccurrenceOverride]]:
@@ -215,3 +239,25 @@ class MemoryEventStore:
                 if auto_schedule_candidate(stored.event, window_start, window_end)
             ]
         )
+
+    async def auto_schedule_candidates_page(
+        self,
+        account_id: str,
+        window_start: datetime,
+        window_end: datetime,
+        *,
+        after: str | None,
+        limit: int,
+    ) -> tuple[list[Event], str | None]:
+        ids = sorted(
+            event_id
+            for (owner, event_id) in self._tables.events
+            if owner == account_id and event_id > (after or "")
+        )[:limit]
+        events = [self._tables.events[(account_id, event_id)].event for event_id in ids]
+        chosen = [
+            _copy(event)
+            for event in events
+            if auto_schedule_candidate(event, window_start, window_end)
+        ]
+        return chosen, ids[-1] if len(ids) == limit else None

@@ -100,6 +100,21 @@ class MemoryTables:
     webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)  # by endpoint_id
     deliveries: dict[str, WebhookDelivery] = field(default_factory=dict)  # by delivery_id
     outbox_bell: OutboxBell = field(default_factory=OutboxBell)
+    # Each calendar's events by (start, event_id), sorted for bisecting: built on the first
+    # page read after a write that may add, drop or move an event (which pops it).
+    event_order: dict[AccountCalendar, list[tuple[datetime, str]]] = field(default_factory=dict)
+
+    def events_in_order(self, account_id: str, calendar_id: str) -> list[tuple[datetime, str]]:
+        """(start, event_id) of the calendar's events, sorted; kept until the next change."""
+        key = (account_id, calendar_id)
+        order = self.event_order.get(key)
+        if order is None:
+            order = sorted(
+                (stored.event.start_time, stored.event.event_id)
+                for stored in self.events_of(account_id, calendar_id)
+            )
+            self.event_order[key] = order
+        return order
 
     def events_of(self, account_id: str, calendar_id: str | None = None) -> list[StoredEvent]:
         """The account's stored events (of one calendar when given)."""
@@ -120,6 +135,9 @@ class MemoryTables:
         for key, stored in list(self.events.items()):
             if stored.account_id == account_id and dropped(stored.event.calendar_id):
                 del self.events[key]
+        for order_key in list(self.event_order):
+            if order_key[0] == account_id and dropped(order_key[1]):
+                del self.event_order[order_key]
         for override_key in list(self.overrides):
             if override_key[0] == account_id and dropped(override_key[1]):
                 del self.overrides[override_key]

@@ -89,6 +89,22 @@ class EventStore(Protocol):
         """The calendar's events ordered by start time (recurring series by their first start)."""
         ...
 
+    async def list_events_page(
+        self,
+        account_id: str,
+        calendar_id: str,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[EventRow]:
+        """At most `limit` of the calendar's events ordered by (start time, event_id), those
+        strictly after `after` when given, each with its pending-bot state. The cost depends on
+        `limit`, not on the size of the calendar (an ordered index, never a whole read).
+
+        The events may be the store's own, shared with later reads of the same rows: read
+        them, and copy one before changing it."""
+        ...
+
     async def list_overrides(
         self, account_id: str, calendar_id: str, series_google_event_ids: list[str]
     ) -> dict[str, list[OccurrenceOverride]]:
@@ -146,4 +162,19 @@ class EventStore(Protocol):
     ) -> list[Event]:
         """Events with a link, not cancelled or declined, that may have an occurrence
         overlapping the window (one-offs by their times, series unless they are over)."""
+        ...
+
+    async def auto_schedule_candidates_page(
+        self,
+        account_id: str,
+        window_start: datetime,
+        window_end: datetime,
+        *,
+        after: str | None,
+        limit: int,
+    ) -> tuple[list[Event], str | None]:
+        """`list_auto_schedule_candidates` a page at a time: the candidates among the account's
+        next `limit` events in event_id order after `after`, and the event_id the next page
+        starts after (None once every event was looked at). A page holds at most `limit`
+        events in memory, whatever the size of the account."""
         ...

@@ -61,8 +61,15 @@ def json_or_none(value: dict[str, Any] | None) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
+# Stored text to enum members by dict: a listing reads a thousand rows per request, and an
+# enum's own lookup by value is a Python call each time.
+_EVENT_STATUS = {member.value: member for member in EventStatus}
+_SCHEDULE_STATUS = {member.value: member for member in ScheduleStatus}
+_PLATFORM = {member.value: member for member in Platform}
+
+
 def _link(url: str | None, platform: str | None) -> MeetingLink | None:
-    return MeetingLink(url, Platform(platform)) if url and platform else None
+    return MeetingLink(url, _PLATFORM[platform]) if url and platform else None
 
 
 def event_from_row(row: sqlite3.Row) -> Event:
@@ -71,7 +78,7 @@ def event_from_row(row: sqlite3.Row) -> Event:
         calendar_id=row["calendar_id"],
         google_event_id=row["google_event_id"],
         summary=row["summary"],
-        status=EventStatus(row["status"]),
+        status=_EVENT_STATUS[row["status"]],
         start_time=from_text(row["start_time"]),
         end_time=from_text(row["end_time"]),
         all_day=bool(row["all_day"]),
@@ -81,7 +88,7 @@ def event_from_row(row: sqlite3.Row) -> Event:
         self_declined=bool(row["self_declined"]),
         updated=row["updated"],
         recurring_enabled=bool(row["recurring_enabled"]),
-        schedule_status=ScheduleStatus(row["schedule_status"]),
+        schedule_status=_SCHEDULE_STATUS[row["schedule_status"]],
         next_occurrence_start=from_text_or_none(row["next_occurrence_start"]),
         next_occurrence_end=from_text_or_none(row["next_occurrence_end"]),
         ical_uid=row["ical_uid"],

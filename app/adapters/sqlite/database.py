@@ -117,7 +117,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_google_id
     ON events (account_id, calendar_id, google_event_id);
-CREATE INDEX IF NOT EXISTS events_by_start ON events (account_id, calendar_id, start_time);
 CREATE TABLE IF NOT EXISTS event_overrides (
     account_id TEXT NOT NULL,
     calendar_id TEXT NOT NULL,
@@ -308,6 +307,13 @@ ADDED_INDEXES = f"""
 CREATE UNIQUE INDEX IF NOT EXISTS bots_pending_meeting
     ON bots (account_id, meeting_key) WHERE status IN {PENDING};
 CREATE INDEX IF NOT EXISTS bots_by_meeting ON bots (account_id, meeting_key);
+-- Keyset pages of a calendar's events by (start, id), and the series whose next occurrence
+-- has ended (the read path refreshes only those).
+DROP INDEX IF EXISTS events_by_start;  -- (calendar, start): events_by_start_id covers it
+CREATE INDEX IF NOT EXISTS events_by_start_id
+    ON events (account_id, calendar_id, start_time, event_id);
+CREATE INDEX IF NOT EXISTS events_by_next_end
+    ON events (account_id, calendar_id, next_occurrence_end) WHERE next_occurrence_end IS NOT NULL;
 """
 
 

@@ -32,6 +32,7 @@ from app.adapters.sqlite.database import (
     to_text,
     to_text_or_none,
 )
+from app.bounded import BoundedCache
 from app.domain import (
     AutoScheduleMode,
     Event,
@@ -79,6 +80,12 @@ ON CONFLICT (account_id, calendar_id, series_google_event_id, original_start) DO
     generation = excluded.generation, attendees = excluded.attendees
 """
 
+# A listed event: its columns and whether a bot is pending for it.
+_LISTED = (
+    f"{EVENT_COLUMNS}, EXISTS (SELECT 1 FROM bots b WHERE b.account_id = events.account_id "
+    f"AND b.event_id = events.event_id AND b.status IN {PENDING}) AS bot_join_status"
+)
+
 # SQLite's default limit on host parameters is 999; a list of keys is read in chunks below it.
 _CHUNK = 500
 
@@ -89,9 +96,15 @@ def _as_stored(when: datetime) -> datetime:
     return from_text(to_text(when))
 
 
+# Listed events kept decoded, by their columns as read: a listing reads the same rows again
+# and again, and decoding a row costs more than reading it.
+DECODED_EVENTS = 4096
+
+
 class SqliteEventStore:
     def __init__(self, database: Database) -> None:
         self._db = database
+        self._decoded: BoundedCache[tuple[object, ...], Event] = BoundedCache(DECODED_EVENTS)
 
     # -- sync state -------------------------------------------------------------------------
 
@@ -241,13 +254,44 @@ class SqliteEventStore:
 
     async def list_events(self, account_id: str, calendar_id: str) -> list[EventRow]:
         rows = await self._db.fetch_all(
-            f"SELECT {EVENT_COLUMNS}, EXISTS (SELECT 1 FROM bots b WHERE "
-            "b.account_id = events.account_id AND b.event_id = events.event_id AND "
-            f"b.status IN {PENDING}) AS bot_join_status FROM events "
+            f"SELECT {_LISTED} FROM events "
             "WHERE account_id = ? AND calendar_id = ? ORDER BY start_time, event_id",
             (account_id, calendar_id),
         )
         return [EventRow(event_from_row(row), bool(row["bot_join_status"])) for row in rows]
+
+    async def list_events_page(
+        self,
+        account_id: str,
+        calendar_id: str,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[EventRow]:
+        # A keyset page on `events_by_start_id`: the index is walked from `after` for `limit`
+        # rows, whatever the size of the calendar.
+        where, params = "", [account_id, calendar_id]
+        if after is not None:
+            where = "AND (start_time, event_id) > (?, ?) "
+            params += [to_text(after[0]), after[1]]
+        rows = await self._db.fetch_all(
+            f"SELECT {_LISTED} FROM events WHERE account_id = ? AND calendar_id = ? {where}"
+            "ORDER BY start_time, event_id LIMIT ?",
+            (*params, limit),
+        )
+        listed: list[EventRow] = []
+        for row in rows:
+            # A row read before with exactly these columns is not decoded again (the port
+            # says a page's events are read-only); `bot_join_status`, the last column, is not
+            # part of the event.
+            *columns, bot_join_status = row
+            key = tuple(columns)
+            event = self._decoded.get(key)
+            if event is None:
+                event = event_from_row(row)
+                self._decoded.put(key, event)
+            listed.append(EventRow(event, bool(bot_join_status)))
+        return listed
 
     async def list_overrides(
         self, account_id: str, calendar_id: str, series_google_event_ids: list[str]
@@ -283,12 +327,14 @@ class SqliteEventStore:
     async def list_series_needing_next_occurrence(
         self, account_id: str, calendar_id: str, now: datetime
     ) -> list[Event]:
+        # `events_by_next_end` narrows to the series whose stored next occurrence has ended
+        # (a keyed superset); the domain rule picks from those.
+        at = _as_stored(now)
         rows = await self._db.fetch_all(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE account_id = ? AND calendar_id = ? "
-            "AND recurrence != '' ORDER BY start_time, event_id",
-            (account_id, calendar_id),
+            "AND next_occurrence_end <= ? ORDER BY start_time, event_id",
+            (account_id, calendar_id, to_text(at)),
         )
-        at = _as_stored(now)
         series = (event_from_row(row) for row in rows)
         return [event for event in series if series_needs_next_occurrence(event, at)]
 
@@ -363,3 +409,23 @@ class SqliteEventStore:
         start, end = _as_stored(window_start), _as_stored(window_end)
         events = (event_from_row(row) for row in rows)
         return [event for event in events if auto_schedule_candidate(event, start, end)]
+
+    async def auto_schedule_candidates_page(
+        self,
+        account_id: str,
+        window_start: datetime,
+        window_end: datetime,
+        *,
+        after: str | None,
+        limit: int,
+    ) -> tuple[list[Event], str | None]:
+        # The primary key walked from `after`: `limit` rows of the account, whatever it holds.
+        rows = await self._db.fetch_all(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE account_id = ? AND event_id > ? "
+            "ORDER BY event_id LIMIT ?",
+            (account_id, after or "", limit),
+        )
+        start, end = _as_stored(window_start), _as_stored(window_end)
+        events = [event_from_row(row) for row in rows]
+        chosen = [event for event in events if auto_schedule_candidate(event, start, end)]
+        return chosen, events[-1].event_id if len(events) == limit else None

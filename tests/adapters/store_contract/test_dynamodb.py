@@ -12,11 +12,12 @@ from app.adapters.aws.dynamodb import (
     create_table,
     dynamodb_stores,
     enable_expiry,
+    index_event_starts,
 )
 from app.adapters.aws.dynamodb.consent import TTL_ATTRIBUTE
 from app.adapters.aws.dynamodb.table import GSI1, GSI2, GSI3
 from app.errors import StorageUnavailable
-from tests.adapters.store_contract.builders import ACCOUNT, NOW, TABLE, at
+from tests.adapters.store_contract.builders import ACCOUNT, CAL, NOW, TABLE, at, event, synced
 
 
 async def test_create_table_is_idempotent(dynamodb_client: Any) -> None:
@@ -61,3 +62,27 @@ async def test_idempotency_records_carry_their_expiry_as_the_tables_ttl_attribut
     assert await enable_expiry(dynamodb_client, TABLE)
     described = await dynamodb_client.describe_time_to_live(TableName=TABLE)
     assert described["TimeToLiveDescription"]["AttributeName"] == TTL_ATTRIBUTE
+
+
+async def test_events_stored_before_the_start_index_are_listed_once_bootstrap_indexes_them(
+    dynamodb_client: Any,
+) -> None:
+    await create_table(dynamodb_client, TABLE)
+    stores = dynamodb_stores(dynamodb_client, TABLE)
+    late, early = event("late", at(2)), event("early", at(1))
+    await synced(stores.events, late, early)
+    # As an older calbot wrote them: no GSI2 entry.
+    for typed in (await dynamodb_client.scan(TableName=TABLE))["Items"]:
+        if typed.get("kind", {}).get("S") == "event":
+            await dynamodb_client.update_item(
+                TableName=TABLE,
+                Key={"PK": typed["PK"], "SK": typed["SK"]},
+                UpdateExpression="REMOVE GSI2PK, GSI2SK",
+            )
+    assert await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10) == []
+
+    assert await index_event_starts(dynamodb_client, TABLE) == 2
+    assert await index_event_starts(dynamodb_client, TABLE) == 0
+
+    rows = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+    assert [row.event for row in rows] == [early, late]

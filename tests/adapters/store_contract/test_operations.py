@@ -9,6 +9,7 @@ from app.adapters.ports import Stores
 from app.domain import (
     AutoScheduleSettings,
     ConnectionStatus,
+    Event,
     EventStatus,
 )
 from tests.adapters.store_contract.builders import (
@@ -50,11 +51,13 @@ async def test_auto_schedule_settings_default_to_disabled_and_select_accounts(
     assert await stores.auto_schedule.accounts_with_auto_schedule() == [ACCOUNT, OTHER]
 
 
-async def test_auto_schedule_candidates_may_overlap_the_window(stores: Stores) -> None:
-    window = (NOW, at(24))
+async def _candidates_fixture(stores: Stores) -> list[Event]:
+    """Events of every kind the candidate rule looks at; returns the candidates among them."""
     inside = event("inside", at(2))
     overlapping = event("overlapping", at(-0.25))
     team = event("team", at(3), calendar_id=TEAM)
+    # The same meeting on both calendars (one Google id): two events, both candidates.
+    shared = event("inside", at(2), calendar_id=TEAM, summary="Shared copy")
     live_series = event("live-series", at(-500), recurrence=WEEKLY, next_occurrence_start=at(-400))
     # The rules decide about a declined meeting (response_status, a per-event "always").
     declined = event("declined", at(2), self_declined=True)
@@ -69,13 +72,42 @@ async def test_auto_schedule_candidates_may_overlap_the_window(stores: Stores) -
     ]
     await stores.connections.save_connection(connection(), [PRIMARY, SHARED])
     await synced(stores.events, inside, overlapping, live_series, declined, *excluded)
-    await synced(stores.events, team, calendar_id=TEAM)
+    await synced(stores.events, team, shared, calendar_id=TEAM)
     await synced(stores.events, event("foreign", at(2), account_id=OTHER), account_id=OTHER)
+    return sorted(
+        [inside, overlapping, team, shared, live_series, declined], key=lambda e: e.event_id
+    )
 
-    found = await stores.events.list_auto_schedule_candidates(ACCOUNT, *window)
 
-    expected = [inside, overlapping, team, live_series, declined]
-    assert sorted(found, key=lambda e: e.event_id) == sorted(expected, key=lambda e: e.event_id)
+async def test_auto_schedule_candidates_may_overlap_the_window(stores: Stores) -> None:
+    expected = await _candidates_fixture(stores)
+
+    found = await stores.events.list_auto_schedule_candidates(ACCOUNT, NOW, at(24))
+
+    assert sorted(found, key=lambda e: e.event_id) == expected
+
+
+async def test_auto_schedule_candidates_come_a_page_of_events_at_a_time(stores: Stores) -> None:
+    expected = await _candidates_fixture(stores)
+
+    for limit in (1, 2, 5, 13, 14, 100):
+        found: list[Event] = []
+        after: str | None = None
+        pages = 0
+        while True:
+            chosen, after = await stores.events.auto_schedule_candidates_page(
+                ACCOUNT, NOW, at(24), after=after, limit=limit
+            )
+            assert len(chosen) <= limit
+            found += chosen
+            pages += 1
+            if after is None:
+                break
+        assert found == expected, limit  # in event_id order, each once
+        assert pages >= 13 // limit  # the account's 13 events, `limit` at a time
+    assert await stores.events.auto_schedule_candidates_page(
+        OTHER, NOW, at(24), after=None, limit=10
+    ) == ([await stores.events.get_event(OTHER, event("foreign", account_id=OTHER).event_id)], None)
 
 
 # -- push channels -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from app.adapters.aws.dynamodb.bots import DynamoDbBotStore
 from app.adapters.aws.dynamodb.channels import DynamoDbChannelStore
 from app.adapters.aws.dynamodb.connections import DynamoDbConnectionStore
 from app.adapters.aws.dynamodb.consent import DynamoDbConsentStore, enable_expiry
-from app.adapters.aws.dynamodb.events import DynamoDbEventStore
+from app.adapters.aws.dynamodb.events import DynamoDbEventStore, index_event_starts
 from app.adapters.aws.dynamodb.idempotency import DynamoDbIdempotencyStore
 from app.adapters.aws.dynamodb.leases import DynamoDbLeaseStore
 from app.adapters.aws.dynamodb.outbox import DynamoDbOutboxStore, DynamoDbWebhookEndpointStore
@@ -50,6 +50,7 @@ __all__ = [
     "dynamodb_client_config",
     "dynamodb_stores",
     "enable_expiry",
+    "index_event_starts",
 ]
 
 

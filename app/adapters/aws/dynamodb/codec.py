@@ -24,6 +24,8 @@ from app.adapters.aws.dynamodb.table import (
     calendar_data_key,
     event_key,
     event_pointer_key,
+    event_start_pk,
+    event_start_sk,
     launching_queue,
     occurrence_claim_key,
     override_key,
@@ -172,6 +174,8 @@ def event_item(account_id: str, event: Event, generation: int) -> Item:
         next_occurrence_end=text_or_none(event.next_occurrence_end),
         generation=generation,
         google=json_text(google),
+        GSI2PK=event_start_pk(account_id, event.calendar_id),
+        GSI2SK=event_start_sk(event.start_time, event.event_id),
     )
 
 

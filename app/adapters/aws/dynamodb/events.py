@@ -12,6 +12,9 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+import orjson
+from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
+
 from app.adapters.aws.dynamodb.codec import (
     calendar_data_item,
     event_item,
@@ -23,12 +26,17 @@ from app.adapters.aws.dynamodb.codec import (
     stored,
     sync_state_from,
     text_or_none,
+    time_of,
 )
 from app.adapters.aws.dynamodb.table import (
     CALENDAR_DATA_PREFIX,
     CALENDAR_PREFIX,
     EVENT_POINTER_PREFIX,
     EVENT_PREFIX,
+    EVENT_START_INDEX,
+    EVENT_STATE_SUFFIX,
+    GSI2,
+    GSI2_SK,
     OCCURRENCE_MODE_PREFIX,
     PENDING_PREFIX,
     PK,
@@ -37,8 +45,11 @@ from app.adapters.aws.dynamodb.table import (
     account_pk,
     base_key,
     calendar_pk,
+    error_code,
     event_key,
     event_pointer_key,
+    event_start_pk,
+    event_start_sk,
     event_state_key,
     key,
     occurrence_mode_key,
@@ -46,7 +57,12 @@ from app.adapters.aws.dynamodb.table import (
     sync_key,
     time_text,
 )
-from app.adapters.aws.dynamodb.transactions import TableClient, bounded, set_or_remove
+from app.adapters.aws.dynamodb.transactions import (
+    TableClient,
+    bounded,
+    expression,
+    set_or_remove,
+)
 from app.adapters.ports import EventRow, EventsPageWrite
 from app.domain import (
     AutoScheduleMode,
@@ -115,6 +131,47 @@ def state_update_action(
         update=f"SET #kind = :state_kind, #google_event_id = :google_id, {assignment}",
         values={":state_kind": "event_state", ":google_id": google_id, **values},
     )
+
+
+async def index_event_starts(client: Any, table_name: str) -> int:
+    """Give every event item written before GSI2 listed events its `EVENTSTART#` entry (what
+    an upsert writes now); returns how many it gave one. A Scan, for `calbot aws bootstrap`
+    after an upgrade, never for a request; safe to run again (it finds none the second time)
+    and beside a running sync (an item written meanwhile already has its entry)."""
+    given = 0
+    params: dict[str, Any] = {
+        "TableName": table_name,
+        "FilterExpression": "#kind = :event AND attribute_not_exists(#GSI2PK)",
+        "ProjectionExpression": "#PK, #SK, #event_id, #google",
+        "ExpressionAttributeNames": {
+            f"#{name}": name for name in ("kind", "GSI2PK", "PK", "SK", "event_id", "google")
+        },
+        "ExpressionAttributeValues": {":event": {"S": "event"}},
+    }
+    while True:
+        page = await client.scan(**params)
+        for typed in page.get("Items", []):
+            start = time_of(orjson.loads(typed["google"]["S"])["start_time"])
+            try:
+                await client.update_item(
+                    TableName=table_name,
+                    Key=base_key(typed),
+                    UpdateExpression="SET #GSI2PK = :pk, #GSI2SK = :sk",
+                    ConditionExpression="attribute_exists(#PK) AND attribute_not_exists(#GSI2PK)",
+                    ExpressionAttributeNames={"#PK": PK, "#GSI2PK": "GSI2PK", "#GSI2SK": GSI2_SK},
+                    ExpressionAttributeValues={
+                        ":pk": {"S": EVENT_START_INDEX + typed[PK]["S"]},
+                        ":sk": {"S": event_start_sk(start, typed["event_id"]["S"])},
+                    },
+                )
+                given += 1
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return given
+        params["ExclusiveStartKey"] = last
 
 
 class DynamoDbEventStore:
@@ -276,6 +333,37 @@ class DynamoDbEventStore:
         events.sort(key=lambda event: (time_text(event.start_time), event.event_id))
         return [EventRow(event, event.event_id in pending) for event in events]
 
+    async def list_events_page(
+        self,
+        account_id: str,
+        calendar_id: str,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[EventRow]:
+        # A Query of the calendar's GSI2 partition from `after` for `limit` keys, then the
+        # items themselves, consistently. A GSI lags its table: an entry whose item has moved
+        # or gone since is left out (the item shows at its new place once the index has it).
+        bound = None if after is None else event_start_sk(*after)
+        entries, pending = await asyncio.gather(
+            self._table.index(
+                GSI2, event_start_pk(account_id, calendar_id), above=bound, max_items=limit
+            ),
+            self._events_with_pending_bots(account_id),
+        )
+        keys: list[Item] = []
+        for entry in entries:
+            keys.append(base_key(entry))
+            keys.append(key(entry[PK]["S"], entry[SK]["S"] + EVENT_STATE_SUFFIX))
+        events = events_from(await self._table.batch_get(keys))
+        placed = {event_start_sk(e.start_time, e.event_id): e for e in events}
+        rows: list[EventRow] = []
+        for entry in entries:
+            event = placed.get(entry[GSI2_SK]["S"])
+            if event is not None:
+                rows.append(EventRow(event, event.event_id in pending))
+        return rows
+
     async def _events_with_pending_bots(self, account_id: str) -> set[str]:
         """Event ids with a scheduled or launching bot: exactly those with a DEDUP item."""
         items = await self._table.partition(account_pk(account_id), PENDING_PREFIX, "#event_id")
@@ -320,6 +408,50 @@ class DynamoDbEventStore:
             for event in events
             if auto_schedule_candidate(event, start, end)
         ]
+
+    async def auto_schedule_candidates_page(
+        self,
+        account_id: str,
+        window_start: datetime,
+        window_end: datetime,
+        *,
+        after: str | None,
+        limit: int,
+    ) -> tuple[list[Event], str | None]:
+        # The account's event pointers in id order from `after` (one Query, Limit = limit),
+        # then those events and their state items (BatchGetItem): never a whole calendar.
+        # BETWEEN is inclusive: the pointer of `after` itself is read once more and dropped.
+        first = f"{EVENT_POINTER_PREFIX}{after or ''}"
+        condition = "#PK = :pk AND #SK BETWEEN :from AND :to"
+        values: dict[str, object] = {
+            ":pk": account_pk(account_id),
+            ":from": first,
+            ":to": EVENT_POINTER_PREFIX[:-1] + "$",  # "$" sorts right after "#"
+        }
+        wanted = limit + 1 if after else limit
+        params: dict[str, Any] = {
+            "KeyConditionExpression": condition,
+            "ConsistentRead": True,
+            "Limit": wanted,
+        }
+        found = await self._table.query(expression(params, values, condition), wanted)
+        pointers = [pointer for pointer in found if pointer[SK]["S"] != first][:limit]
+        keys: list[Item] = []
+        for pointer in pointers:
+            location = (pointer["calendar_id"]["S"], pointer["google_event_id"]["S"])
+            keys += [event_key(account_id, *location), event_state_key(account_id, *location)]
+        # One events_from per calendar: the same Google id may be on two calendars.
+        by_calendar: dict[str, list[Item]] = {}
+        for typed in await self._table.batch_get(keys):
+            by_calendar.setdefault(typed[PK]["S"], []).append(typed)
+        events = [event for items in by_calendar.values() for event in events_from(items)]
+        start, end = stored(window_start), stored(window_end)
+        chosen = sorted(
+            (event for event in events if auto_schedule_candidate(event, start, end)),
+            key=lambda event: event.event_id,
+        )
+        last = pointers[-1][SK]["S"].removeprefix(EVENT_POINTER_PREFIX) if pointers else None
+        return chosen, last if len(found) == wanted else None
 
     # -- calbot's writes -----------------------------------------------------------------------
 

@@ -29,8 +29,9 @@ which they have not synced well. Sharded partition keys, KEYS_ONLY."""
 GSI1_PK: Final = "GSI1PK"
 GSI1_SK: Final = "GSI1SK"
 GSI2: Final = "GSI2"
-"""Account sets: accounts with auto-schedule on, accounts with an active connection; and every
-bot by the end of its occurrence (what the housekeeping purge looks through)."""
+"""Account sets: accounts with auto-schedule on, accounts with an active connection; every
+bot by the end of its occurrence (what the housekeeping purge looks through); and each
+calendar's events by (start, event_id), one GSI partition per calendar (the listing's pages)."""
 GSI2_PK: Final = "GSI2PK"
 GSI2_SK: Final = "GSI2SK"
 GSI3: Final = "GSI3"
@@ -56,6 +57,7 @@ PAUSE_QUEUE: Final = "PAUSE#"
 AUTO_SET: Final = "AUTO#"
 CONNECTED_SET: Final = "CONNECTED#"
 BOT_END_INDEX: Final = "BOTEND#"
+EVENT_START_INDEX: Final = "EVENTSTART#"
 SYNC_AGE_QUEUE: Final = "SYNCAGE#"
 
 # Sort-key prefixes of the account partition (and of a calendar partition for EVENT#, OVR#).
@@ -64,6 +66,7 @@ CALENDAR_PREFIX: Final = "CAL#"
 CALENDAR_DATA_PREFIX: Final = "CALDATA#"
 EVENT_PREFIX: Final = "EVENT#"
 EVENT_POINTER_PREFIX: Final = "EVENTID#"
+EVENT_STATE_SUFFIX: Final = "#STATE"
 BOT_PREFIX: Final = "BOT#"
 PENDING_PREFIX: Final = "DEDUP#"
 PENDING_MEETING_PREFIX: Final = "MEETING#"
@@ -206,7 +209,9 @@ def event_key(account_id: str, calendar_id: str, google_event_id: str) -> Item:
 
 
 def event_state_key(account_id: str, calendar_id: str, google_event_id: str) -> Item:
-    return key(calendar_pk(account_id, calendar_id), f"{EVENT_PREFIX}{google_event_id}#STATE")
+    return key(
+        calendar_pk(account_id, calendar_id), f"{EVENT_PREFIX}{google_event_id}{EVENT_STATE_SUFFIX}"
+    )
 
 
 def event_pointer_key(account_id: str, event_id: str) -> Item:
@@ -323,6 +328,16 @@ def series_queue(account_id: str, event_id: str, next_check_at: datetime) -> tup
 
 def channel_queue(channel_id: str, expiration: datetime) -> tuple[str, str]:
     return f"{CHANNEL_QUEUE}{shard(channel_id)}", f"{time_text(expiration)}#{channel_id}"
+
+
+def event_start_pk(account_id: str, calendar_id: str) -> str:
+    """GSI2 partition of a calendar's events, ordered by `event_start_sk`."""
+    return f"{EVENT_START_INDEX}{calendar_pk(account_id, calendar_id)}"
+
+
+def event_start_sk(start: datetime, event_id: str) -> str:
+    """An event's place in its calendar's listing: start, then id (ids hold no `#`)."""
+    return f"{time_text(start)}#{event_id}"
 
 
 def pause_queue(account_id: str, paused_until: datetime) -> tuple[str, str]:

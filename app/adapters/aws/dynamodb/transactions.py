@@ -315,16 +315,20 @@ class TableClient:
         hash_value: str,
         *,
         below: str | None = None,
+        above: str | None = None,
         max_items: int | None = None,
     ) -> list[Item]:
-        """Keys from one partition of a GSI in sort-key order, only those below a bound if
-        given (eventually consistent: re-read before trusting)."""
+        """Keys from one partition of a GSI in sort-key order, only those below (or above) a
+        bound if given (eventually consistent: re-read before trusting)."""
         hash_name, range_name = INDEX_KEYS[index]
         condition = f"#{hash_name} = :hash"
         values: dict[str, object] = {":hash": hash_value}
         if below is not None and range_name is not None:
             condition += f" AND #{range_name} < :below"
             values[":below"] = below
+        if above is not None and range_name is not None:
+            condition += f" AND #{range_name} > :above"
+            values[":above"] = above
         params: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": condition}
         if max_items is not None:
             params["Limit"] = max_items
