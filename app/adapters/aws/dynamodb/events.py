@@ -517,9 +517,19 @@ class DynamoDbEventStore:
         )
 
     async def set_recurring_enabled(self, account_id: str, event_id: str, enabled: bool) -> None:
+        await self._set_state(
+            account_id, event_id, "#recurring_enabled = :enabled", {":enabled": enabled}
+        )
+
+    async def _set_state(
+        self, account_id: str, event_id: str, assignment: str, values: dict[str, Any]
+    ) -> tuple[str, str] | None:
+        """Set calbot-owned fields on the event's state item, only while the event is still
+        the one with this id (a resync may have replaced it); returns its location, or None
+        when the event is gone."""
         location = await self._event_location(account_id, event_id)
         if location is None:
-            return
+            return None
         await self._table.transact(
             [
                 self._table.action(
@@ -528,39 +538,19 @@ class DynamoDbEventStore:
                     condition=_SAME_EVENT,
                     values={":event_id": event_id},
                 ),
-                state_update_action(
-                    self._table,
-                    account_id,
-                    location,
-                    "#recurring_enabled = :enabled",
-                    {":enabled": enabled},
-                ),
+                state_update_action(self._table, account_id, location, assignment, values),
             ]
         )
+        return location
 
     async def set_auto_schedule_mode(
         self, account_id: str, event_id: str, mode: AutoScheduleMode
     ) -> None:
-        location = await self._event_location(account_id, event_id)
+        location = await self._set_state(
+            account_id, event_id, "#auto_schedule_mode = :mode", {":mode": mode.value}
+        )
         if location is None:
             return
-        await self._table.transact(
-            [
-                self._table.action(
-                    "ConditionCheck",
-                    Key=event_key(account_id, *location),
-                    condition=_SAME_EVENT,
-                    values={":event_id": event_id},
-                ),
-                state_update_action(
-                    self._table,
-                    account_id,
-                    location,
-                    "#auto_schedule_mode = :mode",
-                    {":mode": mode.value},
-                ),
-            ]
-        )
         calendar_id = location[0]
         own = await self._table.partition(
             calendar_pk(account_id, calendar_id),
