@@ -103,16 +103,22 @@ class EventService:
         """The rows, with each series whose stored next occurrence has ended moved on (in the
         store, and on a copy of its event: a page's events are the store's, read-only)."""
         now = self._clock.now()
+        # Only a series has a stored next occurrence end: the first test leaves out the others
+        # at the cost of one attribute read each.
         due = {
             row.event.event_id: replace(row.event)
             for row in rows
-            if series_needs_next_occurrence(row.event, now)
+            if row.event.next_occurrence_end is not None
+            and series_needs_next_occurrence(row.event, now)
         }
         if not due:
             return rows
         await refresh_due_series(self._events, account_id, calendar_id, list(due.values()), now)
         return [
-            replace(row, event=due[row.event.event_id]) if row.event.event_id in due else row
+            # moved on: no longer the stored version the row was read at
+            replace(row, event=due[row.event.event_id], version=None)
+            if row.event.event_id in due
+            else row
             for row in rows
         ]
 
@@ -174,9 +180,9 @@ def fresh_until(rows: list[EventRow]) -> datetime | None:
     ends = [
         row.event.next_occurrence_end
         for row in rows
-        if row.event.is_recurring
+        if row.event.next_occurrence_end is not None
+        and row.event.recurrence
         and row.event.status is not EventStatus.CANCELLED
-        and row.event.next_occurrence_end is not None
     ]
     return min(ends, default=None)
 
