@@ -373,7 +373,11 @@ class Database:
         self._reader = await self._connect()
         # Never writes: its `data_version` moves with every commit of any other connection, this
         # process's writer and another process's alike (sqlite.org/pragma.html#pragma_data_version).
-        self._watcher = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # No busy wait (timeout=0): it is read on the event loop, and a busy file means "cannot
+        # tell", which only costs a kept answer.
+        self._watcher = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=0
+        )
 
     @staticmethod
     async def _add_missing_columns(writer: aiosqlite.Connection) -> None:
