@@ -26,11 +26,13 @@ from app.adapters.local_scheduler import LocalBotScheduler
 from app.adapters.local_secrets import LocalSecretBox, load_or_create_key
 from app.adapters.ports import (
     BotScheduler,
+    ChangeStamp,
     Clock,
     ConsentStore,
     IdempotencyStore,
     SecretBox,
     Stores,
+    no_change_stamp,
 )
 from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.consent import SqliteConsentStore
@@ -80,6 +82,8 @@ class Storage:
     consent: ConsentStore
     outbox_bell: OutboxBell
     """Rung after this process commits a write that adds outbox messages."""
+    change_stamp: ChangeStamp
+    """Moves whenever anything is committed (answers kept in memory are checked against it)."""
 
 
 async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
@@ -94,6 +98,7 @@ async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
             database.ping,
             SqliteConsentStore(database),
             bell,
+            database.data_version,
         )
     assert settings.dynamodb_table is not None
     table = settings.dynamodb_table
@@ -110,6 +115,7 @@ async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
         ready,
         DynamoDbConsentStore(client, table),
         bell,
+        no_change_stamp,
     )
 
 

@@ -59,6 +59,7 @@ from app.services.connection import ConnectionService
 from app.services.consent import ConsentService
 from app.services.events import EventService
 from app.services.explain import ExplainService
+from app.services.fresh_answers import FreshAnswers
 from app.services.guard import DoNotRecordGuard
 from app.services.housekeeping import HousekeepingService
 from app.services.launch_check import LaunchCheck
@@ -355,7 +356,9 @@ async def open_container(
             secrets=secrets,
             google=google,
             bot_api=bot_api,
-            api_keys=ApiKeyService(accounts=stores.accounts, clock=clock),
+            api_keys=ApiKeyService(
+                accounts=stores.accounts, clock=clock, stamp=storage.change_stamp
+            ),
             connections=connections,
             consent=consent_flow,
             sync=sync,
@@ -365,6 +368,7 @@ async def open_container(
                 sync=sync,
                 refresher=refresher,
                 clock=clock,
+                answers=FreshAnswers(storage.change_stamp, clock),
             ),
             scheduling=scheduling,
             launcher=launcher,

@@ -15,6 +15,7 @@ from app.adapters.ports.webhooks import HostResolver
 from app.config import Settings
 from app.container import open_container
 from app.errors import CalbotError
+from app.fresh_listing import FreshListingMiddleware
 from app.http_errors import calbot_error, install_validation_errors, unexpected_error
 from app.idempotency import IdempotencyMiddleware
 from app.jobs import build_scheduler
@@ -97,6 +98,8 @@ def create_app(
         redoc_url=None,
         openapi_tags=OPENAPI_TAGS,
     )
+    # Innermost: a repeated GET /get_events is answered before routing (app/fresh_listing.py).
+    app.add_middleware(FreshListingMiddleware)
     app.add_middleware(IdempotencyMiddleware)
     # Outside Idempotency, so a body refused as not strict JSON is never remembered.
     app.add_middleware(StrictJsonBodyMiddleware)

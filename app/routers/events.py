@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
-from app.adapters.ports import EventRow
 from app.deps import CurrentAccount, EventServiceDep
 from app.errors import (
     CalendarNotFound,
@@ -21,12 +21,13 @@ from app.errors import (
     Unprocessable,
     UpstreamRejected,
 )
+from app.fresh_listing import kept_answer_slot
 from app.routers.cursors import decode_cursor, encode_cursor
 from app.routers.event_json import event_list_json
 from app.routers.responses import error_responses
 from app.schemas import EventList
-from app.services.events import EventService
-from app.services.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from app.services.events import EventService, fresh_until
+from app.services.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["Sync and view your events"])
 
@@ -34,13 +35,6 @@ CalendarIdQuery = Annotated[
     str | None,
     Query(description="A calendar id from GET /calendars; defaults to the primary calendar."),
 ]
-
-
-def _events_response(result: Page[EventRow]) -> Response:
-    # Joined from each event's JSON, encoded once per event content (app/routers/event_json.py);
-    # the route's `response_model` still documents the shape, EventRead still defines it.
-    body = event_list_json(result.items, encode_cursor("events", result.next_after))
-    return Response(content=body, media_type="application/json")
 
 
 _LIST_ERRORS = (NoCalendarConnected, CalendarNotFound, InvalidCursor, StorageUnavailable)
@@ -72,19 +66,38 @@ async def _list(
     cursor: str | None,
     time_min: datetime | None,
     time_max: datetime | None,
+    slot: tuple[Hashable, Hashable | None] | None = None,
 ) -> Response:
     if time_min is not None and time_max is not None and time_min >= time_max:
         raise Unprocessable("time_min must be earlier than time_max.")
-    _, result = await event_service.list_events(
-        account_id,
-        calendar_id,
-        sync_first=sync_first,
-        time_min=time_min,
-        time_max=time_max,
-        after=decode_cursor("events", cursor),
-        limit=limit,
-    )
-    return _events_response(result)
+    if sync_first:
+        await event_service.sync(account_id, calendar_id)
+    # The same listing asked again, with nothing committed since and no listed series moved on
+    # by the clock, is answered with the bytes it was answered with (app/services/fresh_answers.py).
+    answers = event_service.answers
+    key = (account_id, calendar_id, limit, cursor, time_min, time_max)
+    kept = answers.get(key)
+    if kept is not None:
+        body, until = kept.value, kept.until
+    else:
+        stamp = answers.stamp()
+        _, result = await event_service.list_events(
+            account_id,
+            calendar_id,
+            sync_first=False,
+            time_min=time_min,
+            time_max=time_max,
+            after=decode_cursor("events", cursor),
+            limit=limit,
+        )
+        # Joined from each event's JSON, encoded once per event content
+        # (app/routers/event_json.py); `response_model` documents the shape, EventRead defines it.
+        body = event_list_json(result.items, encode_cursor("events", result.next_after))
+        until = fresh_until(result.items)
+        answers.keep(key, stamp, until, body, len(body))
+    if slot is not None:  # answered before routing next time (app/fresh_listing.py)
+        answers.keep(slot[0], slot[1], until, body, len(body))
+    return Response(content=body, media_type="application/json")
 
 
 @router.get(
@@ -131,6 +144,7 @@ async def events(
     responses=error_responses(*_LIST_ERRORS),
 )
 async def get_events(
+    request: Request,
     account_id: CurrentAccount,
     event_service: EventServiceDep,
     calendar_id: CalendarIdQuery = None,
@@ -149,4 +163,5 @@ async def get_events(
         cursor=cursor,
         time_min=time_min,
         time_max=time_max,
+        slot=kept_answer_slot(request.scope),
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Hashable
 from dataclasses import dataclass
 
-from app.adapters.ports import AccountStore, Clock
+from app.adapters.ports import AccountStore, ChangeStamp, Clock, no_change_stamp
+from app.bounded import BoundedCache
 from app.domain import Account, ApiKey
 from app.errors import NotAuthenticated, NotFound
 
@@ -23,10 +25,20 @@ class IssuedKey:
     secret: str
 
 
+# Keys whose account was looked up, by hash, with the store's stamp at the lookup: while the
+# stamp holds, nothing was committed (no key revoked, by this process or the CLI), so the
+# answer holds too. Bounded: a flood of made-up keys never grows memory.
+AUTHENTICATED_KEYS = 1024
+
+
 class ApiKeyService:
-    def __init__(self, *, accounts: AccountStore, clock: Clock) -> None:
+    def __init__(
+        self, *, accounts: AccountStore, clock: Clock, stamp: ChangeStamp = no_change_stamp
+    ) -> None:
         self._accounts = accounts
         self._clock = clock
+        self._stamp = stamp
+        self._known: BoundedCache[str, tuple[Hashable, str]] = BoundedCache(AUTHENTICATED_KEYS)
 
     async def create(self, name: str, account_id: str | None = None) -> IssuedKey:
         """Issue a key; without `account_id` it belongs to a new account of the same name."""
@@ -50,7 +62,14 @@ class ApiKeyService:
 
     async def authenticate(self, secret: str) -> str:
         """The account id of a live key; `NotAuthenticated` otherwise."""
-        account_id = await self._accounts.account_for_key_hash(hash_api_key(secret))
+        key_hash = hash_api_key(secret)
+        stamp = self._stamp()
+        known = self._known.get(key_hash)
+        if known is not None and stamp is not None and known[0] == stamp:
+            return known[1]
+        account_id = await self._accounts.account_for_key_hash(key_hash)
         if account_id is None:
             raise NotAuthenticated("Unknown or revoked API key.")
+        if stamp is not None:
+            self._known.put(key_hash, (stamp, account_id))
         return account_id

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from app.adapters.ports import SeriesOverride
+from app.bounded import BoundedCache
 from app.domain import (
     AttendeeFacts,
     Event,
@@ -83,18 +84,33 @@ def series_spec(event: Event) -> SeriesSpec:
 def unreadable_reason(event: Event) -> str | None:
     """Why calbot cannot read the event's time zone or recurrence lines, or None.
 
-    Cheap (a series is parsed once per process); whether a readable series still has an
-    occurrence ahead is the sync's question (SyncService.unreadable_reasons).
+    Cheap (a series is parsed once per process, a one-off's zone looked up once per zone name);
+    whether a readable series still has an occurrence ahead is the sync's question
+    (SyncService.unreadable_reasons).
     """
-    if event.is_recurring:
+    if event.recurrence:
         return series_problem(series_spec(event))
-    if resolve_zone(event.time_zone) is None:
-        return (
-            unreadable_zone_reason(event.time_zone)
-            + " Its start and end keep the offset Google gave; it can be scheduled, but not "
-            "with occurrence_date."
-        )
-    return None
+    reason = _zone_reasons.peek(event.time_zone)
+    if reason is None:
+        reason = _zone_reason(event.time_zone)
+        _zone_reasons.put(event.time_zone, reason)
+    return reason or None
+
+
+def _zone_reason(time_zone: str) -> str:
+    """Why a one-off in this zone cannot be read; "" when it can."""
+    if resolve_zone(time_zone) is not None:
+        return ""
+    return (
+        unreadable_zone_reason(time_zone)
+        + " Its start and end keep the offset Google gave; it can be scheduled, but not "
+        "with occurrence_date."
+    )
+
+
+# A one-off's reason by its zone's name, as Google wrote it ("" for a zone calbot reads): a
+# listing asks for a thousand events a request, most in the same few zones.
+_zone_reasons: BoundedCache[str, str] = BoundedCache(1024)
 
 
 def attendee_facts(item: Mapping[str, Any]) -> AttendeeFacts:

@@ -6,11 +6,18 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from app.adapters.ports import Clock, EventRow, EventStore
-from app.domain import Calendar, Event, OccurrenceOverride, series_needs_next_occurrence
+from app.adapters.ports import Clock, EventRow, EventStore, no_change_stamp
+from app.domain import (
+    Calendar,
+    Event,
+    EventStatus,
+    OccurrenceOverride,
+    series_needs_next_occurrence,
+)
 from app.errors import InvalidCursor
 from app.services.connection import ConnectionService
 from app.services.event_mapping import series_spec
+from app.services.fresh_answers import FreshAnswers
 from app.services.notifications import CalendarRefresher
 from app.services.paging import Page, SortKey
 from app.services.recurrence import RecurrenceError, next_occurrence
@@ -27,12 +34,24 @@ class EventService:
         sync: SyncService,
         refresher: CalendarRefresher,
         clock: Clock,
+        answers: FreshAnswers[bytes] | None = None,
     ) -> None:
+        if answers is None:  # (an empty FreshAnswers is falsy: no `or` here)
+            answers = FreshAnswers(no_change_stamp, clock)
+        self.answers = answers
+        """Listings as answered, kept while nothing changed (the routers encode and keep them)."""
         self._events = events
         self._connections = connections
         self._sync = sync
         self._refresher = refresher
         self._clock = clock
+
+    async def sync(self, account_id: str, calendar_id: str | None) -> Calendar:
+        """An incremental sync of the calendar (primary by default) with Google, and what
+        follows it (bots moved, auto-scheduling); the calendar synced."""
+        calendar = await self._connections.resolve_calendar(account_id, calendar_id)
+        await self._refresher.refresh(account_id, calendar.calendar_id)
+        return calendar
 
     async def list_events(
         self,
@@ -84,16 +103,22 @@ class EventService:
         """The rows, with each series whose stored next occurrence has ended moved on (in the
         store, and on a copy of its event: a page's events are the store's, read-only)."""
         now = self._clock.now()
+        # Only a series has a stored next occurrence end: the first test leaves out the others
+        # at the cost of one attribute read each.
         due = {
             row.event.event_id: replace(row.event)
             for row in rows
-            if series_needs_next_occurrence(row.event, now)
+            if row.event.next_occurrence_end is not None
+            and series_needs_next_occurrence(row.event, now)
         }
         if not due:
             return rows
         await refresh_due_series(self._events, account_id, calendar_id, list(due.values()), now)
         return [
-            replace(row, event=due[row.event.event_id]) if row.event.event_id in due else row
+            # moved on: no longer the stored version the row was read at
+            replace(row, event=due[row.event.event_id], version=None)
+            if row.event.event_id in due
+            else row
             for row in rows
         ]
 
@@ -146,6 +171,20 @@ def _position(after: SortKey | None) -> tuple[datetime, str] | None:
         return start.astimezone(UTC), after[1]
     except (ValueError, OverflowError) as error:  # not a time, or one UTC cannot hold
         raise InvalidCursor() from error
+
+
+def fresh_until(rows: list[EventRow]) -> datetime | None:
+    """When a listing of these rows stops being true by the clock alone: the first end of a
+    listed series' next occurrence (the listing then moves that series on). None: only a
+    change in the store can change it."""
+    ends = [
+        row.event.next_occurrence_end
+        for row in rows
+        if row.event.next_occurrence_end is not None
+        and row.event.recurrence
+        and row.event.status is not EventStatus.CANCELLED
+    ]
+    return min(ends, default=None)
 
 
 def event_sort_key(row: EventRow) -> SortKey:

@@ -112,7 +112,7 @@ async def unreadable_reasons(
         reason = unreadable_reason(event)
         if reason is not None:
             reasons[event.event_id] = reason
-        elif event.is_recurring and event.next_occurrence_start is None:
+        elif event.recurrence and event.next_occurrence_start is None:
             key = _series_key(account_id, event)
             known = _beyond_horizon.get(key)
             if known is None:

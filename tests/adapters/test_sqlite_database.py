@@ -6,7 +6,9 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.database import ADDED_COLUMNS, Database
+from tests.adapters.store_contract.builders import ACCOUNT, CAL, at, event, synced
 
 
 def _columns(path: Path, table: str) -> set[str]:
@@ -24,8 +26,11 @@ def _make_file_of_an_older_release(path: Path) -> None:
             "('bot_old', 'acc', 'evt', 'cal', 'g', 'single', 't', 't', 't', 'l', 'zoom', '{}', "
             "'manual', 'cancelled', 't', 't')"
         )
-        for index in ("bots_pending_meeting", "bots_by_meeting"):  # ADDED_INDEXES name them
+        # ADDED_INDEXES name these (and its triggers the events' row_version)
+        for index in ("bots_pending_meeting", "bots_by_meeting", "events_by_start_version"):
             connection.execute(f"DROP INDEX {index}")
+        for trigger in ("events_version_on_update", "events_version_on_insert"):
+            connection.execute(f"DROP TRIGGER {trigger}")
         for table, column, _ in ADDED_COLUMNS:
             connection.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
 
@@ -48,3 +53,23 @@ async def test_opening_a_file_of_an_older_release_adds_the_new_columns(tmp_path:
     with sqlite3.connect(path) as connection:
         row = connection.execute("SELECT claims_occurrence FROM bots").fetchone()
     assert row == (1,)  # an existing bot keeps counting for auto-scheduling
+
+
+async def test_a_row_written_by_any_statement_is_listed_as_written(tmp_path: Path) -> None:
+    """Listing decodes a row once per `row_version`: a write that does not set one itself
+    (another process, an UPDATE added later) still gets a new one from the triggers."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    try:
+        stores = sqlite_stores(database)
+        await synced(stores.events, event("e1", at(1), summary="Before"))
+        [before] = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+
+        with sqlite3.connect(database.path) as other_writer:
+            other_writer.execute("UPDATE events SET summary = 'After'")
+
+        [after] = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+        assert (before.event.summary, after.event.summary) == ("Before", "After")
+        assert before.version != after.version
+    finally:
+        await database.close()

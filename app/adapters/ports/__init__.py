@@ -19,7 +19,7 @@ from app.adapters.ports.operations import AutoScheduleStore, ChannelStore, Lease
 from app.adapters.ports.outbox import DeliveryCursor, OutboxStore, WebhookEndpointStore
 from app.adapters.ports.scheduler import BotScheduler
 from app.adapters.ports.secrets import SecretBox
-from app.adapters.ports.stores import Stores
+from app.adapters.ports.stores import ChangeStamp, Stores, no_change_stamp
 from app.adapters.ports.sync_health import SyncHealthStore
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "BotApi",
     "BotScheduler",
     "BotStore",
+    "ChangeStamp",
     "ChannelStore",
     "Clock",
     "ConnectLinkRecord",
@@ -54,4 +55,5 @@ __all__ = [
     "TokenGrant",
     "WatchChannel",
     "WebhookEndpointStore",
+    "no_change_stamp",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -46,6 +47,10 @@ class EventRow:
     bot_join_status: bool
     # Why calbot cannot follow the event (its zone or rule): set by the listing, never stored.
     unreadable_reason: str | None = None
+    # Names the stored content of the event, where the store can tell: two rows with equal
+    # versions hold equal events, so what is worked out from one (its JSON, whether calbot can
+    # read it) holds for the other. None: the store cannot tell; compare the events themselves.
+    version: Hashable | None = None
 
 
 class EventStore(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from app.adapters.ports.accounts import AccountStore, ConnectionStore, SealedSecretStore
@@ -28,3 +29,14 @@ class Stores:
     sync_health: SyncHealthStore
     outbox: OutboxStore
     webhook_endpoints: WebhookEndpointStore
+
+
+ChangeStamp = Callable[[], Hashable | None]
+"""A backend's mark of everything it has stored: equal marks mean nothing was committed in
+between, by this process or any other. None when the backend cannot tell cheaply (DynamoDB,
+whose replicas write without telling each other): then nothing may be answered from memory."""
+
+
+def no_change_stamp() -> None:
+    """The mark of a backend that cannot tell whether anything changed."""
+    return None

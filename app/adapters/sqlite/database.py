@@ -113,6 +113,7 @@ CREATE TABLE IF NOT EXISTS events (
     next_occurrence_start TEXT,
     next_occurrence_end TEXT,
     generation INTEGER NOT NULL,
+    row_version INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (account_id, event_id)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_google_id
@@ -300,7 +301,24 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("events", "unsafe_link", "INTEGER NOT NULL DEFAULT 0"),
     ("auto_schedule_settings", "paused_until", "TEXT"),
     ("events", "auto_schedule_mode", "TEXT NOT NULL DEFAULT 'rules'"),
+    # Moves to a new random number on every write of the row (see ROW_VERSIONS).
+    ("events", "row_version", "INTEGER NOT NULL DEFAULT 0"),
 )
+
+# An event row's `row_version` names its content: a listing reads (event_id, row_version) alone
+# and decodes only the rows it has not seen at that version. The upsert of a sync sets a new
+# random() itself; these triggers give one to any other write that did not (an UPDATE of
+# calbot's own columns, an INSERT that left the default), so no write can keep a stale version.
+# A random 64-bit number rather than a counter: a row deleted and inserted again never comes
+# back to a version it had, whichever process wrote it.
+ROW_VERSIONS = """
+CREATE TRIGGER IF NOT EXISTS events_version_on_update AFTER UPDATE ON events
+    FOR EACH ROW WHEN NEW.row_version = OLD.row_version
+    BEGIN UPDATE events SET row_version = random() WHERE rowid = NEW.rowid; END;
+CREATE TRIGGER IF NOT EXISTS events_version_on_insert AFTER INSERT ON events
+    FOR EACH ROW WHEN NEW.row_version = 0
+    BEGIN UPDATE events SET row_version = random() WHERE rowid = NEW.rowid; END;
+"""
 
 ADDED_INDEXES = f"""
 -- At most one pending bot per meeting occurrence across calendars (`meeting_key`).
@@ -310,11 +328,12 @@ CREATE INDEX IF NOT EXISTS bots_by_meeting ON bots (account_id, meeting_key);
 -- Keyset pages of a calendar's events by (start, id), and the series whose next occurrence
 -- has ended (the read path refreshes only those).
 DROP INDEX IF EXISTS events_by_start;  -- (calendar, start): events_by_start_id covers it
-CREATE INDEX IF NOT EXISTS events_by_start_id
-    ON events (account_id, calendar_id, start_time, event_id);
+DROP INDEX IF EXISTS events_by_start_id;  -- events_by_start_version covers it too
+CREATE INDEX IF NOT EXISTS events_by_start_version
+    ON events (account_id, calendar_id, start_time, event_id, row_version);
 CREATE INDEX IF NOT EXISTS events_by_next_end
     ON events (account_id, calendar_id, next_occurrence_end) WHERE next_occurrence_end IS NOT NULL;
-"""
+{ROW_VERSIONS}"""
 
 
 def to_text(when: datetime) -> str:
@@ -341,6 +360,7 @@ class Database:
         """Rung after each committed transaction that appended outbox messages."""
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._watcher: sqlite3.Connection | None = None
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
@@ -351,6 +371,13 @@ class Database:
         await self._add_missing_columns(self._writer)
         await self._writer.executescript(ADDED_INDEXES)
         self._reader = await self._connect()
+        # Never writes: its `data_version` moves with every commit of any other connection, this
+        # process's writer and another process's alike (sqlite.org/pragma.html#pragma_data_version).
+        # No busy wait (timeout=0): it is read on the event loop, and a busy file means "cannot
+        # tell", which only costs a kept answer.
+        self._watcher = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=0
+        )
 
     @staticmethod
     async def _add_missing_columns(writer: aiosqlite.Connection) -> None:
@@ -386,6 +413,25 @@ class Database:
             if connection is not None:
                 await connection.close()
         self._reader = self._writer = None
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+
+    def data_version(self) -> int | None:
+        """A number that changes whenever anything is committed to the database file, by this
+        process or another (the CLI revoking a key); None when it cannot be read just now.
+
+        Synchronous and cheap (a few microseconds, no thread hop): a WAL reader never waits
+        for the writer, so it is safe to call on the event loop.
+        """
+        watcher = self._watcher
+        if watcher is None:
+            return None
+        try:
+            row = watcher.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error:
+            return None
+        return int(row[0])
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -11,6 +11,7 @@ holds this store to the same behaviour as the others.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 
 import aiosqlite
@@ -54,8 +55,8 @@ _UPSERT_EVENT = """
 INSERT INTO events (account_id, event_id, calendar_id, google_event_id, summary, status,
     start_time, end_time, all_day, time_zone, recurrence, meeting_link, meeting_platform,
     self_declined, updated, next_occurrence_start, next_occurrence_end, generation, ical_uid,
-    attendees, unsafe_link, schedule_status)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    attendees, unsafe_link, schedule_status, row_version)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, random())
 ON CONFLICT (account_id, event_id) DO UPDATE SET
     summary = excluded.summary, status = excluded.status, start_time = excluded.start_time,
     end_time = excluded.end_time, all_day = excluded.all_day, time_zone = excluded.time_zone,
@@ -65,7 +66,8 @@ ON CONFLICT (account_id, event_id) DO UPDATE SET
     next_occurrence_end = excluded.next_occurrence_end, generation = excluded.generation,
     ical_uid = excluded.ical_uid, attendees = excluded.attendees,
     unsafe_link = excluded.unsafe_link,
-    schedule_status = excluded.schedule_status
+    schedule_status = excluded.schedule_status,
+    row_version = random()
 """
 
 _UPSERT_OVERRIDE = """
@@ -80,11 +82,16 @@ ON CONFLICT (account_id, calendar_id, series_google_event_id, original_start) DO
     generation = excluded.generation, attendees = excluded.attendees
 """
 
-# A listed event: its columns and whether a bot is pending for it.
-_LISTED = (
-    f"{EVENT_COLUMNS}, EXISTS (SELECT 1 FROM bots b WHERE b.account_id = events.account_id "
+# Whether a bot is pending for the event (a listed event's `bot_join_status`).
+_BOT_JOINS = (
+    "EXISTS (SELECT 1 FROM bots b WHERE b.account_id = events.account_id "
     f"AND b.event_id = events.event_id AND b.status IN {PENDING}) AS bot_join_status"
 )
+# A listed event: its columns and whether a bot is pending for it.
+_LISTED = f"{EVENT_COLUMNS}, {_BOT_JOINS}"
+
+# How often a page is read by versions before it is read whole (rows changing meanwhile).
+_VERSION_READS = 3
 
 # SQLite's default limit on host parameters is 999; a list of keys is read in chunks below it.
 _CHUNK = 500
@@ -96,15 +103,18 @@ def _as_stored(when: datetime) -> datetime:
     return from_text(to_text(when))
 
 
-# Listed events kept decoded, by their columns as read: a listing reads the same rows again
-# and again, and decoding a row costs more than reading it.
+# Listed events kept decoded, by (event_id, row_version), as the two rows a listing can show
+# (no bot pending, a bot pending): a listing reads the same rows again and again, and decoding
+# a row, even building its EventRow, costs more than reading its version.
 DECODED_EVENTS = 4096
 
 
 class SqliteEventStore:
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._decoded: BoundedCache[tuple[object, ...], Event] = BoundedCache(DECODED_EVENTS)
+        self._decoded: BoundedCache[tuple[str, int], tuple[EventRow, EventRow]] = BoundedCache(
+            DECODED_EVENTS
+        )
 
     # -- sync state -------------------------------------------------------------------------
 
@@ -268,30 +278,67 @@ class SqliteEventStore:
         after: tuple[datetime, str] | None,
         limit: int,
     ) -> list[EventRow]:
-        # A keyset page on `events_by_start_id`: the index is walked from `after` for `limit`
-        # rows, whatever the size of the calendar.
+        # A keyset page on `events_by_start_version`, walked from `after` for `limit` rows
+        # whatever the size of the calendar, reading each row's id and version alone (a third
+        # of the cost of whole rows); only rows not seen at that version are read whole.
         where, params = "", [account_id, calendar_id]
         if after is not None:
             where = "AND (start_time, event_id) > (?, ?) "
             params += [to_text(after[0]), after[1]]
+        query = (
+            f"SELECT event_id, row_version, {_BOT_JOINS} FROM events "
+            f"WHERE account_id = ? AND calendar_id = ? {where}"
+            "ORDER BY start_time, event_id LIMIT ?"
+        )
+        for _ in range(_VERSION_READS):
+            listed = await self._page_of_known(account_id, query, (*params, limit))
+            if listed is not None:
+                return listed
+        # Rows kept changing between the two reads: one read of whole rows is consistent.
         rows = await self._db.fetch_all(
-            f"SELECT {_LISTED} FROM events WHERE account_id = ? AND calendar_id = ? {where}"
+            f"SELECT {EVENT_COLUMNS}, row_version, {_BOT_JOINS} FROM events "
+            f"WHERE account_id = ? AND calendar_id = ? {where}"
             "ORDER BY start_time, event_id LIMIT ?",
             (*params, limit),
         )
+        return [self._listed(row) for row in rows]
+
+    async def _page_of_known(
+        self, account_id: str, query: str, params: tuple[object, ...]
+    ) -> list[EventRow] | None:
+        """The page, its events decoded once per version; None when a row changed between
+        reading its version and reading it whole (the caller reads again)."""
+        page = await self._db.fetch_all(query, params)
+        known = self._decoded.peek
+        unseen = [event_id for event_id, version, _ in page if known((event_id, version)) is None]
+        for start in range(0, len(unseen), _CHUNK):
+            chunk = unseen[start : start + _CHUNK]
+            rows = await self._db.fetch_all(
+                f"SELECT {EVENT_COLUMNS}, row_version FROM events WHERE account_id = ? "
+                f"AND event_id IN ({','.join('?' * len(chunk))})",
+                (account_id, *chunk),
+            )
+            for row in rows:
+                self._remember(row)
         listed: list[EventRow] = []
-        for row in rows:
-            # A row read before with exactly these columns is not decoded again (the port
-            # says a page's events are read-only); `bot_join_status`, the last column, is not
-            # part of the event.
-            *columns, bot_join_status = row
-            key = tuple(columns)
-            event = self._decoded.get(key)
-            if event is None:
-                event = event_from_row(row)
-                self._decoded.put(key, event)
-            listed.append(EventRow(event, bool(bot_join_status)))
+        for event_id, version, bot_join_status in page:
+            both = known((event_id, version))
+            if both is None:
+                return None
+            listed.append(both[bot_join_status])
         return listed
+
+    def _listed(self, row: sqlite3.Row) -> EventRow:
+        both = self._decoded.peek((row["event_id"], row["row_version"])) or self._remember(row)
+        return both[row["bot_join_status"]]
+
+    def _remember(self, row: sqlite3.Row) -> tuple[EventRow, EventRow]:
+        """The row decoded, as listed without and with a pending bot (index by the bot state)."""
+        key = (row["event_id"], row["row_version"])
+        event = event_from_row(row)
+        both = (EventRow(event, False, version=key), EventRow(event, True, version=key))
+        self._decoded.put(key, both)
+        return both
 
     async def list_overrides(
         self, account_id: str, calendar_id: str, series_google_event_ids: list[str]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.adapters.ports import EventRow, Stores
-from app.domain import Event, ScheduleStatus
+from app.domain import AutoScheduleMode, Event, ScheduleStatus
 from tests.adapters.store_contract.builders import (
     ACCOUNT,
     CAL,
@@ -111,6 +111,7 @@ async def test_a_page_read_again_shows_what_was_written_since(stores: Stores) ->
     await stores.events.set_next_occurrences(ACCOUNT, [(series.event_id, at(68), at(68.5))])
     await stores.events.set_schedule_status(ACCOUNT, series.event_id, ScheduleStatus.SCHEDULED)
     await stores.events.set_recurring_enabled(ACCOUNT, series.event_id, False)
+    await stores.events.set_auto_schedule_mode(ACCOUNT, series.event_id, AutoScheduleMode.NEVER)
 
     [after] = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
     assert before.event == series
@@ -118,4 +119,20 @@ async def test_a_page_read_again_shows_what_was_written_since(stores: Stores) ->
         after.event.next_occurrence_start,
         after.event.schedule_status,
         after.event.recurring_enabled,
-    ) == (at(68), ScheduleStatus.SCHEDULED, False)
+        after.event.auto_schedule_mode,
+    ) == (at(68), ScheduleStatus.SCHEDULED, False, AutoScheduleMode.NEVER)
+
+
+async def test_an_event_gone_in_a_full_sync_and_back_shows_what_it_came_back_as(
+    stores: Stores,
+) -> None:
+    """A listing that read the event before must not answer with what it read then."""
+    await synced(stores.events, event("back", at(1), summary="First life"))
+    [first] = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+    await synced(stores.events)  # a full sync without it: dropped
+    assert await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10) == []
+
+    await synced(stores.events, event("back", at(1), summary="Second life"))
+
+    [second] = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+    assert (first.event.summary, second.event.summary) == ("First life", "Second life")
