@@ -414,8 +414,9 @@ class Database:
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         reader = self._require(self._reader)
         try:
-            async with reader.execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
+            # One trip to the connection's thread (execute, fetch and drop the cursor there),
+            # not three: each trip is a thread hop and a wake-up of the event loop.
+            return list(await reader.execute_fetchall(sql, tuple(params)))
         except sqlite3.OperationalError as error:
             raise StorageUnavailable() from error
 
