@@ -37,7 +37,9 @@ api_key_header = APIKeyHeader(
 )
 
 
-def _container(request: Request) -> Container:
+# Every dependency here is `async def`, though none awaits: FastAPI runs a plain `def` one in
+# its thread pool, a thread hop and an event-loop wake-up each, three per request or more.
+async def _container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -45,51 +47,51 @@ def _container(request: Request) -> Container:
 _ContainerDep = Annotated["Container", Depends(_container)]
 
 
-def _api_keys(container: _ContainerDep) -> ApiKeyService:
+async def _api_keys(container: _ContainerDep) -> ApiKeyService:
     return container.api_keys
 
 
-def _auto_schedule(container: _ContainerDep) -> AutoScheduleService:
+async def _auto_schedule(container: _ContainerDep) -> AutoScheduleService:
     return container.auto_schedule
 
 
-def _explain(container: _ContainerDep) -> ExplainService:
+async def _explain(container: _ContainerDep) -> ExplainService:
     return container.explain
 
 
-def _connections(container: _ContainerDep) -> ConnectionService:
+async def _connections(container: _ContainerDep) -> ConnectionService:
     return container.connections
 
 
-def _consent(container: _ContainerDep) -> ConsentService:
+async def _consent(container: _ContainerDep) -> ConsentService:
     return container.consent
 
 
-def _events(container: _ContainerDep) -> EventService:
+async def _events(container: _ContainerDep) -> EventService:
     return container.events
 
 
-def _push(container: _ContainerDep) -> PushService:
+async def _push(container: _ContainerDep) -> PushService:
     return container.push
 
 
-def _policy(container: _ContainerDep) -> PolicyService:
+async def _policy(container: _ContainerDep) -> PolicyService:
     return container.policy
 
 
-def _scheduling(container: _ContainerDep) -> SchedulingService:
+async def _scheduling(container: _ContainerDep) -> SchedulingService:
     return container.scheduling
 
 
-def _sync_status(container: _ContainerDep) -> SyncStatusService:
+async def _sync_status(container: _ContainerDep) -> SyncStatusService:
     return container.sync_status
 
 
-def _webhook_endpoints(container: _ContainerDep) -> WebhookEndpointService:
+async def _webhook_endpoints(container: _ContainerDep) -> WebhookEndpointService:
     return container.webhook_endpoints
 
 
-def _storage_ready(container: _ContainerDep) -> Callable[[], Awaitable[bool]]:
+async def _storage_ready(container: _ContainerDep) -> Callable[[], Awaitable[bool]]:
     return container.ready
 
 
