@@ -310,7 +310,7 @@ class SyncService:
         calendar_zone = calendar.time_zone or "UTC"
         state = await self._events.get_sync_state(account_id, calendar_id)
         if state is not None and state.sync_token:
-            generation = await self._events.current_generation(account_id, calendar_id)
+            generation = state.generation
             try:
                 return await self._run(
                     account_id,
