@@ -37,62 +37,63 @@ api_key_header = APIKeyHeader(
 )
 
 
-# Every dependency here is `async def`, though none awaits: FastAPI runs a plain `def` one in
-# its thread pool, a thread hop and an event-loop wake-up each, three per request or more.
-async def _container(request: Request) -> Container:
+def _container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
 
-_ContainerDep = Annotated["Container", Depends(_container)]
+# Every dependency here is `async def`, though none awaits: FastAPI runs a plain `def` one in
+# its thread pool, a thread hop and an event-loop wake-up each. Each takes the request itself
+# rather than the container as a dependency of its own: FastAPI solves every dependency node
+# on every request, and a route's few services cost a node each already.
 
 
-async def _api_keys(container: _ContainerDep) -> ApiKeyService:
-    return container.api_keys
+async def _api_keys(request: Request) -> ApiKeyService:
+    return _container(request).api_keys
 
 
-async def _auto_schedule(container: _ContainerDep) -> AutoScheduleService:
-    return container.auto_schedule
+async def _auto_schedule(request: Request) -> AutoScheduleService:
+    return _container(request).auto_schedule
 
 
-async def _explain(container: _ContainerDep) -> ExplainService:
-    return container.explain
+async def _explain(request: Request) -> ExplainService:
+    return _container(request).explain
 
 
-async def _connections(container: _ContainerDep) -> ConnectionService:
-    return container.connections
+async def _connections(request: Request) -> ConnectionService:
+    return _container(request).connections
 
 
-async def _consent(container: _ContainerDep) -> ConsentService:
-    return container.consent
+async def _consent(request: Request) -> ConsentService:
+    return _container(request).consent
 
 
-async def _events(container: _ContainerDep) -> EventService:
-    return container.events
+async def _events(request: Request) -> EventService:
+    return _container(request).events
 
 
-async def _push(container: _ContainerDep) -> PushService:
-    return container.push
+async def _push(request: Request) -> PushService:
+    return _container(request).push
 
 
-async def _policy(container: _ContainerDep) -> PolicyService:
-    return container.policy
+async def _policy(request: Request) -> PolicyService:
+    return _container(request).policy
 
 
-async def _scheduling(container: _ContainerDep) -> SchedulingService:
-    return container.scheduling
+async def _scheduling(request: Request) -> SchedulingService:
+    return _container(request).scheduling
 
 
-async def _sync_status(container: _ContainerDep) -> SyncStatusService:
-    return container.sync_status
+async def _sync_status(request: Request) -> SyncStatusService:
+    return _container(request).sync_status
 
 
-async def _webhook_endpoints(container: _ContainerDep) -> WebhookEndpointService:
-    return container.webhook_endpoints
+async def _webhook_endpoints(request: Request) -> WebhookEndpointService:
+    return _container(request).webhook_endpoints
 
 
-async def _storage_ready(container: _ContainerDep) -> Callable[[], Awaitable[bool]]:
-    return container.ready
+async def _storage_ready(request: Request) -> Callable[[], Awaitable[bool]]:
+    return _container(request).ready
 
 
 ApiKeyServiceDep = Annotated[ApiKeyService, Depends(_api_keys)]
