@@ -42,58 +42,55 @@ def _container(request: Request) -> Container:
     return container
 
 
-# Every dependency here is `async def`, though none awaits: FastAPI runs a plain `def` one in
-# its thread pool, a thread hop and an event-loop wake-up each. Each takes the request itself
-# rather than the container as a dependency of its own: FastAPI solves every dependency node
-# on every request, and a route's few services cost a node each already.
+_ContainerDep = Annotated["Container", Depends(_container)]
 
 
-async def _api_keys(request: Request) -> ApiKeyService:
-    return _container(request).api_keys
+def _api_keys(container: _ContainerDep) -> ApiKeyService:
+    return container.api_keys
 
 
-async def _auto_schedule(request: Request) -> AutoScheduleService:
-    return _container(request).auto_schedule
+def _auto_schedule(container: _ContainerDep) -> AutoScheduleService:
+    return container.auto_schedule
 
 
-async def _explain(request: Request) -> ExplainService:
-    return _container(request).explain
+def _explain(container: _ContainerDep) -> ExplainService:
+    return container.explain
 
 
-async def _connections(request: Request) -> ConnectionService:
-    return _container(request).connections
+def _connections(container: _ContainerDep) -> ConnectionService:
+    return container.connections
 
 
-async def _consent(request: Request) -> ConsentService:
-    return _container(request).consent
+def _consent(container: _ContainerDep) -> ConsentService:
+    return container.consent
 
 
-async def _events(request: Request) -> EventService:
-    return _container(request).events
+def _events(container: _ContainerDep) -> EventService:
+    return container.events
 
 
-async def _push(request: Request) -> PushService:
-    return _container(request).push
+def _push(container: _ContainerDep) -> PushService:
+    return container.push
 
 
-async def _policy(request: Request) -> PolicyService:
-    return _container(request).policy
+def _policy(container: _ContainerDep) -> PolicyService:
+    return container.policy
 
 
-async def _scheduling(request: Request) -> SchedulingService:
-    return _container(request).scheduling
+def _scheduling(container: _ContainerDep) -> SchedulingService:
+    return container.scheduling
 
 
-async def _sync_status(request: Request) -> SyncStatusService:
-    return _container(request).sync_status
+def _sync_status(container: _ContainerDep) -> SyncStatusService:
+    return container.sync_status
 
 
-async def _webhook_endpoints(request: Request) -> WebhookEndpointService:
-    return _container(request).webhook_endpoints
+def _webhook_endpoints(container: _ContainerDep) -> WebhookEndpointService:
+    return container.webhook_endpoints
 
 
-async def _storage_ready(request: Request) -> Callable[[], Awaitable[bool]]:
-    return _container(request).ready
+def _storage_ready(container: _ContainerDep) -> Callable[[], Awaitable[bool]]:
+    return container.ready
 
 
 ApiKeyServiceDep = Annotated[ApiKeyService, Depends(_api_keys)]
