@@ -129,7 +129,7 @@ async def open_secrets(
     settings: Settings, stack: AsyncExitStack, stores: Stores, clock: Clock, key: bytes
 ) -> SecretBox:
     if settings.secrets_backend == "local":
-        return LocalSecretBox(stores.sealed_secrets, key)
+        return LocalSecretBox(stores.sealed_secrets, key, clock)
     assert settings.ssm_parameter_prefix is not None
     ssm = await stack.enter_async_context(aws_client(settings, "ssm", config=ssm_client_config()))
     try:

@@ -174,6 +174,9 @@ class SyncState:
     calendar_id: str
     sync_token: str | None
     last_synced_at: datetime | None
+    # The generation of the calendar's last full sync (`EventStore.current_generation`), read
+    # with the token: an incremental sync writes its pages under it.
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)

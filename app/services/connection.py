@@ -142,12 +142,11 @@ class ConnectionService:
         return connection
 
     async def calendars(self, account_id: str) -> ConnectedCalendars:
-        connection = await self.require_connection(account_id)
-        return ConnectedCalendars(
-            await self._connections.list_calendars(account_id),
-            connection.primary_calendar_id,
-            connection.status,
-        )
+        found = await self._connections.connection_and_calendars(account_id)
+        if found is None:
+            raise NoCalendarConnected()
+        connection, calendars = found
+        return ConnectedCalendars(calendars, connection.primary_calendar_id, connection.status)
 
     async def resolve_calendar(self, account_id: str, calendar_id: str | None) -> Calendar:
         """The named calendar of the account, or its primary one when none is named."""

@@ -36,6 +36,8 @@ from app.adapters.ports import (
 )
 from app.bounded import KeyedLocks
 from app.domain import (
+    Calendar,
+    Connection,
     ConnectionStatus,
     Event,
     GoogleCredentials,
@@ -183,7 +185,14 @@ class SyncService:
         connection's fingerprint (another replica reconnected the account), they are read
         again from where they are kept.
         """
-        connection = await self._connections.get_connection(account_id)
+        return await self._credentials_of(
+            account_id, await self._connections.get_connection(account_id)
+        )
+
+    async def _credentials_of(
+        self, account_id: str, connection: Connection | None
+    ) -> GoogleCredentials:
+        """`credentials`, with the account's connection already read."""
         if connection is None:
             raise NoCalendarConnected()
         if connection.status is ConnectionStatus.REVOKED:
@@ -276,9 +285,16 @@ class SyncService:
         replaced meanwhile (a reconnect, maybe on another replica): then the sync runs once
         more with the new ones."""
         for attempt in (1, 2):
-            credentials = await self.credentials(account_id)
+            # The connection and its calendars in one read: the credentials go by the one,
+            # the calendar's time zone comes from the other.
+            found = await self._connections.connection_and_calendars(account_id)
+            connection, calendars = found if found is not None else (None, [])
+            credentials = await self._credentials_of(account_id, connection)
+            calendar = next((c for c in calendars if c.calendar_id == calendar_id), None)
+            if calendar is None:
+                raise CalendarNotFound()
             try:
-                return await self._sync(account_id, calendar_id, credentials, lease, on_page)
+                return await self._sync(account_id, calendar, credentials, lease, on_page)
             except CredentialsRevoked:
                 fingerprint = credentials_fingerprint(credentials)
                 revoked = await self._connections.mark_revoked(
@@ -292,25 +308,16 @@ class SyncService:
     async def _sync(
         self,
         account_id: str,
-        calendar_id: str,
+        calendar: Calendar,
         credentials: GoogleCredentials,
         lease: CalendarLease,
         on_page: PageProgress | None,
     ) -> SyncOutcome:
-        calendar = next(
-            (
-                c
-                for c in await self._connections.list_calendars(account_id)
-                if c.calendar_id == calendar_id
-            ),
-            None,
-        )
-        if calendar is None:
-            raise CalendarNotFound()
+        calendar_id = calendar.calendar_id
         calendar_zone = calendar.time_zone or "UTC"
         state = await self._events.get_sync_state(account_id, calendar_id)
         if state is not None and state.sync_token:
-            generation = await self._events.current_generation(account_id, calendar_id)
+            generation = state.generation
             try:
                 return await self._run(
                     account_id,

@@ -64,6 +64,14 @@ class MemoryConnectionStore:
         # Primary first, then in the order Google listed them (sorted() is stable).
         return sorted(self._tables.calendars.get(account_id, []), key=lambda c: not c.primary)
 
+    async def connection_and_calendars(
+        self, account_id: str
+    ) -> tuple[Connection, list[Calendar]] | None:
+        connection = await self.get_connection(account_id)
+        if connection is None:
+            return None
+        return connection, await self.list_calendars(account_id)
+
     async def delete_connection(
         self, account_id: str, when: datetime, *, channels_stopped: int = 0
     ) -> int:

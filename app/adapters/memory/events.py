@@ -42,7 +42,7 @@ class MemoryEventStore:
         record = self._tables.sync_state.get((account_id, calendar_id))
         if record is None:
             return None
-        return SyncState(calendar_id, record.sync_token, record.last_synced_at)
+        return SyncState(calendar_id, record.sync_token, record.last_synced_at, record.generation)
 
     async def current_generation(self, account_id: str, calendar_id: str) -> int:
         record = self._tables.sync_state.get((account_id, calendar_id))

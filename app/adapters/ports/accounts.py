@@ -68,6 +68,13 @@ class ConnectionStore(Protocol):
         """The connected calendars, primary first."""
         ...
 
+    async def connection_and_calendars(
+        self, account_id: str
+    ) -> tuple[Connection, list[Calendar]] | None:
+        """`get_connection` and `list_calendars` read together (one read where the store
+        allows): None when the account has no connection."""
+        ...
+
     async def delete_connection(
         self, account_id: str, when: datetime, *, channels_stopped: int = 0
     ) -> int:

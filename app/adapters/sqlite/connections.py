@@ -5,6 +5,7 @@ A disconnect's SQL is derived from the domain: the bots it cancels are `app.doma
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 
 from app.adapters.sqlite.codec import BOT_COLUMNS, bot_from_row
@@ -23,6 +24,33 @@ from app.domain import (
 
 # `app.domain.claims_occurrence_after_disconnect`, derived: the bots a disconnect releases.
 _RELEASED = statuses_where(lambda status: not claims_occurrence_after_disconnect(status))
+_CONNECTION_COLUMNS = (
+    "account_id, client_id, primary_calendar_id, status, connected_at, credentials_fingerprint"
+)
+_CALENDAR_COLUMNS = "calendar_id, summary, is_primary, time_zone, access_role"
+
+
+def _connection_from(row: sqlite3.Row) -> Connection:
+    return Connection(
+        account_id=row["account_id"],
+        client_id=row["client_id"],
+        primary_calendar_id=row["primary_calendar_id"],
+        status=ConnectionStatus(row["status"]),
+        connected_at=from_text(row["connected_at"]),
+        credentials_fingerprint=row["credentials_fingerprint"],
+    )
+
+
+def _calendar_from(row: sqlite3.Row) -> Calendar:
+    return Calendar(
+        calendar_id=row["calendar_id"],
+        summary=row["summary"],
+        primary=bool(row["is_primary"]),
+        time_zone=row["time_zone"],
+        access_role=row["access_role"],
+    )
+
+
 # What belongs to one connected calendar: dropped with the calendar.
 _CALENDAR_TABLES = (
     "calendars",
@@ -92,20 +120,9 @@ class SqliteConnectionStore:
 
     async def get_connection(self, account_id: str) -> Connection | None:
         row = await self._db.fetch_one(
-            "SELECT account_id, client_id, primary_calendar_id, status, connected_at, "
-            "credentials_fingerprint FROM connections WHERE account_id = ?",
-            (account_id,),
+            f"SELECT {_CONNECTION_COLUMNS} FROM connections WHERE account_id = ?", (account_id,)
         )
-        if row is None:
-            return None
-        return Connection(
-            account_id=row["account_id"],
-            client_id=row["client_id"],
-            primary_calendar_id=row["primary_calendar_id"],
-            status=ConnectionStatus(row["status"]),
-            connected_at=from_text(row["connected_at"]),
-            credentials_fingerprint=row["credentials_fingerprint"],
-        )
+        return None if row is None else _connection_from(row)
 
     async def set_connection_status(self, account_id: str, status: ConnectionStatus) -> None:
         async with self._db.transaction() as tx:
@@ -138,20 +155,26 @@ class SqliteConnectionStore:
 
     async def list_calendars(self, account_id: str) -> list[Calendar]:
         rows = await self._db.fetch_all(
-            "SELECT calendar_id, summary, is_primary, time_zone, access_role FROM calendars "
+            f"SELECT {_CALENDAR_COLUMNS} FROM calendars "
             "WHERE account_id = ? ORDER BY is_primary DESC, position",
             (account_id,),
         )
-        return [
-            Calendar(
-                calendar_id=row["calendar_id"],
-                summary=row["summary"],
-                primary=bool(row["is_primary"]),
-                time_zone=row["time_zone"],
-                access_role=row["access_role"],
-            )
-            for row in rows
-        ]
+        return [_calendar_from(row) for row in rows]
+
+    async def connection_and_calendars(
+        self, account_id: str
+    ) -> tuple[Connection, list[Calendar]] | None:
+        # One statement: one trip to the database's thread, and one snapshot of both tables.
+        rows = await self._db.fetch_all(
+            f"SELECT {_CONNECTION_COLUMNS}, {_CALENDAR_COLUMNS} FROM connections "
+            "LEFT JOIN calendars USING (account_id) WHERE account_id = ? "
+            "ORDER BY is_primary DESC, position",
+            (account_id,),
+        )
+        if not rows:
+            return None
+        calendars = [_calendar_from(row) for row in rows if row["calendar_id"] is not None]
+        return _connection_from(rows[0]), calendars
 
     async def delete_connection(
         self, account_id: str, when: datetime, *, channels_stopped: int = 0

@@ -457,11 +457,28 @@ class Database:
             finally:
                 outbox_appended.reset(appended)
 
+    async def write_one(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One write statement as a transaction of its own; returns how many rows it changed.
+
+        The writer connection is in autocommit mode, so SQLite runs a lone statement in its own
+        transaction: one trip to the connection's thread, where BEGIN, the statement and COMMIT
+        are three. Only for a write that is whole in one statement and appends no outbox
+        message; anything more goes through `transaction`.
+        """
+        writer = self._require(self._writer)
+        async with self._write_lock:
+            try:
+                cursor = await writer.execute(sql, tuple(params))
+            except sqlite3.OperationalError as error:
+                raise StorageUnavailable() from error
+            return cursor.rowcount
+
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         reader = self._require(self._reader)
         try:
-            async with reader.execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
+            # One trip to the connection's thread (execute, fetch and drop the cursor there),
+            # not three: each trip is a thread hop and a wake-up of the event loop.
+            return list(await reader.execute_fetchall(sql, tuple(params)))
         except sqlite3.OperationalError as error:
             raise StorageUnavailable() from error
 

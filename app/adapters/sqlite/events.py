@@ -120,7 +120,7 @@ class SqliteEventStore:
 
     async def get_sync_state(self, account_id: str, calendar_id: str) -> SyncState | None:
         row = await self._db.fetch_one(
-            "SELECT sync_token, last_synced_at FROM sync_state "
+            "SELECT sync_token, last_synced_at, generation FROM sync_state "
             "WHERE account_id = ? AND calendar_id = ?",
             (account_id, calendar_id),
         )
@@ -130,6 +130,7 @@ class SqliteEventStore:
             calendar_id=calendar_id,
             sync_token=row["sync_token"],
             last_synced_at=from_text_or_none(row["last_synced_at"]),
+            generation=int(row["generation"]),
         )
 
     async def current_generation(self, account_id: str, calendar_id: str) -> int:

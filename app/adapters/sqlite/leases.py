@@ -14,16 +14,14 @@ class SqliteLeaseStore:
     async def try_acquire_lease(
         self, name: str, holder: str, now: datetime, until: datetime
     ) -> bool:
-        async with self._db.transaction() as tx:
-            cursor = await tx.execute(
-                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
-                "expires_at = excluded.expires_at "
-                "WHERE leases.holder = excluded.holder OR leases.expires_at <= ?",
-                (name, holder, to_text(until), to_text(now)),
-            )
-            return cursor.rowcount == 1
+        changed = await self._db.write_one(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+            "expires_at = excluded.expires_at "
+            "WHERE leases.holder = excluded.holder OR leases.expires_at <= ?",
+            (name, holder, to_text(until), to_text(now)),
+        )
+        return changed == 1
 
     async def release_lease(self, name: str, holder: str) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+        await self._db.write_one("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))

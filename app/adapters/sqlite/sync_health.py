@@ -34,16 +34,15 @@ class SqliteSyncHealthStore:
         self._db = database
 
     async def record_sync_success(self, account_id: str, calendar_id: str, when: datetime) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO sync_health (account_id, calendar_id, last_sync_at, "
-                "last_success_at, healthy_since) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (account_id, calendar_id) DO UPDATE SET "
-                "last_sync_at = excluded.last_sync_at, last_success_at = excluded.last_success_at, "
-                "healthy_since = excluded.healthy_since, last_error = NULL, "
-                "consecutive_failures = 0, failing_since = NULL",
-                (account_id, calendar_id, to_text(when), to_text(when), to_text(when)),
-            )
+        await self._db.write_one(
+            "INSERT INTO sync_health (account_id, calendar_id, last_sync_at, "
+            "last_success_at, healthy_since) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (account_id, calendar_id) DO UPDATE SET "
+            "last_sync_at = excluded.last_sync_at, last_success_at = excluded.last_success_at, "
+            "healthy_since = excluded.healthy_since, last_error = NULL, "
+            "consecutive_failures = 0, failing_since = NULL",
+            (account_id, calendar_id, to_text(when), to_text(when), to_text(when)),
+        )
 
     async def record_sync_failure(
         self, account_id: str, calendar_id: str, when: datetime, error: str
@@ -70,13 +69,12 @@ class SqliteSyncHealthStore:
         return health
 
     async def record_notification(self, account_id: str, calendar_id: str, when: datetime) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO sync_health (account_id, calendar_id, last_notification_at) "
-                "VALUES (?, ?, ?) ON CONFLICT (account_id, calendar_id) DO UPDATE SET "
-                "last_notification_at = excluded.last_notification_at",
-                (account_id, calendar_id, to_text(when)),
-            )
+        await self._db.write_one(
+            "INSERT INTO sync_health (account_id, calendar_id, last_notification_at) "
+            "VALUES (?, ?, ?) ON CONFLICT (account_id, calendar_id) DO UPDATE SET "
+            "last_notification_at = excluded.last_notification_at",
+            (account_id, calendar_id, to_text(when)),
+        )
 
     async def list_sync_health(self, account_id: str) -> list[SyncHealth]:
         rows = await self._db.fetch_all(

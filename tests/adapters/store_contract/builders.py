@@ -167,5 +167,5 @@ def series_schedule(of: Event, next_check_at: datetime = NOW) -> SeriesSchedule:
     )
 
 
-def sync_state(token: str | None) -> SyncState:
-    return SyncState(CAL, token, NOW)
+def sync_state(token: str | None, generation: int = 1) -> SyncState:
+    return SyncState(CAL, token, NOW, generation)

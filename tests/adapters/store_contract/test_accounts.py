@@ -79,6 +79,21 @@ async def test_saving_a_connection_says_whether_it_replaced_one(stores: Stores) 
     )
 
 
+async def test_a_connection_and_its_calendars_read_together_as_apart(stores: Stores) -> None:
+    assert await stores.connections.connection_and_calendars(ACCOUNT) is None
+    await stores.connections.save_connection(connection(), [SHARED, PRIMARY])
+    await stores.connections.save_connection(connection(account_id=OTHER), [PRIMARY])
+
+    assert await stores.connections.connection_and_calendars(ACCOUNT) == (
+        connection(),
+        [PRIMARY, SHARED],
+    )
+    await stores.connections.save_connection(connection(), [])
+    assert await stores.connections.connection_and_calendars(ACCOUNT) == (connection(), [])
+    await stores.connections.delete_connection(ACCOUNT, NOW)
+    assert await stores.connections.connection_and_calendars(ACCOUNT) is None
+
+
 async def test_calendars_left_out_of_a_new_connection_lose_their_data(stores: Stores) -> None:
     await stores.connections.save_connection(connection(), [PRIMARY, SHARED])
     mine = event("mine", recurrence=WEEKLY)

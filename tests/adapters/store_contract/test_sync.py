@@ -47,7 +47,7 @@ async def test_a_full_sync_drops_what_its_generation_did_not_see_once_complete(
     generation = await stores.events.begin_full_sync(ACCOUNT, CAL)
     assert generation == 2
     assert await stores.events.current_generation(ACCOUNT, CAL) == 2
-    assert await stores.events.get_sync_state(ACCOUNT, CAL) == sync_state(None)
+    assert await stores.events.get_sync_state(ACCOUNT, CAL) == sync_state(None, generation=2)
     await stores.events.apply_events_page(ACCOUNT, page(kept, full_sync=True, generation=2))
     assert (
         await stores.events.get_event(ACCOUNT, dropped.event_id) == dropped
@@ -59,7 +59,7 @@ async def test_a_full_sync_drops_what_its_generation_did_not_see_once_complete(
     assert await stores.events.get_event_by_google_id(ACCOUNT, CAL, "dropped") is None
     assert await stores.events.get_event(ACCOUNT, kept.event_id) == kept
     assert await stores.events.list_overrides(ACCOUNT, CAL, ["kept"]) == {}
-    assert await stores.events.get_sync_state(ACCOUNT, CAL) == sync_state("t3")
+    assert await stores.events.get_sync_state(ACCOUNT, CAL) == sync_state("t3", generation=2)
     assert await stores.events.current_generation(ACCOUNT, CAL) == 2
 
 
@@ -80,7 +80,7 @@ async def test_no_older_generation_survives_an_interrupted_full_sync_and_the_nex
             generation=interrupted,
         ),
     )  # ... and the process died here: no token, so the next sync is a full one again
-    assert await stores.events.get_sync_state(ACCOUNT, CAL) == sync_state(None)
+    assert await stores.events.get_sync_state(ACCOUNT, CAL) == sync_state(None, generation=2)
 
     generation = await stores.events.begin_full_sync(ACCOUNT, CAL)
     await stores.events.apply_events_page(

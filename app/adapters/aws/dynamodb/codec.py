@@ -285,6 +285,7 @@ def sync_state_from(calendar_id: str, typed: Item) -> SyncState:
         calendar_id=calendar_id,
         sync_token=data.get("sync_token"),
         last_synced_at=time_or_none(data.get("last_synced_at")),
+        generation=int(data.get("generation") or 0),
     )
 
 

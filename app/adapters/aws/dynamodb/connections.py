@@ -184,6 +184,14 @@ class DynamoDbConnectionStore:
         listed = sorted(map(plain, items), key=lambda data: (not data["primary"], data["position"]))
         return [_calendar_from(data) for data in listed]
 
+    async def connection_and_calendars(
+        self, account_id: str
+    ) -> tuple[Connection, list[Calendar]] | None:
+        connection = await self.get_connection(account_id)
+        if connection is None:
+            return None
+        return connection, await self.list_calendars(account_id)
+
     async def delete_connection(
         self, account_id: str, when: datetime, *, channels_stopped: int = 0
     ) -> int:
