@@ -48,7 +48,13 @@ LAYERS = (
     _layer("schemas", ("app.schemas", "app.rule_schemas", "app.decision_schemas"), "domain"),
     _layer(
         "http",
-        ("app.routers", "app.http_errors", "app.idempotency", "app.json_bodies"),
+        (
+            "app.routers",
+            "app.http_errors",
+            "app.idempotency",
+            "app.json_bodies",
+            "app.fresh_listing",
+        ),
         *("domain", "ports", "observability", "services", "schemas", "deps"),
     ),
     _layer("deps", ("app.deps",), "domain", "observability", "services", "composition"),
