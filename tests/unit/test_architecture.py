@@ -89,6 +89,7 @@ OWNED_LIBRARIES = {
         "app.observability",
         "app.idempotency",
         "app.json_bodies",
+        "app.fresh_listing",
     ),
     "prometheus_client": ("app.observability",),
 }
