@@ -49,7 +49,7 @@ description to a CPU-time bound).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from app.domain import MeetingLink
 from app.services.meeting_link_platforms import identify_platform
@@ -152,6 +152,25 @@ def _link_from_conference_data(conference_data: object) -> MeetingLink | None:
 
 
 def _link_from_written_url(written_url: str) -> MeetingLink | None:
-    """Canonical link of a URL cut out of text, after decoding its HTML entities."""
+    """Canonical link of a URL cut out of text, after decoding its HTML entities.
+
+    Remembered by the URL as written (bounded; the answer depends on nothing else): the same
+    join URL comes back across a calendar (a series' exceptions copy its invitation, a personal
+    meeting room serves every meeting of its owner) and on every sync that reads it again.
+    """
+    link = _links_by_written_url.get(written_url, _UNKNOWN)
+    if link is not _UNKNOWN:
+        return link  # type: ignore[no-any-return]
     parts = unwrapped_url(decoded_written_url(written_url))
-    return None if parts is None else identify_platform(*parts)
+    link = None if parts is None else identify_platform(*parts)
+    if len(written_url) <= _LONGEST_REMEMBERED_URL:
+        if len(_links_by_written_url) >= _URLS_REMEMBERED:
+            _links_by_written_url.clear()
+        _links_by_written_url[written_url] = link
+    return link
+
+
+_URLS_REMEMBERED: Final = 4096
+_LONGEST_REMEMBERED_URL: Final = 2048
+_links_by_written_url: dict[str, MeetingLink | None] = {}
+_UNKNOWN: Final[Any] = object()
