@@ -121,6 +121,8 @@ def bare_url_spans(
     or inside an earlier scheme-less URL are part of that URL, not URLs of their own: skipping
     them keeps the spans apart, and the work linear.
     """
+    if lowered.find("/", 0, scan_end) < 0:
+        return []  # every host ending holds a `/`: none can lie before `scan_end`
     host_ends: list[int] = []
     for host_ending in _BARE_HOST_ENDINGS:
         position = lowered.find(host_ending, 0, scan_end)

@@ -101,8 +101,11 @@ def event_from_row(row: sqlite3.Row) -> Event:
     )
 
 
-def event_params(account_id: str, event: Event, generation: int) -> tuple[Any, ...]:
-    """Parameters of `events.UPSERT_EVENT`: Google's fields, never calbot's own."""
+def event_params(
+    account_id: str, event: Event, generation: int, schedule_status: ScheduleStatus
+) -> tuple[Any, ...]:
+    """Parameters of `events.UPSERT_EVENT`: Google's fields, then the `schedule_status` the
+    row is to have (calbot's own fields are otherwise left to the statement)."""
     link = event.meeting_link
     return (
         account_id,
@@ -126,6 +129,7 @@ def event_params(account_id: str, event: Event, generation: int) -> tuple[Any, .
         event.ical_uid,
         _facts_text(event.attendees),
         int(event.unsafe_link),
+        _SCHEDULE_STATUS_TEXT[schedule_status],
     )
 
 
@@ -134,6 +138,7 @@ def event_params(account_id: str, event: Event, generation: int) -> tuple[Any, .
 # events of a calendar share a few; facts are immutable).
 _EVENT_STATUS_TEXT = {member: member.value for member in EventStatus}
 _PLATFORM_TEXT = {member: member.value for member in Platform}
+_SCHEDULE_STATUS_TEXT = {member: member.value for member in ScheduleStatus}
 
 
 @lru_cache(maxsize=4096)

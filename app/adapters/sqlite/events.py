@@ -33,6 +33,7 @@ from app.adapters.sqlite.database import (
     to_text_or_none,
 )
 from app.bounded import BoundedCache
+from app.collector import collector_paused
 from app.domain import (
     AutoScheduleMode,
     Event,
@@ -149,11 +150,12 @@ class SqliteEventStore:
                     tx, account_id, [event.event_id for event in page.upserts]
                 )
                 params = []
-                for event in page.upserts:
-                    # A repeated id within the page sees the status its first upsert wrote.
-                    new = schedule_status_after_upsert(stored.get(event.event_id))
-                    stored[event.event_id] = new
-                    params.append((*event_params(account_id, event, generation), new.value))
+                with collector_paused():  # thousands of rows' tuples, no cycles among them
+                    for event in page.upserts:
+                        # A repeated id within the page sees the status its first upsert wrote.
+                        new = schedule_status_after_upsert(stored.get(event.event_id))
+                        stored[event.event_id] = new
+                        params.append(event_params(account_id, event, generation, new))
                 await tx.executemany(_UPSERT_EVENT, params)
             if page.overrides:
                 await tx.executemany(
