@@ -63,7 +63,8 @@ async def test_pages_are_written_one_at_a_time_in_order_and_progress_follows(
     assert (outcome.pages, outcome.items) == (3, 5)
     assert [e.google_event_id for e in outcome.upserted] == ["m1", "m2", "m3", "m4", "m5"]
     state = await calbot.stores.events.get_sync_state(ACCOUNT, CAL)
-    assert state is not None and state.sync_token is not None
+    assert state is not None
+    assert state.sync_token is not None
 
 
 async def test_a_failed_page_write_stops_the_sync_before_any_later_page(calbot: Calbot) -> None:
