@@ -19,7 +19,8 @@ def collector_paused() -> Iterator[None]:
     full sync: a third of its time in the collector, and decoding a page took 30 to 200 ms
     depending on when a full collection fell in it). None of this work makes reference cycles,
     so nothing is left for the collector to find; it runs as usual after. Only around code that
-    never awaits: no other task runs while it is paused.
+    never awaits, or awaits only to let the event loop turn (`asyncio.sleep(0)`), never for
+    I/O: the pause lasts as long as the work, not as long as a wait.
     """
     if not gc.isenabled():
         yield

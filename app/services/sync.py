@@ -145,8 +145,10 @@ async def _mapped_in_slices(
     moves on while this one is mapped (a page mapped at once held the loop for ~50 ms, and the
     next page was only asked for after it)."""
     mapped = MappedPage()
-    for start in range(0, len(items), MAP_SLICE):
-        with collector_paused():
+    # Paused for the whole page, turns of the loop included (they wait for nothing): resumed
+    # after each slice, the collector walked the page's events mapped so far again each time.
+    with collector_paused():
+        for start in range(0, len(items), MAP_SLICE):
             part = map_items(
                 account_id,
                 calendar_id,
@@ -154,10 +156,10 @@ async def _mapped_in_slices(
                 calendar_zone=calendar_zone,
                 keep_after=keep_after,
             )
-        mapped.upserts += part.upserts
-        mapped.overrides += part.overrides
-        mapped.cancelled_google_ids += part.cancelled_google_ids
-        await asyncio.sleep(0)
+            mapped.upserts += part.upserts
+            mapped.overrides += part.overrides
+            mapped.cancelled_google_ids += part.cancelled_google_ids
+            await asyncio.sleep(0)
     return mapped
 
 
