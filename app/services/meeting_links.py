@@ -103,6 +103,16 @@ def find_meeting_link(text: str) -> MeetingLink | None:
         return None
     text = decode_structural_references(text)
     lowered = lower_ascii(text)
+    # Every supported host, written with or without a scheme, holds one of the hints, and a
+    # URL that holds none is never a candidate: a text without any has no link (most events'
+    # descriptions), found in one search instead of a scan of its URLs.
+    if not mentions_meeting_host(lowered):
+        return None
+    return _first_link_in(text, lowered)
+
+
+def _first_link_in(text: str, lowered: str) -> MeetingLink | None:
+    """`find_meeting_link` on a decoded text and its `lower_ascii`, without the pre-filter."""
     http_spans: list[tuple[int, int]] = []
     http_link: MeetingLink | None = None
     for start, end in http_url_spans(text, lowered):

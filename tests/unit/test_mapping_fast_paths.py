@@ -15,6 +15,14 @@ from hypothesis import strategies as st
 
 from app.domain import AttendeeFacts, ResponseStatus
 from app.services.event_mapping import attendee_facts
+from app.services.meeting_link_platforms import identify_platform
+from app.services.meeting_link_text import (
+    decode_structural_references,
+    decoded_written_url,
+    lower_ascii,
+)
+from app.services.meeting_link_urls import unwrapped_url
+from app.services.meeting_links import _first_link_in, _link_from_written_url, find_meeting_link
 from app.services.rules import email_domain
 
 
@@ -106,3 +114,60 @@ items = st.builds(
 @given(items)
 def test_attendee_facts_are_those_of_the_plain_reading(item: dict[str, Any]) -> None:
     assert attendee_facts(item) == reference_attendee_facts(item)
+
+
+# Pieces of invitations: meeting hosts with and without a scheme, wrappers, look-alikes,
+# character references, case changes and the text around links.
+fragments = st.sampled_from(
+    [
+        "https://",
+        "HTTP://",
+        "http://",
+        "us02web.zoom.us",
+        "zoom.us",
+        "ZOOM.US",
+        "zoom.com.cn",
+        "meet.google.com",
+        "teams.microsoft.com",
+        "acme.webex.com",
+        "gotomeeting.com",
+        "whereby.com",
+        "bluejeans.com",
+        "example.com",
+        "zo&#111;m.us",
+        "nam12.safelinks.protection.outlook.com/?url=",
+        "https%3A%2F%2Fzoom.us%2Fj%2F123456789",
+        "/j/8551234567",
+        "/abc-defg-hij",
+        "/l/meetup-join/19%3ameeting_x%40thread.v2/0",
+        "?pwd=abc",
+        "&amp;",
+        "&#58;",
+        "/",
+        ".",
+        " ",
+        "\n",
+        '<a href="',
+        '">',
+        "Join ",
+        "İ",
+        "K",
+    ]
+)
+texts = st.lists(fragments, max_size=12).map("".join)
+
+
+@settings(max_examples=500)
+@given(texts)
+def test_texts_without_a_host_hint_are_skipped_without_changing_any_answer(text: str) -> None:
+    decoded = decode_structural_references(text)
+    assert find_meeting_link(text) == _first_link_in(decoded, lower_ascii(decoded))
+
+
+@settings(max_examples=300)
+@given(texts)
+def test_remembered_links_are_the_links_worked_out(url: str) -> None:
+    parts = unwrapped_url(decoded_written_url(url))
+    worked_out = None if parts is None else identify_platform(*parts)
+    assert _link_from_written_url(url) == worked_out
+    assert _link_from_written_url(url) == worked_out  # the second time, remembered
