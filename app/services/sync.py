@@ -1,10 +1,9 @@
 """Keep the store in step with Google: a full sync once, then incremental syncs by syncToken.
 
-Pages are streamed and written a part at a time (`WRITE_PART` events), each part in one
-transaction, as if Google had sent smaller pages; the new sync token is stored with the last
-part of the last page only, so a crash part-way leaves the old token and the next run repeats
-the work (Google: "store the nextSyncToken only once all pages are retrieved"). A 410 Gone
-answer starts a clean full resync; events that it does not return are deleted when it completes.
+Pages are streamed and each is written in one transaction; the new sync token is stored with
+the last page only, so a crash part-way leaves the old token and the next run repeats the work
+(Google: "store the nextSyncToken only once all pages are retrieved"). A 410 Gone answer starts a
+clean full resync; events that it does not return are deleted when it completes.
 
 Replicas share the store, so a sync of one calendar holds a lease in it (`sync_lease_name`) for
 as long as it runs, renewed as pages come in: two replicas never sync one calendar at once (a
@@ -83,8 +82,6 @@ log = logging.getLogger(__name__)
 
 # Events mapped between two turns of the event loop (a few milliseconds of work).
 MAP_SLICE = 100
-# Events of a page written in one transaction: the next part is mapped while one is written.
-WRITE_PART = 500
 
 # Told after each page is stored: (pages so far, events so far). For progress output.
 PageProgress = Callable[[int, int], None]
@@ -377,11 +374,9 @@ class SyncService:
             sync_token=sync_token,
             time_min=keep_after if full_sync else None,
         )
-        # A page is mapped and written a part at a time (WRITE_PART events), each part mapped
-        # while the part before is still being written (the database works in its own thread,
-        # mostly without the GIL), then written once that write is done: parts are written one
-        # at a time and in Google's order, exactly as if Google had sent smaller pages, and the
-        # new sync token goes with the last part of the last page.
+        # Each page is mapped while the page before is still being written (the database
+        # works in its own thread, mostly without the GIL), then written once that write is
+        # done: pages are written one at a time and in order, as before.
         writing: asyncio.Future[None] | None = None
         try:
             async for page in prefetched(pages):
@@ -391,36 +386,31 @@ class SyncService:
                     log.warning("lost the lease of a calendar's sync mid-run; leaving it")
                     outcome.skipped = True
                     break
-                items = page.items
-                # An empty page is one (empty) part: it may still carry the sync token.
-                for start in range(0, len(items) or 1, WRITE_PART):
-                    part = items[start : start + WRITE_PART]
-                    last_part = start + WRITE_PART >= len(items)
-                    mapped = await _mapped_in_slices(
-                        account_id,
-                        calendar_id,
-                        part,
-                        calendar_zone=page.time_zone or calendar_zone,
-                        keep_after=keep_after,
+                mapped = await _mapped_in_slices(
+                    account_id,
+                    calendar_id,
+                    page.items,
+                    calendar_zone=page.time_zone or calendar_zone,
+                    keep_after=keep_after,
+                )
+                write = EventsPageWrite(
+                    calendar_id=calendar_id,
+                    upserts=mapped.upserts,
+                    overrides=mapped.overrides,
+                    cancelled_google_ids=mapped.cancelled_google_ids,
+                    full_sync=full_sync,
+                    generation=generation,
+                    sync_token=page.next_sync_token,
+                    synced_at=now,
+                )
+                if writing is not None:
+                    await writing
+                # While this page is stored, `prefetched` is already fetching the next one.
+                writing = asyncio.ensure_future(
+                    self._store_counted(
+                        account_id, mapped, write, len(page.items), outcome, on_page
                     )
-                    write = EventsPageWrite(
-                        calendar_id=calendar_id,
-                        upserts=mapped.upserts,
-                        overrides=mapped.overrides,
-                        cancelled_google_ids=mapped.cancelled_google_ids,
-                        full_sync=full_sync,
-                        generation=generation,
-                        sync_token=page.next_sync_token if last_part else None,
-                        synced_at=now,
-                    )
-                    if writing is not None:
-                        await writing
-                    # While this part is stored, `prefetched` is already fetching the next page.
-                    writing = asyncio.ensure_future(
-                        self._store_counted(
-                            account_id, mapped, write, len(part), last_part, outcome, on_page
-                        )
-                    )
+                )
             if writing is not None:
                 await writing
         finally:
@@ -438,13 +428,12 @@ class SyncService:
         mapped: MappedPage,
         write: EventsPageWrite,
         items: int,
-        page_done: bool,
         outcome: SyncOutcome,
         on_page: PageProgress | None,
     ) -> None:
-        """Store one part of a page, then count it in the outcome; the last part of a page
-        counts the page and tells `on_page`."""
+        """Store one page, then count it in the outcome and tell `on_page`."""
         await self._store_page(account_id, mapped, write)
+        outcome.pages += 1
         outcome.items += items
         # Only what follows the sync needs of each event, not the events themselves.
         with collector_paused():
@@ -453,10 +442,8 @@ class SyncService:
             )
         outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
         outcome.changed_series.update(o.series_google_event_id for o in mapped.overrides)
-        if page_done:
-            outcome.pages += 1
-            if on_page is not None:
-                on_page(outcome.pages, outcome.items)
+        if on_page is not None:
+            on_page(outcome.pages, outcome.items)
 
     async def _store_page(
         self, account_id: str, mapped: MappedPage, write: EventsPageWrite

@@ -1,6 +1,5 @@
-"""A sync maps each part of a page while the part before is being written: the writes themselves
-still come one at a time, in Google's order, with the sync token on the very last, and a failed
-write stops the sync where it failed."""
+"""A sync maps each page while the page before is being written: the writes themselves still
+come one at a time, in Google's order, and a failed write stops the sync where it failed."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import pytest
 
 from app.adapters.ports import EventsPageWrite
 from app.errors import StorageUnavailable
-from app.services import sync as sync_service
 from tests.unit.calbot import ACCOUNT, CAL, Calbot, at, meeting
 
 
@@ -85,38 +83,3 @@ async def test_a_failed_page_write_stops_the_sync_before_any_later_page(calbot: 
     assert [row.event.google_event_id for row in rows] == ["m1", "m2"]
     state = await calbot.stores.events.get_sync_state(ACCOUNT, CAL)
     assert state is None or state.sync_token is None  # the run never completed
-
-
-async def test_a_page_is_written_in_parts_with_the_token_on_the_very_last(
-    calbot: Calbot, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sync_service, "WRITE_PART", 2)
-    calbot.google.page_size = 4
-    for n in range(1, 8):
-        calbot.google.put_event(CAL, meeting(f"m{n}", at(n), at(n + 1)))
-    await calbot.connect()
-    events = calbot.stores.events
-    write_page = events.apply_events_page
-    writes: list[tuple[list[str], bool]] = []
-
-    async def apply_events_page(account_id: str, page: EventsPageWrite) -> None:
-        writes.append(([e.google_event_id for e in page.upserts], page.sync_token is not None))
-        await write_page(account_id, page)
-
-    events.apply_events_page = apply_events_page  # type: ignore[method-assign]
-    told: list[tuple[int, int]] = []
-
-    outcome = await calbot.sync.sync_calendar(
-        ACCOUNT, CAL, on_page=lambda pages, items: told.append((pages, items))
-    )
-
-    assert writes == [
-        (["m1", "m2"], False),
-        (["m3", "m4"], False),
-        (["m5", "m6"], False),
-        (["m7"], True),
-    ]
-    assert told == [(1, 4), (2, 7)]
-    assert (outcome.pages, outcome.items) == (2, 7)
-    rows = await calbot.stores.events.list_events(ACCOUNT, CAL)
-    assert [row.event.google_event_id for row in rows] == [f"m{n}" for n in range(1, 8)]
