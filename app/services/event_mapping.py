@@ -111,7 +111,7 @@ def attendee_facts(item: Mapping[str, Any]) -> AttendeeFacts:
     ones already made are shared rather than built again (they are immutable).
     """
     organizer = item.get("organizer")
-    if not isinstance(organizer, dict | Mapping):  # dict first: the ABC check costs more
+    if organizer is None or not isinstance(organizer, dict | Mapping):  # cheapest checks first
         organizer = {}
     organizer_domain = _email_domain(organizer.get("email"))
     listed = item.get("attendees")

@@ -74,11 +74,13 @@ def detect_meeting_link(event: Mapping[str, Any]) -> MeetingLink | None:
     "video", `hangoutLink`, `location`, `description`. Fields of the wrong type are ignored
     rather than trusted: events come from arbitrary calendars.
     """
-    if not isinstance(event, Mapping):
+    if not isinstance(event, dict | Mapping):  # dict first: the ABC check costs more
         return None
-    link = _link_from_conference_data(event.get("conferenceData"))
-    if link is not None:
-        return link
+    conference_data = event.get("conferenceData")
+    if conference_data is not None:  # most events have none: no ABC check of None
+        link = _link_from_conference_data(conference_data)
+        if link is not None:
+            return link
     hangout_link = event.get("hangoutLink")
     if isinstance(hangout_link, str):
         link = canonical_meeting_link(hangout_link)
