@@ -183,6 +183,6 @@ def _link_from_written_url(written_url: str) -> MeetingLink | None:
 
 
 _URLS_REMEMBERED: Final = 4096
-_LONGEST_REMEMBERED_URL: Final = 2048
+_LONGEST_REMEMBERED_URL: Final = 1024
 _links_by_written_url: dict[str, MeetingLink | None] = {}
 _UNKNOWN: Final[Any] = object()
