@@ -122,44 +122,85 @@ def attendee_facts(item: Mapping[str, Any]) -> AttendeeFacts:
     attendees ("an event the user organised alone has no attendees"); an invitation whose
     `self` entry is missing (Google omitted it) counts as `accepted` too. `people` counts the
     attendees that are not resources; an event without attendees counts one (its organizer).
+
+    One pass over the attendees (this runs for every event of a sync), and facts equal to
+    ones already made are shared rather than built again (they are immutable).
     """
     organizer = item.get("organizer")
-    organizer = organizer if isinstance(organizer, Mapping) else {}
+    if organizer is None or not isinstance(organizer, dict | Mapping):  # cheapest checks first
+        organizer = {}
+    organizer_domain = _email_domain(organizer.get("email"))
     listed = item.get("attendees")
-    attendees = [a for a in listed if isinstance(a, Mapping)] if isinstance(listed, list) else []
+    domains: set[str] = {organizer_domain} if organizer_domain else set()
+    listed_any = False
+    people = 0
+    self_entry: Mapping[str, Any] | None = None
+    # An attendee marked organizer that is not this calendar, or this calendar as a guest:
+    # either says someone else organises an event that names no organizer.
+    someone_else_organises = False
+    if isinstance(listed, list):
+        for attendee in listed:
+            if not isinstance(attendee, dict | Mapping):
+                continue
+            listed_any = True
+            is_self = attendee.get("self") is True
+            if is_self and self_entry is None:
+                self_entry = attendee
+            if is_self is not (attendee.get("organizer") is True):
+                someone_else_organises = True
+            if attendee.get("resource") is not True:
+                people += 1
+            domain = _email_domain(attendee.get("email"))
+            if domain:
+                domains.add(domain)
     # Google always names the organizer; an item without one (hand-made) is the user's own
     # unless its attendee list says someone else organises it.
-    organizer_self = organizer.get("self") is True or (
-        not organizer
-        and all(a.get("organizer") is not True or a.get("self") is True for a in attendees)
-        and not any(a.get("self") is True and a.get("organizer") is not True for a in attendees)
+    organizer_self = organizer.get("self") is True or (not organizer and not someone_else_organises)
+    if organizer_self or self_entry is None:
+        self_response = ResponseStatus.ACCEPTED
+    else:
+        answer = self_entry.get("responseStatus") or "needsAction"
+        self_response = (
+            _RESPONSES.get(answer, ResponseStatus.NEEDS_ACTION)
+            if isinstance(answer, str)
+            else ResponseStatus.NEEDS_ACTION
+        )
+    key: _FactsKey = (
+        self_response,
+        organizer_self,
+        organizer_domain,
+        tuple(sorted(domains)),
+        people if listed_any else 1,
+        item.get("attendeesOmitted") is True,
     )
-    domains = {_email_domain(organizer.get("email"))}
-    domains.update(_email_domain(attendee.get("email")) for attendee in attendees)
-    return AttendeeFacts(
-        self_response=_self_response(attendees, organizer_self),
-        organizer_self=organizer_self,
-        organizer_domain=_email_domain(organizer.get("email")),
-        domains=tuple(sorted(domain for domain in domains if domain)),
-        people=sum(1 for a in attendees if a.get("resource") is not True) if attendees else 1,
-        omitted=item.get("attendeesOmitted") is True,
-    )
+    facts = _facts_made.get(key)
+    if facts is None:
+        if len(_facts_made) >= _FACTS_KEPT:
+            _facts_made.clear()
+        facts = _facts_made[key] = AttendeeFacts(*key)
+    return facts
 
 
-def _self_response(attendees: list[Mapping[str, Any]], organizer_self: bool) -> ResponseStatus:
-    if organizer_self:
-        return ResponseStatus.ACCEPTED
-    for attendee in attendees:
-        if attendee.get("self") is True:
-            try:
-                return ResponseStatus(attendee.get("responseStatus") or "needsAction")
-            except ValueError:
-                return ResponseStatus.NEEDS_ACTION
-    return ResponseStatus.ACCEPTED
+_RESPONSES: dict[str, ResponseStatus] = {status.value: status for status in ResponseStatus}
+# Facts made, by their fields: most events of a calendar share a few (the user alone, the
+# user's team); sharing them spares building a frozen dataclass per event.
+_FACTS_KEPT = 4096
+_FactsKey = tuple[ResponseStatus, bool, str | None, tuple[str, ...], int, bool]
+_facts_made: dict[_FactsKey, AttendeeFacts] = {}
+_email_domains: dict[str, str | None] = {}
 
 
 def _email_domain(email: object) -> str | None:
-    return email_domain(email) if isinstance(email, str) else None
+    # Remembered per address (bounded): the user's own is on nearly every event.
+    if not isinstance(email, str):
+        return None
+    try:
+        return _email_domains[email]
+    except KeyError:
+        if len(_email_domains) >= _FACTS_KEPT:
+            _email_domains.clear()
+        domain = _email_domains[email] = email_domain(email)
+        return domain
 
 
 _STATUSES: dict[str, EventStatus] = {status.value: status for status in EventStatus}

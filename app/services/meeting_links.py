@@ -49,7 +49,7 @@ description to a CPU-time bound).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from app.domain import MeetingLink
 from app.services.meeting_link_platforms import identify_platform
@@ -74,11 +74,13 @@ def detect_meeting_link(event: Mapping[str, Any]) -> MeetingLink | None:
     "video", `hangoutLink`, `location`, `description`. Fields of the wrong type are ignored
     rather than trusted: events come from arbitrary calendars.
     """
-    if not isinstance(event, Mapping):
+    if not isinstance(event, dict | Mapping):  # dict first: the ABC check costs more
         return None
-    link = _link_from_conference_data(event.get("conferenceData"))
-    if link is not None:
-        return link
+    conference_data = event.get("conferenceData")
+    if conference_data is not None:  # most events have none: no ABC check of None
+        link = _link_from_conference_data(conference_data)
+        if link is not None:
+            return link
     hangout_link = event.get("hangoutLink")
     if isinstance(hangout_link, str):
         link = canonical_meeting_link(hangout_link)
@@ -103,6 +105,16 @@ def find_meeting_link(text: str) -> MeetingLink | None:
         return None
     text = decode_structural_references(text)
     lowered = lower_ascii(text)
+    # Every supported host, written with or without a scheme, holds one of the hints, and a
+    # URL that holds none is never a candidate: a text without any has no link (most events'
+    # descriptions), found in one search instead of a scan of its URLs.
+    if not mentions_meeting_host(lowered):
+        return None
+    return _first_link_in(text, lowered)
+
+
+def _first_link_in(text: str, lowered: str) -> MeetingLink | None:
+    """`find_meeting_link` on a decoded text and its `lower_ascii`, without the pre-filter."""
     http_spans: list[tuple[int, int]] = []
     http_link: MeetingLink | None = None
     for start, end in http_url_spans(text, lowered):
@@ -152,6 +164,25 @@ def _link_from_conference_data(conference_data: object) -> MeetingLink | None:
 
 
 def _link_from_written_url(written_url: str) -> MeetingLink | None:
-    """Canonical link of a URL cut out of text, after decoding its HTML entities."""
+    """Canonical link of a URL cut out of text, after decoding its HTML entities.
+
+    Remembered by the URL as written (bounded; the answer depends on nothing else): the same
+    join URL comes back across a calendar (a series' exceptions copy its invitation, a personal
+    meeting room serves every meeting of its owner) and on every sync that reads it again.
+    """
+    link = _links_by_written_url.get(written_url, _UNKNOWN)
+    if link is not _UNKNOWN:
+        return link  # type: ignore[no-any-return]
     parts = unwrapped_url(decoded_written_url(written_url))
-    return None if parts is None else identify_platform(*parts)
+    link = None if parts is None else identify_platform(*parts)
+    if len(written_url) <= _LONGEST_REMEMBERED_URL:
+        if len(_links_by_written_url) >= _URLS_REMEMBERED:
+            _links_by_written_url.clear()
+        _links_by_written_url[written_url] = link
+    return link
+
+
+_URLS_REMEMBERED: Final = 4096
+_LONGEST_REMEMBERED_URL: Final = 1024
+_links_by_written_url: dict[str, MeetingLink | None] = {}
+_UNKNOWN: Final[Any] = object()

@@ -35,6 +35,7 @@ LAYERS = (
         "domain",
         (
             *("app.domain", "app.identity", "app.errors", "app.config", "app.data", "app.bounded"),
+            "app.collector",
             *("app.bot_payload", "app.bot_changes", "app.calendar_messages"),
             # Webhooks: the records, the message envelope, signing, the outbox bell; all pure.
             *("app.webhook_records", "app.webhook_messages", "app.webhook_signing"),

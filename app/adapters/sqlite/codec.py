@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from app.adapters.json_documents import (
 )
 from app.adapters.sqlite.database import from_text, from_text_or_none, to_text, to_text_or_none
 from app.domain import (
+    AttendeeFacts,
     AutoScheduleMode,
     BotSource,
     BotStatus,
@@ -27,6 +29,7 @@ from app.domain import (
     ScheduledBot,
     ScheduleStatus,
     SeriesSchedule,
+    utc_text,
 )
 
 EVENT_COLUMNS = (
@@ -98,8 +101,11 @@ def event_from_row(row: sqlite3.Row) -> Event:
     )
 
 
-def event_params(account_id: str, event: Event, generation: int) -> tuple[Any, ...]:
-    """Parameters of `events.UPSERT_EVENT`: Google's fields, never calbot's own."""
+def event_params(
+    account_id: str, event: Event, generation: int, schedule_status: ScheduleStatus
+) -> tuple[Any, ...]:
+    """Parameters of `events.UPSERT_EVENT`: Google's fields, then the `schedule_status` the
+    row is to have (calbot's own fields are otherwise left to the statement)."""
     link = event.meeting_link
     return (
         account_id,
@@ -107,23 +113,37 @@ def event_params(account_id: str, event: Event, generation: int) -> tuple[Any, .
         event.calendar_id,
         event.google_event_id,
         event.summary,
-        event.status.value,
-        to_text(event.start_time),
-        to_text(event.end_time),
+        _EVENT_STATUS_TEXT[event.status],
+        utc_text(event.start_time),
+        utc_text(event.end_time),
         int(event.all_day),
         event.time_zone,
         "\n".join(event.recurrence),
         link.url if link else None,
-        link.platform.value if link else None,
+        _PLATFORM_TEXT[link.platform] if link else None,
         int(event.self_declined),
         event.updated,
         to_text_or_none(event.next_occurrence_start),
         to_text_or_none(event.next_occurrence_end),
         generation,
         event.ical_uid,
-        attendees_text(event.attendees),
+        _facts_text(event.attendees),
         int(event.unsafe_link),
+        _SCHEDULE_STATUS_TEXT[schedule_status],
     )
+
+
+# A page write encodes thousands of events: the texts of enum members by dict (an enum's
+# `.value` is a Python call each time), and of attendee facts once per distinct facts (most
+# events of a calendar share a few; facts are immutable).
+_EVENT_STATUS_TEXT = {member: member.value for member in EventStatus}
+_PLATFORM_TEXT = {member: member.value for member in Platform}
+_SCHEDULE_STATUS_TEXT = {member: member.value for member in ScheduleStatus}
+
+
+@lru_cache(maxsize=4096)
+def _facts_text(facts: AttendeeFacts) -> str | None:
+    return attendees_text(facts)
 
 
 def override_from_row(row: sqlite3.Row) -> OccurrenceOverride:

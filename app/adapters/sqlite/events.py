@@ -12,9 +12,12 @@ holds this store to the same behaviour as the others.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import aiosqlite
+import orjson
 
 from app.adapters.ports import EventRow, EventsPageWrite
 from app.adapters.sqlite.codec import (
@@ -109,6 +112,24 @@ def _as_stored(when: datetime) -> datetime:
 DECODED_EVENTS = 4096
 
 
+_SCHEDULE_STATUSES = {status.value: status for status in ScheduleStatus}
+
+
+def _event_rows(
+    account_id: str,
+    events: list[Event],
+    generation: int,
+    stored: dict[str, ScheduleStatus | None],
+) -> Iterator[tuple[Any, ...]]:
+    """The page's rows, each built as the database's thread comes to bind it (executemany reads
+    them one at a time): the event loop is not held while thousands are built."""
+    for event in events:
+        # A repeated id within the page sees the status its first upsert wrote.
+        new = schedule_status_after_upsert(stored.get(event.event_id))
+        stored[event.event_id] = new
+        yield event_params(account_id, event, generation, new)
+
+
 class SqliteEventStore:
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -159,13 +180,9 @@ class SqliteEventStore:
                 stored = await self._schedule_statuses(
                     tx, account_id, [event.event_id for event in page.upserts]
                 )
-                params = []
-                for event in page.upserts:
-                    # A repeated id within the page sees the status its first upsert wrote.
-                    new = schedule_status_after_upsert(stored.get(event.event_id))
-                    stored[event.event_id] = new
-                    params.append((*event_params(account_id, event, generation), new.value))
-                await tx.executemany(_UPSERT_EVENT, params)
+                await tx.executemany(
+                    _UPSERT_EVENT, _event_rows(account_id, page.upserts, generation, stored)
+                )
             if page.overrides:
                 await tx.executemany(
                     _UPSERT_OVERRIDE,
@@ -201,20 +218,14 @@ class SqliteEventStore:
         tx: aiosqlite.Connection, account_id: str, event_ids: list[str]
     ) -> dict[str, ScheduleStatus | None]:
         """The stored `schedule_status` of those of the events already stored."""
-        found: dict[str, ScheduleStatus | None] = {}
-        unique = list(dict.fromkeys(event_ids))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
-            # One trip to the database's thread (execute, then fetchall, would be two): an
-            # incremental sync's page is mostly this and the upsert.
-            rows = await tx.execute_fetchall(
-                "SELECT event_id, schedule_status FROM events WHERE account_id = ? "
-                f"AND event_id IN ({','.join('?' * len(chunk))})",
-                (account_id, *chunk),
-            )
-            for row in rows:
-                found[row[0]] = ScheduleStatus(row[1])
-        return found
+        # One trip to the database's thread for the whole page (execute, then fetchall, would
+        # be two; chunks of host parameters one per chunk): the ids go as one JSON array.
+        rows = await tx.execute_fetchall(
+            "SELECT event_id, schedule_status FROM events WHERE account_id = ? "
+            "AND event_id IN (SELECT value FROM json_each(?))",
+            (account_id, orjson.dumps(list(dict.fromkeys(event_ids))).decode()),
+        )
+        return {row[0]: _SCHEDULE_STATUSES[row[1]] for row in rows}
 
     @staticmethod
     async def _finish_run(tx: aiosqlite.Connection, account_id: str, page: EventsPageWrite) -> None:

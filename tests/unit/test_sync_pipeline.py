@@ -1,0 +1,85 @@
+"""A sync maps each page while the page before is being written: the writes themselves still
+come one at a time, in Google's order, and a failed write stops the sync where it failed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app.adapters.ports import EventsPageWrite
+from app.errors import StorageUnavailable
+from tests.unit.calbot import ACCOUNT, CAL, Calbot, at, meeting
+
+
+def _slow_writes(calbot: Calbot, log: list[str], *, failing_page: int | None = None) -> None:
+    """Each page write takes a few turns of the event loop (as a database thread does) and
+    logs when it starts and ends; the write of `failing_page` fails half-way."""
+    events = calbot.stores.events
+    write_page = events.apply_events_page
+    written = 0
+
+    async def apply_events_page(account_id: str, page: EventsPageWrite) -> None:
+        nonlocal written
+        written += 1
+        number = written
+        log.append(f"write {number} starts")
+        for _ in range(5):
+            await asyncio.sleep(0)
+        if number == failing_page:
+            log.append(f"write {number} fails")
+            raise StorageUnavailable()
+        await write_page(account_id, page)
+        log.append(f"write {number} ends")
+
+    events.apply_events_page = apply_events_page  # type: ignore[method-assign]
+
+
+async def test_pages_are_written_one_at_a_time_in_order_and_progress_follows(
+    calbot: Calbot,
+) -> None:
+    calbot.google.page_size = 2
+    for n in range(1, 6):
+        calbot.google.put_event(CAL, meeting(f"m{n}", at(n), at(n + 1)))
+    await calbot.connect()
+    log: list[str] = []
+    _slow_writes(calbot, log)
+
+    outcome = await calbot.sync.sync_calendar(
+        ACCOUNT, CAL, on_page=lambda pages, items: log.append(f"told {pages} pages {items} items")
+    )
+
+    assert log == [
+        "write 1 starts",
+        "write 1 ends",
+        "told 1 pages 2 items",
+        "write 2 starts",
+        "write 2 ends",
+        "told 2 pages 4 items",
+        "write 3 starts",
+        "write 3 ends",
+        "told 3 pages 5 items",
+    ]
+    assert (outcome.pages, outcome.items) == (3, 5)
+    assert [e.google_event_id for e in outcome.upserted] == ["m1", "m2", "m3", "m4", "m5"]
+    state = await calbot.stores.events.get_sync_state(ACCOUNT, CAL)
+    assert state is not None
+    assert state.sync_token is not None
+
+
+async def test_a_failed_page_write_stops_the_sync_before_any_later_page(calbot: Calbot) -> None:
+    calbot.google.page_size = 2
+    for n in range(1, 6):
+        calbot.google.put_event(CAL, meeting(f"m{n}", at(n), at(n + 1)))
+    await calbot.connect()
+    log: list[str] = []
+    _slow_writes(calbot, log, failing_page=2)
+
+    with pytest.raises(StorageUnavailable):
+        await calbot.sync.sync_calendar(ACCOUNT, CAL)
+
+    assert log == ["write 1 starts", "write 1 ends", "write 2 starts", "write 2 fails"]
+    rows = await calbot.stores.events.list_events(ACCOUNT, CAL)
+    assert [row.event.google_event_id for row in rows] == ["m1", "m2"]
+    state = await calbot.stores.events.get_sync_state(ACCOUNT, CAL)
+    assert state is None or state.sync_token is None  # the run never completed
