@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Hashable
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from app.adapters.ports import Clock, EventRow, EventStore, no_change_stamp
+from app.bounded import BoundedCache
 from app.domain import (
     Calendar,
     Event,
@@ -23,6 +25,9 @@ from app.services.paging import Page, SortKey
 from app.services.recurrence import RecurrenceError, next_occurrence
 from app.services.series_refresh import refresh_due_series
 from app.services.sync import SyncService
+
+READABLE_VERSIONS = 8192
+"""Row versions (EventRow.version) remembered as readable: calbot follows their zone and rule."""
 
 
 class EventService:
@@ -45,6 +50,7 @@ class EventService:
         self._sync = sync
         self._refresher = refresher
         self._clock = clock
+        self._readable: BoundedCache[Hashable, bool] = BoundedCache(READABLE_VERSIONS)
 
     async def sync(self, account_id: str, calendar_id: str | None) -> Calendar:
         """An incremental sync of the calendar (primary by default) with Google, and what
@@ -88,9 +94,18 @@ class EventService:
             )
         chosen = await self._move_on_due_series(account_id, calendar.calendar_id, rows[:limit])
         next_after = event_sort_key(chosen[-1]) if len(rows) > limit and chosen else None
+        # Whether calbot can read an event is a function of the stored row: a version found
+        # readable once is not asked about again (a page after one change asks about one).
+        readable = self._readable.peek
+        unknown = [row for row in chosen if row.version is None or readable(row.version) is None]
+        if not unknown:
+            return calendar, Page(chosen, next_after)
         reasons = await self._sync.unreadable_reasons(
-            account_id, calendar.calendar_id, [row.event for row in chosen]
+            account_id, calendar.calendar_id, [row.event for row in unknown]
         )
+        for row in unknown:
+            if row.version is not None and row.event.event_id not in reasons:
+                self._readable.put(row.version, True)
         if reasons:
             chosen = [
                 replace(row, unreadable_reason=reasons.get(row.event.event_id)) for row in chosen

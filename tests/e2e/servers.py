@@ -190,6 +190,14 @@ def fake_google_server() -> Iterator[tuple[FakeGoogle, str, str]]:
     origin: list[str] = []  # set once the port is known, before any request can arrive
 
     class Handler(QuietHandler):
+        # Keep-alive, as Google's own servers: a client that pools connections (calbot's
+        # httpx client does) reuses one instead of connecting for every call. Every answer
+        # carries Content-Length (QuietHandler.answer), which HTTP/1.1 needs.
+        protocol_version = "HTTP/1.1"
+        # Headers and body go out as two writes: without TCP_NODELAY the second waits for the
+        # client's delayed ACK (40 ms) on a kept-alive connection.
+        disable_nagle_algorithm = True
+
         def _forward(self) -> None:
             request = httpx.Request(
                 self.command,

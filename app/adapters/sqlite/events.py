@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 import orjson
@@ -322,23 +322,23 @@ class SqliteEventStore:
         reading its version and reading it whole (the caller reads again)."""
         page = await self._db.fetch_all(query, params)
         known = self._decoded.peek
-        unseen = [event_id for event_id, version, _ in page if known((event_id, version)) is None]
-        for start in range(0, len(unseen), _CHUNK):
-            chunk = unseen[start : start + _CHUNK]
-            rows = await self._db.fetch_all(
-                f"SELECT {EVENT_COLUMNS}, row_version FROM events WHERE account_id = ? "
-                f"AND event_id IN ({','.join('?' * len(chunk))})",
-                (account_id, *chunk),
-            )
-            for row in rows:
-                self._remember(row)
-        listed: list[EventRow] = []
-        for event_id, version, bot_join_status in page:
-            both = known((event_id, version))
-            if both is None:
+        pairs = [known((event_id, version)) for event_id, version, _ in page]
+        if None in pairs:
+            unseen = [row[0] for row, pair in zip(page, pairs, strict=True) if pair is None]
+            for start in range(0, len(unseen), _CHUNK):
+                chunk = unseen[start : start + _CHUNK]
+                rows = await self._db.fetch_all(
+                    f"SELECT {EVENT_COLUMNS}, row_version FROM events WHERE account_id = ? "
+                    f"AND event_id IN ({','.join('?' * len(chunk))})",
+                    (account_id, *chunk),
+                )
+                for row in rows:
+                    self._remember(row)
+            pairs = [known((event_id, version)) for event_id, version, _ in page]
+            if None in pairs:
                 return None
-            listed.append(both[bot_join_status])
-        return listed
+        found = cast("list[tuple[EventRow, EventRow]]", pairs)  # no None left
+        return [pair[row[2]] for pair, row in zip(found, page, strict=True)]
 
     def _listed(self, row: sqlite3.Row) -> EventRow:
         both = self._decoded.peek((row["event_id"], row["row_version"])) or self._remember(row)
