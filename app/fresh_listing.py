@@ -20,6 +20,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.observability import account_id_var
+from app.services.events import ListedAnswer
 from app.services.fresh_answers import FreshAnswers
 
 FRESH_PATH = "/api/v1/calendar/get_events"
@@ -48,13 +50,15 @@ class FreshListingMiddleware:
         if authorization is None:
             await self.app(scope, receive, send)
             return
-        answers: FreshAnswers[bytes] = scope["app"].state.container.events.answers
+        answers: FreshAnswers[ListedAnswer] = scope["app"].state.container.events.answers
         key = ("get_events", hashlib.sha256(authorization).digest(), scope["query_string"])
         kept = answers.get(key)
         if kept is None:
             scope[_SLOT] = (key, answers.stamp())
             await self.app(scope, receive, send)
             return
+        body, account_id = kept.value
+        account_id_var.set(account_id)  # for the access log, as the route would have set it
         scope["route"] = self._route or self._find_route(scope)  # for the request metrics
         await send(
             {
@@ -66,7 +70,7 @@ class FreshListingMiddleware:
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": kept.value})
+        await send({"type": "http.response.body", "body": body})
 
     def _find_route(self, scope: Scope) -> Any:
         for route in scope["app"].router.routes:

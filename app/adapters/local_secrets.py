@@ -86,6 +86,9 @@ class LocalSecretBox:
         self._cache: BoundedCache[str, tuple[GoogleCredentials, datetime]] = BoundedCache(
             max_cached_accounts
         )
+        # Counts this replica's puts and deletes: a read that a write overtook (the write landed
+        # while the read awaited the store) may hold what was there before, so it is not cached.
+        self._writes = 0
 
     async def put(self, account_id: str, credentials: GoogleCredentials) -> None:
         nonce = secrets.token_bytes(12)
@@ -97,6 +100,7 @@ class LocalSecretBox:
             }
         )
         ciphertext = self._aead.encrypt(nonce, plaintext, account_id.encode())
+        self._writes += 1
         self._cache.pop(account_id)
         await self._sealed_secrets.put_sealed_secret(account_id, nonce, ciphertext)
         self._cache.pop(account_id)
@@ -105,6 +109,7 @@ class LocalSecretBox:
         cached = None if fresh else self._cache.get(account_id)
         if cached is not None and self._clock.now() < cached[1]:
             return cached[0]
+        writes_before = self._writes
         sealed = await self._sealed_secrets.get_sealed_secret(account_id)
         if sealed is None:
             self._cache.pop(account_id)
@@ -125,10 +130,12 @@ class LocalSecretBox:
         )
         now = self._clock.now()
         self._cache.drop_where(lambda entry: entry[1] <= now)
-        self._cache.put(account_id, (credentials, now + self._cache_ttl))
+        if self._writes == writes_before:
+            self._cache.put(account_id, (credentials, now + self._cache_ttl))
         return credentials
 
     async def delete(self, account_id: str) -> None:
+        self._writes += 1
         self._cache.pop(account_id)
         await self._sealed_secrets.delete_sealed_secret(account_id)
         self._cache.pop(account_id)

@@ -70,6 +70,7 @@ async def _list(
 ) -> Response:
     if time_min is not None and time_max is not None and time_min >= time_max:
         raise Unprocessable("time_min must be earlier than time_max.")
+    after = decode_cursor("events", cursor)  # a bad cursor is refused before Google is called
     if sync_first:
         await event_service.sync(account_id, calendar_id)
     # The same listing asked again, with nothing committed since and no listed series moved on
@@ -78,7 +79,7 @@ async def _list(
     key = (account_id, calendar_id, limit, cursor, time_min, time_max)
     kept = answers.get(key)
     if kept is not None:
-        body, until = kept.value, kept.until
+        (body, _), until = kept.value, kept.until
     else:
         stamp = answers.stamp()
         _, result = await event_service.list_events(
@@ -87,16 +88,16 @@ async def _list(
             sync_first=False,
             time_min=time_min,
             time_max=time_max,
-            after=decode_cursor("events", cursor),
+            after=after,
             limit=limit,
         )
         # Joined from each event's JSON, encoded once per event content
         # (app/routers/event_json.py); `response_model` documents the shape, EventRead defines it.
         body = event_list_json(result.items, encode_cursor("events", result.next_after))
         until = fresh_until(result.items)
-        answers.keep(key, stamp, until, body, len(body))
+        answers.keep(key, stamp, until, (body, account_id), len(body))
     if slot is not None:  # answered before routing next time (app/fresh_listing.py)
-        answers.keep(slot[0], slot[1], until, body, len(body))
+        answers.keep(slot[0], slot[1], until, (body, account_id), len(body))
     return Response(content=body, media_type="application/json")
 
 

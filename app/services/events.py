@@ -26,6 +26,9 @@ from app.services.recurrence import RecurrenceError, next_occurrence
 from app.services.series_refresh import refresh_due_series
 from app.services.sync import SyncService
 
+ListedAnswer = tuple[bytes, str]
+"""A listing as answered: its JSON, and the account it was answered to (for the logs)."""
+
 READABLE_VERSIONS = 8192
 """Row versions (EventRow.version) remembered as readable: calbot follows their zone and rule."""
 
@@ -39,7 +42,7 @@ class EventService:
         sync: SyncService,
         refresher: CalendarRefresher,
         clock: Clock,
-        answers: FreshAnswers[bytes] | None = None,
+        answers: FreshAnswers[ListedAnswer] | None = None,
     ) -> None:
         if answers is None:  # (an empty FreshAnswers is falsy: no `or` here)
             answers = FreshAnswers(no_change_stamp, clock)

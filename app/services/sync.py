@@ -424,9 +424,7 @@ class SyncService:
             if writing is not None and not writing.done():
                 # Left by an error or a cancellation: the write under way ends (or is cancelled
                 # with this sync) before the sync does, and its outcome is collected.
-                await asyncio.wait([writing])
-                if not writing.cancelled():
-                    writing.exception()
+                await _settled(writing)
         return outcome
 
     async def _store_counted(
@@ -485,3 +483,20 @@ class SyncService:
         return await unreadable_reasons(
             self._events, account_id, calendar_id, events, self._clock.now()
         )
+
+
+async def _settled(task: asyncio.Future[None]) -> None:
+    """Wait until `task` is done even if this task is cancelled again meanwhile (a cancel scope
+    cancels at every await), then re-raise that cancellation. A page write must never outlive
+    its sync: the calendar's lock and lease are released after this returns, and a later sync's
+    write must not be overtaken by an earlier page's."""
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            cancelled = True
+    if not task.cancelled():
+        task.exception()  # collected (the sync's own error, if any, is what propagates)
+    if cancelled:
+        raise asyncio.CancelledError

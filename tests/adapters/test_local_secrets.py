@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 from app.adapters.local_secrets import LocalSecretBox
@@ -77,3 +78,35 @@ async def test_missing_credentials_are_not_cached() -> None:
     await other_replica.put(ACCOUNT, CREDENTIALS)
     assert await this_replica.get(ACCOUNT) == CREDENTIALS
     assert store.reads == 2
+
+
+class SlowStore(MemorySealedSecretStore):
+    """The in-memory store, whose reads wait until `release` is set (a slow database)."""
+
+    def __init__(self, tables: MemoryTables) -> None:
+        super().__init__(tables)
+        self.release = asyncio.Event()
+
+    async def get_sealed_secret(self, account_id: str) -> tuple[bytes, bytes] | None:
+        found = await super().get_sealed_secret(account_id)
+        await self.release.wait()
+        return found
+
+
+async def test_a_read_overtaken_by_a_reconnect_or_disconnect_is_not_kept() -> None:
+    store = SlowStore(MemoryTables())
+    box = LocalSecretBox(store, secrets.token_bytes(32), FakeClock())
+    for overtaking in ("reconnect", "disconnect"):
+        store.release.clear()
+        await box.put(ACCOUNT, CREDENTIALS)
+        reading = asyncio.create_task(box.get(ACCOUNT))
+        await asyncio.sleep(0)  # the read has the old secret and waits on the database
+        if overtaking == "reconnect":
+            await box.put(ACCOUNT, RECONNECTED)
+        else:
+            await box.delete(ACCOUNT)
+        store.release.set()
+        assert await reading == CREDENTIALS  # what was stored when it read
+
+        expected = RECONNECTED if overtaking == "reconnect" else None
+        assert await box.get(ACCOUNT) == expected, overtaking

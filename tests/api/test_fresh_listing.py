@@ -196,3 +196,17 @@ async def test_each_query_is_its_own_answer(
     assert [e["google_event_id"] for e in windowed.json()["events"]] == ["m7", "m8"]
     bad = await client.get(GET_EVENTS, headers=connected, params={"limit": "0"})
     assert bad.status_code == 422
+
+
+async def test_a_bad_cursor_on_events_is_refused_before_google_is_called(
+    client: httpx.AsyncClient, connected: dict[str, str], fake_google: FakeGoogle
+) -> None:
+    await _synced(client, connected, fake_google)
+    asked_before = len(fake_google.api_requests("/events"))
+
+    refused = await client.get(
+        "/api/v1/calendar/events", headers=connected, params={"cursor": "not-a-cursor"}
+    )
+
+    assert refused.status_code == 422, refused.text
+    assert len(fake_google.api_requests("/events")) == asked_before

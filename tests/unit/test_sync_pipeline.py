@@ -9,6 +9,7 @@ import pytest
 
 from app.adapters.ports import EventsPageWrite
 from app.errors import StorageUnavailable
+from app.services.sync import _settled
 from tests.unit.calbot import ACCOUNT, CAL, Calbot, at, meeting
 
 
@@ -83,3 +84,35 @@ async def test_a_failed_page_write_stops_the_sync_before_any_later_page(calbot: 
     assert [row.event.google_event_id for row in rows] == ["m1", "m2"]
     state = await calbot.stores.events.get_sync_state(ACCOUNT, CAL)
     assert state is None or state.sync_token is None  # the run never completed
+
+
+async def test_a_page_write_never_outlives_its_sync_even_when_cancelled_twice() -> None:
+    """Cancelled while it waits for the write under way, and cancelled again (a cancel scope
+    cancels at every await), the sync still returns only once that write is done: its lock
+    and lease are released after, so no later sync's write can be overtaken by this one."""
+    log: list[str] = []
+
+    async def write() -> None:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        log.append("write done")
+
+    writing = asyncio.ensure_future(asyncio.shield(write()))
+
+    async def sync_ending() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            try:
+                await _settled(writing)
+            finally:
+                log.append("sync ended")
+
+    sync = asyncio.create_task(sync_ending())
+    await asyncio.sleep(0)
+    for _ in range(2):
+        sync.cancel()
+        await asyncio.sleep(0)
+    with pytest.raises(asyncio.CancelledError):
+        await sync
+    assert log == ["write done", "sync ended"]
