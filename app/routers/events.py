@@ -71,17 +71,19 @@ async def _list(
     if time_min is not None and time_max is not None and time_min >= time_max:
         raise Unprocessable("time_min must be earlier than time_max.")
     after = decode_cursor("events", cursor)  # a bad cursor is refused before Google is called
-    if sync_first:
-        await event_service.sync(account_id, calendar_id)
     # The same listing asked again, with nothing committed since and no listed series moved on
     # by the clock, is answered with the bytes it was answered with (app/services/fresh_answers.py).
     answers = event_service.answers
     key = (account_id, calendar_id, limit, cursor, time_min, time_max)
+    # The stamp comes before anything is read, the calendar included. After a sync, the listing
+    # reads the calendar the sync resolved; its answer is kept only if the sync committed
+    # nothing (else the stamp has moved and the answer is never given again).
+    stamp = answers.stamp()
+    calendar = await event_service.sync(account_id, calendar_id) if sync_first else None
     kept = answers.get(key)
     if kept is not None:
         (body, _), until = kept.value, kept.until
     else:
-        stamp = answers.stamp()
         _, result = await event_service.list_events(
             account_id,
             calendar_id,
@@ -90,6 +92,7 @@ async def _list(
             time_max=time_max,
             after=after,
             limit=limit,
+            calendar=calendar,
         )
         # Joined from each event's JSON, encoded once per event content
         # (app/routers/event_json.py); `response_model` documents the shape, EventRead defines it.

@@ -72,6 +72,7 @@ class EventService:
         time_max: datetime | None = None,
         after: SortKey | None = None,
         limit: int,
+        calendar: Calendar | None = None,
     ) -> tuple[Calendar, Page[EventRow]]:
         """Events of the calendar (primary by default) ordered by start time, one page.
 
@@ -82,8 +83,12 @@ class EventService:
         The store reads one page by its ordered index, so a page costs the same on any size of
         calendar. Series on the page whose stored next occurrence has already ended are moved
         on (only those: nothing is recomputed for the others).
+
+        `calendar` is the calendar `calendar_id` names when the caller has just resolved it
+        (`sync` returns it), so that it is not read again.
         """
-        calendar = await self._connections.resolve_calendar(account_id, calendar_id)
+        if calendar is None:
+            calendar = await self._connections.resolve_calendar(account_id, calendar_id)
         position = _position(after)
         if sync_first:
             await self._refresher.refresh(account_id, calendar.calendar_id)
