@@ -174,8 +174,8 @@ class SyncState:
     calendar_id: str
     sync_token: str | None
     last_synced_at: datetime | None
-    # The generation of the calendar's last full sync (`EventStore.current_generation`), read
-    # with the token: an incremental sync writes its pages under it.
+    # The generation of the calendar's last full sync (`EventStore.begin_full_sync` made it),
+    # read with the token: an incremental sync writes its pages under it.
     generation: int = 0
 
 
@@ -456,14 +456,18 @@ def auto_schedule_mode_for(
     return occurrence_modes.get((event.event_id, key), event.auto_schedule_mode)
 
 
+def series_moves_on_at(event: Event) -> datetime | None:
+    """When a live series' stored next occurrence ends, and the series is due to move on to
+    the one after; None for anything else (a one-off, a cancelled series, one with none)."""
+    if event.next_occurrence_end is None or not event.recurrence:
+        return None
+    return None if event.status is EventStatus.CANCELLED else event.next_occurrence_end
+
+
 def series_needs_next_occurrence(event: Event, now: datetime) -> bool:
     """A live series whose stored next occurrence has already ended by `now`."""
-    return (
-        event.is_recurring
-        and event.status is not EventStatus.CANCELLED
-        and event.next_occurrence_end is not None
-        and event.next_occurrence_end <= now
-    )
+    moves_on_at = series_moves_on_at(event)
+    return moves_on_at is not None and moves_on_at <= now
 
 
 def schedule_status_after_upsert(previous: ScheduleStatus | None) -> ScheduleStatus:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
+from app.adapters.ports import EventRow
 from app.deps import CurrentAccount, EventServiceDep
 from app.errors import (
     CalendarNotFound,
@@ -26,8 +27,8 @@ from app.routers.cursors import decode_cursor, encode_cursor
 from app.routers.event_json import event_list_json
 from app.routers.responses import error_responses
 from app.schemas import EventList
-from app.services.events import EventService, fresh_until
-from app.services.paging import DEFAULT_LIMIT, MAX_LIMIT
+from app.services.events import EventService
+from app.services.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["Sync and view your events"])
 
@@ -56,6 +57,12 @@ TimeMaxQuery = Annotated[
 ]
 
 
+def _page_json(page: Page[EventRow]) -> bytes:
+    # Joined from each event's JSON, encoded once per event content (app/routers/event_json.py);
+    # the route's `response_model` documents the shape, EventRead defines it.
+    return event_list_json(page.items, encode_cursor("events", page.next_after))
+
+
 async def _list(
     event_service: EventService,
     account_id: str,
@@ -71,36 +78,18 @@ async def _list(
     if time_min is not None and time_max is not None and time_min >= time_max:
         raise Unprocessable("time_min must be earlier than time_max.")
     after = decode_cursor("events", cursor)  # a bad cursor is refused before Google is called
-    # The same listing asked again, with nothing committed since and no listed series moved on
-    # by the clock, is answered with the bytes it was answered with (app/services/fresh_answers.py).
-    answers = event_service.answers
-    key = (account_id, calendar_id, limit, cursor, time_min, time_max)
-    # The stamp comes before anything is read, the calendar included. After a sync, the listing
-    # reads the calendar the sync resolved; its answer is kept only if the sync committed
-    # nothing (else the stamp has moved and the answer is never given again).
-    stamp = answers.stamp()
-    calendar = await event_service.sync(account_id, calendar_id) if sync_first else None
-    kept = answers.get(key)
-    if kept is not None:
-        (body, _), until = kept.value, kept.until
-    else:
-        _, result = await event_service.list_events(
-            account_id,
-            calendar_id,
-            sync_first=False,
-            time_min=time_min,
-            time_max=time_max,
-            after=after,
-            limit=limit,
-            calendar=calendar,
-        )
-        # Joined from each event's JSON, encoded once per event content
-        # (app/routers/event_json.py); `response_model` documents the shape, EventRead defines it.
-        body = event_list_json(result.items, encode_cursor("events", result.next_after))
-        until = fresh_until(result.items)
-        answers.keep(key, stamp, until, (body, account_id), len(body))
-    if slot is not None:  # answered before routing next time (app/fresh_listing.py)
-        answers.keep(slot[0], slot[1], until, (body, account_id), len(body))
+    body = await event_service.listing(
+        account_id,
+        calendar_id,
+        sync_first=sync_first,
+        limit=limit,
+        cursor=cursor,
+        after=after,
+        time_min=time_min,
+        time_max=time_max,
+        encode=_page_json,
+        also_keep_as=slot,
+    )
     return Response(content=body, media_type="application/json")
 
 

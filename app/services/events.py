@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -12,8 +12,8 @@ from app.bounded import BoundedCache
 from app.domain import (
     Calendar,
     Event,
-    EventStatus,
     OccurrenceOverride,
+    series_moves_on_at,
     series_needs_next_occurrence,
 )
 from app.errors import InvalidCursor
@@ -61,6 +61,55 @@ class EventService:
         calendar = await self._connections.resolve_calendar(account_id, calendar_id)
         await self._refresher.refresh(account_id, calendar.calendar_id)
         return calendar
+
+    async def listing(
+        self,
+        account_id: str,
+        calendar_id: str | None,
+        *,
+        sync_first: bool,
+        limit: int,
+        cursor: str | None,
+        after: SortKey | None,
+        time_min: datetime | None,
+        time_max: datetime | None,
+        encode: Callable[[Page[EventRow]], bytes],
+        also_keep_as: tuple[Hashable, Hashable | None] | None = None,
+    ) -> bytes:
+        """A page of the calendar's events as `encode` writes it, given again from `answers`
+        while it is provably the same (nothing committed since it was read, no listed series
+        due to move on); `cursor` is the page's position as asked for (`after`, decoded).
+
+        The stamp is taken before anything is read, the calendar included. After a sync the
+        page reads the calendar the sync resolved; such an answer is kept only if the sync
+        committed nothing (else the stamp has moved and it is never given again).
+        `also_keep_as` is a (key, stamp) under which to keep the answer too (the HTTP layer's
+        key for the request, with its stamp taken before the caller was authenticated).
+        """
+        answers = self.answers
+        key = (account_id, calendar_id, limit, cursor, time_min, time_max)
+        stamp = answers.stamp()
+        calendar = await self.sync(account_id, calendar_id) if sync_first else None
+        kept = answers.get(key)
+        if kept is not None:
+            (body, _), until = kept.value, kept.until
+        else:
+            _, page = await self.list_events(
+                account_id,
+                calendar_id,
+                sync_first=False,
+                time_min=time_min,
+                time_max=time_max,
+                after=after,
+                limit=limit,
+                calendar=calendar,
+            )
+            body = encode(page)
+            until = _fresh_until(page.items)
+            answers.keep(key, stamp, until, (body, account_id), len(body))
+        if also_keep_as is not None:
+            answers.keep(also_keep_as[0], also_keep_as[1], until, (body, account_id), len(body))
+        return body
 
     async def list_events(
         self,
@@ -196,18 +245,15 @@ def _position(after: SortKey | None) -> tuple[datetime, str] | None:
         raise InvalidCursor() from error
 
 
-def fresh_until(rows: list[EventRow]) -> datetime | None:
-    """When a listing of these rows stops being true by the clock alone: the first end of a
-    listed series' next occurrence (the listing then moves that series on). None: only a
-    change in the store can change it."""
-    ends = [
-        row.event.next_occurrence_end
-        for row in rows
-        if row.event.next_occurrence_end is not None
-        and row.event.recurrence
-        and row.event.status is not EventStatus.CANCELLED
+def _fresh_until(rows: list[EventRow]) -> datetime | None:
+    """When a listing of these rows stops being true by the clock alone: the first instant a
+    listed series is due to move on (the listing then moves it). None: only a change in the
+    store can change it."""
+    # Only a series has a stored next occurrence end: the first test skips the others cheaply.
+    moves = [
+        series_moves_on_at(row.event) for row in rows if row.event.next_occurrence_end is not None
     ]
-    return min(ends, default=None)
+    return min((at for at in moves if at is not None), default=None)
 
 
 def event_sort_key(row: EventRow) -> SortKey:
