@@ -35,9 +35,6 @@ class BoundedCache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._entries
-
     def get(self, key: K) -> V | None:
         """The value, now the most recently used; None when absent."""
         value = self._entries.get(key)

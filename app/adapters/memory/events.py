@@ -44,10 +44,6 @@ class MemoryEventStore:
             return None
         return SyncState(calendar_id, record.sync_token, record.last_synced_at, record.generation)
 
-    async def current_generation(self, account_id: str, calendar_id: str) -> int:
-        record = self._tables.sync_state.get((account_id, calendar_id))
-        return 0 if record is None else record.generation
-
     async def begin_full_sync(self, account_id: str, calendar_id: str) -> int:
         record = self._tables.sync_state.setdefault(
             (account_id, calendar_id), SyncRecord(None, None, 0)

@@ -57,11 +57,8 @@ class EventStore(Protocol):
     """Events, their exceptions and each calendar's sync state."""
 
     async def get_sync_state(self, account_id: str, calendar_id: str) -> SyncState | None:
-        """The calendar's sync token and last sync time, or None before the first sync."""
-        ...
-
-    async def current_generation(self, account_id: str, calendar_id: str) -> int:
-        """The generation of the calendar's last full sync (0 before any)."""
+        """The calendar's sync token, last sync time and the generation of its last full sync,
+        or None before the first sync."""
         ...
 
     async def begin_full_sync(self, account_id: str, calendar_id: str) -> int:

@@ -154,13 +154,6 @@ class SqliteEventStore:
             generation=int(row["generation"]),
         )
 
-    async def current_generation(self, account_id: str, calendar_id: str) -> int:
-        row = await self._db.fetch_one(
-            "SELECT generation FROM sync_state WHERE account_id = ? AND calendar_id = ?",
-            (account_id, calendar_id),
-        )
-        return 0 if row is None else int(row["generation"])
-
     async def begin_full_sync(self, account_id: str, calendar_id: str) -> int:
         async with self._db.transaction() as tx:
             cursor = await tx.execute(

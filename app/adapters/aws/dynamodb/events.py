@@ -186,10 +186,6 @@ class DynamoDbEventStore:
         found = await self._table.get(sync_key(account_id, calendar_id))
         return None if found is None else sync_state_from(calendar_id, found)
 
-    async def current_generation(self, account_id: str, calendar_id: str) -> int:
-        found = await self._table.get(sync_key(account_id, calendar_id))
-        return 0 if found is None else int(found["generation"]["N"])
-
     async def begin_full_sync(self, account_id: str, calendar_id: str) -> int:
         await self._table.put(calendar_data_item(account_id, calendar_id))
         attributes = await self._table.update(
