@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from datetime import datetime
 from functools import lru_cache
 
@@ -22,19 +22,26 @@ async def merged_overrides(
     account_id: str,
     calendar_id: str,
     series_ids: set[str],
-    from_page: list[SeriesOverride],
+    from_pages: list[SeriesOverride],
+    *,
+    deleted: Collection[str] = (),
 ) -> dict[str, list[OccurrenceOverride]]:
-    """Stored exceptions of these series with this page's applied on top."""
+    """Stored exceptions of these series with those of the pages applied on top, in order (a
+    later page's exception of an occurrence replaces an earlier one's). The stored exceptions
+    of `deleted` series (deleted by a page that may not be stored yet) are left out."""
     if not series_ids:
         return {}
     stored = await events.list_overrides(account_id, calendar_id, sorted(series_ids))
     merged = {
-        series: {o.original_start: o for o in overrides} for series, overrides in stored.items()
+        series: {o.original_start: o for o in overrides}
+        for series, overrides in stored.items()
+        if series not in deleted
     }
-    for item in from_page:
-        merged.setdefault(item.series_google_event_id, {})[item.override.original_start] = (
-            item.override
-        )
+    for item in from_pages:
+        if item.series_google_event_id in series_ids:
+            merged.setdefault(item.series_google_event_id, {})[item.override.original_start] = (
+                item.override
+            )
     return {series: list(by_start.values()) for series, by_start in merged.items()}
 
 

@@ -41,6 +41,7 @@ from app.domain import (
     ConnectionStatus,
     Event,
     GoogleCredentials,
+    OccurrenceOverride,
     credentials_fingerprint,
 )
 from app.errors import (
@@ -84,6 +85,8 @@ log = logging.getLogger(__name__)
 
 # Events mapped between two turns of the event loop (a few milliseconds of work).
 MAP_SLICE = 100
+# Items of a page mapped, then stored in one transaction, while the next ones are mapped.
+WRITE_SLICE = 512  # a power of two: the SQLite store writes it in one statement
 
 # Told after each page is stored: (pages so far, events so far). For progress output.
 PageProgress = Callable[[int, int], None]
@@ -385,6 +388,7 @@ class SyncService:
         # works in its own thread, mostly without the GIL), then written once that write is
         # done: pages are written one at a time and in order, as before.
         writing: asyncio.Future[None] | None = None
+        previous: MappedPage | None = None  # the slice `writing` stores
         try:
             async for page in prefetched(pages):
                 if not await lease.keep():
@@ -393,31 +397,53 @@ class SyncService:
                     log.warning("lost the lease of a calendar's sync mid-run; leaving it")
                     outcome.skipped = True
                     break
-                mapped = await _mapped_in_slices(
-                    account_id,
-                    calendar_id,
-                    page.items,
-                    calendar_zone=page.time_zone or calendar_zone,
-                    keep_after=keep_after,
-                )
-                write = EventsPageWrite(
-                    calendar_id=calendar_id,
-                    upserts=mapped.upserts,
-                    overrides=mapped.overrides,
-                    cancelled_google_ids=mapped.cancelled_google_ids,
-                    full_sync=full_sync,
-                    generation=generation,
-                    sync_token=page.next_sync_token,
-                    synced_at=now,
-                )
-                if writing is not None:
-                    await writing
-                # While this page is stored, `prefetched` is already fetching the next one.
-                writing = asyncio.ensure_future(
-                    self._store_counted(
-                        account_id, mapped, write, len(page.items), outcome, on_page
+                items = page.items
+                # A page is stored a slice at a time, as if Google had sent smaller pages: the
+                # write of one slice overlaps the mapping of the next, and when the last page
+                # is mapped, only its last slice is left to write (whole pages of 2,500, the
+                # last page's write, ~40 ms, came after everything else). An empty page is one
+                # empty slice: the last page's sync token is written all the same.
+                for start in range(0, max(len(items), 1), WRITE_SLICE):
+                    part = items[start : start + WRITE_SLICE]
+                    page_done = start + WRITE_SLICE >= len(items)
+                    mapped = await _mapped_in_slices(
+                        account_id,
+                        calendar_id,
+                        part,
+                        calendar_zone=page.time_zone or calendar_zone,
+                        keep_after=keep_after,
                     )
-                )
+                    write = EventsPageWrite(
+                        calendar_id=calendar_id,
+                        upserts=mapped.upserts,
+                        overrides=mapped.overrides,
+                        cancelled_google_ids=mapped.cancelled_google_ids,
+                        full_sync=full_sync,
+                        generation=generation,
+                        sync_token=page.next_sync_token if page_done else None,
+                        synced_at=now,
+                    )
+                    # Worked out while the slice before is still being written.
+                    overrides = await self._next_occurrences(
+                        account_id, calendar_id, mapped, previous, now
+                    )
+                    if writing is not None:
+                        await writing
+                    # While this slice is stored, the next one is mapped and `prefetched` is
+                    # already fetching the next page.
+                    writing = asyncio.ensure_future(
+                        self._store_counted(
+                            account_id,
+                            mapped,
+                            overrides,
+                            write,
+                            len(part),
+                            page_done,
+                            outcome,
+                            on_page,
+                        )
+                    )
+                    previous = mapped
             if writing is not None:
                 await writing
         finally:
@@ -431,14 +457,16 @@ class SyncService:
         self,
         account_id: str,
         mapped: MappedPage,
+        overrides: dict[str, list[OccurrenceOverride]],
         write: EventsPageWrite,
         items: int,
+        page_done: bool,
         outcome: SyncOutcome,
         on_page: PageProgress | None,
     ) -> None:
-        """Store one page, then count it in the outcome and tell `on_page`."""
-        await self._store_page(account_id, mapped, write)
-        outcome.pages += 1
+        """Store one slice of a page, then count it in the outcome; the last slice of a page
+        counts the page and tells `on_page`."""
+        await self._store_page(account_id, mapped, overrides, write)
         outcome.items += items
         # Only what follows the sync needs of each event, not the events themselves.
         with collector_paused():
@@ -447,29 +475,62 @@ class SyncService:
             )
         outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
         outcome.changed_series.update(o.series_google_event_id for o in mapped.overrides)
-        if on_page is not None:
-            on_page(outcome.pages, outcome.items)
+        if page_done:
+            outcome.pages += 1
+            if on_page is not None:
+                on_page(outcome.pages, outcome.items)
 
-    async def _store_page(
-        self, account_id: str, mapped: MappedPage, write: EventsPageWrite
-    ) -> None:
-        """Store one mapped page: series' next occurrences worked out with their stored and new
-        exceptions, the page in one write, then series only this page's exceptions changed."""
-        calendar_id, now = write.calendar_id, write.synced_at
+    async def _next_occurrences(
+        self,
+        account_id: str,
+        calendar_id: str,
+        mapped: MappedPage,
+        previous: MappedPage | None,
+        now: datetime,
+    ) -> dict[str, list[OccurrenceOverride]]:
+        """Set the next occurrence of each series of a mapped slice, with its stored exceptions
+        and those of the slice before and this one on top; returns the exceptions used, by series.
+
+        Runs while the slice before may still be being written, so its exceptions and deletions
+        are taken from `previous` rather than from the store: the store's answer holds every
+        slice before that one (each is written only once the one before it is done). Profile of
+        a full sync: reading the exceptions, then working out a thousand series' next occurrences,
+        after the write before, stood between every two writes (0.37 of the 1.3 ratio).
+        """
         series_ids = {e.google_event_id for e in mapped.upserts if e.is_recurring}
         series_ids.update(o.series_google_event_id for o in mapped.overrides)
+        if not series_ids:
+            return {}
         overrides = await merged_overrides(
-            self._events, account_id, calendar_id, series_ids, mapped.overrides
+            self._events,
+            account_id,
+            calendar_id,
+            series_ids,
+            [*previous.overrides, *mapped.overrides] if previous else mapped.overrides,
+            deleted=previous.cancelled_google_ids if previous else (),
         )
         with collector_paused():
             for event in mapped.upserts:
                 if event.is_recurring:
                     set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
+        return overrides
+
+    async def _store_page(
+        self,
+        account_id: str,
+        mapped: MappedPage,
+        overrides: dict[str, list[OccurrenceOverride]],
+        write: EventsPageWrite,
+    ) -> None:
+        """Store one mapped slice in one write, then the next occurrence of the series that only
+        this slice's exceptions changed (their series stored before)."""
         await self._events.apply_events_page(account_id, write)
         orphans = {o.series_google_event_id for o in mapped.overrides} - {
             e.google_event_id for e in mapped.upserts
         }
-        await refresh_series(self._events, account_id, calendar_id, orphans, overrides, now)
+        await refresh_series(
+            self._events, account_id, write.calendar_id, orphans, overrides, write.synced_at
+        )
 
     async def refresh_next_occurrences(self, account_id: str, calendar_id: str) -> None:
         """Move series whose stored next occurrence has ended on to the following one."""
