@@ -6,9 +6,12 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.database import ADDED_COLUMNS, Database
-from tests.adapters.store_contract.builders import ACCOUNT, CAL, at, event, synced
+from app.errors import StorageUnavailable
+from tests.adapters.store_contract.builders import ACCOUNT, CAL, at, event, page, synced
 
 
 def _columns(path: Path, table: str) -> set[str]:
@@ -72,4 +75,43 @@ async def test_a_row_written_by_any_statement_is_listed_as_written(tmp_path: Pat
         assert (before.event.summary, after.event.summary) == ("Before", "After")
         assert before.version != after.version
     finally:
+        await database.close()
+
+
+async def test_a_page_write_that_fails_part_way_leaves_nothing_written(tmp_path: Path) -> None:
+    """A page goes to the writer's thread as one transaction of several statements: a row that
+    cannot be stored after a thousand were leaves none of them, and the store still works."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    try:
+        stores = sqlite_stores(database)
+        meetings = [event(f"m{n}", at(n)) for n in range(1100)]
+        meetings[1050].summary = "\ud800"  # a lone surrogate: not text SQLite can hold
+        with pytest.raises(UnicodeEncodeError):
+            await stores.events.apply_events_page(ACCOUNT, page(*meetings))
+
+        assert await stores.events.list_events(ACCOUNT, CAL) == []
+        await synced(stores.events, event("after", at(1)))
+        assert len(await stores.events.list_events(ACCOUNT, CAL)) == 1
+    finally:
+        await database.close()
+
+
+async def test_a_page_write_the_file_refuses_is_a_storage_error(tmp_path: Path) -> None:
+    """Another process holding the write lock past the busy timeout: StorageUnavailable (a 503),
+    not a raw sqlite3 error."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    other = sqlite3.connect(database.path, isolation_level=None)
+    try:
+        stores = sqlite_stores(database)
+        await database.write_one("PRAGMA busy_timeout=50")
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StorageUnavailable):
+            await stores.events.apply_events_page(ACCOUNT, page(event("m1", at(1))))
+        other.execute("ROLLBACK")
+        await stores.events.apply_events_page(ACCOUNT, page(event("m1", at(1))))
+        assert len(await stores.events.list_events(ACCOUNT, CAL)) == 1
+    finally:
+        other.close()
         await database.close()

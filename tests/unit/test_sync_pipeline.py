@@ -4,17 +4,22 @@ come one at a time, in Google's order, and a failed write stops the sync where i
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
-from app.adapters.ports import EventsPageWrite
+from app.adapters.ports import EventsPageWrite, SeriesOverride
+from app.domain import OccurrenceOverride
 from app.errors import StorageUnavailable
+from app.services.series_refresh import merged_overrides
 from app.services.sync import _settled
-from tests.unit.calbot import ACCOUNT, CAL, Calbot, at, meeting
+from tests.unit.calbot import ACCOUNT, CAL, Calbot, at, google_time, meeting
 
 
-def _slow_writes(calbot: Calbot, log: list[str], *, failing_page: int | None = None) -> None:
-    """Each page write takes a few turns of the event loop (as a database thread does) and
+def _slow_writes(
+    calbot: Calbot, log: list[str], *, failing_page: int | None = None, turns: int = 5
+) -> None:
+    """Each page write takes `turns` turns of the event loop (as a database thread does) and
     logs when it starts and ends; the write of `failing_page` fails half-way."""
     events = calbot.stores.events
     write_page = events.apply_events_page
@@ -25,7 +30,7 @@ def _slow_writes(calbot: Calbot, log: list[str], *, failing_page: int | None = N
         written += 1
         number = written
         log.append(f"write {number} starts")
-        for _ in range(5):
+        for _ in range(turns):
             await asyncio.sleep(0)
         if number == failing_page:
             log.append(f"write {number} fails")
@@ -116,3 +121,84 @@ async def test_a_page_write_never_outlives_its_sync_even_when_cancelled_twice() 
     with pytest.raises(asyncio.CancelledError):
         await sync
     assert log == ["write done", "sync ended"]
+
+
+def _exception(series_id: str, original: float, start: float) -> dict[str, Any]:
+    """Google's item for one occurrence of a series moved from `original` to `start`."""
+    return {
+        "id": f"{series_id}_{original}",
+        "recurringEventId": series_id,
+        "originalStartTime": google_time(at(original)),
+        "start": google_time(at(start)),
+        "end": google_time(at(start + 1)),
+    }
+
+
+async def test_a_page_is_stored_a_slice_at_a_time_and_exceptions_find_their_series_across_slices(
+    calbot: Calbot,
+) -> None:
+    # One page of 1,300 items (three slices), written slowly so that each slice is prepared
+    # while the one before is still being written: a series whose moved occurrence comes a
+    # slice before it, and one whose moved occurrence comes a slice after it.
+    calbot.google.page_size = 2500
+    weekly = {"recurrence": ["RRULE:FREQ=WEEKLY"]}
+    items: list[dict[str, Any]] = [meeting(f"m{n}", at(n + 10), at(n + 11)) for n in range(1300)]
+    items[5] = _exception("late", 1, 3)  # its series comes in the next slice
+    items[600] = meeting("late", at(1), at(2), **weekly)
+    items[6] = meeting("early", at(1), at(2), **weekly)
+    items[1100] = _exception("early", 1, 5)  # two slices after its series
+    for item in items:
+        calbot.google.put_event(CAL, item)
+    await calbot.connect()
+    log: list[str] = []
+    _slow_writes(calbot, log, turns=50)  # longer than mapping the next slice
+
+    outcome = await calbot.sync.sync_calendar(
+        ACCOUNT, CAL, on_page=lambda pages, items: log.append(f"told {pages} pages {items} items")
+    )
+
+    assert log == [
+        "write 1 starts",
+        "write 1 ends",
+        "write 2 starts",
+        "write 2 ends",
+        "write 3 starts",
+        "write 3 ends",
+        "told 1 pages 1300 items",
+    ]
+    assert (outcome.pages, outcome.items, outcome.changed_series) == (1, 1300, {"late", "early"})
+    for series_id, moved_to in (("late", 3), ("early", 5)):
+        series = await calbot.stores.events.get_event(ACCOUNT, await calbot.event_id(series_id))
+        assert series is not None
+        assert (series.next_occurrence_start, series.next_occurrence_end) == (
+            at(moved_to),
+            at(moved_to + 1),
+        )
+    assert len(await calbot.stores.events.list_events(ACCOUNT, CAL)) == 1298
+
+
+async def test_exceptions_of_a_series_deleted_by_the_slice_before_are_not_used(
+    calbot: Calbot,
+) -> None:
+    events = calbot.stores.events
+    await events.apply_events_page(
+        ACCOUNT,
+        EventsPageWrite(
+            calendar_id=CAL,
+            upserts=[],
+            overrides=[
+                SeriesOverride("s1", OccurrenceOverride(original_start=at(1), cancelled=True))
+            ],
+            cancelled_google_ids=[],
+            full_sync=False,
+            generation=1,
+            sync_token=None,
+            synced_at=at(0),
+        ),
+    )
+
+    kept = await merged_overrides(events, ACCOUNT, CAL, {"s1"}, [])
+    dropped = await merged_overrides(events, ACCOUNT, CAL, {"s1"}, [], deleted=["s1"])
+
+    assert [o.original_start for o in kept["s1"]] == [at(1)]
+    assert dropped == {}

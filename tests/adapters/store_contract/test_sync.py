@@ -373,3 +373,47 @@ async def _generation(stores: Stores, account_id: str, calendar_id: str) -> int:
     """The generation of the calendar's last full sync, as the sync reads it (0 before any)."""
     state = await stores.events.get_sync_state(account_id, calendar_id)
     return 0 if state is None else state.generation
+
+
+async def test_a_page_of_thousands_is_stored_whole_with_every_field(stores: Stores) -> None:
+    # 2,500 events plus a repeat of the first: as many rows as Google's largest page, so the
+    # SQLite store splits it across statements of every size it has (1,024 down to 4).
+    meetings = [
+        event(
+            f"m{n}",
+            at(n),
+            summary=None if n % 7 == 0 else f"Réunion {n} \u2014 \x00 ok",
+            recurrence=WEEKLY if n % 10 == 0 else (),
+            self_declined=n % 3 == 0,
+            updated="2026-11-01T10:00:00.000Z" if n % 2 else None,
+            ical_uid=f"uid-{n}@example.com",
+            next_occurrence_start=at(n) if n % 10 == 0 else None,
+            next_occurrence_end=at(n + 1) if n % 10 == 0 else None,
+        )
+        for n in range(2500)
+    ]
+    moved = dataclasses.replace(meetings[0], start_time=at(-5), end_time=at(-4))
+    await stores.events.apply_events_page(ACCOUNT, page(*meetings, moved))
+
+    rows = await stores.events.list_events(ACCOUNT, CAL)
+
+    stored = {row.event.google_event_id: row.event for row in rows}
+    assert len(rows) == 2500
+    assert stored["m0"] == dataclasses.replace(moved, schedule_status=ScheduleStatus.UNSCHEDULED)
+    for expected in meetings[1:]:
+        assert stored[expected.google_event_id] == expected
+
+
+async def test_a_repeat_within_a_page_keeps_the_status_of_a_meeting_seen_again(
+    stores: Stores,
+) -> None:
+    gone = event("gone")
+    await synced(stores.events, gone)
+    await stores.events.apply_events_page(ACCOUNT, page(cancelled=("gone",)))
+
+    await stores.events.apply_events_page(ACCOUNT, page(gone, gone))
+
+    back = await stores.events.get_event(ACCOUNT, gone.event_id)
+    assert back is not None
+    assert back.status is EventStatus.CONFIRMED
+    assert back.schedule_status is ScheduleStatus.UNSCHEDULED
