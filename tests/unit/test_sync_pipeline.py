@@ -141,7 +141,7 @@ async def test_a_page_is_stored_a_slice_at_a_time_and_exceptions_find_their_seri
     # while the one before is still being written: a series whose moved occurrence comes a
     # slice before it, and one whose moved occurrence comes a slice after it.
     calbot.google.page_size = 2500
-    weekly = {"recurrence": ["RRULE:FREQ=WEEKLY"]}
+    weekly: dict[str, Any] = {"recurrence": ["RRULE:FREQ=WEEKLY"]}
     items: list[dict[str, Any]] = [meeting(f"m{n}", at(n + 10), at(n + 11)) for n in range(1300)]
     items[5] = _exception("late", 1, 3)  # its series comes in the next slice
     items[600] = meeting("late", at(1), at(2), **weekly)
