@@ -469,6 +469,10 @@ class Database:
         (mapping the next page of a sync), every crossing waited for it, and a page write of a
         dozen statements took twice its own time (profile of a full sync: 24 ms between asking
         for the transaction and its first statement).
+
+        A caller cancelled while it waits does not stop the transaction: it commits or rolls
+        back whole in the thread. The thread takes its work in order, so whatever is asked of
+        the writer after (another transaction, once the lock is free) runs after it.
         """
         writer = self._require(self._writer)
 
