@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.adapters.sqlite import sqlite_stores
-from app.adapters.sqlite.database import ADDED_COLUMNS, Database
+from app.adapters.sqlite.database import ADDED_COLUMNS, CHECKPOINT_DELAY_SECONDS, Database
 from app.errors import StorageUnavailable
 from tests.adapters.store_contract.builders import ACCOUNT, CAL, at, event, page, synced
 
@@ -115,3 +115,50 @@ async def test_a_page_write_the_file_refuses_is_a_storage_error(tmp_path: Path) 
     finally:
         other.close()
         await database.close()
+
+
+def _file_pages(path: Path) -> int:
+    """Pages in the database file itself (what checkpoints have copied out of the WAL)."""
+    return path.stat().st_size // 4096
+
+
+async def test_the_wal_is_checkpointed_after_writes_not_by_them(tmp_path: Path) -> None:
+    """A commit never copies the WAL into the file itself (that cost a page of a sync the
+    whole copy and a file sync); a checkpoint does it in the background shortly after."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    try:
+        stores = sqlite_stores(database)
+        before = _file_pages(database.path)
+        for first in range(0, 3000, 500):
+            meetings = [event(f"m{n}", at(n)) for n in range(first, first + 500)]
+            await stores.events.apply_events_page(ACCOUNT, page(*meetings))
+        assert _file_pages(database.path) == before  # all of it still in the WAL
+
+        for _ in range(100):
+            await asyncio.sleep(CHECKPOINT_DELAY_SECONDS / 4)
+            if _file_pages(database.path) > before + 100:
+                break
+        assert _file_pages(database.path) > before + 100
+    finally:
+        await database.close()
+
+
+async def test_closing_right_after_a_write_waits_for_nothing_it_should_not(tmp_path: Path) -> None:
+    """Closed while a checkpoint is due (or running), the database closes cleanly and the file
+    holds every committed write when opened again."""
+    path = tmp_path / "calbot.sqlite3"
+    for round_ in range(3):
+        database = Database(path)
+        await database.open()
+        written = page(event(f"m{round_}", at(round_)))
+        await sqlite_stores(database).events.apply_events_page(ACCOUNT, written)
+        await asyncio.sleep(CHECKPOINT_DELAY_SECONDS * round_ / 2)  # before, around, after it
+        await database.close()
+    reopened = Database(path)
+    await reopened.open()
+    try:
+        rows = await sqlite_stores(reopened).events.list_events(ACCOUNT, CAL)
+        assert sorted(row.event.google_event_id for row in rows) == ["m0", "m1", "m2"]
+    finally:
+        await reopened.close()
