@@ -120,6 +120,18 @@ class SyncOutcome:
     skipped: bool = False
 
 
+@dataclass(slots=True)
+class _Slice:
+    """A slice of a page, mapped and ready to store."""
+
+    mapped: MappedPage
+    # The exceptions its series' next occurrences were worked out with, by series.
+    overrides: dict[str, list[OccurrenceOverride]]
+    write: EventsPageWrite
+    items: int  # Google's items in it
+    page_done: bool  # the last slice of its page
+
+
 async def prefetched(pages: AsyncIterator[EventsPage]) -> AsyncIterator[EventsPage]:
     """The same pages, with the next one already being fetched while the caller stores this
     one: Google's latency and calbot's work overlap instead of adding up."""
@@ -431,17 +443,9 @@ class SyncService:
                         await writing
                     # While this slice is stored, the next one is mapped and `prefetched` is
                     # already fetching the next page.
+                    ready = _Slice(mapped, overrides, write, len(part), page_done)
                     writing = asyncio.ensure_future(
-                        self._store_counted(
-                            account_id,
-                            mapped,
-                            overrides,
-                            write,
-                            len(part),
-                            page_done,
-                            outcome,
-                            on_page,
-                        )
+                        self._store_counted(account_id, ready, outcome, on_page)
                     )
                     previous = mapped
             if writing is not None:
@@ -456,18 +460,15 @@ class SyncService:
     async def _store_counted(
         self,
         account_id: str,
-        mapped: MappedPage,
-        overrides: dict[str, list[OccurrenceOverride]],
-        write: EventsPageWrite,
-        items: int,
-        page_done: bool,
+        ready: _Slice,
         outcome: SyncOutcome,
         on_page: PageProgress | None,
     ) -> None:
         """Store one slice of a page, then count it in the outcome; the last slice of a page
         counts the page and tells `on_page`."""
-        await self._store_page(account_id, mapped, overrides, write)
-        outcome.items += items
+        await self._store_page(account_id, ready)
+        mapped = ready.mapped
+        outcome.items += ready.items
         # Only what follows the sync needs of each event, not the events themselves.
         with collector_paused():
             outcome.upserted.extend(
@@ -475,7 +476,7 @@ class SyncService:
             )
         outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
         outcome.changed_series.update(o.series_google_event_id for o in mapped.overrides)
-        if page_done:
+        if ready.page_done:
             outcome.pages += 1
             if on_page is not None:
                 on_page(outcome.pages, outcome.items)
@@ -495,7 +496,8 @@ class SyncService:
         are taken from `previous` rather than from the store: the store's answer holds every
         slice before that one (each is written only once the one before it is done). Profile of
         a full sync: reading the exceptions, then working out a thousand series' next occurrences,
-        after the write before, stood between every two writes (0.37 of the 1.3 ratio).
+        after the write before, stood between every two writes (without both, a 10k sync took
+        415 ms instead of 551).
         """
         series_ids = {e.google_event_id for e in mapped.upserts if e.is_recurring}
         series_ids.update(o.series_google_event_id for o in mapped.overrides)
@@ -515,15 +517,10 @@ class SyncService:
                     set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
         return overrides
 
-    async def _store_page(
-        self,
-        account_id: str,
-        mapped: MappedPage,
-        overrides: dict[str, list[OccurrenceOverride]],
-        write: EventsPageWrite,
-    ) -> None:
+    async def _store_page(self, account_id: str, ready: _Slice) -> None:
         """Store one mapped slice in one write, then the next occurrence of the series that only
         this slice's exceptions changed (their series stored before)."""
+        mapped, overrides, write = ready.mapped, ready.overrides, ready.write
         await self._events.apply_events_page(account_id, write)
         orphans = {o.series_google_event_id for o in mapped.overrides} - {
             e.google_event_id for e in mapped.upserts
