@@ -85,8 +85,6 @@ log = logging.getLogger(__name__)
 
 # Events mapped between two turns of the event loop (a few milliseconds of work).
 MAP_SLICE = 100
-# Items of a page mapped, then stored in one transaction, while the next ones are mapped.
-WRITE_SLICE = 512  # a power of two: the SQLite store writes it in one statement
 
 # Told after each page is stored: (pages so far, events so far). For progress output.
 PageProgress = Callable[[int, int], None]
@@ -121,15 +119,14 @@ class SyncOutcome:
 
 
 @dataclass(slots=True)
-class _Slice:
-    """A slice of a page, mapped and ready to store."""
+class _ReadyPage:
+    """A page, mapped and ready to store."""
 
     mapped: MappedPage
     # The exceptions its series' next occurrences were worked out with, by series.
     overrides: dict[str, list[OccurrenceOverride]]
     write: EventsPageWrite
     items: int  # Google's items in it
-    page_done: bool  # the last slice of its page
 
 
 async def prefetched(pages: AsyncIterator[EventsPage]) -> AsyncIterator[EventsPage]:
@@ -396,11 +393,15 @@ class SyncService:
             sync_token=sync_token,
             time_min=keep_after if full_sync else None,
         )
-        # Each page is mapped while the page before is still being written (the database
-        # works in its own thread, mostly without the GIL), then written once that write is
-        # done: pages are written one at a time and in order, as before.
+        # Each page is mapped, and its series' next occurrences worked out, while the page
+        # before is still being written (the database works in its own thread, without the GIL
+        # for the most part), then written once that write is done: pages are written one at
+        # a time and in order. Whole pages, not slices of them: a page's event ids fall all
+        # over the primary key's index, so each transaction rewrites most of its pages, and
+        # slices of 512 wrote five times the WAL (A/B of a 10k full sync under the same load:
+        # 552 ms in slices of 512, 470 in 1,024, 452 in whole pages of 2,500).
         writing: asyncio.Future[None] | None = None
-        previous: MappedPage | None = None  # the slice `writing` stores
+        previous: MappedPage | None = None  # the page `writing` stores
         try:
             async for page in prefetched(pages):
                 if not await lease.keep():
@@ -409,45 +410,34 @@ class SyncService:
                     log.warning("lost the lease of a calendar's sync mid-run; leaving it")
                     outcome.skipped = True
                     break
-                items = page.items
-                # A page is stored a slice at a time, as if Google had sent smaller pages: the
-                # write of one slice overlaps the mapping of the next, and when the last page
-                # is mapped, only its last slice is left to write (whole pages of 2,500, the
-                # last page's write, ~40 ms, came after everything else). An empty page is one
-                # empty slice: the last page's sync token is written all the same.
-                for start in range(0, max(len(items), 1), WRITE_SLICE):
-                    part = items[start : start + WRITE_SLICE]
-                    page_done = start + WRITE_SLICE >= len(items)
-                    mapped = await _mapped_in_slices(
-                        account_id,
-                        calendar_id,
-                        part,
-                        calendar_zone=page.time_zone or calendar_zone,
-                        keep_after=keep_after,
-                    )
-                    write = EventsPageWrite(
-                        calendar_id=calendar_id,
-                        upserts=mapped.upserts,
-                        overrides=mapped.overrides,
-                        cancelled_google_ids=mapped.cancelled_google_ids,
-                        full_sync=full_sync,
-                        generation=generation,
-                        sync_token=page.next_sync_token if page_done else None,
-                        synced_at=now,
-                    )
-                    # Worked out while the slice before is still being written.
-                    overrides = await self._next_occurrences(
-                        account_id, calendar_id, mapped, previous, now
-                    )
-                    if writing is not None:
-                        await writing
-                    # While this slice is stored, the next one is mapped and `prefetched` is
-                    # already fetching the next page.
-                    ready = _Slice(mapped, overrides, write, len(part), page_done)
-                    writing = asyncio.ensure_future(
-                        self._store_counted(account_id, ready, outcome, on_page)
-                    )
-                    previous = mapped
+                mapped = await _mapped_in_slices(
+                    account_id,
+                    calendar_id,
+                    page.items,
+                    calendar_zone=page.time_zone or calendar_zone,
+                    keep_after=keep_after,
+                )
+                write = EventsPageWrite(
+                    calendar_id=calendar_id,
+                    upserts=mapped.upserts,
+                    overrides=mapped.overrides,
+                    cancelled_google_ids=mapped.cancelled_google_ids,
+                    full_sync=full_sync,
+                    generation=generation,
+                    sync_token=page.next_sync_token,
+                    synced_at=now,
+                )
+                overrides = await self._next_occurrences(
+                    account_id, calendar_id, mapped, previous, now
+                )
+                if writing is not None:
+                    await writing
+                # While this page is stored, `prefetched` is already fetching the next one.
+                ready = _ReadyPage(mapped, overrides, write, len(page.items))
+                writing = asyncio.ensure_future(
+                    self._store_counted(account_id, ready, outcome, on_page)
+                )
+                previous = mapped
             if writing is not None:
                 await writing
         finally:
@@ -460,12 +450,11 @@ class SyncService:
     async def _store_counted(
         self,
         account_id: str,
-        ready: _Slice,
+        ready: _ReadyPage,
         outcome: SyncOutcome,
         on_page: PageProgress | None,
     ) -> None:
-        """Store one slice of a page, then count it in the outcome; the last slice of a page
-        counts the page and tells `on_page`."""
+        """Store one page, then count it in the outcome and tell `on_page`."""
         await self._store_page(account_id, ready)
         mapped = ready.mapped
         outcome.items += ready.items
@@ -476,10 +465,9 @@ class SyncService:
             )
         outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
         outcome.changed_series.update(o.series_google_event_id for o in mapped.overrides)
-        if ready.page_done:
-            outcome.pages += 1
-            if on_page is not None:
-                on_page(outcome.pages, outcome.items)
+        outcome.pages += 1
+        if on_page is not None:
+            on_page(outcome.pages, outcome.items)
 
     async def _next_occurrences(
         self,
@@ -489,12 +477,12 @@ class SyncService:
         previous: MappedPage | None,
         now: datetime,
     ) -> dict[str, list[OccurrenceOverride]]:
-        """Set the next occurrence of each series of a mapped slice, with its stored exceptions
-        and those of the slice before and this one on top; returns the exceptions used, by series.
+        """Set the next occurrence of each series of a mapped page, with its stored exceptions
+        and those of the page before and this one on top; returns the exceptions used, by series.
 
-        Runs while the slice before may still be being written, so its exceptions and deletions
+        Runs while the page before may still be being written, so its exceptions and deletions
         are taken from `previous` rather than from the store: the store's answer holds every
-        slice before that one (each is written only once the one before it is done). Profile of
+        page before that one (each is written only once the one before it is done). Profile of
         a full sync: reading the exceptions, then working out a thousand series' next occurrences,
         after the write before, stood between every two writes (without both, a 10k sync took
         415 ms instead of 551).
@@ -517,9 +505,9 @@ class SyncService:
                     set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
         return overrides
 
-    async def _store_page(self, account_id: str, ready: _Slice) -> None:
-        """Store one mapped slice in one write, then the next occurrence of the series that only
-        this slice's exceptions changed (their series stored before)."""
+    async def _store_page(self, account_id: str, ready: _ReadyPage) -> None:
+        """Store one mapped page in one write, then the next occurrence of the series that only
+        this page's exceptions changed (their series stored before)."""
         mapped, overrides, write = ready.mapped, ready.overrides, ready.write
         await self._events.apply_events_page(account_id, write)
         orphans = {o.series_google_event_id for o in mapped.overrides} - {

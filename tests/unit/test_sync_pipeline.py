@@ -134,24 +134,24 @@ def _exception(series_id: str, original: float, start: float) -> dict[str, Any]:
     }
 
 
-async def test_a_page_is_stored_a_slice_at_a_time_and_exceptions_find_their_series_across_slices(
+async def test_exceptions_find_their_series_across_pages_while_the_page_before_is_written(
     calbot: Calbot,
 ) -> None:
-    # One page of 1,300 items (three slices), written slowly so that each slice is prepared
-    # while the one before is still being written: a series whose moved occurrence comes a
-    # slice before it, and one whose moved occurrence comes a slice after it.
-    calbot.google.page_size = 2500
+    # Three pages, written slowly so that each page is mapped and its series' next occurrences
+    # worked out while the page before is still being written: a series whose moved occurrence
+    # comes a page before it, and one whose moved occurrence comes two pages after it.
+    calbot.google.page_size = 500
     weekly: dict[str, Any] = {"recurrence": ["RRULE:FREQ=WEEKLY"]}
     items: list[dict[str, Any]] = [meeting(f"m{n}", at(n + 10), at(n + 11)) for n in range(1300)]
-    items[5] = _exception("late", 1, 3)  # its series comes in the next slice
+    items[5] = _exception("late", 1, 3)  # its series comes in the next page
     items[600] = meeting("late", at(1), at(2), **weekly)
     items[6] = meeting("early", at(1), at(2), **weekly)
-    items[1100] = _exception("early", 1, 5)  # two slices after its series
+    items[1100] = _exception("early", 1, 5)  # two pages after its series
     for item in items:
         calbot.google.put_event(CAL, item)
     await calbot.connect()
     log: list[str] = []
-    _slow_writes(calbot, log, turns=50)  # longer than mapping the next slice
+    _slow_writes(calbot, log, turns=50)  # longer than mapping the next page
 
     outcome = await calbot.sync.sync_calendar(
         ACCOUNT, CAL, on_page=lambda pages, items: log.append(f"told {pages} pages {items} items")
@@ -160,13 +160,15 @@ async def test_a_page_is_stored_a_slice_at_a_time_and_exceptions_find_their_seri
     assert log == [
         "write 1 starts",
         "write 1 ends",
+        "told 1 pages 500 items",
         "write 2 starts",
         "write 2 ends",
+        "told 2 pages 1000 items",
         "write 3 starts",
         "write 3 ends",
-        "told 1 pages 1300 items",
+        "told 3 pages 1300 items",
     ]
-    assert (outcome.pages, outcome.items, outcome.changed_series) == (1, 1300, {"late", "early"})
+    assert (outcome.pages, outcome.items, outcome.changed_series) == (3, 1300, {"late", "early"})
     for series_id, moved_to in (("late", 3), ("early", 5)):
         series = await calbot.stores.events.get_event(ACCOUNT, await calbot.event_id(series_id))
         assert series is not None
@@ -177,7 +179,7 @@ async def test_a_page_is_stored_a_slice_at_a_time_and_exceptions_find_their_seri
     assert len(await calbot.stores.events.list_events(ACCOUNT, CAL)) == 1298
 
 
-async def test_exceptions_of_a_series_deleted_by_the_slice_before_are_not_used(
+async def test_exceptions_of_a_series_deleted_by_the_page_before_are_not_used(
     calbot: Calbot,
 ) -> None:
     events = calbot.stores.events
