@@ -54,8 +54,8 @@ from app.domain import (
 # (neither is named here) and `schedule_status` set
 # to what `app.domain.schedule_status_after_upsert` made of the stored one (the last parameter).
 # A new row takes the columns' defaults for `recurring_enabled` and `auto_schedule_mode`.
-_EVENT_PARAMS = 22  # event_params
-_EVENT_ROW = f"({', '.join('?' * 22)}, random())"
+_EVENT_PARAMS = 22  # of one row, as `event_params` gives them
+_EVENT_ROW = f"({', '.join('?' * _EVENT_PARAMS)}, random())"
 
 
 @cache
