@@ -377,7 +377,7 @@ async def _generation(stores: Stores, account_id: str, calendar_id: str) -> int:
 
 async def test_a_page_of_thousands_is_stored_whole_with_every_field(stores: Stores) -> None:
     # 2,500 events plus a repeat of the first: as many rows as Google's largest page, so the
-    # SQLite store splits it across statements of every size it has (1,024 down to 4).
+    # SQLite store splits it across statements of every size it has (512 down to 4).
     meetings = [
         event(
             f"m{n}",
