@@ -2,11 +2,11 @@
 
 The storage rules of `app.domain` decide here as in the other stores; none is restated in SQL.
 Called on rows: `auto_schedule_candidate` and `series_needs_next_occurrence` (SQL narrows to a
-keyed superset, the function picks), `schedule_status_after_upsert` (on each page's stored
-statuses, read in its transaction). `dropped_by_full_sync` picks which of a calendar's
+keyed superset, the function picks). `dropped_by_full_sync` picks which of a calendar's
 generations a completed full sync deletes. Derived: `PENDING` (`app.domain.is_pending`) is built
-from the domain and shared with the schema's partial unique indexes. The store contract suite
-holds this store to the same behaviour as the others.
+from the domain and shared with the schema's partial unique indexes, and the upsert's CASE from
+`schedule_status_after_upsert` over every status. The store contract suite holds this store to
+the same behaviour as the others.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from functools import cache, partial
 from typing import Any, cast
-
-import orjson
 
 from app.adapters.ports import EventRow, EventsPageWrite
 from app.adapters.sqlite.codec import (
@@ -51,9 +49,20 @@ from app.domain import (
 )
 
 # On conflict, Google's fields are replaced, `recurring_enabled` and `auto_schedule_mode` kept
-# (neither is named here) and `schedule_status` set
-# to what `app.domain.schedule_status_after_upsert` made of the stored one (the last parameter).
-# A new row takes the columns' defaults for `recurring_enabled` and `auto_schedule_mode`.
+# (neither is named here) and `schedule_status` set to what
+# `app.domain.schedule_status_after_upsert` makes of the stored one: a CASE over every status,
+# derived from it. A new row takes what it makes of none (the last parameter), and the columns'
+# defaults for `recurring_enabled` and `auto_schedule_mode`. A row repeated within a page gets
+# the rule applied to what its first upsert wrote, as the rule says.
+_STATUS_AFTER_UPSERT = (
+    "CASE events.schedule_status "
+    + " ".join(
+        f"WHEN '{status.value}' THEN '{schedule_status_after_upsert(status).value}'"
+        for status in ScheduleStatus
+    )
+    + " END"
+)
+_NEW_ROW_STATUS = schedule_status_after_upsert(None)
 _EVENT_PARAMS = 22  # of one row, as `event_params` gives them
 _EVENT_ROW = f"({', '.join('?' * _EVENT_PARAMS)}, random())"
 
@@ -84,7 +93,7 @@ ON CONFLICT (account_id, event_id) DO UPDATE SET
     next_occurrence_end = excluded.next_occurrence_end, generation = excluded.generation,
     ical_uid = excluded.ical_uid, attendees = excluded.attendees,
     unsafe_link = excluded.unsafe_link,
-    schedule_status = excluded.schedule_status,
+    schedule_status = {_STATUS_AFTER_UPSERT},
     row_version = random()
 """
 
@@ -149,22 +158,11 @@ def _as_stored(when: datetime) -> datetime:
 DECODED_EVENTS = 4096
 
 
-_SCHEDULE_STATUSES = {status.value: status for status in ScheduleStatus}
-
-
-def _page_params(
-    account_id: str,
-    events: list[Event],
-    generation: int,
-    stored: dict[str, ScheduleStatus | None],
-) -> list[Any]:
+def _page_params(account_id: str, events: list[Event], generation: int) -> list[Any]:
     """The parameters of the page's rows, one after the other."""
     params: list[Any] = []
     for event in events:
-        # A repeated id within the page sees the status its first upsert wrote.
-        new = schedule_status_after_upsert(stored.get(event.event_id))
-        stored[event.event_id] = new
-        params += event_params(account_id, event, generation, new)
+        params += event_params(account_id, event, generation, _NEW_ROW_STATUS)
     return params
 
 
@@ -446,10 +444,7 @@ def _write_page(account_id: str, page: EventsPageWrite, connection: sqlite3.Conn
     """`apply_events_page`, in the writer's thread and transaction (`write_in_thread`)."""
     calendar_id, generation = page.calendar_id, page.generation
     if page.upserts:
-        stored = _schedule_statuses(
-            connection, account_id, [event.event_id for event in page.upserts]
-        )
-        params = _page_params(account_id, page.upserts, generation, stored)
+        params = _page_params(account_id, page.upserts, generation)
         done = 0
         for rows in _statement_sizes(len(page.upserts)):
             width = rows * _EVENT_PARAMS
@@ -480,19 +475,6 @@ def _write_page(account_id: str, page: EventsPageWrite, connection: sqlite3.Conn
         )
     if page.sync_token is not None:
         _finish_run(connection, account_id, page)
-
-
-def _schedule_statuses(
-    connection: sqlite3.Connection, account_id: str, event_ids: list[str]
-) -> dict[str, ScheduleStatus | None]:
-    """The stored `schedule_status` of those of the events already stored."""
-    # The ids go as one JSON array (host parameters would go in chunks, a statement each).
-    rows = connection.execute(
-        "SELECT event_id, schedule_status FROM events WHERE account_id = ? "
-        "AND event_id IN (SELECT value FROM json_each(?))",
-        (account_id, orjson.dumps(list(dict.fromkeys(event_ids))).decode()),
-    ).fetchall()
-    return {row[0]: _SCHEDULE_STATUSES[row[1]] for row in rows}
 
 
 def _finish_run(connection: sqlite3.Connection, account_id: str, page: EventsPageWrite) -> None:
