@@ -31,6 +31,7 @@ from app.adapters.ports import (
     GoogleCalendar,
     LeaseStore,
     SecretBox,
+    SeriesOverride,
     SyncHealthStore,
 )
 from app.bounded import KeyedLocks
@@ -491,13 +492,20 @@ class SyncService:
         series_ids.update(o.series_google_event_id for o in mapped.overrides)
         if not series_ids:
             return {}
+        earlier: list[SeriesOverride] = []
+        deleted: set[str] = set()
+        if previous is not None:
+            # As the store will have it: the page's exceptions written, then those of the series
+            # it deleted dropped.
+            deleted = set(previous.cancelled_google_ids)
+            earlier = [o for o in previous.overrides if o.series_google_event_id not in deleted]
         overrides = await merged_overrides(
             self._events,
             account_id,
             calendar_id,
             series_ids,
-            [*previous.overrides, *mapped.overrides] if previous else mapped.overrides,
-            deleted=previous.cancelled_google_ids if previous else (),
+            [*earlier, *mapped.overrides],
+            deleted=deleted,
         )
         with collector_paused():
             for event in mapped.upserts:
