@@ -109,14 +109,12 @@ def _listed_json(row: EventRow) -> bytes:
 def event_list_json(rows: Sequence[EventRow], next_cursor: str | None) -> bytes:
     """`EventList` as JSON, joined from each event's bytes."""
     kept = _listed.peek
-    # The rows kept whole, looked up inline (a thousand a request); the others made here.
-    found = [
-        None
-        if row.version is None
-        else kept((row.version, row.bot_join_status, row.unreadable_reason))
+    # The rows kept whole, looked up inline (a thousand a request); the others made here. A
+    # row without a version is never kept: its lookup finds nothing, and it is made.
+    pieces = [
+        kept((row.version, row.bot_join_status, row.unreadable_reason)) or _listed_json(row)
         for row in rows
     ]
-    pieces = [piece or _listed_json(row) for piece, row in zip(found, rows, strict=True)]
     # One join, the answer's head and tail on its first and last piece: a page's ~0.5 MB is
     # allocated and copied once (joined events inside a second join cost both twice, and
     # allocations this size are fresh pages from the system each time).

@@ -73,3 +73,30 @@ async def test_a_row_written_by_any_statement_is_listed_as_written(tmp_path: Pat
         assert before.version != after.version
     finally:
         await database.close()
+
+
+async def test_a_page_read_again_reads_whole_only_the_rows_changed_since(tmp_path: Path) -> None:
+    """The rows a listing has decoded at their version are given again as they are; the rows
+    changed since are read whole and take their places in the page."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    try:
+        stores = sqlite_stores(database)
+        names = [f"e{number}" for number in range(6)]
+        await synced(stores.events, *(event(name, at(number)) for number, name in enumerate(names)))
+        before = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+
+        with sqlite3.connect(database.path) as other_writer:
+            other_writer.execute(
+                "UPDATE events SET summary = 'Changed' WHERE google_event_id IN ('e1', 'e4')"
+            )
+        after = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+
+        assert [row.event.google_event_id for row in after] == names
+        assert [row.event.summary == "Changed" for row in after] == [
+            name in ("e1", "e4") for name in names
+        ]
+        kept = [now is then for now, then in zip(after, before, strict=True)]
+        assert kept == [name not in ("e1", "e4") for name in names]
+    finally:
+        await database.close()
