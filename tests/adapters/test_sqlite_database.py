@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.database import ADDED_COLUMNS, Database
+from app.adapters.sqlite.events import _BOT_JOINS
 from tests.adapters.store_contract.builders import ACCOUNT, CAL, at, event, synced
 
 
@@ -100,3 +101,20 @@ async def test_a_page_read_again_reads_whole_only_the_rows_changed_since(tmp_pat
         assert kept == [name not in ("e1", "e4") for name in names]
     finally:
         await database.close()
+
+
+async def test_a_listing_reads_the_accounts_pending_bots_once_not_per_row(tmp_path: Path) -> None:
+    """`bot_join_status` of a page: the pending bots are read once, on their partial index, not
+    looked up again for each of a thousand listed rows (a correlated subquery)."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    await database.close()
+    listing = (
+        f"EXPLAIN QUERY PLAN SELECT event_id, row_version, {_BOT_JOINS} FROM events "
+        "WHERE account_id = ? AND calendar_id = ? ORDER BY start_time, event_id LIMIT ?"
+    )
+    with sqlite3.connect(database.path) as connection:
+        plan = [step[3] for step in connection.execute(listing, (ACCOUNT, ACCOUNT, CAL, 1000))]
+    assert not any("CORRELATED" in step for step in plan), plan
+    assert any("bots_pending_dedup" in step for step in plan), plan
+    assert any("events_by_start_version" in step for step in plan), plan
