@@ -116,8 +116,8 @@ def event_list_json(rows: Sequence[EventRow], next_cursor: str | None) -> bytes:
         for row in rows
     ]
     # One join, the answer's head and tail on its first and last piece: a page's ~0.5 MB is
-    # allocated and copied once (joined events inside a second join cost both twice, and
-    # allocations this size are fresh pages from the system each time).
+    # allocated and copied once (joined events inside a second join did both twice, and an
+    # allocation this size that the allocator gave back to the system faults its pages in).
     tail = b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
     if not pieces:
         return b'{"events":[' + tail

@@ -90,7 +90,8 @@ ON CONFLICT (account_id, calendar_id, series_google_event_id, original_start) DO
 # Whether a bot is pending for the event (a listed event's `bot_join_status`); its one
 # parameter, the account, comes before the statement's own. The account's pending bots are
 # read once per statement, on their partial index (an uncorrelated IN), not looked up in the
-# index of all bots for each listed row: a page of a thousand reads in 2/3 of the time.
+# index of all bots for each listed row (a page of 1,001 rows: 0.84 -> 0.66 ms with no bots,
+# 1.38 -> 0.93 ms with 300 pending and 3,000 finished ones).
 _BOT_JOINS = (
     "event_id IN (SELECT b.event_id FROM bots b INDEXED BY bots_pending_dedup "
     f"WHERE b.account_id = ? AND b.status IN {PENDING}) AS bot_join_status"
