@@ -58,8 +58,9 @@ class EventService:
     async def sync(self, account_id: str, calendar_id: str | None) -> Calendar:
         """An incremental sync of the calendar (primary by default) with Google, and what
         follows it (bots moved, auto-scheduling); the calendar synced."""
-        calendar = await self._connections.resolve_calendar(account_id, calendar_id)
-        await self._refresher.refresh(account_id, calendar.calendar_id)
+        calendar, read = await self._connections.resolve_connected_calendar(account_id, calendar_id)
+        # The sync goes by this read of the connection too (one read, not two).
+        await self._refresher.refresh(account_id, calendar.calendar_id, read=read)
         return calendar
 
     async def listing(

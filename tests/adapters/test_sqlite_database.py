@@ -10,6 +10,7 @@ import pytest
 
 from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.database import ADDED_COLUMNS, CHECKPOINT_DELAY_SECONDS, Database
+from app.adapters.sqlite.events import _BOT_JOINS
 from app.errors import StorageUnavailable
 from tests.adapters.store_contract.builders import ACCOUNT, CAL, at, event, page, synced
 
@@ -162,3 +163,47 @@ async def test_closing_right_after_a_write_waits_for_nothing_it_should_not(tmp_p
         assert sorted(row.event.google_event_id for row in rows) == ["m0", "m1", "m2"]
     finally:
         await reopened.close()
+
+
+async def test_a_page_read_again_reads_whole_only_the_rows_changed_since(tmp_path: Path) -> None:
+    """The rows a listing has decoded at their version are given again as they are; the rows
+    changed since are read whole and take their places in the page."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    try:
+        stores = sqlite_stores(database)
+        names = [f"e{number}" for number in range(6)]
+        await synced(stores.events, *(event(name, at(number)) for number, name in enumerate(names)))
+        before = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+
+        with sqlite3.connect(database.path) as other_writer:
+            other_writer.execute(
+                "UPDATE events SET summary = 'Changed' WHERE google_event_id IN ('e1', 'e4')"
+            )
+        after = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+
+        assert [row.event.google_event_id for row in after] == names
+        assert [row.event.summary == "Changed" for row in after] == [
+            name in ("e1", "e4") for name in names
+        ]
+        kept = [now is then for now, then in zip(after, before, strict=True)]
+        assert kept == [name not in ("e1", "e4") for name in names]
+    finally:
+        await database.close()
+
+
+async def test_a_listing_reads_the_accounts_pending_bots_once_not_per_row(tmp_path: Path) -> None:
+    """`bot_join_status` of a page: the pending bots are read once, on their partial index, not
+    looked up again for each of a thousand listed rows (a correlated subquery)."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    await database.close()
+    listing = (
+        f"EXPLAIN QUERY PLAN SELECT event_id, row_version, {_BOT_JOINS} FROM events "
+        "WHERE account_id = ? AND calendar_id = ? ORDER BY start_time, event_id LIMIT ?"
+    )
+    with sqlite3.connect(database.path) as connection:
+        plan = [step[3] for step in connection.execute(listing, (ACCOUNT, ACCOUNT, CAL, 1000))]
+    assert not any("CORRELATED" in step for step in plan), plan
+    assert any("bots_pending_dedup" in step for step in plan), plan
+    assert any("events_by_start_version" in step for step in plan), plan
