@@ -77,10 +77,6 @@ class KeyedLocks(Generic[K]):
     def __len__(self) -> int:
         return len(self._held)
 
-    def busy(self, key: K) -> bool:
-        """Whether a task holds or waits for the key's lock (`hold` would wait)."""
-        return key in self._held
-
     @asynccontextmanager
     async def hold(self, key: K) -> AsyncIterator[None]:
         held = self._held.setdefault(key, _Held())

@@ -30,7 +30,6 @@ from app.errors import (
 )
 from app.services.notifications import PushService
 from app.services.reconcile import settle_cancel
-from app.services.sync import ConnectionRead
 
 log = logging.getLogger(__name__)
 
@@ -151,22 +150,11 @@ class ConnectionService:
 
     async def resolve_calendar(self, account_id: str, calendar_id: str | None) -> Calendar:
         """The named calendar of the account, or its primary one when none is named."""
-        calendar, _ = await self.resolve_connected_calendar(account_id, calendar_id)
-        return calendar
-
-    async def resolve_connected_calendar(
-        self, account_id: str, calendar_id: str | None
-    ) -> tuple[Calendar, ConnectionRead]:
-        """`resolve_calendar`, and the connection and calendars it was resolved from (a sync
-        of the calendar that follows at once need not read them again)."""
-        found = await self._connections.connection_and_calendars(account_id)
-        if found is None:
-            raise NoCalendarConnected()
-        connection, calendars = found
-        wanted = calendar_id or connection.primary_calendar_id
-        for calendar in calendars:
+        connected = await self.calendars(account_id)
+        wanted = calendar_id or connected.primary_calendar_id
+        for calendar in connected.calendars:
             if calendar.calendar_id == wanted:
-                return calendar, found
+                return calendar
         raise CalendarNotFound()  # never quoting the id: an error does not echo what was sent
 
     async def disconnect(self, account_id: str) -> Disconnected:

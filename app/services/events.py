@@ -58,9 +58,8 @@ class EventService:
     async def sync(self, account_id: str, calendar_id: str | None) -> Calendar:
         """An incremental sync of the calendar (primary by default) with Google, and what
         follows it (bots moved, auto-scheduling); the calendar synced."""
-        calendar, read = await self._connections.resolve_connected_calendar(account_id, calendar_id)
-        # The sync goes by this read of the connection too (one read, not two).
-        await self._refresher.refresh(account_id, calendar.calendar_id, read=read)
+        calendar = await self._connections.resolve_calendar(account_id, calendar_id)
+        await self._refresher.refresh(account_id, calendar.calendar_id)
         return calendar
 
     async def listing(

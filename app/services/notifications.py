@@ -32,7 +32,7 @@ from app.errors import CalbotError
 from app.observability import NOTIFICATIONS
 from app.services.auto_schedule import AutoScheduleService
 from app.services.reconcile import BotReconciler
-from app.services.sync import ConnectionRead, PageProgress, SyncOutcome, SyncService
+from app.services.sync import PageProgress, SyncOutcome, SyncService
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +60,9 @@ class CalendarRefresher:
         self._auto_schedule = auto_schedule
 
     async def refresh(
-        self,
-        account_id: str,
-        calendar_id: str,
-        on_page: PageProgress | None = None,
-        *,
-        read: ConnectionRead | None = None,
+        self, account_id: str, calendar_id: str, on_page: PageProgress | None = None
     ) -> SyncOutcome:
-        """`read`: the account's connection and calendars as just read (SyncService)."""
-        outcome = await self._sync.sync_calendar(account_id, calendar_id, on_page, read=read)
+        outcome = await self._sync.sync_calendar(account_id, calendar_id, on_page)
         settled = await self._reconciler.after_sync(account_id, outcome)
         if outcome.full_sync or settled.cancelled:
             # A full sync may have changed anything; a bot cancelled with its copy of a

@@ -74,7 +74,6 @@ __all__ = [
     "SYNC_LEASE_SECONDS",
     "SYNC_LEASE_WAIT_SECONDS",
     "SYNC_WINDOW_BACK",
-    "ConnectionRead",
     "PageProgress",
     "SyncOutcome",
     "SyncService",
@@ -90,10 +89,6 @@ MAP_SLICE = 100
 
 # Told after each page is stored: (pages so far, events so far). For progress output.
 PageProgress = Callable[[int, int], None]
-
-ConnectionRead = tuple[Connection, list[Calendar]]
-"""An account's connection and its calendars, as `ConnectionStore.connection_and_calendars`
-read them together."""
 
 # How far back a full sync reaches: a month of past meetings is kept for context, older
 # one-off events are not fetched (recurring series are kept whatever their first start).
@@ -244,24 +239,12 @@ class SyncService:
         return credentials
 
     async def sync_calendar(
-        self,
-        account_id: str,
-        calendar_id: str,
-        on_page: PageProgress | None = None,
-        *,
-        read: ConnectionRead | None = None,
+        self, account_id: str, calendar_id: str, on_page: PageProgress | None = None
     ) -> SyncOutcome:
         """Bring one calendar up to date; never runs twice at once for the same calendar, in
         this process (a lock) or across replicas (the store's lease): when another replica
-        keeps syncing it past SYNC_LEASE_WAIT_SECONDS, returns a `skipped` outcome.
-
-        `read` is the account's connection and calendars as the caller has just read them:
-        the sync goes by it instead of reading them again, unless it had to wait for another
-        sync of the calendar (which may have changed them meanwhile)."""
-        key = (account_id, calendar_id)
-        if self._locks.busy(key):
-            read = None
-        async with self._locks.hold(key):
+        keeps syncing it past SYNC_LEASE_WAIT_SECONDS, returns a `skipped` outcome."""
+        async with self._locks.hold((account_id, calendar_id)):
             lease = CalendarLease(
                 self._leases,
                 self._clock,
@@ -273,9 +256,7 @@ class SyncService:
                 SYNC_RUNS.labels("unknown", "busy").inc()
                 return SyncOutcome(calendar_id, full_sync=False, skipped=True)
             try:
-                return await self._sync_leased(
-                    account_id, calendar_id, lease, on_page, None if lease.waited else read
-                )
+                return await self._sync_leased(account_id, calendar_id, lease, on_page)
             finally:
                 await lease.release()
 
@@ -285,12 +266,11 @@ class SyncService:
         calendar_id: str,
         lease: CalendarLease,
         on_page: PageProgress | None,
-        read: ConnectionRead | None,
     ) -> SyncOutcome:
         started = time.perf_counter()
         try:
             outcome = await self._sync_with_current_credentials(
-                account_id, calendar_id, lease, on_page, read
+                account_id, calendar_id, lease, on_page
             )
         except CredentialsRevoked as error:
             SYNC_RUNS.labels("unknown", "credentials_revoked").inc()
@@ -326,18 +306,14 @@ class SyncService:
         calendar_id: str,
         lease: CalendarLease,
         on_page: PageProgress | None,
-        read: ConnectionRead | None,
     ) -> SyncOutcome:
         """Google refusing the credentials marks the connection revoked, unless they were
         replaced meanwhile (a reconnect, maybe on another replica): then the sync runs once
-        more with the new ones (read again, never the caller's `read`)."""
+        more with the new ones."""
         for attempt in (1, 2):
             # The connection and its calendars in one read: the credentials go by the one,
             # the calendar's time zone comes from the other.
-            if attempt == 1 and read is not None:
-                found: ConnectionRead | None = read
-            else:
-                found = await self._connections.connection_and_calendars(account_id)
+            found = await self._connections.connection_and_calendars(account_id)
             connection, calendars = found if found is not None else (None, [])
             credentials = await self._credentials_of(account_id, connection)
             calendar = next((c for c in calendars if c.calendar_id == calendar_id), None)

@@ -30,8 +30,6 @@ class CalendarLease:
         self._name = name
         self._holder = holder
         self._taken_at = clock.now()
-        self.waited = False
-        """Whether `acquire` found the lease held and waited for it."""
 
     async def _take(self) -> bool:
         now = self._clock.now()
@@ -45,7 +43,6 @@ class CalendarLease:
         """Take the lease, waiting up to SYNC_LEASE_WAIT_SECONDS while another holds it."""
         waited = 0.0
         while not await self._take():
-            self.waited = True
             if waited >= SYNC_LEASE_WAIT_SECONDS:
                 return False
             await self._clock.sleep(_LEASE_POLL_SECONDS)

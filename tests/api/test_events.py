@@ -540,28 +540,3 @@ async def test_a_cursor_naming_no_position_is_refused_with_422(
     answer = await client.get(GET_EVENTS, headers=connected, params={"cursor": cursor})
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"] == "invalid_cursor"
-
-
-async def test_events_reads_the_connection_once_for_the_calendar_and_its_sync(
-    client: httpx.AsyncClient,
-    connected: dict[str, str],
-    fake_google: FakeGoogle,
-    container: Container,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    await _events(client, connected)
-    fake_google.put_event(PRIMARY, meeting("new", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
-    store = container.stores.connections
-    read_both = store.connection_and_calendars
-    reads: list[str] = []
-
-    async def counted(account_id: str) -> Any:
-        reads.append(account_id)
-        return await read_both(account_id)
-
-    monkeypatch.setattr(store, "connection_and_calendars", counted)
-
-    events = await _events(client, connected)
-
-    assert [e["google_event_id"] for e in events] == ["new"]
-    assert len(reads) == 1  # the sync goes by the read that found the calendar

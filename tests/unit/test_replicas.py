@@ -11,16 +11,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
-
 from app.adapters.ports import EventsPage, SecretBox
 from app.domain import ConnectionStatus, GoogleCredentials, credentials_fingerprint
-from app.errors import CalendarNotFound
 from app.services.notifications import CalendarRefresher, SyncCoalescer
 from app.services.sync import (
     SYNC_LEASE_SECONDS,
     SYNC_LEASE_WAIT_SECONDS,
-    ConnectionRead,
     SyncService,
     sync_lease_name,
 )
@@ -135,57 +131,6 @@ async def test_a_replica_waits_for_another_ones_short_sync_then_catches_up(
     assert [e.google_event_id for e in outcome.upserted] == ["m2"]
     assert calbot.google.runs == [SyncRun(CAL, full=True), SyncRun(CAL, full=False)]
     assert await calbot.stores.events.get_event_by_google_id(ACCOUNT, CAL, "m2") is not None
-
-
-async def test_a_sync_that_waited_for_another_replica_reads_the_connection_again(
-    calbot: Calbot,
-) -> None:
-    """The connection a caller read before the sync is used only if nothing ran in between:
-    after waiting for the lease, the sync reads it again (here the caller's read, listing no
-    calendar, would have failed it)."""
-    await connected(calbot, meeting("m1", at(1), at(2)))
-    found = await calbot.stores.connections.connection_and_calendars(ACCOUNT)
-    assert found is not None
-    before_waiting: ConnectionRead = (found[0], [])
-    events = Paused(calbot.stores.events, "apply_events_page")
-    running = asyncio.create_task(replica_two(calbot, events=events).sync_calendar(ACCOUNT, CAL))
-    await events.reached()
-    calbot.google.put_event(CAL, meeting("m2", at(3), at(4)))
-
-    async def let_it_finish() -> None:
-        events.release()
-        await running
-
-    leases = ReleasingWhenBusy(calbot.stores.leases, let_it_finish)
-    one_sync = SyncService(
-        connections=calbot.stores.connections,
-        events=calbot.stores.events,
-        secrets=calbot.secrets,
-        google=calbot.google,
-        clock=calbot.clock,
-        leases=leases,
-        replica_id="unit-replica",
-        sync_health=calbot.stores.sync_health,
-    )
-
-    outcome = await one_sync.sync_calendar(ACCOUNT, CAL, read=before_waiting)
-
-    assert leases.refused == 1
-    assert [e.google_event_id for e in outcome.upserted] == ["m2"]
-
-
-async def test_a_sync_goes_by_the_callers_read_of_the_connection_when_nothing_ran_before(
-    calbot: Calbot,
-) -> None:
-    await connected(calbot, meeting("m1", at(1), at(2)))
-    found = await calbot.stores.connections.connection_and_calendars(ACCOUNT)
-    assert found is not None
-
-    with pytest.raises(CalendarNotFound):  # the read it was given lists no calendar
-        await calbot.sync.sync_calendar(ACCOUNT, CAL, read=(found[0], []))
-    outcome = await calbot.sync.sync_calendar(ACCOUNT, CAL, read=found)
-
-    assert [e.google_event_id for e in outcome.upserted] == ["m1"]
 
 
 async def test_a_notification_for_a_calendar_another_replica_syncs_is_not_lost(
@@ -373,24 +318,3 @@ async def test_a_replica_caching_the_old_credentials_syncs_with_the_new_ones(
     connection = await calbot.stores.connections.get_connection(ACCOUNT)
     assert connection is not None
     assert connection.status is ConnectionStatus.ACTIVE
-
-
-async def test_a_sync_that_waited_for_this_replicas_own_sync_reads_the_connection_again(
-    calbot: Calbot,
-) -> None:
-    await connected(calbot, meeting("m1", at(1), at(2)))
-    found = await calbot.stores.connections.connection_and_calendars(ACCOUNT)
-    assert found is not None
-    events = Paused(calbot.stores.events, "apply_events_page")
-    sync = replica_two(calbot, events=events)
-    first = asyncio.create_task(sync.sync_calendar(ACCOUNT, CAL))
-    await events.reached()  # the first sync holds the calendar's lock in this process
-    calbot.google.put_event(CAL, meeting("m2", at(3), at(4)))
-    second = asyncio.create_task(sync.sync_calendar(ACCOUNT, CAL, read=(found[0], [])))
-    await asyncio.sleep(0)
-    events.release()
-
-    await first
-    outcome = await second  # the read it was given, listing no calendar, is not used
-
-    assert [e.google_event_id for e in outcome.upserted] == ["m2"]
