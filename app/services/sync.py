@@ -35,7 +35,7 @@ from app.adapters.ports import (
     SyncHealthStore,
 )
 from app.bounded import KeyedLocks
-from app.collector import collector_paused
+from app.collector import collector_paused, collector_relaxed
 from app.domain import (
     Calendar,
     Connection,
@@ -269,9 +269,11 @@ class SyncService:
     ) -> SyncOutcome:
         started = time.perf_counter()
         try:
-            outcome = await self._sync_with_current_credentials(
-                account_id, calendar_id, lease, on_page
-            )
+            # Pages die by reference count once stored; the collector need not walk them.
+            with collector_relaxed():
+                outcome = await self._sync_with_current_credentials(
+                    account_id, calendar_id, lease, on_page
+                )
         except CredentialsRevoked as error:
             SYNC_RUNS.labels("unknown", "credentials_revoked").inc()
             await self._record_failure(account_id, calendar_id, error)
