@@ -15,6 +15,7 @@ Rules kept here, for every aggregate store (https://docs.aws.amazon.com/amazondy
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
@@ -86,14 +87,29 @@ T = TypeVar("T")
 
 
 async def bounded(jobs: Iterable[Awaitable[T]]) -> list[T]:
-    """Await the jobs with at most CONCURRENCY in flight; results in job order."""
+    """Await the jobs with at most CONCURRENCY in flight; results in job order.
+
+    When one fails, or the caller is cancelled, the others are cancelled, and a job that never
+    started (it waited for its turn) is closed: none runs on for an answer nobody reads, and
+    none warns at garbage collection that it was never awaited (a flake of the suite, where
+    warnings are errors: a cancelled store call left its shard queries behind).
+    """
     semaphore = asyncio.Semaphore(CONCURRENCY)
+    waiting = list(jobs)
 
     async def run(job: Awaitable[T]) -> T:
         async with semaphore:
             return await job
 
-    return list(await asyncio.gather(*(run(job) for job in jobs)))
+    tasks = [asyncio.ensure_future(run(job)) for job in waiting]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()  # nothing for those done
+        for job in waiting:
+            if inspect.iscoroutine(job) and inspect.getcoroutinestate(job) == inspect.CORO_CREATED:
+                job.close()
 
 
 def expression(
