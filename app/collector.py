@@ -47,13 +47,13 @@ def collector_relaxed() -> Iterator[None]:
 
     Pausing a sync's decoding and mapping (`collector_paused`) only moved the work: once it
     resumed, the first collections walked every object the page had made and that was still
-    alive (the decoded items, the events mapped from them, the parameters of their write), and
-    promoted them to be walked again (profile of a 10k-event full sync, collector callbacks: 11
-    to 13 collections of the youngest generation and one of the next, 35 to 45 ms, most in the
-    thread writing the pages). All of those objects die by reference count once their page is
-    stored; with the first threshold at `RELAXED_THRESHOLD`, such a sync runs one collection or
-    none. Unlike a pause, the collector still runs if that many objects pile up, whatever made
-    them, so a long sync beside other work cannot grow memory without bound.
+    alive (the decoded items, the events mapped from them), and promoted them to be walked
+    again (profile of a 10k-event full sync, collector callbacks: 11 or 12 collections of the
+    youngest generation and one of the next, 20 to 25 ms of the event loop thread's CPU). All
+    of those objects die by reference count once their page is stored; with the first
+    threshold at `RELAXED_THRESHOLD`, such a sync runs one collection (3.5 ms) or none. Unlike
+    a pause, the collector still runs if that many objects pile up, whatever made them, so a
+    long sync beside other work cannot grow memory without bound.
 
     Only the event loop's thread enters it (the collector's thresholds are the process's).
     """
