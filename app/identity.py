@@ -160,7 +160,9 @@ def event_id_for(account_id: str, calendar_id: str, google_event_id: str) -> str
         f"{account_id}\x1f{calendar_id}\x1f{google_event_id}".encode(), digest_size=12
     ).digest()
     bits = int.from_bytes(digest, "big") << 4
-    pairs = _BASE32_PAIRS
-    return "evt_" + "".join(
-        [pairs[(bits >> shift) & 1023] for shift in (90, 80, 70, 60, 50, 40, 30, 20, 10, 0)]
+    p = _BASE32_PAIRS  # written out, not a loop: 0.73 instead of 1.23 us (a sync runs it per event)
+    return (
+        f"evt_{p[bits >> 90]}{p[(bits >> 80) & 1023]}{p[(bits >> 70) & 1023]}"
+        f"{p[(bits >> 60) & 1023]}{p[(bits >> 50) & 1023]}{p[(bits >> 40) & 1023]}"
+        f"{p[(bits >> 30) & 1023]}{p[(bits >> 20) & 1023]}{p[(bits >> 10) & 1023]}{p[bits & 1023]}"
     )
