@@ -200,10 +200,18 @@ class GoogleEndpoints:
 
     token_url: str
     api_url: str
+    pid: int | None = None  # the child's, to read its CPU time
 
     @property
     def origin(self) -> str:
         return f"http://{urlsplit(self.api_url).netloc}"
+
+    def cpu_seconds(self) -> float:
+        """CPU time the fake Google's process has used so far, all its threads (Linux /proc)."""
+        if self.pid is None:
+            raise BenchError("the fake Google's process is not known")
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -227,7 +235,7 @@ def google_in_child(events: int) -> Iterator[GoogleEndpoints]:
                 print(line, end="", flush=True)
             else:
                 raise BenchError("the fake Google's process ended before it served")
-            yield GoogleEndpoints(token_url, api_url)
+            yield GoogleEndpoints(token_url, api_url, process.pid)
         finally:
             process.stdin.close()  # it serves until its standard input closes
             try:
