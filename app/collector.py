@@ -1,4 +1,4 @@
-"""Python's cyclic garbage collector held off around allocation-heavy work."""
+"""Python's cyclic garbage collector held off around allocation-heavy work: a sync."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["RELAXED_THRESHOLD", "collector_paused", "collector_relaxed"]
+__all__ = ["RELAXED_THRESHOLD", "collector_relaxed"]
 
 # The collector's first threshold while a sync runs: net new container objects (allocations
 # less deallocations) before a collection, instead of Python's 700. A 10k-event full sync keeps
@@ -19,41 +19,21 @@ _thresholds = gc.get_threshold()  # what they restore when the last ends
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector held off for a stretch of synchronous work.
-
-    Decoding or mapping a page of a sync allocates tens of thousands of objects, and each 700
-    allocations start a collection; the page's objects, alive throughout, are walked again and
-    again and promoted until full collections walk the whole heap (the profile of a 10k-event
-    full sync: a third of its time in the collector, and decoding a page took 30 to 200 ms
-    depending on when a full collection fell in it). None of this work makes reference cycles,
-    so nothing is left for the collector to find; it runs as usual after. Only around code that
-    never awaits, or awaits only to let the event loop turn (`asyncio.sleep(0)`), never for
-    I/O: the pause lasts as long as the work, not as long as a wait.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-@contextmanager
 def collector_relaxed() -> Iterator[None]:
     """The collector started far less often for a stretch that awaits I/O (a sync).
 
-    Pausing a sync's decoding and mapping (`collector_paused`) only moved the work: once it
-    resumed, the first collections walked every object the page had made and that was still
-    alive (the decoded items, the events mapped from them), and promoted them to be walked
-    again (profile of a 10k-event full sync, collector callbacks: 11 or 12 collections of the
-    youngest generation and one of the next, 20 to 25 ms of the event loop thread's CPU). All
-    of those objects die by reference count once their page is stored; with the first
-    threshold at `RELAXED_THRESHOLD`, such a sync runs one collection (3.5 ms) or none. Unlike
-    a pause, the collector still runs if that many objects pile up, whatever made them, so a
-    long sync beside other work cannot grow memory without bound.
+    Decoding and mapping a page of 2,500 events makes some 50,000 objects, alive until the page
+    is stored; with Python's thresholds a collection starts every 700 of them, walks the page's
+    objects again and again and promotes them until full collections walk the whole heap (the
+    first profile of a 10k-event full sync: a third of its time in the collector). Pausing the
+    collector around decoding and mapping, as calbot first did, only moved the work: once it
+    resumed, the first collections walked every object of the page still alive (collector
+    callbacks: 11 or 12 collections of the youngest generation and one of the next, 20 to 25 ms
+    of the event loop thread's CPU). All of those objects die by reference count once their
+    page is stored; with the first threshold at `RELAXED_THRESHOLD`, such a sync runs one
+    collection (3.5 ms) or none. Unlike a pause, the collector still runs if that many objects
+    pile up, whatever made them, so a long sync beside other work cannot grow memory without
+    bound.
 
     Only the event loop's thread enters it (the collector's thresholds are the process's).
     """

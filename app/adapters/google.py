@@ -27,7 +27,6 @@ from app.adapters.google_answers import (
 from app.adapters.google_tokens import MAX_CACHED_TOKENS, GoogleAccessTokens
 from app.adapters.ports import Clock, EventLookup, EventsPage, WatchChannel
 from app.adapters.retry import RetryPolicy, run_with_retries
-from app.collector import collector_paused
 from app.domain import AccessToken, Calendar, GoogleCredentials, utc_text
 from app.errors import CalbotError, CalendarNotFound, SyncTokenExpired, UpstreamRejected
 
@@ -119,11 +118,11 @@ class HttpGoogleCalendar:
                 # "wipe + full sync" [ERR]; checked on every page, not only the first [notes §6].
                 reason = ApiError.from_response(response).reason or "gone"
                 raise SyncTokenExpired(f"Google answered 410 ({reason}): a full sync is required.")
-            # A page of 2,500 events decodes into some 50,000 objects (see collector_paused).
-            with collector_paused():
-                body = self._success_body(
-                    response, credentials, doing="list events", not_found=CalendarNotFound()
-                )
+            # A page of 2,500 events decodes into some 50,000 objects: the sync that asks for it
+            # relaxes the collector (app.collector.collector_relaxed).
+            body = self._success_body(
+                response, credentials, doing="list events", not_found=CalendarNotFound()
+            )
             yield EventsPage(
                 items=body.get("items") or [],
                 next_sync_token=body.get("nextSyncToken"),

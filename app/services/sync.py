@@ -35,7 +35,7 @@ from app.adapters.ports import (
     SyncHealthStore,
 )
 from app.bounded import KeyedLocks
-from app.collector import collector_paused, collector_relaxed
+from app.collector import collector_relaxed
 from app.domain import (
     Calendar,
     Connection,
@@ -160,21 +160,18 @@ async def _mapped_in_slices(
     moves on while this one is mapped (a page mapped at once held the loop for ~50 ms, and the
     next page was only asked for after it)."""
     mapped = MappedPage()
-    # Paused for the whole page, turns of the loop included (they wait for nothing): resumed
-    # after each slice, the collector walked the page's events mapped so far again each time.
-    with collector_paused():
-        for start in range(0, len(items), MAP_SLICE):
-            part = map_items(
-                account_id,
-                calendar_id,
-                items[start : start + MAP_SLICE],
-                calendar_zone=calendar_zone,
-                keep_after=keep_after,
-            )
-            mapped.upserts += part.upserts
-            mapped.overrides += part.overrides
-            mapped.cancelled_google_ids += part.cancelled_google_ids
-            await asyncio.sleep(0)
+    for start in range(0, len(items), MAP_SLICE):
+        part = map_items(
+            account_id,
+            calendar_id,
+            items[start : start + MAP_SLICE],
+            calendar_zone=calendar_zone,
+            keep_after=keep_after,
+        )
+        mapped.upserts += part.upserts
+        mapped.overrides += part.overrides
+        mapped.cancelled_google_ids += part.cancelled_google_ids
+        await asyncio.sleep(0)
     return mapped
 
 
@@ -462,10 +459,9 @@ class SyncService:
         mapped = ready.mapped
         outcome.items += ready.items
         # Only what follows the sync needs of each event, not the events themselves.
-        with collector_paused():
-            outcome.upserted.extend(
-                Upserted(e.event_id, e.google_event_id, e.is_recurring) for e in mapped.upserts
-            )
+        outcome.upserted.extend(
+            Upserted(e.event_id, e.google_event_id, e.is_recurring) for e in mapped.upserts
+        )
         outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
         outcome.changed_series.update(o.series_google_event_id for o in mapped.overrides)
         outcome.pages += 1
@@ -509,10 +505,9 @@ class SyncService:
             [*earlier, *mapped.overrides],
             deleted=deleted,
         )
-        with collector_paused():
-            for event in mapped.upserts:
-                if event.is_recurring:
-                    set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
+        for event in mapped.upserts:
+            if event.is_recurring:
+                set_next_occurrence(event, overrides.get(event.google_event_id, []), now)
         return overrides
 
     async def _store_page(self, account_id: str, ready: _ReadyPage) -> None:
