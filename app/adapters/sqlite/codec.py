@@ -104,8 +104,9 @@ def event_from_row(row: sqlite3.Row) -> Event:
 def event_params(
     account_id: str, event: Event, generation: int, schedule_status: ScheduleStatus
 ) -> tuple[Any, ...]:
-    """Parameters of `events.UPSERT_EVENT`: Google's fields, then the `schedule_status` the
-    row is to have (calbot's own fields are otherwise left to the statement)."""
+    """One row's parameters in `events._upsert_events`: Google's fields, then the
+    `schedule_status` a new row takes (a stored row's is worked out by the statement, and
+    calbot's other fields are left to it)."""
     link = event.meeting_link
     return (
         account_id,
