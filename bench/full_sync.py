@@ -29,7 +29,9 @@ import asyncio
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -59,27 +61,26 @@ SYNC_WINDOW = timedelta(days=30)  # calbot's full sync asks for events ending at
 
 
 class CpuLog:
-    """CPU seconds used while each contender ran: this process (all threads) and the fake
-    Google's (when it runs in a child), by contender."""
+    """CPU seconds used while each contender ran, by contender: this process (all threads),
+    the thread that ran it (the event loop's), and the fake Google's process when it runs in a
+    child."""
 
     def __init__(self, server: GoogleServer | GoogleEndpoints) -> None:
         self._google = server if isinstance(server, GoogleEndpoints) else None
-        self.samples: dict[str, list[float]] = {}
+        self.samples: dict[str, list[float]] = defaultdict(list)
 
-    def google(self) -> float:
-        return self._google.cpu_seconds() if self._google is not None else 0.0
+    @contextmanager
+    def measuring(self, name: str) -> Iterator[None]:
+        readings = self._readings()
+        yield
+        for what, before, after in zip(
+            ("", " loop", " google"), readings, self._readings(), strict=True
+        ):
+            self.samples[name + what].append(after - before)
 
-    def keep(self, name: str, mine: float, google: float) -> None:
-        self.samples.setdefault(name, []).append(mine)
-        if self._google is not None:
-            self.samples.setdefault(f"{name} google", []).append(google)
-
-    def timed(self, name: str, work: Callable[[], object]) -> float:
-        """`stopwatch(work)`, its CPU kept under `name`."""
-        mine, google = time.process_time(), self.google()
-        wall = stopwatch(work)
-        self.keep(name, time.process_time() - mine, self.google() - google)
-        return wall
+    def _readings(self) -> tuple[float, float, float]:
+        google = self._google.cpu_seconds() if self._google is not None else 0.0
+        return time.process_time(), time.thread_time(), google
 
 
 async def plain_paging(server: GoogleServer | GoogleEndpoints, token: str) -> None:
@@ -112,15 +113,15 @@ async def calbot_full_sync(
             account_id, GoogleCredentials(GOOD_CLIENT_ID, GOOD_CLIENT_SECRET, GOOD_REFRESH_TOKEN)
         )
         loop = asyncio.get_running_loop()
-        mine, google = time.process_time(), cpu.google() if cpu else 0.0
-        loop_thread = time.thread_time()
-        started = loop.time()
-        await container.sync.sync_calendar(account_id, PRIMARY)
-        took = loop.time() - started
-        if cpu is not None:
-            cpu.keep("calbot", time.process_time() - mine, cpu.google() - google)
-            cpu.samples.setdefault("calbot loop", []).append(time.thread_time() - loop_thread)
-        return took
+        with cpu.measuring("calbot") if cpu is not None else nullcontext():
+            started = loop.time()
+            await container.sync.sync_calendar(account_id, PRIMARY)
+            return loop.time() - started
+
+
+def timed_plain(server: GoogleServer | GoogleEndpoints, token: str, cpu: CpuLog) -> float:
+    with cpu.measuring("plain"):
+        return stopwatch(lambda: asyncio.run(plain_paging(server, token)))
 
 
 def fresh_calbot_sync(server: GoogleServer | GoogleEndpoints, cpu: CpuLog | None = None) -> float:
@@ -137,9 +138,7 @@ def main(events: int, rounds: int, *, google_in_process: bool = False) -> Result
         cpu = CpuLog(server)
         samples = interleave(
             {
-                "plain": lambda: cpu.timed(
-                    "plain", lambda: asyncio.run(plain_paging(server, token))
-                ),
+                "plain": lambda: timed_plain(server, token, cpu),
                 "calbot": lambda: fresh_calbot_sync(server, cpu),
             },
             rounds,
