@@ -118,6 +118,56 @@ async def test_a_page_write_the_file_refuses_is_a_storage_error(tmp_path: Path) 
         await database.close()
 
 
+async def test_a_read_by_key_sees_each_commit_of_another_process(tmp_path: Path) -> None:
+    """Reads by key run on the event loop, on a connection of their own: each sees what was
+    committed before it, by this process's writer or another process, never an older snapshot."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    other = sqlite3.connect(database.path, isolation_level=None)
+    try:
+        stores = sqlite_stores(database)
+        await synced(stores.events, event("m1", at(1)))
+        for summary in ("first", "second", "third"):
+            other.execute("UPDATE events SET summary = ? WHERE google_event_id = 'm1'", (summary,))
+            found = await stores.events.get_event_by_google_id(ACCOUNT, CAL, "m1")
+            assert found is not None
+            assert found.summary == summary
+    finally:
+        other.close()
+        await database.close()
+
+
+class _BusyFile:
+    """A connection that finds the file busy, as SQLite answers a reader that may not wait
+    (WAL recovery after a crash, another process holding the file exclusively)."""
+
+    def execute(self, sql: str, params: object = ()) -> sqlite3.Cursor:
+        raise sqlite3.OperationalError("database is locked")
+
+    def close(self) -> None:
+        pass
+
+
+async def test_a_read_by_key_that_finds_the_file_busy_waits_in_the_readers_thread(
+    tmp_path: Path,
+) -> None:
+    """The event loop's reads never wait for a busy file; they are read again in the reader's
+    thread, which waits its turn (busy timeout), and answer as any read does."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    try:
+        stores = sqlite_stores(database)
+        await synced(stores.events, event("m1", at(1)))
+        database._quick = _BusyFile()  # type: ignore[assignment]
+
+        found = await stores.events.get_event_by_google_id(ACCOUNT, CAL, "m1")
+
+        assert found is not None
+        assert found.google_event_id == "m1"
+    finally:
+        await database.close()
+
+
 def _file_pages(path: Path) -> int:
     """Pages in the database file itself (what checkpoints have copied out of the WAL)."""
     return path.stat().st_size // 4096

@@ -22,6 +22,7 @@ from app.adapters.sqlite.codec import (
     json_or_none,
 )
 from app.adapters.sqlite.database import (
+    FEW_KEYS,
     PENDING,
     Database,
     from_text_or_none,
@@ -125,9 +126,12 @@ class SqliteBotStore:
     ) -> list[ScheduledBot]:
         unique = sorted(set(event_ids))
         found: list[ScheduledBot] = []
+        # A sync's few changed events are looked up at once (`fetch_few`), a full sync's
+        # thousands in the reader's thread.
+        fetch = self._db.fetch_few if len(unique) <= FEW_KEYS else self._db.fetch_all
         for start in range(0, len(unique), _CHUNK):  # index bots_by_event, one lookup per id
             chunk = unique[start : start + _CHUNK]
-            rows = await self._db.fetch_all(
+            rows = await fetch(
                 f"SELECT {BOT_COLUMNS} FROM bots WHERE account_id = ? "
                 f"AND event_id IN ({','.join('?' * len(chunk))})",
                 (account_id, *chunk),

@@ -362,6 +362,11 @@ def from_text_or_none(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
+# Keys that one read may look up on the event loop (`Database.fetch_few`): a lookup each on an
+# index, tens of microseconds in all.
+FEW_KEYS = 16
+
+
 class Database:
     def __init__(self, path: Path, *, outbox_bell: OutboxBell | None = None) -> None:
         self.path = path
@@ -370,6 +375,7 @@ class Database:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._watcher: sqlite3.Connection | None = None
+        self._quick: sqlite3.Connection | None = None  # `fetch_few`'s, on the event loop
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_due: asyncio.Task[None] | None = None
         self._checkpointing: asyncio.Future[None] | None = None  # the thread's part
@@ -390,6 +396,11 @@ class Database:
         self._watcher = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=0
         )
+        # Reads a few rows by key on the event loop (`fetch_few`); no busy wait either.
+        self._quick = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=0
+        )
+        self._quick.row_factory = sqlite3.Row
         # Copies committed pages from the WAL into the file, in a thread of its own, off every
         # write's path (`_checkpoint_soon`); used by one checkpoint at a time.
         self._checkpointer = sqlite3.connect(
@@ -442,9 +453,10 @@ class Database:
             if connection is not None:
                 await connection.close()
         self._reader = self._writer = None
-        if self._watcher is not None:
-            self._watcher.close()
-            self._watcher = None
+        for quick in (self._watcher, self._quick):
+            if quick is not None:
+                quick.close()
+        self._watcher = self._quick = None
 
     def data_version(self) -> int | None:
         """A number that changes whenever anything is committed to the database file, by this
@@ -574,8 +586,53 @@ class Database:
         except sqlite3.OperationalError as error:
             raise StorageUnavailable() from error
 
+    async def fetch_few(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """`fetch_all` for a read of a few rows found by an index (a row by its key, a
+        connection and its calendars), run at once on the event loop: SQLite answers such a
+        read in tens of microseconds, and the trip to the reader's thread and back costs about
+        110 (measured here, idle; more when the loop is busy). A request after one change in
+        Google made ten such trips.
+
+        In WAL mode a reader never waits for the writer; when the file is busy all the same
+        (a checkpoint resetting the WAL, recovery after a crash), this connection does not
+        wait (timeout 0) and the read goes to the reader's thread, which does.
+        Never for a read whose size the caller does not bound: it holds the event loop.
+        """
+        quick = self._quick
+        if quick is not None:
+            try:
+                return quick.execute(sql, tuple(params)).fetchall()
+            except sqlite3.OperationalError:
+                pass  # busy: read in the reader's thread, which waits its turn
+        return await self.fetch_all(sql, params)
+
+    async def fetch_values(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """`fetch_all` with each row a plain tuple, for reads of many rows unpacked by position:
+        a listing unpacks a thousand rows a request, and a `sqlite3.Row` unpacks at about three
+        times a tuple's cost (0.86 vs 0.30 ms a page, measured in the server's listing)."""
+        reader = self._require(self._reader)
+        bound = tuple(params)
+
+        def read(connection: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            cursor = connection.cursor()
+            cursor.row_factory = None  # this cursor only; the connection keeps sqlite3.Row
+            try:
+                return cursor.execute(sql, bound).fetchall()
+            finally:
+                cursor.close()
+
+        try:
+            # One trip to the connection's thread, as `write_in_thread` makes one (aiosqlite
+            # runs a function there only through these two).
+            rows = await reader._execute(read, reader._conn)  # type: ignore[no-untyped-call]
+        except sqlite3.OperationalError as error:
+            raise StorageUnavailable() from error
+        return cast("list[tuple[Any, ...]]", rows)
+
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        rows = await self.fetch_all(sql, params)
+        """A row found by a key, or at one end of an index (`MIN` of an indexed column): read
+        at once on the event loop, as `fetch_few`."""
+        rows = await self.fetch_few(sql, params)
         return rows[0] if rows else None
 
     async def ping(self) -> bool:

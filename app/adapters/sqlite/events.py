@@ -29,6 +29,7 @@ from app.adapters.sqlite.codec import (
     override_params,
 )
 from app.adapters.sqlite.database import (
+    FEW_KEYS,
     PENDING,
     Database,
     from_text,
@@ -281,7 +282,7 @@ class SqliteEventStore:
     ) -> list[EventRow] | None:
         """The page, its events decoded once per version; None when a row changed between
         reading its version and reading it whole (the caller reads again)."""
-        page = await self._db.fetch_all(query, params)
+        page = await self._db.fetch_values(query, params)
         known = self._decoded.peek
         # One pass: each row as listed (by its bot state) if its version was decoded before.
         listed = [
@@ -291,9 +292,11 @@ class SqliteEventStore:
         gaps = _gaps(listed)
         if gaps:  # after one change, one row in a thousand: only those are read and looked up
             unseen = [page[position][0] for position in gaps]
+            # A few rows by key are read at once (`fetch_few`), a page's worth in the thread.
+            fetch = self._db.fetch_few if len(unseen) <= FEW_KEYS else self._db.fetch_all
             for start in range(0, len(unseen), _CHUNK):
                 chunk = unseen[start : start + _CHUNK]
-                rows = await self._db.fetch_all(
+                rows = await fetch(
                     f"SELECT {EVENT_COLUMNS}, row_version FROM events WHERE account_id = ? "
                     f"AND event_id IN ({','.join('?' * len(chunk))})",
                     (account_id, *chunk),
