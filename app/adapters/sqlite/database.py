@@ -607,9 +607,10 @@ class Database:
         return await self.fetch_all(sql, params)
 
     async def fetch_values(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        """`fetch_all` with each row a plain tuple, for reads of many rows unpacked by position:
-        a listing unpacks a thousand rows a request, and a `sqlite3.Row` unpacks at about three
-        times a tuple's cost (0.86 vs 0.30 ms a page, measured in the server's listing)."""
+        """`fetch_all` with each row a plain tuple, for reads of many rows read by position: a
+        listing unpacks a thousand rows a request, and a `sqlite3.Row` unpacks at about three
+        times a tuple's cost (0.86 vs 0.30 ms a page, measured in the server's listing); an
+        event decodes from a tuple in 2.9 us, from a Row in 5.7 (`event_from_row`)."""
         reader = self._require(self._reader)
         bound = tuple(params)
 

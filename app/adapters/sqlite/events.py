@@ -359,7 +359,7 @@ class SqliteEventStore:
         # `events_by_next_end` narrows to the series whose stored next occurrence has ended
         # (a keyed superset); the domain rule picks from those.
         at = _as_stored(now)
-        rows = await self._db.fetch_all(
+        rows = await self._db.fetch_values(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE account_id = ? AND calendar_id = ? "
             "AND next_occurrence_end <= ? ORDER BY start_time, event_id",
             (account_id, calendar_id, to_text(at)),
@@ -430,7 +430,7 @@ class SqliteEventStore:
     ) -> list[Event]:
         # A keyed time range narrows the rows to read (a one-off over before the window cannot
         # qualify); `auto_schedule_candidate` decides which of them do.
-        rows = await self._db.fetch_all(
+        rows = await self._db.fetch_values(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE account_id = ? AND start_time < ? "
             "AND (recurrence != '' OR end_time > ?) ORDER BY start_time, event_id",
             (account_id, to_text(window_end), to_text(window_start)),
@@ -449,7 +449,7 @@ class SqliteEventStore:
         limit: int,
     ) -> tuple[list[Event], str | None]:
         # The primary key walked from `after`: `limit` rows of the account, whatever it holds.
-        rows = await self._db.fetch_all(
+        rows = await self._db.fetch_values(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE account_id = ? AND event_id > ? "
             "ORDER BY event_id LIMIT ?",
             (account_id, after or "", limit),
