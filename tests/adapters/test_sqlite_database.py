@@ -106,7 +106,8 @@ async def test_a_page_write_the_file_refuses_is_a_storage_error(tmp_path: Path) 
     other = sqlite3.connect(database.path, isolation_level=None)
     try:
         stores = sqlite_stores(database)
-        await database.write_one("PRAGMA busy_timeout=50")
+        async with database.transaction() as writer:  # the writer's own busy timeout
+            await writer.execute("PRAGMA busy_timeout=50")
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(StorageUnavailable):
             await stores.events.apply_events_page(ACCOUNT, page(event("m1", at(1))))
@@ -165,6 +166,29 @@ async def test_a_read_by_key_that_finds_the_file_busy_waits_in_the_readers_threa
         assert found is not None
         assert found.google_event_id == "m1"
     finally:
+        await database.close()
+
+
+async def test_a_lease_taken_while_another_process_writes_waits_for_it(tmp_path: Path) -> None:
+    """One-statement writes (leases, sync health) run at once on the event loop, unless another
+    process holds the write lock: then they wait for it like any write, not fail."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    other = sqlite3.connect(database.path, isolation_level=None)
+    try:
+        stores = sqlite_stores(database)
+        other.execute("BEGIN IMMEDIATE")
+        taking = asyncio.ensure_future(
+            stores.leases.try_acquire_lease("sync", "replica-a", at(0), at(1))
+        )
+        await asyncio.sleep(0.2)
+        assert not taking.done()  # waiting for the other process, not failed
+        other.execute("ROLLBACK")
+
+        assert await taking is True
+        assert await stores.leases.try_acquire_lease("sync", "replica-b", at(0), at(1)) is False
+    finally:
+        other.close()
         await database.close()
 
 

@@ -362,6 +362,16 @@ def from_text_or_none(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
+# How every connection that writes commits.
+_COMMIT_PRAGMAS = (
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    # No checkpoint by the commit that makes the WAL pass 1,000 pages: that commit paid for
+    # copying 4 MB into the file and syncing it (profile of a 10k full sync: 8% of its time,
+    # on one page's write). `_checkpoint_soon` does it in the background.
+    "PRAGMA wal_autocheckpoint=0",
+)
+
 # Keys that one read may look up on the event loop (`Database.fetch_few`): a lookup each on an
 # index, tens of microseconds in all.
 FEW_KEYS = 16
@@ -375,7 +385,7 @@ class Database:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._watcher: sqlite3.Connection | None = None
-        self._quick: sqlite3.Connection | None = None  # `fetch_few`'s, on the event loop
+        self._quick: sqlite3.Connection | None = None  # on the event loop: `fetch_few`, `write_one`
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_due: asyncio.Task[None] | None = None
         self._checkpointing: asyncio.Future[None] | None = None  # the thread's part
@@ -396,11 +406,15 @@ class Database:
         self._watcher = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=0
         )
-        # Reads a few rows by key on the event loop (`fetch_few`); no busy wait either.
+        # Reads a few rows by key, and writes one statement, on the event loop (`fetch_few`,
+        # `write_one`); no busy wait either. Its commits are the writer's kind: no sync of the
+        # WAL on each, no checkpoint by the commit that passes 1,000 pages (see `_connect`).
         self._quick = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=0
         )
         self._quick.row_factory = sqlite3.Row
+        for pragma in _COMMIT_PRAGMAS:
+            self._quick.execute(pragma)
         # Copies committed pages from the WAL into the file, in a thread of its own, off every
         # write's path (`_checkpoint_soon`); used by one checkpoint at a time.
         self._checkpointer = sqlite3.connect(
@@ -427,16 +441,7 @@ class Database:
     async def _connect(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(self.path, isolation_level=None)
         connection.row_factory = sqlite3.Row
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA busy_timeout=10000",
-            "PRAGMA foreign_keys=ON",
-            # No checkpoint by the commit that makes the WAL pass 1,000 pages: that commit paid
-            # for copying 4 MB into the file and syncing it (profile of a 10k full sync: 8% of
-            # its time, on one page's write). `_checkpoint_soon` does it in the background.
-            "PRAGMA wal_autocheckpoint=0",
-        ):
+        for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=10000", *_COMMIT_PRAGMAS):
             await connection.execute(pragma)
         return connection
 
@@ -544,9 +549,23 @@ class Database:
         message; anything more goes through `transaction`.
         """
         writer = self._require(self._writer)
+        bound = tuple(params)
         async with self._write_lock:
+            # This process's other writes wait for the lock, so nothing of theirs is under way:
+            # the statement runs at once on the event loop, as `fetch_few` reads (a sync's lease
+            # and health writes are such statements, three trips to the thread a sync saved).
+            # Another process writing makes the file busy; then the writer's thread waits.
+            quick = self._quick
+            if quick is not None:
+                try:
+                    changed = quick.execute(sql, bound).rowcount
+                except sqlite3.OperationalError:
+                    pass  # busy: nothing was written; the writer's thread waits its turn
+                else:
+                    self._committed()
+                    return changed
             try:
-                cursor = await writer.execute(sql, tuple(params))
+                cursor = await writer.execute(sql, bound)
             except sqlite3.OperationalError as error:
                 raise StorageUnavailable() from error
             self._committed()
