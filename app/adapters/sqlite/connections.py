@@ -164,7 +164,7 @@ class SqliteConnectionStore:
     async def connection_and_calendars(
         self, account_id: str
     ) -> tuple[Connection, list[Calendar]] | None:
-        # One statement: one trip to the database's thread, and one snapshot of both tables.
+        # One statement: one read, and one snapshot of both tables.
         rows = await self._db.fetch_few(
             f"SELECT {_CONNECTION_COLUMNS}, {_CALENDAR_COLUMNS} FROM connections "
             "LEFT JOIN calendars USING (account_id) WHERE account_id = ? "

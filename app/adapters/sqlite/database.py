@@ -613,17 +613,19 @@ class Database:
         Google made ten such trips.
 
         In WAL mode a reader never waits for the writer; when the file is busy all the same
-        (a checkpoint resetting the WAL, recovery after a crash), this connection does not
-        wait (timeout 0) and the read goes to the reader's thread, which does.
-        Never for a read whose size the caller does not bound: it holds the event loop.
+        (the WAL's index being rebuilt after a crash, another process holding the file
+        exclusively), this connection does not wait (timeout 0) and the read goes to the
+        reader's thread, which does. Never for a read whose size the caller does not bound: it
+        holds the event loop.
         """
+        bound = tuple(params)
         quick = self._quick
         if quick is not None:
             try:
-                return quick.execute(sql, tuple(params)).fetchall()
+                return quick.execute(sql, bound).fetchall()
             except sqlite3.OperationalError:
                 pass  # busy: read in the reader's thread, which waits its turn
-        return await self.fetch_all(sql, params)
+        return await self.fetch_all(sql, bound)
 
     async def fetch_values(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         """`fetch_all` with each row a plain tuple, for reads of many rows read by position: a
