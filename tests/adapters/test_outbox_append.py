@@ -21,11 +21,12 @@ from app.adapters.memory.tables import MemoryTables
 from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.database import Database
 from app.adapters.sqlite.outbox import append_outbox
+from app.domain import ScheduleStatus
 from app.outbox_bell import OutboxBell
 from app.services.webhook_dispatch import new_delivery
 from app.webhook_messages import new_message
 from app.webhook_records import DELIVERY_RETENTION, DeliveryStatus
-from tests.adapters.store_contract.builders import ACCOUNT, NOW
+from tests.adapters.store_contract.builders import ACCOUNT, NOW, at, bot, event, synced
 from tests.aws import (  # noqa: F401  (fixtures, found by name)
     aws_endpoint,
     aws_env,
@@ -64,6 +65,41 @@ async def test_sqlite_messages_commit_and_roll_back_with_the_callers_transaction
         assert rings == ["ring"]  # the rolled-back write rang nothing
         await stores.leases.try_acquire_lease("y", "holder", NOW, NOW)
         assert rings == ["ring"]  # nor does a write without messages
+    finally:
+        await database.close()
+
+
+async def test_sqlite_bots_inserted_together_commit_their_messages_and_ring_once(
+    tmp_path: Path,
+) -> None:
+    """An auto-schedule pass inserts its bots in one write (in the writer's thread): each new
+    bot's `bot.scheduled` message commits with it, and the bell rings once, after the commit;
+    a bot that already exists is neither inserted again nor announced again."""
+    rings: list[str] = []
+    database = Database(tmp_path / "calbot.sqlite3")
+    database.outbox_bell.subscribe(lambda: rings.append("ring"))
+    await database.open()
+    try:
+        stores = sqlite_stores(database)
+        first, second = event("m1", at(1)), event("m2", at(2))
+        await synced(stores.events, first, second)
+        existing = bot(first, bot_id="bot_existing")
+        assert await stores.bots.insert_bots_unless_exist([existing]) == [existing]
+        assert rings == ["ring"]
+
+        new = bot(second, bot_id="bot_new")
+        again = bot(first, bot_id="bot_again")  # the same occurrence as `existing`
+        assert await stores.bots.insert_bots_unless_exist([again, new]) == [new]
+
+        assert rings == ["ring", "ring"]
+        announced = [m.data["bot"]["bot_id"] for m in await stores.outbox.unrouted_messages(10)]
+        assert sorted(announced) == ["bot_existing", "bot_new"]
+        assert await stores.bots.get_bot(ACCOUNT, "bot_again") is None
+        listed = await stores.events.get_event(ACCOUNT, second.event_id)
+        assert listed is not None
+        assert listed.schedule_status is ScheduleStatus.SCHEDULED
+        assert await stores.bots.insert_bots_unless_exist([again]) == []
+        assert rings == ["ring", "ring"]  # nothing created, nothing rung
     finally:
         await database.close()
 

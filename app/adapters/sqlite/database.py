@@ -506,7 +506,9 @@ class Database:
 
     async def write_in_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work` on the writer connection, in its thread, as one transaction: one trip to the
-        thread however many statements it runs. Only for writes that append no outbox message.
+        thread however many statements it runs. Work that appends outbox messages
+        (`append_outbox_in_thread`) leaves its caller to ring `outbox_bell` once this returns:
+        the bell is the event loop's, and rings only for what is committed.
 
         A transaction made of awaited statements crosses to the connection's thread and back
         for each, and each crossing needs the event loop and the GIL: while the loop was busy

@@ -35,19 +35,31 @@ _DELIVERY_COLUMNS = (
 _DELIVERY_MARKS = ", ".join("?" for _ in _DELIVERY_COLUMNS.split(", "))
 
 
+_APPEND = f"INSERT OR IGNORE INTO outbox ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+
+
+def _message_params(messages: Sequence[OutboxMessage]) -> list[tuple[Any, ...]]:
+    return [
+        (m.message_id, m.account_id, m.type, precise_text(m.created_at), data_json(m))
+        for m in messages
+    ]
+
+
 async def append_outbox(conn: aiosqlite.Connection, messages: Sequence[OutboxMessage]) -> None:
     """Add messages to the outbox on `conn`, the writer of a transaction the caller has open
     (`Database.transaction()`): they commit, or roll back, with the change they report. Never
     call it outside the caller's own transaction."""
     if messages:
         outbox_appended.set(True)  # `Database.transaction` rings the bell once committed
-    await conn.executemany(
-        f"INSERT OR IGNORE INTO outbox ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
-        [
-            (m.message_id, m.account_id, m.type, precise_text(m.created_at), data_json(m))
-            for m in messages
-        ],
-    )
+    await conn.executemany(_APPEND, _message_params(messages))
+
+
+def append_outbox_in_thread(
+    connection: sqlite3.Connection, messages: Sequence[OutboxMessage]
+) -> None:
+    """`append_outbox` inside work given to `Database.write_in_thread`: the caller rings
+    `Database.outbox_bell` once that returns, when it appended any message."""
+    connection.executemany(_APPEND, _message_params(messages))
 
 
 def _message_from_row(row: sqlite3.Row) -> OutboxMessage:
