@@ -4,6 +4,7 @@ bell rings once it has committed, so the dispatcher starts at once."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -38,70 +39,71 @@ from tests.aws import (  # noqa: F401  (fixtures, found by name)
 TABLE = "calbot-outbox-append"
 
 
-async def test_sqlite_messages_commit_and_roll_back_with_the_callers_transaction(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+async def belled(tmp_path: Path) -> AsyncIterator[tuple[Database, list[str]]]:
+    """An open SQLite database, and the rings of its outbox bell as they come."""
     rings: list[str] = []
     database = Database(tmp_path / "calbot.sqlite3")
     database.outbox_bell.subscribe(lambda: rings.append("ring"))
     await database.open()
     try:
-        stores = sqlite_stores(database)
-        kept, lost = new_message(ACCOUNT, "ping", {}, NOW), new_message(ACCOUNT, "ping", {}, NOW)
-        async with database.transaction() as tx:
-            await tx.execute("INSERT INTO leases VALUES ('x', 'holder', '2026-01-01T00:00:00Z')")
-            await append_outbox(tx, [kept])
-            assert rings == []  # not before the commit
-        assert rings == ["ring"]
-
-        async def failing_change() -> None:
-            async with database.transaction() as tx:
-                await append_outbox(tx, [lost])
-                raise RuntimeError("the change failed")
-
-        with pytest.raises(RuntimeError):
-            await failing_change()
-        assert await stores.outbox.unrouted_messages(10) == [kept]
-        assert rings == ["ring"]  # the rolled-back write rang nothing
-        await stores.leases.try_acquire_lease("y", "holder", NOW, NOW)
-        assert rings == ["ring"]  # nor does a write without messages
+        yield database, rings
     finally:
         await database.close()
 
 
+async def test_sqlite_messages_commit_and_roll_back_with_the_callers_transaction(
+    belled: tuple[Database, list[str]],
+) -> None:
+    database, rings = belled
+    stores = sqlite_stores(database)
+    kept, lost = new_message(ACCOUNT, "ping", {}, NOW), new_message(ACCOUNT, "ping", {}, NOW)
+    async with database.transaction() as tx:
+        await tx.execute("INSERT INTO leases VALUES ('x', 'holder', '2026-01-01T00:00:00Z')")
+        await append_outbox(tx, [kept])
+        assert rings == []  # not before the commit
+    assert rings == ["ring"]
+
+    async def failing_change() -> None:
+        async with database.transaction() as tx:
+            await append_outbox(tx, [lost])
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_change()
+    assert await stores.outbox.unrouted_messages(10) == [kept]
+    assert rings == ["ring"]  # the rolled-back write rang nothing
+    await stores.leases.try_acquire_lease("y", "holder", NOW, NOW)
+    assert rings == ["ring"]  # nor does a write without messages
+
+
 async def test_sqlite_bots_inserted_together_commit_their_messages_and_ring_once(
-    tmp_path: Path,
+    belled: tuple[Database, list[str]],
 ) -> None:
     """An auto-schedule pass inserts its bots in one write (in the writer's thread): each new
     bot's `bot.scheduled` message commits with it, and the bell rings once, after the commit;
     a bot that already exists is neither inserted again nor announced again."""
-    rings: list[str] = []
-    database = Database(tmp_path / "calbot.sqlite3")
-    database.outbox_bell.subscribe(lambda: rings.append("ring"))
-    await database.open()
-    try:
-        stores = sqlite_stores(database)
-        first, second = event("m1", at(1)), event("m2", at(2))
-        await synced(stores.events, first, second)
-        existing = bot(first, bot_id="bot_existing")
-        assert await stores.bots.insert_bots_unless_exist([existing]) == [existing]
-        assert rings == ["ring"]
+    database, rings = belled
+    stores = sqlite_stores(database)
+    first, second = event("m1", at(1)), event("m2", at(2))
+    await synced(stores.events, first, second)
+    existing = bot(first, bot_id="bot_existing")
+    assert await stores.bots.insert_bots_unless_exist([existing]) == [existing]
+    assert rings == ["ring"]
 
-        new = bot(second, bot_id="bot_new")
-        again = bot(first, bot_id="bot_again")  # the same occurrence as `existing`
-        assert await stores.bots.insert_bots_unless_exist([again, new]) == [new]
+    new = bot(second, bot_id="bot_new")
+    again = bot(first, bot_id="bot_again")  # the same occurrence as `existing`
+    assert await stores.bots.insert_bots_unless_exist([again, new]) == [new]
 
-        assert rings == ["ring", "ring"]
-        announced = [m.data["bot"]["bot_id"] for m in await stores.outbox.unrouted_messages(10)]
-        assert sorted(announced) == ["bot_existing", "bot_new"]
-        assert await stores.bots.get_bot(ACCOUNT, "bot_again") is None
-        listed = await stores.events.get_event(ACCOUNT, second.event_id)
-        assert listed is not None
-        assert listed.schedule_status is ScheduleStatus.SCHEDULED
-        assert await stores.bots.insert_bots_unless_exist([again]) == []
-        assert rings == ["ring", "ring"]  # nothing created, nothing rung
-    finally:
-        await database.close()
+    assert rings == ["ring", "ring"]
+    announced = [m.data["bot"]["bot_id"] for m in await stores.outbox.unrouted_messages(10)]
+    assert sorted(announced) == ["bot_existing", "bot_new"]
+    assert await stores.bots.get_bot(ACCOUNT, "bot_again") is None
+    listed = await stores.events.get_event(ACCOUNT, second.event_id)
+    assert listed is not None
+    assert listed.schedule_status is ScheduleStatus.SCHEDULED
+    assert await stores.bots.insert_bots_unless_exist([again]) == []
+    assert rings == ["ring", "ring"]  # nothing created, nothing rung
 
 
 async def test_dynamodb_messages_commit_only_with_the_callers_transaction(
