@@ -138,6 +138,32 @@ async def test_a_read_by_key_sees_each_commit_of_another_process(tmp_path: Path)
         await database.close()
 
 
+async def test_a_read_by_keys_finds_every_key_however_many(tmp_path: Path) -> None:
+    """Keys are read in chunks (below the 999 parameters older SQLite allows): a few at once on
+    the event loop, many in the reader's thread; either way every key's rows come back."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    try:
+        async with database.transaction() as writer:
+            await writer.execute("CREATE TABLE numbers (n INTEGER PRIMARY KEY, half INTEGER)")
+            await writer.executemany(
+                "INSERT INTO numbers VALUES (?, ?)", [(n, n // 2) for n in range(2_400)]
+            )
+        query = "SELECT n FROM numbers WHERE half = ? OR n IN ({keys})"
+
+        many = await database.fetch_by_keys(query, (-1,), list(range(0, 2_400, 2)))
+        few = await database.fetch_by_keys(query, (0,), [7, 9])
+        by_half = await database.fetch_by_keys(
+            "SELECT n FROM numbers WHERE half IN ({keys})", (), [3], few_rows_each=False
+        )
+
+        assert sorted(row["n"] for row in many) == list(range(0, 2_400, 2))
+        assert sorted(row["n"] for row in few) == [0, 1, 7, 9]
+        assert sorted(row["n"] for row in by_half) == [6, 7]
+    finally:
+        await database.close()
+
+
 class _BusyFile:
     """A connection that finds the file busy, as SQLite answers a reader that may not wait
     (WAL recovery after a crash, another process holding the file exclusively)."""

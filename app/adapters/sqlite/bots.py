@@ -23,7 +23,6 @@ from app.adapters.sqlite.codec import (
     json_or_none,
 )
 from app.adapters.sqlite.database import (
-    FEW_KEYS,
     PENDING,
     Database,
     from_text_or_none,
@@ -45,9 +44,6 @@ from app.domain import BotStatus, OccurrenceKey, ScheduledBot, is_pending
 
 _FINISHED = statuses_where(lambda status: not is_pending(status))
 _ASSIGN_ALL_BUT_ID = ", ".join(f"{column} = ?" for column in BOT_COLUMNS.split(", ")[1:])
-
-# SQLite allows 999 host parameters by default; a list of ids is read in chunks below that.
-_CHUNK = 500
 
 
 class SqliteBotStore:
@@ -125,19 +121,12 @@ class SqliteBotStore:
     async def list_bots_of_events(
         self, account_id: str, event_ids: Collection[str]
     ) -> list[ScheduledBot]:
-        unique = sorted(set(event_ids))
-        found: list[ScheduledBot] = []
-        # A sync's few changed events are looked up at once (`fetch_few`), a full sync's
-        # thousands in the reader's thread.
-        fetch = self._db.fetch_few if len(unique) <= FEW_KEYS else self._db.fetch_all
-        for start in range(0, len(unique), _CHUNK):  # index bots_by_event, one lookup per id
-            chunk = unique[start : start + _CHUNK]
-            rows = await fetch(
-                f"SELECT {BOT_COLUMNS} FROM bots WHERE account_id = ? "
-                f"AND event_id IN ({','.join('?' * len(chunk))})",
-                (account_id, *chunk),
-            )
-            found.extend(bot_from_row(row) for row in rows)
+        rows = await self._db.fetch_by_keys(  # index bots_by_event, one lookup per id
+            f"SELECT {BOT_COLUMNS} FROM bots WHERE account_id = ? AND event_id IN ({{keys}})",
+            (account_id,),
+            sorted(set(event_ids)),
+        )
+        found = [bot_from_row(row) for row in rows]
         return sorted(found, key=lambda bot: (bot.join_at, bot.bot_id))
 
     async def update_bot(

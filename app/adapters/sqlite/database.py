@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -374,7 +374,10 @@ _COMMIT_PRAGMAS = (
 
 # Keys that one read may look up on the event loop (`Database.fetch_few`): a lookup each on an
 # index, tens of microseconds in all.
-FEW_KEYS = 16
+_FEW_KEYS = 16
+# SQLite before 3.32 allows 999 host parameters by default: a list of keys is read in chunks
+# below that, whichever SQLite the machine has.
+_KEY_CHUNK = 500
 
 
 class Database:
@@ -628,6 +631,28 @@ class Database:
             except sqlite3.OperationalError:
                 pass  # busy: read in the reader's thread, which waits its turn
         return await self.fetch_all(sql, bound)
+
+    async def fetch_by_keys(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        keys: Sequence[Any],
+        *,
+        few_rows_each: bool = True,
+    ) -> list[sqlite3.Row]:
+        """The rows of `sql` for every key: its `({keys})` stands for the IN list of a chunk of
+        them (below SQLite's limit on parameters), after `params`. A few keys (a sync's changed
+        events) are read at once on the event loop (`fetch_few`), more in the reader's thread, as
+        are keys that may each find many rows (`few_rows_each=False`), however few.
+        """
+        at_once = few_rows_each and len(keys) <= _FEW_KEYS
+        fetch = self.fetch_few if at_once else self.fetch_all
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(keys), _KEY_CHUNK):
+            chunk = keys[start : start + _KEY_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows += await fetch(sql.replace("({keys})", f"({marks})"), (*params, *chunk))
+        return rows
 
     async def fetch_values(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         """`fetch_all` with each row a plain tuple, for reads of many rows read by position: a

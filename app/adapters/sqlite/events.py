@@ -29,7 +29,6 @@ from app.adapters.sqlite.codec import (
     override_params,
 )
 from app.adapters.sqlite.database import (
-    FEW_KEYS,
     PENDING,
     Database,
     from_text,
@@ -148,9 +147,6 @@ _LISTED = f"{EVENT_COLUMNS}, {_BOT_JOINS}"
 
 # How often a page is read by versions before it is read whole (rows changing meanwhile).
 _VERSION_READS = 3
-
-# SQLite's default limit on host parameters is 999; a list of keys is read in chunks below it.
-_CHUNK = 500
 
 
 def _as_stored(when: datetime) -> datetime:
@@ -291,18 +287,14 @@ class SqliteEventStore:
         ]
         gaps = _gaps(listed)
         if gaps:  # after one change, one row in a thousand: only those are read and looked up
-            unseen = [page[position][0] for position in gaps]
-            # A few rows by key are read at once (`fetch_few`), a page's worth in the thread.
-            fetch = self._db.fetch_few if len(unseen) <= FEW_KEYS else self._db.fetch_all
-            for start in range(0, len(unseen), _CHUNK):
-                chunk = unseen[start : start + _CHUNK]
-                rows = await fetch(
-                    f"SELECT {EVENT_COLUMNS}, row_version FROM events WHERE account_id = ? "
-                    f"AND event_id IN ({','.join('?' * len(chunk))})",
-                    (account_id, *chunk),
-                )
-                for row in rows:
-                    self._remember(row)
+            rows = await self._db.fetch_by_keys(
+                f"SELECT {EVENT_COLUMNS}, row_version FROM events WHERE account_id = ? "
+                "AND event_id IN ({keys})",
+                (account_id,),
+                [page[position][0] for position in gaps],
+            )
+            for row in rows:
+                self._remember(row)
             for position in gaps:
                 event_id, version, bot = page[position]
                 if (both := known((event_id, version))) is None:
@@ -326,16 +318,16 @@ class SqliteEventStore:
         self, account_id: str, calendar_id: str, series_google_event_ids: list[str]
     ) -> dict[str, list[OccurrenceOverride]]:
         found: dict[str, list[OccurrenceOverride]] = {}
-        for start in range(0, len(series_google_event_ids), _CHUNK):
-            chunk = series_google_event_ids[start : start + _CHUNK]
-            rows = await self._db.fetch_all(
-                f"SELECT {OVERRIDE_COLUMNS} FROM event_overrides "
-                "WHERE account_id = ? AND calendar_id = ? AND series_google_event_id IN "
-                f"({','.join('?' * len(chunk))}) ORDER BY series_google_event_id, original_start",
-                (account_id, calendar_id, *chunk),
-            )
-            for row in rows:
-                found.setdefault(row["series_google_event_id"], []).append(override_from_row(row))
+        rows = await self._db.fetch_by_keys(
+            f"SELECT {OVERRIDE_COLUMNS} FROM event_overrides "
+            "WHERE account_id = ? AND calendar_id = ? AND series_google_event_id IN ({keys}) "
+            "ORDER BY series_google_event_id, original_start",
+            (account_id, calendar_id),
+            series_google_event_ids,
+            few_rows_each=False,  # a series may have any number of exceptions
+        )
+        for row in rows:
+            found.setdefault(row["series_google_event_id"], []).append(override_from_row(row))
         return found
 
     async def set_next_occurrences(
