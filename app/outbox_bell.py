@@ -23,5 +23,6 @@ class OutboxBell:
 
 
 outbox_appended: ContextVar[bool] = ContextVar("outbox_appended", default=False)
-"""Set by the SQLite in-transaction helper; read by `Database.transaction` after its COMMIT
-(same task, so the flag travels from one to the other and no further)."""
+"""Set by the SQLite in-transaction helpers; read after the COMMIT by `Database.transaction`
+(same task) or `Database.write_in_thread` (same call in the writer's thread), so the flag
+travels from one to the other and no further."""

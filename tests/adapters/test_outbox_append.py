@@ -4,9 +4,11 @@ bell rings once it has committed, so the dispatcher starts at once."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from app.adapters.memory.outbox import append_outbox as append_in_memory
 from app.adapters.memory.tables import MemoryTables
 from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.database import Database
-from app.adapters.sqlite.outbox import append_outbox
+from app.adapters.sqlite.outbox import append_outbox, append_outbox_in_thread
 from app.domain import ScheduleStatus
 from app.outbox_bell import OutboxBell
 from app.services.webhook_dispatch import new_delivery
@@ -74,6 +76,27 @@ async def test_sqlite_messages_commit_and_roll_back_with_the_callers_transaction
     assert await stores.outbox.unrouted_messages(10) == [kept]
     assert rings == ["ring"]  # the rolled-back write rang nothing
     await stores.leases.try_acquire_lease("y", "holder", NOW, NOW)
+    assert rings == ["ring"]  # nor does a write without messages
+
+
+async def test_sqlite_messages_appended_in_the_writers_thread_commit_and_ring_with_its_write(
+    belled: tuple[Database, list[str]],
+) -> None:
+    database, rings = belled
+    stores = sqlite_stores(database)
+    kept, lost = new_message(ACCOUNT, "ping", {}, NOW), new_message(ACCOUNT, "ping", {}, NOW)
+
+    def failing(connection: sqlite3.Connection) -> None:
+        append_outbox_in_thread(connection, [lost])
+        raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        await database.write_in_thread(failing)
+    assert rings == []  # rolled back: nothing rung
+    await database.write_in_thread(partial(append_outbox_in_thread, messages=[kept]))
+    assert rings == ["ring"]
+    assert await stores.outbox.unrouted_messages(10) == [kept]
+    await database.write_in_thread(lambda connection: None)
     assert rings == ["ring"]  # nor does a write without messages
 
 

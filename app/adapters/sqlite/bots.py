@@ -208,10 +208,7 @@ class SqliteBotStore:
         # All of it in one trip to the writer's thread: an auto-schedule pass inserts thousands
         # of bots, and a trip per bot (an awaited statement each) was 11,458 trips and about
         # 4 s of a 9 s pass over 100,000 events waiting for the thread (cProfile).
-        created = await self._db.write_in_thread(partial(_insert_bots_unless_exist, bots))
-        if created:
-            self._db.outbox_bell.ring()  # their `bot.scheduled` messages are committed
-        return created
+        return await self._db.write_in_thread(partial(_insert_bots_unless_exist, bots))
 
     async def rekey_bot(
         self,

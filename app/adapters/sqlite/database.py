@@ -510,8 +510,7 @@ class Database:
     async def write_in_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work` on the writer connection, in its thread, as one transaction: one trip to the
         thread however many statements it runs. Work that appends outbox messages
-        (`append_outbox_in_thread`) leaves its caller to ring `outbox_bell` once this returns:
-        the bell is the event loop's, and rings only for what is committed.
+        (`append_outbox_in_thread`) rings `outbox_bell` once committed, as `transaction` does.
 
         A transaction made of awaited statements crosses to the connection's thread and back
         for each, and each crossing needs the event loop and the GIL: while the loop was busy
@@ -525,24 +524,31 @@ class Database:
         """
         writer = self._require(self._writer)
 
-        def transaction(connection: sqlite3.Connection) -> T:
-            connection.execute("BEGIN IMMEDIATE")
+        def transaction(connection: sqlite3.Connection) -> tuple[T, bool]:
+            # The flag is set and read in this thread's own context, within this one call.
+            appended = outbox_appended.set(False)
             try:
-                done = work(connection)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-            return done
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    done = work(connection)
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
+                return done, outbox_appended.get()
+            finally:
+                outbox_appended.reset(appended)
 
         async with self._write_lock:
             try:
                 # aiosqlite runs a function in the connection's thread only through these two
                 # (what its own execute uses); the suite runs every page write through them.
-                done = await writer._execute(transaction, writer._conn)  # type: ignore[no-untyped-call]
+                done, rings = await writer._execute(transaction, writer._conn)  # type: ignore[no-untyped-call]
             except sqlite3.OperationalError as error:
                 raise StorageUnavailable() from error
             self._committed()
+            if rings:
+                self.outbox_bell.ring()
             return cast(T, done)
 
     async def write_one(self, sql: str, params: Iterable[Any] = ()) -> int:

@@ -57,8 +57,10 @@ async def append_outbox(conn: aiosqlite.Connection, messages: Sequence[OutboxMes
 def append_outbox_in_thread(
     connection: sqlite3.Connection, messages: Sequence[OutboxMessage]
 ) -> None:
-    """`append_outbox` inside work given to `Database.write_in_thread`: the caller rings
-    `Database.outbox_bell` once that returns, when it appended any message."""
+    """`append_outbox` inside work given to `Database.write_in_thread`, on the connection it
+    passes: the messages commit, or roll back, with that work."""
+    if messages:
+        outbox_appended.set(True)  # `Database.write_in_thread` rings the bell once committed
     connection.executemany(_APPEND, _message_params(messages))
 
 
