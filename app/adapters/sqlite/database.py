@@ -554,10 +554,11 @@ class Database:
     async def write_one(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One write statement as a transaction of its own; returns how many rows it changed.
 
-        The writer connection is in autocommit mode, so SQLite runs a lone statement in its own
-        transaction: one trip to the connection's thread, where BEGIN, the statement and COMMIT
-        are three. Only for a write that is whole in one statement and appends no outbox
-        message; anything more goes through `transaction`.
+        Both connections it may use are in autocommit mode, so SQLite runs a lone statement in
+        its own transaction: at once on the event loop, or (the file busy) one trip to the
+        writer's thread, where BEGIN, the statement and COMMIT would be three. Only for a write
+        that is whole in one statement and appends no outbox message; anything more goes
+        through `transaction` or `write_in_thread`.
         """
         writer = self._require(self._writer)
         bound = tuple(params)
