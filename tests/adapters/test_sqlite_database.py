@@ -11,8 +11,9 @@ import pytest
 from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.database import ADDED_COLUMNS, CHECKPOINT_DELAY_SECONDS, Database
 from app.adapters.sqlite.events import _BOT_JOINS
+from app.domain import ScheduleStatus
 from app.errors import StorageUnavailable
-from tests.adapters.store_contract.builders import ACCOUNT, CAL, at, event, page, synced
+from tests.adapters.store_contract.builders import ACCOUNT, CAL, at, bot, event, page, synced
 
 
 def _columns(path: Path, table: str) -> set[str]:
@@ -75,6 +76,36 @@ async def test_a_row_written_by_any_statement_is_listed_as_written(tmp_path: Pat
         [after] = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
         assert (before.event.summary, after.event.summary) == ("Before", "After")
         assert before.version != after.version
+    finally:
+        await database.close()
+
+
+async def test_bots_created_together_mark_each_event_scheduled_once(tmp_path: Path) -> None:
+    """The events of bots an auto-schedule pass creates are listed as scheduled at once (their
+    rows get a new version), and an event already scheduled is not written again: its row keeps
+    the version the listing has decoded."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    try:
+        stores = sqlite_stores(database)
+        series = event("series", at(1), recurrence=("RRULE:FREQ=WEEKLY",))
+        await synced(stores.events, series, event("other", at(2)))
+        [before, other] = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+
+        this_week = bot(series, bot_id="bot_1", occurrence_start=at(1))
+        assert await stores.bots.insert_bots_unless_exist([this_week]) == [this_week]
+        [scheduled, same_other] = await stores.events.list_events_page(
+            ACCOUNT, CAL, after=None, limit=10
+        )
+        next_week = bot(series, bot_id="bot_2", occurrence_start=at(169))
+        assert await stores.bots.insert_bots_unless_exist([next_week]) == [next_week]
+        [again, _] = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+
+        assert before.event.schedule_status is ScheduleStatus.UNSCHEDULED
+        assert scheduled.event.schedule_status is ScheduleStatus.SCHEDULED
+        assert scheduled.version != before.version
+        assert same_other.version == other.version  # no bot: not written
+        assert again.version == scheduled.version  # already scheduled: not written again
     finally:
         await database.close()
 
