@@ -9,6 +9,8 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from dateutil.rrule import YEARLY
+
 from app.domain import Occurrence, SeriesSpec
 from app.services.recurrence_instants import (
     EARLIEST,
@@ -134,6 +136,9 @@ def first_original(
         stop = min(stop, expansion.last + ONE_SECOND)
     if no_later_than is not None:
         stop = min(stop, no_later_than + ONE_SECOND)
+    earliest = expansion.rdates[0]
+    if start <= earliest < stop and _earliest_wins(expansion, earliest) and accept(earliest):
+        return earliest
     span, budget = _FIRST_WINDOW, Budget(Budget.SEARCH)
     while start < stop:
         end = min(start + span, stop)
@@ -157,6 +162,37 @@ def first_original(
             "series as having no next occurrence."
         )
     return None
+
+
+def _earliest_wins(expansion: Expansion, earliest: datetime) -> bool:
+    """Whether the search's first window, which holds the series' earliest original start, would
+    yield it first, so `first_original` may answer without expanding the rules.
+
+    Nothing a rule generates starts before DTSTART, and the earliest of DTSTART and the RDATEs
+    is `rdates[0]`: it comes first unless an exclusion removes it (EXDATE here; an EXRULE would
+    need expanding, so none may be present). The window would also have spent its budget on
+    every rule: a month's candidates cost its days and three per start, at most 24 starts a
+    day, and a window (8 days, widened by WALL_SLACK) touches at most two months, so two rules
+    that are not YEARLY (a year's candidates at a time) cost at most 2 x 2 x (31 + 3 x 744) =
+    9,052 of the search's 10,000: the expansion could not have run out and said so instead.
+
+    The case of every series whose first occurrence is still ahead: a full sync's new series
+    (profile of a 10k-event full sync: `first_original` was two thirds of working out 1,000
+    series' next occurrences, 40 of 60 us each).
+    """
+    if expansion.exrules or len(expansion.rules) > _RULES_WITHIN_BUDGET:
+        return False
+    if any(runner.rule.freq == YEARLY for runner in expansion.rules):
+        return False
+    if earliest in expansion.exdates:
+        return False
+    return not expansion.exdate_days or wall(earliest, expansion.zone).date() not in (
+        expansion.exdate_days
+    )
+
+
+# See `_earliest_wins`.
+_RULES_WITHIN_BUDGET = 2
 
 
 def _day(moment: datetime, zone: ZoneInfo) -> str:
