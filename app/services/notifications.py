@@ -68,9 +68,9 @@ class CalendarRefresher:
             # A full sync may have changed anything; a bot cancelled with its copy of a
             # meeting leaves the meeting to another copy, on any calendar: a whole pass.
             await self._auto_schedule.run_pass([account_id])
-        elif outcome.upserted or outcome.changed_series:
+        elif outcome.upserted_ids or outcome.changed_series:
             # Only what the sync changed; the periodic pass covers what the clock brings in.
-            changed = {event.event_id for event in outcome.upserted}
+            changed = set(outcome.upserted_ids)
             changed.update(
                 event_id_for(account_id, calendar_id, google_id)
                 for google_id in outcome.changed_series

@@ -148,7 +148,7 @@ class BotReconciler:
 
     async def after_sync(self, account_id: str, outcome: SyncOutcome) -> ReconcileResult:
         calendar_id = outcome.calendar_id
-        touched = {event.event_id for event in outcome.upserted}
+        touched = set(outcome.upserted_ids)
         touched.update(
             event_id_for(account_id, calendar_id, google_id)
             for google_id in (*outcome.changed_series, *outcome.cancelled_google_ids)
@@ -180,12 +180,12 @@ class BotReconciler:
             cancelled += change == "cancelled"
             relinked += change == "relinked"
         # Only an upsert can make a meeting start or stop repeating.
-        upserted = {event.event_id: event.is_recurring for event in outcome.upserted}
+        upserted, series = set(outcome.upserted_ids), outcome.recurring_ids
         for bot in bots:
             if (
                 bot.event_id in upserted
                 and not is_pending(bot.status)
-                and _stopped_or_started_repeating(bot, upserted[bot.event_id])
+                and _stopped_or_started_repeating(bot, bot.event_id in series)
             ):
                 event = events.get(bot.event_id) or await self._events.get_event(
                     account_id, bot.event_id
@@ -193,7 +193,7 @@ class BotReconciler:
                 if event is not None:
                     await self._rekey_finished(bot, event)
         for event_id in touched:
-            if upserted.get(event_id) is False:
+            if event_id in upserted and event_id not in series:
                 continue  # stored as a one-off by this sync: not read again (a full sync's many)
             event = events.get(event_id) or await self._events.get_event(account_id, event_id)
             if (

@@ -36,7 +36,7 @@ async def test_the_first_sync_is_full_and_later_ones_are_incremental(calbot: Cal
 
     assert (first.full_sync, second.full_sync) == (True, False)
     assert calbot.google.runs == [SyncRun(CAL, full=True), SyncRun(CAL, full=False)]
-    assert [e.google_event_id for e in second.upserted] == ["m2"]
+    assert second.upserted_google_ids == ["m2"]
     assert await listed(calbot) == ["m1", "m2"]
 
 

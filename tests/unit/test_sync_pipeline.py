@@ -67,7 +67,7 @@ async def test_pages_are_written_one_at_a_time_in_order_and_progress_follows(
         "told 3 pages 5 items",
     ]
     assert (outcome.pages, outcome.items) == (3, 5)
-    assert [e.google_event_id for e in outcome.upserted] == ["m1", "m2", "m3", "m4", "m5"]
+    assert outcome.upserted_google_ids == ["m1", "m2", "m3", "m4", "m5"]
     state = await calbot.stores.events.get_sync_state(ACCOUNT, CAL)
     assert state is not None
     assert state.sync_token is not None

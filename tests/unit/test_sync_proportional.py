@@ -129,7 +129,7 @@ async def test_a_full_sync_does_not_read_back_every_meeting_it_stored() -> None:
         await calbot.connect()
         before = reads()
         outcome = await calbot.refresh()
-        assert (outcome.full_sync, len(outcome.upserted)) == (True, size)
+        assert (outcome.full_sync, len(outcome.upserted_ids)) == (True, size)
         counts.append(reads() - before)
     assert counts[0] == counts[1], f"store reads after a full sync: {counts}"
 
