@@ -46,7 +46,7 @@ def utc_text(moment: datetime) -> str:
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     if type(moment) is datetime:  # orjson refuses subclasses
         # The same text as strftime, at a fraction of its cost (this runs for every stored
-        # time, twice per event of a sync): 0.47 us against isoformat's 1.6 us.
+        # time, twice per event of a sync): 0.61 us a call against 1.43 us for isoformat's.
         return _json_dumps(moment, option=_AS_UTC_TEXT)[1:-1].decode()
     # "YYYY-MM-DDTHH:MM:SS" is the first 19 characters of isoformat, whatever follows.
     return moment.isoformat()[:19] + "Z"

@@ -186,9 +186,9 @@ def _earliest_wins(expansion: Expansion, earliest: datetime) -> bool:
         return False
     if earliest in expansion.exdates:
         return False
-    return not expansion.exdate_days or wall(earliest, expansion.zone).date() not in (
-        expansion.exdate_days
-    )
+    if expansion.exdate_days and wall(earliest, expansion.zone).date() in expansion.exdate_days:
+        return False
+    return True
 
 
 # See `_earliest_wins`.
