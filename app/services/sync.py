@@ -100,13 +100,12 @@ class SyncOutcome:
     full_sync: bool
     pages: int = 0
     items: int = 0
-    # What the sync stored, in order: calbot's event ids, Google's, and the ids of the series
-    # among them. Lists of strings rather than an object per event: a full sync of a large
-    # calendar does not keep its events in memory until it ends, and 10,000 small objects made
-    # for this (named tuples: 2 ms a page of 2,500) were walked by the collector once the sync's
-    # relaxed thresholds were restored (3.6-11.8 ms at the end of each 10k sync).
+    # The events the sync stored, in order, and the series among them: calbot's ids. Strings
+    # rather than an object per event: a full sync of a large calendar does not keep its events
+    # in memory until it ends, and 10,000 small objects made for this (named tuples: 2 ms a page
+    # of 2,500) were walked by the collector once the sync's relaxed thresholds were restored
+    # (3.6-11.8 ms at the end of each 10k sync).
     upserted_ids: list[str] = field(default_factory=list)
-    upserted_google_ids: list[str] = field(default_factory=list)
     recurring_ids: set[str] = field(default_factory=set)
     cancelled_google_ids: list[str] = field(default_factory=list)
     changed_series: set[str] = field(default_factory=set)
@@ -457,7 +456,6 @@ class SyncService:
         # Only what follows the sync needs of each event, not the events themselves.
         upserts = mapped.upserts
         outcome.upserted_ids += [e.event_id for e in upserts]
-        outcome.upserted_google_ids += [e.google_event_id for e in upserts]
         outcome.recurring_ids.update([e.event_id for e in upserts if e.is_recurring])
         outcome.cancelled_google_ids.extend(mapped.cancelled_google_ids)
         outcome.changed_series.update(o.series_google_event_id for o in mapped.overrides)

@@ -15,7 +15,7 @@ from typing import Any
 
 from app.adapters.memory import memory_stores
 from app.adapters.ports import Stores
-from app.domain import GoogleCredentials, ScheduledBot
+from app.domain import GoogleCredentials, ScheduledBot, event_id_for
 from app.services.auto_schedule import AutoScheduleService
 from app.services.connection import ConnectionService
 from app.services.guard import DoNotRecordGuard
@@ -41,6 +41,11 @@ JOIN_LEAD = timedelta(minutes=3)
 LOOKAHEAD = timedelta(hours=24)
 LINK = "https://meet.google.com/abc-defg-hij"
 CREDENTIALS = GoogleCredentials("client-id.apps.googleusercontent.com", "secret", REFRESH_TOKEN)
+
+
+def event_ids(*google_ids: str) -> list[str]:
+    """calbot's ids of these events of CAL, in order."""
+    return [event_id_for(ACCOUNT, CAL, google_id) for google_id in google_ids]
 
 
 def at(hours: float) -> datetime:

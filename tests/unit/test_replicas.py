@@ -23,7 +23,7 @@ from app.services.sync import (
 from tests.fakes import FakeClock, FakeGoogleCalendar
 from tests.fakes.google import SyncRun
 from tests.fakes.pausing import Paused
-from tests.unit.calbot import ACCOUNT, CAL, CREDENTIALS, Calbot, at, meeting
+from tests.unit.calbot import ACCOUNT, CAL, CREDENTIALS, Calbot, at, event_ids, meeting
 
 REPLICA_TWO = "unit-replica-two"
 LEASE = sync_lease_name(ACCOUNT, CAL)
@@ -128,7 +128,7 @@ async def test_a_replica_waits_for_another_ones_short_sync_then_catches_up(
 
     assert leases.refused == 1
     assert not outcome.skipped
-    assert outcome.upserted_google_ids == ["m2"]
+    assert outcome.upserted_ids == event_ids("m2")
     assert calbot.google.runs == [SyncRun(CAL, full=True), SyncRun(CAL, full=False)]
     assert await calbot.stores.events.get_event_by_google_id(ACCOUNT, CAL, "m2") is not None
 
@@ -273,7 +273,7 @@ async def test_a_sync_started_before_a_reconnect_does_not_revoke_it(calbot: Calb
     assert connection is not None
     assert connection.status is ConnectionStatus.ACTIVE
     assert connection.credentials_fingerprint == credentials_fingerprint(RECONNECTED)
-    assert outcome.upserted_google_ids == ["m1"]
+    assert outcome.upserted_ids == event_ids("m1")
 
 
 class CachingSecretBox:
@@ -313,7 +313,7 @@ async def test_a_replica_caching_the_old_credentials_syncs_with_the_new_ones(
     calbot.google.put_event(CAL, meeting("m2", at(3), at(4)))
     outcome = await two.sync_calendar(ACCOUNT, CAL)
 
-    assert outcome.upserted_google_ids == ["m2"]
+    assert outcome.upserted_ids == event_ids("m2")
     assert cache.fresh_reads == 1
     connection = await calbot.stores.connections.get_connection(ACCOUNT)
     assert connection is not None

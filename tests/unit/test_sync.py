@@ -10,7 +10,7 @@ import pytest
 from app.domain import ConnectionStatus, EventStatus, ScheduleStatus
 from app.errors import CalendarNotFound, CredentialsRevoked, GoogleUnavailable
 from tests.fakes.google import SyncRun
-from tests.unit.calbot import ACCOUNT, CAL, LINK, Calbot, at, google_time, meeting
+from tests.unit.calbot import ACCOUNT, CAL, LINK, Calbot, at, event_ids, google_time, meeting
 
 WEEKLY: dict[str, Any] = {"recurrence": ["RRULE:FREQ=WEEKLY"]}
 
@@ -36,7 +36,7 @@ async def test_the_first_sync_is_full_and_later_ones_are_incremental(calbot: Cal
 
     assert (first.full_sync, second.full_sync) == (True, False)
     assert calbot.google.runs == [SyncRun(CAL, full=True), SyncRun(CAL, full=False)]
-    assert second.upserted_google_ids == ["m2"]
+    assert second.upserted_ids == event_ids("m2")
     assert await listed(calbot) == ["m1", "m2"]
 
 

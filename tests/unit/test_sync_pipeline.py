@@ -13,7 +13,7 @@ from app.domain import OccurrenceOverride
 from app.errors import StorageUnavailable
 from app.services.series_refresh import merged_overrides
 from app.services.sync import _settled
-from tests.unit.calbot import ACCOUNT, CAL, Calbot, at, google_time, meeting
+from tests.unit.calbot import ACCOUNT, CAL, Calbot, at, event_ids, google_time, meeting
 
 
 def _slow_writes(
@@ -67,7 +67,7 @@ async def test_pages_are_written_one_at_a_time_in_order_and_progress_follows(
         "told 3 pages 5 items",
     ]
     assert (outcome.pages, outcome.items) == (3, 5)
-    assert outcome.upserted_google_ids == ["m1", "m2", "m3", "m4", "m5"]
+    assert outcome.upserted_ids == event_ids("m1", "m2", "m3", "m4", "m5")
     state = await calbot.stores.events.get_sync_state(ACCOUNT, CAL)
     assert state is not None
     assert state.sync_token is not None
