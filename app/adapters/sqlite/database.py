@@ -315,9 +315,11 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 # An event row's `row_version` names its content: a listing reads (event_id, row_version) alone
-# and decodes only the rows it has not seen at that version. The upsert of a sync sets a new
-# random() itself; these triggers give one to any other write that did not (an UPDATE of
-# calbot's own columns, an INSERT that left the default), so no write can keep a stale version.
+# and decodes only the rows it has not seen at that version. calbot's statements that write
+# many rows set a new random() themselves (a sync's upsert and cancellations, series moved on,
+# events marked scheduled), so each row is written once; these triggers give one to any other
+# write that did not (a one-row UPDATE of calbot's own columns, an INSERT that left the default,
+# another program), so no write can keep a stale version.
 # A random 64-bit number rather than a counter: a row deleted and inserted again never comes
 # back to a version it had, whichever process wrote it.
 ROW_VERSIONS = """

@@ -337,8 +337,8 @@ class SqliteEventStore:
             return
         async with self._db.transaction() as tx:
             await tx.executemany(
-                "UPDATE events SET next_occurrence_start = ?, next_occurrence_end = ? "
-                "WHERE account_id = ? AND event_id = ?",
+                "UPDATE events SET next_occurrence_start = ?, next_occurrence_end = ?, "
+                "row_version = random() WHERE account_id = ? AND event_id = ?",
                 [
                     (to_text_or_none(start), to_text_or_none(end), account_id, event_id)
                     for event_id, start, end in values
@@ -476,7 +476,7 @@ def _write_page(account_id: str, page: EventsPageWrite, connection: sqlite3.Conn
         cancelled = [(account_id, calendar_id, gid) for gid in page.cancelled_google_ids]
         connection.executemany(
             "UPDATE events SET status = 'cancelled', schedule_status = 'cancelled', "
-            "next_occurrence_start = NULL, next_occurrence_end = NULL "
+            "next_occurrence_start = NULL, next_occurrence_end = NULL, row_version = random() "
             "WHERE account_id = ? AND calendar_id = ? AND google_event_id = ?",
             cancelled,
         )
