@@ -31,13 +31,17 @@ def _make_file_of_an_older_release(path: Path) -> None:
             "('bot_old', 'acc', 'evt', 'cal', 'g', 'single', 't', 't', 't', 'l', 'zoom', '{}', "
             "'manual', 'cancelled', 't', 't')"
         )
-        # ADDED_INDEXES name these (and its triggers the events' row_version)
+        # ADDED_INDEXES name these (and its trigger the events' row_version)
         for index in ("bots_pending_meeting", "bots_by_meeting", "events_by_start_version"):
             connection.execute(f"DROP INDEX {index}")
-        for trigger in ("events_version_on_update", "events_version_on_insert"):
-            connection.execute(f"DROP TRIGGER {trigger}")
+        connection.execute("DROP TRIGGER events_version_on_update")
         for table, column, _ in ADDED_COLUMNS:
             connection.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        # An index older releases made, which the primary key now does the work of.
+        connection.execute(
+            "CREATE UNIQUE INDEX events_by_google_id "
+            "ON events (account_id, calendar_id, google_event_id)"
+        )
 
 
 async def test_opening_a_file_of_an_older_release_adds_the_new_columns(tmp_path: Path) -> None:
@@ -76,6 +80,81 @@ async def test_a_row_written_by_any_statement_is_listed_as_written(tmp_path: Pat
         [after] = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
         assert (before.event.summary, after.event.summary) == ("Before", "After")
         assert before.version != after.version
+    finally:
+        await database.close()
+
+
+@pytest.mark.parametrize("made_by", ["this release", "an older release"])
+async def test_a_row_another_program_inserts_again_is_listed_as_written(
+    tmp_path: Path, made_by: str
+) -> None:
+    """A row deleted and inserted again by another program, which leaves `row_version` out, is
+    listed as it was inserted: on a new file the column defaults to a random version, on a file
+    of an older release (whose column defaults to 0) a trigger gives it one."""
+    path = tmp_path / "calbot.sqlite3"
+    if made_by == "an older release":
+        fresh = Database(path)
+        await fresh.open()
+        await fresh.close()
+        _make_file_of_an_older_release(path)
+    database = Database(path)
+    await database.open()
+    try:
+        stores = sqlite_stores(database)
+        await synced(stores.events, event("e1", at(1), summary="Before"))
+        [before] = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+
+        columns = sorted(_columns(path, "events") - {"row_version"})
+        listed = [before.event.summary]
+        for summary in ("After", "Again"):  # twice: a version it was once given must not return
+            with sqlite3.connect(database.path) as other_writer:
+                kept = other_writer.execute(f"SELECT {', '.join(columns)} FROM events").fetchone()
+                other_writer.execute("DELETE FROM events")
+                other_writer.execute(
+                    f"INSERT INTO events ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})",
+                    [
+                        summary if name == "summary" else value
+                        for name, value in zip(columns, kept, strict=True)
+                    ],
+                )
+            [after] = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+            listed.append(after.event.summary)
+        assert listed == ["Before", "After", "Again"]
+    finally:
+        await database.close()
+
+
+async def test_an_event_is_found_by_its_google_id_without_an_index_of_them(
+    tmp_path: Path,
+) -> None:
+    """A file of an older release loses its index of Google's ids on open; an event is still
+    found by them, and a cancellation in a sync still reaches the row, through the primary key
+    (calbot's event id is made of the calendar and Google's id)."""
+    path = tmp_path / "calbot.sqlite3"
+    fresh = Database(path)
+    await fresh.open()
+    await fresh.close()
+    _make_file_of_an_older_release(path)
+    database = Database(path)
+    await database.open()
+    try:
+        with sqlite3.connect(path) as connection:
+            indexes = {row[1] for row in connection.execute("PRAGMA index_list(events)")}
+        assert "events_by_google_id" not in indexes
+        stores = sqlite_stores(database)
+        await synced(stores.events, event("e1", at(1)), event("e2", at(2)))
+        found = await stores.events.get_event_by_google_id(ACCOUNT, CAL, "e2")
+        assert found is not None
+        assert found.google_event_id == "e2"
+        assert await stores.events.get_event_by_google_id(ACCOUNT, "other-cal", "e2") is None
+
+        await stores.events.apply_events_page(ACCOUNT, page(cancelled=("e2",)))
+        rows = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+        assert [(row.event.google_event_id, row.event.status.value) for row in rows] == [
+            ("e1", "confirmed"),
+            ("e2", "cancelled"),
+        ]
     finally:
         await database.close()
 

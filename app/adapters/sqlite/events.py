@@ -46,6 +46,7 @@ from app.domain import (
     SyncState,
     auto_schedule_candidate,
     dropped_by_full_sync,
+    event_id_for,
     schedule_status_after_upsert,
     series_needs_next_occurrence,
 )
@@ -226,9 +227,14 @@ class SqliteEventStore:
         self, account_id: str, calendar_id: str, google_event_id: str
     ) -> Event | None:
         row = await self._db.fetch_one(
-            f"SELECT {EVENT_COLUMNS} FROM events "
-            "WHERE account_id = ? AND calendar_id = ? AND google_event_id = ?",
-            (account_id, calendar_id, google_event_id),
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE account_id = ? AND event_id = ? "
+            "AND calendar_id = ? AND google_event_id = ?",
+            (
+                account_id,
+                event_id_for(account_id, calendar_id, google_event_id),
+                calendar_id,
+                google_event_id,
+            ),
         )
         return None if row is None else event_from_row(row)
 
@@ -473,17 +479,19 @@ def _write_page(account_id: str, page: EventsPageWrite, connection: sqlite3.Conn
             ],
         )
     if page.cancelled_google_ids:
-        cancelled = [(account_id, calendar_id, gid) for gid in page.cancelled_google_ids]
         connection.executemany(
             "UPDATE events SET status = 'cancelled', schedule_status = 'cancelled', "
             "next_occurrence_start = NULL, next_occurrence_end = NULL, row_version = random() "
-            "WHERE account_id = ? AND calendar_id = ? AND google_event_id = ?",
-            cancelled,
+            "WHERE account_id = ? AND event_id = ? AND calendar_id = ? AND google_event_id = ?",
+            [
+                (account_id, event_id_for(account_id, calendar_id, gid), calendar_id, gid)
+                for gid in page.cancelled_google_ids
+            ],
         )
         connection.executemany(
             "DELETE FROM event_overrides WHERE account_id = ? AND calendar_id = ? "
             "AND series_google_event_id = ?",
-            cancelled,
+            [(account_id, calendar_id, gid) for gid in page.cancelled_google_ids],
         )
     if page.sync_token is not None:
         _finish_run(connection, account_id, page)
