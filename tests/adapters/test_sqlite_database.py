@@ -13,7 +13,16 @@ from app.adapters.sqlite.database import ADDED_COLUMNS, CHECKPOINT_DELAY_SECONDS
 from app.adapters.sqlite.events import _BOT_JOINS
 from app.domain import ScheduleStatus
 from app.errors import StorageUnavailable
-from tests.adapters.store_contract.builders import ACCOUNT, CAL, at, bot, event, page, synced
+from tests.adapters.store_contract.builders import (
+    ACCOUNT,
+    CAL,
+    at,
+    bot,
+    event,
+    override,
+    page,
+    synced,
+)
 
 
 def _columns(path: Path, table: str) -> set[str]:
@@ -155,6 +164,39 @@ async def test_an_event_is_found_by_its_google_id_without_an_index_of_them(
             ("e1", "confirmed"),
             ("e2", "cancelled"),
         ]
+    finally:
+        await database.close()
+
+
+@pytest.mark.parametrize("generations_before", [0, 3, 700])
+async def test_a_full_sync_drops_every_older_generation_however_many_came_before(
+    tmp_path: Path, generations_before: int
+) -> None:
+    """A completed full sync drops what older ones stored, after a few full syncs of the
+    calendar as after hundreds (more than it asks about without reading the rows), and keeps
+    a calendar's first one whole."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    try:
+        stores = sqlite_stores(database)
+        if generations_before:
+            await synced(stores.events, event("old", at(1)))
+            with sqlite3.connect(database.path) as connection:
+                connection.execute("UPDATE sync_state SET generation = ?", (generations_before,))
+                connection.execute("UPDATE events SET generation = ?", (generations_before,))
+            await stores.events.apply_events_page(
+                ACCOUNT,
+                page(
+                    event("older", at(2)),
+                    overrides=(override("old", at(1), cancelled=True),),
+                    generation=generations_before - 1,
+                ),
+            )
+        await synced(stores.events, event("new", at(3)))
+
+        listed = await stores.events.list_events_page(ACCOUNT, CAL, after=None, limit=10)
+        assert [row.event.google_event_id for row in listed] == ["new"]
+        assert await stores.events.list_overrides(ACCOUNT, CAL, ["old"]) == {}
     finally:
         await database.close()
 

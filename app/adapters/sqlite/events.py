@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import operator
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import cache, partial
 from itertools import compress, count, repeat
@@ -497,19 +497,39 @@ def _write_page(account_id: str, page: EventsPageWrite, connection: sqlite3.Conn
         _finish_run(connection, account_id, page)
 
 
+def _dropped_generations(
+    connection: sqlite3.Connection, table: str, key: tuple[str, str], completed: int
+) -> list[int]:
+    """The generations of the calendar's rows in `table` that the full sync `completed` drops.
+
+    calbot numbers a calendar's generations from 1 up (`begin_full_sync`), so while they are
+    few, the rule is asked of each one the rows can hold and the rows are not read: a
+    calendar's first full sync then drops none unread, where reading its rows' generations took
+    4.5 to 5 ms of a 10k sync's last write, after every other page was stored.
+    """
+    if completed <= _FEW_GENERATIONS:
+        held: Iterable[int] = range(completed + 1)
+    else:
+        held = [
+            generation
+            for (generation,) in connection.execute(
+                f"SELECT DISTINCT generation FROM {table} WHERE account_id = ? AND calendar_id = ?",
+                key,
+            )
+        ]
+    return [generation for generation in held if dropped_by_full_sync(generation, completed)]
+
+
+# Generations dropped in one DELETE without reading which the rows hold: as many host
+# parameters at most, within the 999 of any SQLite.
+_FEW_GENERATIONS = 500
+
+
 def _finish_run(connection: sqlite3.Connection, account_id: str, page: EventsPageWrite) -> None:
     key = (account_id, page.calendar_id)
     if page.full_sync:
         for table in ("events", "event_overrides"):
-            generations = connection.execute(
-                f"SELECT DISTINCT generation FROM {table} WHERE account_id = ? AND calendar_id = ?",
-                key,
-            ).fetchall()
-            dropped = [
-                generation
-                for (generation,) in generations
-                if dropped_by_full_sync(generation, page.generation)
-            ]
+            dropped = _dropped_generations(connection, table, key, page.generation)
             if dropped:
                 connection.execute(
                     f"DELETE FROM {table} WHERE account_id = ? AND calendar_id = ? "
