@@ -10,7 +10,7 @@ import pytest
 
 from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.database import ADDED_COLUMNS, CHECKPOINT_DELAY_SECONDS, Database
-from app.adapters.sqlite.events import _BOT_JOINS
+from app.adapters.sqlite.events import _page_query
 from app.domain import ScheduleStatus
 from app.errors import StorageUnavailable
 from tests.adapters.store_contract.builders import (
@@ -450,10 +450,7 @@ async def test_a_listing_reads_the_accounts_pending_bots_once_not_per_row(tmp_pa
     database = Database(tmp_path / "calbot.sqlite3")
     await database.open()
     await database.close()
-    listing = (
-        f"EXPLAIN QUERY PLAN SELECT event_id, row_version, {_BOT_JOINS} FROM events "
-        "WHERE account_id = ? AND calendar_id = ? ORDER BY start_time, event_id LIMIT ?"
-    )
+    listing = f"EXPLAIN QUERY PLAN {_page_query('')}"
     with sqlite3.connect(database.path) as connection:
         plan = [step[3] for step in connection.execute(listing, (ACCOUNT, ACCOUNT, CAL, 1000))]
     assert not any("CORRELATED" in step for step in plan), plan
