@@ -30,6 +30,15 @@ def _columns(path: Path, table: str) -> set[str]:
         return {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
 
 
+async def _older_release_file(path: Path) -> None:
+    """A database file at `path` as an older release left it: made by today's code, then
+    brought back (`_make_file_of_an_older_release`)."""
+    fresh = Database(path)
+    await fresh.open()
+    await fresh.close()
+    _make_file_of_an_older_release(path)
+
+
 def _make_file_of_an_older_release(path: Path) -> None:
     """Today's file without the columns added since (DROP COLUMN: SQLite 3.35+)."""
     with sqlite3.connect(path) as connection:
@@ -55,10 +64,7 @@ def _make_file_of_an_older_release(path: Path) -> None:
 
 async def test_opening_a_file_of_an_older_release_adds_the_new_columns(tmp_path: Path) -> None:
     path = tmp_path / "calbot.sqlite3"
-    fresh = Database(path)
-    await fresh.open()
-    await fresh.close()
-    _make_file_of_an_older_release(path)
+    await _older_release_file(path)
     assert not any(column in _columns(path, table) for table, column, _ in ADDED_COLUMNS)
 
     # Two processes opening the old file at once: each column is added once, both open.
@@ -102,10 +108,7 @@ async def test_a_row_another_program_inserts_again_is_listed_as_written(
     of an older release (whose column defaults to 0) a trigger gives it one."""
     path = tmp_path / "calbot.sqlite3"
     if made_by == "an older release":
-        fresh = Database(path)
-        await fresh.open()
-        await fresh.close()
-        _make_file_of_an_older_release(path)
+        await _older_release_file(path)
     database = Database(path)
     await database.open()
     try:
@@ -141,10 +144,7 @@ async def test_an_event_is_found_by_its_google_id_without_an_index_of_them(
     found by them, and a cancellation in a sync still reaches the row, through the primary key
     (calbot's event id is made of the calendar and Google's id)."""
     path = tmp_path / "calbot.sqlite3"
-    fresh = Database(path)
-    await fresh.open()
-    await fresh.close()
-    _make_file_of_an_older_release(path)
+    await _older_release_file(path)
     database = Database(path)
     await database.open()
     try:
