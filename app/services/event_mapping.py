@@ -24,7 +24,7 @@ from app.domain import (
     SeriesSpec,
     event_id_for,
 )
-from app.services.meeting_links import detect_meeting_link
+from app.services.meeting_links import MAPPINGS, detect_meeting_link
 from app.services.recurrence import series_problem
 from app.services.rules import email_domain
 from app.services.zones import resolve_zone, unreadable_zone_reason
@@ -46,7 +46,7 @@ def parse_event_time(value: Any, default_zone: str) -> tuple[datetime, bool] | N
     date, needs the zone, and falls back to UTC when calbot cannot read it. A pair rather than
     a dataclass: this runs twice per event of a sync.
     """
-    if not isinstance(value, dict | Mapping):  # dict first: the ABC check costs more
+    if not isinstance(value, MAPPINGS):
         return None
     if date_time := value.get("dateTime"):
         moment = datetime.fromisoformat(date_time)
@@ -127,7 +127,7 @@ def attendee_facts(item: Mapping[str, Any]) -> AttendeeFacts:
     ones already made are shared rather than built again (they are immutable).
     """
     organizer = item.get("organizer")
-    if organizer is None or not isinstance(organizer, dict | Mapping):  # cheapest checks first
+    if organizer is None or not isinstance(organizer, MAPPINGS):  # cheapest checks first
         organizer = {}
     organizer_domain = _email_domain(organizer.get("email"))
     listed = item.get("attendees")
@@ -140,7 +140,7 @@ def attendee_facts(item: Mapping[str, Any]) -> AttendeeFacts:
     someone_else_organises = False
     if isinstance(listed, list):
         for attendee in listed:
-            if not isinstance(attendee, dict | Mapping):
+            if not isinstance(attendee, MAPPINGS):
                 continue
             listed_any = True
             is_self = attendee.get("self") is True
