@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import html
 import re
-from collections.abc import Iterator
 from typing import Final
 
 from app.services import meeting_link_hosts as hosts
@@ -14,9 +13,9 @@ __all__ = [
     "bare_url_spans",
     "decode_structural_references",
     "decoded_written_url",
-    "http_url_spans",
     "lower_ascii",
     "mentions_meeting_host",
+    "next_http_url_span",
     "url_given_alone",
 ]
 
@@ -100,16 +99,21 @@ def mentions_meeting_host(lowered: str) -> bool:
     return _HOST_HINT_RE.search(lowered) is not None
 
 
-def http_url_spans(text: str, lowered: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of every http(s) URL, in text order."""
-    position = lowered.find("http")
+def next_http_url_span(text: str, lowered: str, position: int) -> tuple[int, int] | None:
+    """(start, end) of the first http(s) URL starting at `position` or after, or None.
+
+    A function to call again from the end of the last span rather than a generator: a search
+    stops at the first join link, and a generator left there is closed by raising GeneratorExit
+    into it, which cost more than the search had (0.9 us of the 3.4 us a Zoom invitation's
+    link took to find).
+    """
+    position = lowered.find("http", position)
     while position >= 0:
         url = _HTTP_URL_RE.match(text, position)
-        if url is None:
-            position = lowered.find("http", position + 4)
-        else:
-            yield url.span()
-            position = lowered.find("http", url.end())
+        if url is not None:
+            return url.span()
+        position = lowered.find("http", position + 4)
+    return None
 
 
 def bare_url_spans(

@@ -57,9 +57,9 @@ from app.services.meeting_link_text import (
     bare_url_spans,
     decode_structural_references,
     decoded_written_url,
-    http_url_spans,
     lower_ascii,
     mentions_meeting_host,
+    next_http_url_span,
     url_given_alone,
 )
 from app.services.meeting_link_urls import unwrapped_url
@@ -122,13 +122,16 @@ def _first_link_in(text: str, lowered: str) -> MeetingLink | None:
     """`find_meeting_link` on a decoded text and its `lower_ascii`, without the pre-filter."""
     http_spans: list[tuple[int, int]] = []
     http_link: MeetingLink | None = None
-    for start, end in http_url_spans(text, lowered):
-        http_spans.append((start, end))
+    span = next_http_url_span(text, lowered, 0)
+    while span is not None:
+        http_spans.append(span)
+        start, end = span
         # Most URLs of an invitation (help pages, dial-in pages) are dropped here, unparsed.
         if mentions_meeting_host(lowered[start:end]):
             http_link = _link_from_written_url(text[start:end])
             if http_link is not None:
                 break
+        span = next_http_url_span(text, lowered, end)
     # A scheme-less link wins only if it comes first, so only the text before the first
     # http(s) link is scanned for one.
     scan_end = http_spans[-1][0] if http_link is not None else len(text)
