@@ -308,20 +308,9 @@ def _event(
 # The fields `_event` passes by position. Event's first fields must stay these, in this order:
 # checked when the module loads, so a reordered Event stops calbot at once instead of storing
 # one field's value in another (several are strings, which types would not tell apart).
-_EVENT_FIELDS = (
-    "event_id",
-    "calendar_id",
-    "google_event_id",
-    "summary",
-    "status",
-    "start_time",
-    "end_time",
-    "all_day",
-    "time_zone",
-    "recurrence",
-    "meeting_link",
-    "self_declined",
-    "updated",
+_EVENT_FIELDS = tuple(
+    "event_id calendar_id google_event_id summary status start_time end_time all_day time_zone "
+    "recurrence meeting_link self_declined updated".split()
 )
 if tuple(f.name for f in fields(Event))[: len(_EVENT_FIELDS)] != _EVENT_FIELDS:
     raise RuntimeError("app.domain.Event's first fields changed: update event_mapping._event")
