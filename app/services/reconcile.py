@@ -148,7 +148,8 @@ class BotReconciler:
 
     async def after_sync(self, account_id: str, outcome: SyncOutcome) -> ReconcileResult:
         calendar_id = outcome.calendar_id
-        touched = set(outcome.upserted_ids)
+        upserted, series = set(outcome.upserted_ids), outcome.recurring_ids
+        touched = set(upserted)
         touched.update(
             event_id_for(account_id, calendar_id, google_id)
             for google_id in (*outcome.changed_series, *outcome.cancelled_google_ids)
@@ -180,7 +181,6 @@ class BotReconciler:
             cancelled += change == "cancelled"
             relinked += change == "relinked"
         # Only an upsert can make a meeting start or stop repeating.
-        upserted, series = set(outcome.upserted_ids), outcome.recurring_ids
         for bot in bots:
             if (
                 bot.event_id in upserted
