@@ -26,7 +26,6 @@ import argparse
 import sqlite3
 from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
-from datetime import datetime
 from typing import Any
 from unittest import mock
 
@@ -47,21 +46,13 @@ class MappedOnce:
         self._pages: dict[tuple[object, int], MappedPage] = {}
 
     def __call__(
-        self,
-        account_id: str,
-        calendar_id: str,
-        items: Iterable[Mapping[str, Any]],
-        *,
-        calendar_zone: str,
-        keep_after: datetime,
+        self, account_id: str, calendar_id: str, items: Iterable[Mapping[str, Any]], **options: Any
     ) -> MappedPage:
         listed = list(items)
         key = (listed[0].get("id") if listed else None, len(listed))
         mapped = self._pages.get(key)
         if mapped is None:
-            mapped = self._pages[key] = map_items(
-                account_id, calendar_id, listed, calendar_zone=calendar_zone, keep_after=keep_after
-            )
+            mapped = self._pages[key] = map_items(account_id, calendar_id, listed, **options)
         # Fresh lists: the sync adds to them and sets next occurrences on their events.
         return MappedPage(
             list(mapped.upserts), list(mapped.overrides), list(mapped.cancelled_google_ids)
