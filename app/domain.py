@@ -488,10 +488,17 @@ def schedule_status_after_upsert(previous: ScheduleStatus | None) -> ScheduleSta
     return previous
 
 
-def dropped_by_full_sync(seen_in_generation: int, completed_generation: int) -> bool:
+def generations_dropped_by_full_sync(completed_generation: int) -> range:
     """After a complete full sync, whatever it did not return (an older generation) no longer
-    exists at Google, or left calbot's window, and is dropped."""
-    return seen_in_generation < completed_generation
+    exists at Google, or left calbot's window, and is dropped: every generation below it (none
+    is negative), as a range of step 1. A store of items tests each item against it; SQL deletes
+    between its bounds."""
+    return range(completed_generation)
+
+
+def dropped_by_full_sync(seen_in_generation: int, completed_generation: int) -> bool:
+    """Whether an item stored in `seen_in_generation` is dropped by that full sync."""
+    return seen_in_generation in generations_dropped_by_full_sync(completed_generation)
 
 
 def credentials_fingerprint(credentials: GoogleCredentials) -> str:

@@ -173,8 +173,7 @@ async def test_a_full_sync_drops_every_older_generation_however_many_came_before
     tmp_path: Path, generations_before: int
 ) -> None:
     """A completed full sync drops what older ones stored, after a few full syncs of the
-    calendar as after hundreds (more than it asks about without reading the rows), and keeps
-    a calendar's first one whole."""
+    calendar as after hundreds, and keeps a calendar's first one whole."""
     database = Database(tmp_path / "calbot.sqlite3")
     await database.open()
     try:

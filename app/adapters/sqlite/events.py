@@ -2,18 +2,18 @@
 
 The storage rules of `app.domain` decide here as in the other stores; none is restated in SQL.
 Called on rows: `auto_schedule_candidate` and `series_needs_next_occurrence` (SQL narrows to a
-keyed superset, the function picks). `dropped_by_full_sync` picks which of a calendar's
-generations a completed full sync deletes. Derived: `PENDING` (`app.domain.is_pending`) is built
-from the domain and shared with the schema's partial unique indexes, and the upsert's CASE from
-`schedule_status_after_upsert` over every status. The store contract suite holds this store to
-the same behaviour as the others.
+keyed superset, the function picks). `generations_dropped_by_full_sync` gives the generations
+a completed full sync deletes, which one DELETE takes as bounds. Derived: `PENDING`
+(`app.domain.is_pending`) is built from the domain and shared with the schema's partial unique
+indexes, and the upsert's CASE from `schedule_status_after_upsert` over every status. The store
+contract suite holds this store to the same behaviour as the others.
 """
 
 from __future__ import annotations
 
 import operator
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from functools import cache, partial
 from itertools import chain, compress, count, repeat
@@ -45,8 +45,8 @@ from app.domain import (
     ScheduleStatus,
     SyncState,
     auto_schedule_candidate,
-    dropped_by_full_sync,
     event_id_for,
+    generations_dropped_by_full_sync,
     schedule_status_after_upsert,
     series_needs_next_occurrence,
 )
@@ -512,45 +512,17 @@ def _write_page(account_id: str, page: EventsPageWrite, connection: sqlite3.Conn
         _finish_run(connection, account_id, page)
 
 
-def _dropped_generations(
-    connection: sqlite3.Connection, table: str, key: tuple[str, str], completed: int
-) -> list[int]:
-    """The generations of the calendar's rows in `table` that the full sync `completed` drops.
-
-    calbot numbers a calendar's generations from 1 up (`begin_full_sync`), so while they are
-    few, the rule is asked of each one the rows can hold and the rows are not read: a
-    calendar's first full sync then drops none unread, where reading its rows' generations took
-    4.5 to 5 ms of a 10k sync's last write, after every other page was stored.
-    """
-    if completed <= _FEW_GENERATIONS:
-        held: Iterable[int] = range(completed + 1)
-    else:
-        held = [
-            generation
-            for (generation,) in connection.execute(
-                f"SELECT DISTINCT generation FROM {table} WHERE account_id = ? AND calendar_id = ?",
-                key,
-            )
-        ]
-    return [generation for generation in held if dropped_by_full_sync(generation, completed)]
-
-
-# Generations dropped in one DELETE without reading which the rows hold: as many host
-# parameters at most, within the 999 of any SQLite.
-_FEW_GENERATIONS = 500
-
-
 def _finish_run(connection: sqlite3.Connection, account_id: str, page: EventsPageWrite) -> None:
     key = (account_id, page.calendar_id)
-    if page.full_sync:
+    dropped = generations_dropped_by_full_sync(page.generation)
+    if page.full_sync and dropped:
+        assert dropped.step == 1  # bounds, not a list, stand for it below
         for table in ("events", "event_overrides"):
-            dropped = _dropped_generations(connection, table, key, page.generation)
-            if dropped:
-                connection.execute(
-                    f"DELETE FROM {table} WHERE account_id = ? AND calendar_id = ? "
-                    f"AND generation IN ({','.join('?' * len(dropped))})",
-                    (*key, *dropped),
-                )
+            connection.execute(
+                f"DELETE FROM {table} WHERE account_id = ? AND calendar_id = ? "
+                "AND generation >= ? AND generation < ?",
+                (*key, dropped.start, dropped.stop),
+            )
     connection.execute(
         "INSERT INTO sync_state (account_id, calendar_id, sync_token, last_synced_at, "
         "generation) VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, calendar_id) DO UPDATE "
