@@ -10,7 +10,7 @@ import pytest
 
 from app.adapters.sqlite import sqlite_stores
 from app.adapters.sqlite.database import ADDED_COLUMNS, CHECKPOINT_DELAY_SECONDS, Database
-from app.adapters.sqlite.events import _page_query
+from app.adapters.sqlite.events import _listed_key, _page_query
 from app.domain import ScheduleStatus
 from app.errors import StorageUnavailable
 from tests.adapters.store_contract.builders import (
@@ -455,3 +455,26 @@ async def test_a_listing_reads_the_accounts_pending_bots_once_not_per_row(tmp_pa
     assert not any("CORRELATED" in step for step in plan), plan
     assert any("bots_pending_dedup" in step for step in plan), plan
     assert any("events_by_start_version" in step for step in plan), plan
+
+
+async def test_a_listed_rows_key_is_the_one_the_decoded_rows_are_kept_by(tmp_path: Path) -> None:
+    """A page is looked up among the rows decoded before by the key SQLite writes for each row
+    (id, version, bot state). Written otherwise than `_listed_key` writes it, no listing would
+    find a row decoded before, and each would read its page four times, the rows it already
+    had each read whole again."""
+    database = Database(tmp_path / "calbot.sqlite3")
+    await database.open()
+    try:
+        stores = sqlite_stores(database)
+        with_bot, without = event("with_bot", at(1)), event("without", at(2))
+        await synced(stores.events, with_bot, without)
+        await stores.bots.insert_bots_unless_exist([bot(with_bot, bot_id="bot_1")])
+    finally:
+        await database.close()
+    with sqlite3.connect(database.path) as connection:
+        keys = [key for (key,) in connection.execute(_page_query(""), (ACCOUNT, ACCOUNT, CAL, 10))]
+        versions = dict(connection.execute("SELECT google_event_id, row_version FROM events"))
+    assert keys == [
+        _listed_key(with_bot.event_id, versions["with_bot"], 1),
+        _listed_key(without.event_id, versions["without"], 0),
+    ]
